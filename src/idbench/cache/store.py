@@ -1,0 +1,135 @@
+"""On-disk embedding cache.
+
+Keyed by ``(encoder.cache_id, sha256 of the image file's bytes)``: renaming or moving a file keeps
+its embedding; changing a single byte, the weights, or the preprocessing version does not.
+
+Storage is one SQLite database in WAL mode: each batch is committed in its own transaction, so an
+interrupted run keeps every batch it finished, and several processes can share one cache at once
+(SQLite serialises writers; readers never see a half-written row).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from idbench.encoders.base import ImageEmbedding
+
+SCHEMA_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    """``$IDBENCH_CACHE`` if set, else ``$XDG_CACHE_HOME/idbench`` or ``~/.cache/idbench``."""
+    env = os.environ.get("IDBENCH_CACHE")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "idbench"
+
+
+def _blob(a: np.ndarray | None) -> bytes | None:
+    return None if a is None else np.ascontiguousarray(a, dtype=np.float32).tobytes()
+
+
+def _unblob(b: bytes | None, n: int, width: int) -> np.ndarray | None:
+    if b is None:
+        return None
+    return np.frombuffer(b, dtype=np.float32).reshape(n, width).copy()
+
+
+class EmbeddingCache:
+    """A persistent ``(encoder id, content hash) -> ImageEmbedding`` map.
+
+    >>> import tempfile, numpy as np
+    >>> from idbench.encoders.base import ImageEmbedding
+    >>> cache = EmbeddingCache(tempfile.mkdtemp())
+    >>> cache.put_many("enc@1", {"ab12": ImageEmbedding(np.ones((1, 4), np.float32) / 2)})
+    >>> cache.get_many("enc@1", ["ab12", "ffff"])["ab12"].vectors.shape
+    (1, 4)
+    """
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / "embeddings.sqlite"
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(self.path, timeout=60.0, check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA busy_timeout=60000")
+        self._conn.execute(
+            """CREATE TABLE IF NOT EXISTS embeddings (
+                 encoder TEXT NOT NULL, content TEXT NOT NULL,
+                 n INTEGER NOT NULL, dim INTEGER NOT NULL,
+                 vectors BLOB NOT NULL, boxes BLOB, scores BLOB,
+                 created REAL NOT NULL,
+                 PRIMARY KEY (encoder, content))"""
+        )
+        self._conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+
+    @classmethod
+    def default(cls) -> "EmbeddingCache":
+        return cls(default_cache_dir())
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # ------------------------------------------------------------------ access
+
+    def get_many(self, encoder_id: str, contents: Iterable[str]) -> dict[str, ImageEmbedding]:
+        """Cached embeddings among ``contents`` (content hashes); missing keys are absent."""
+        keys = list(dict.fromkeys(contents))
+        out: dict[str, ImageEmbedding] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                q = f"SELECT content, n, dim, vectors, boxes, scores FROM embeddings WHERE encoder=? AND content IN ({','.join('?' * len(chunk))})"
+                for content, n, dim, v, b, s in self._conn.execute(q, [encoder_id, *chunk]):
+                    out[content] = ImageEmbedding(
+                        vectors=_unblob(v, n, dim), boxes=_unblob(b, n, 4), scores=_unblob(s, n, 1).reshape(n) if s is not None else None
+                    )
+        return out
+
+    def put_many(self, encoder_id: str, items: dict[str, ImageEmbedding]) -> None:
+        """Store embeddings in one transaction (all or nothing)."""
+        now = time.time()
+        rows = [
+            (encoder_id, c, e.n, int(e.vectors.shape[1]), _blob(e.vectors), _blob(e.boxes), _blob(e.scores), now)
+            for c, e in items.items()
+        ]
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany("INSERT OR REPLACE INTO embeddings VALUES (?,?,?,?,?,?,?,?)", rows)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    # ------------------------------------------------------------------ maintenance
+
+    def info(self) -> dict:
+        """Entries per encoder and the size on disk."""
+        with self._lock:
+            per = dict(self._conn.execute("SELECT encoder, COUNT(*) FROM embeddings GROUP BY encoder ORDER BY encoder"))
+        size = sum(p.stat().st_size for p in self.directory.glob("embeddings.sqlite*") if p.is_file())
+        return {"path": str(self.path), "entries": sum(per.values()), "by_encoder": per, "bytes": size}
+
+    def clear(self, encoder_id: str | None = None) -> int:
+        """Delete all entries (or one encoder's); returns how many were removed."""
+        with self._lock:
+            if encoder_id is None:
+                cur = self._conn.execute("DELETE FROM embeddings")
+            else:
+                cur = self._conn.execute("DELETE FROM embeddings WHERE encoder=?", (encoder_id,))
+            n = cur.rowcount
+            self._conn.execute("VACUUM")
+        return n

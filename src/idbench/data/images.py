@@ -1,0 +1,101 @@
+"""Safe image decoding: every image an encoder sees goes through :func:`load_image`.
+
+Handles what real folders contain: EXIF rotation, palette / greyscale / alpha / 16-bit modes,
+truncated or corrupt files, files that are not images, and images over a pixel limit. Each failure
+raises :class:`ImageError` naming the file and the reason, which callers log and skip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+#: Default limit on decoded pixels (about 8k x 8k); larger images are refused, not downscaled,
+#: because decoding them at all is what costs memory.
+MAX_PIXELS = 64_000_000
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+
+
+class ImageError(Exception):
+    """An image that cannot be used. ``kind`` is a :class:`~idbench.data.problems.Problem` kind."""
+
+    def __init__(self, path: str | Path, kind: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.kind = kind
+        self.reason = reason
+
+
+def is_image_path(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes: the embedding cache's content key."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Convert any PIL mode to 8-bit RGB.
+
+    * ``I;16`` / ``I`` / ``F`` (16-bit, 32-bit): rescaled from the full range of the mode to 0..255;
+    * ``RGBA`` / ``LA`` / ``P`` with transparency: composited on white (the convention of most
+      image viewers; a black background would change the subject's silhouette);
+    * ``L``, ``P``, ``CMYK``, ``YCbCr``: plain conversion.
+    """
+    if im.mode == "RGB":
+        return im
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or (im.mode == "I" and arr.max(initial=0) > 255) else 255.0
+        if im.mode == "F":
+            top = max(float(arr.max(initial=1.0)), 1e-12)
+        arr8 = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr8, mode="L").convert("RGB")
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA"):
+        im = im.convert("RGBA")
+        bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        return Image.alpha_composite(bg, im).convert("RGB")
+    return im.convert("RGB")
+
+
+def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Decode ``path`` into an upright 8-bit RGB ``PIL.Image``.
+
+    Raises
+    ------
+    ImageError
+        ``missing_file``, ``not_image``, ``too_large`` or ``corrupt``, with a readable reason.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(path, "missing_file", "file does not exist")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                if w * h > max_pixels:
+                    raise ImageError(path, "too_large", f"{w}x{h} = {w * h} pixels exceeds the limit of {max_pixels}")
+                im.load()  # force full decode: truncated files fail here
+                im = ImageOps.exif_transpose(im)
+                return to_rgb(im)
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(path, "not_image", "not a recognised image format") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageError(path, "too_large", f"decompression bomb guard: {e}") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(path, "corrupt", f"cannot decode ({type(e).__name__}: {e})") from None

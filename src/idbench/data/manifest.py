@@ -1,0 +1,334 @@
+"""Loading references, generations and galleries from manifests (CSV / JSONL) or folders.
+
+One schema for all three (see ``docs/data.md``):
+
+============  ===========================================================================
+column        meaning
+============  ===========================================================================
+``path``      image file, relative to the manifest's folder (or absolute). Required.
+``subject``   the identity shown / conditioned on. Required.
+``method``    generations only: the method that made the image (required for generations).
+``prompt``    generations: the text prompt (optional; else a same-stem .txt/.json sidecar).
+``id``        optional stable id; default: the path relative to the manifest folder, sans suffix.
+other         label levels coarser than ``subject`` (e.g. ``class``) when the column has one
+              value per subject; anything else is kept in ``ImageRecord.extra``.
+============  ===========================================================================
+
+Folder conventions: references ``refs/<subject>/*.jpg``; generations
+``gen/<method>/<subject>/<name>.png`` (or ``gen/<subject>/<name>.png`` for a single method named
+after the folder); galleries ``gallery/<label1>/.../<subject>/*.jpg`` (one folder level per label).
+
+Problems in single rows (missing files, unknown subjects, duplicates, non-images, empty folders)
+are logged to a :class:`~idbench.data.problems.ProblemLog` and skipped; a manifest that cannot be
+read at all raises :class:`ManifestError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Iterable
+
+from idbench.data.images import IMAGE_SUFFIXES, is_image_path
+from idbench.data.problems import ProblemLog
+from idbench.data.records import Gallery, GenerationSet, ImageRecord, ReferenceSet
+
+RESERVED = {"path", "subject", "method", "prompt", "id"}
+SIDECAR_SUFFIXES = {".txt", ".json"}
+
+
+class ManifestError(ValueError):
+    """A manifest or folder that cannot be used at all (named, with the reason)."""
+
+
+# ----------------------------------------------------------------------------- raw rows
+
+
+def read_rows(path: str | Path) -> list[dict[str, str]]:
+    """Rows of a CSV or JSONL manifest as dicts of strings (JSON values are stringified)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"{path}: manifest not found")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".jsonl", ".ndjson"):
+            rows = []
+            for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise ManifestError(f"{path}:{i}: invalid JSON ({e.msg})") from None
+                if not isinstance(obj, dict):
+                    raise ManifestError(f"{path}:{i}: each line must be a JSON object")
+                rows.append({str(k): "" if v is None else str(v) for k, v in obj.items()})
+            return rows
+        if suffix in (".csv", ".tsv"):
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                reader = csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ",")
+                if reader.fieldnames is None:
+                    raise ManifestError(f"{path}: empty manifest (no header row)")
+                return [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
+    except UnicodeDecodeError as e:
+        raise ManifestError(f"{path}: not UTF-8 text ({e.reason})") from None
+    raise ManifestError(f"{path}: unsupported manifest type {suffix!r} (use .csv, .tsv or .jsonl)")
+
+
+def _require_columns(path: Path, rows: list[dict[str, str]], required: Iterable[str]) -> None:
+    if not rows:
+        raise ManifestError(f"{path}: manifest has no rows")
+    have = set(rows[0])
+    missing = [c for c in required if c not in have]
+    if missing:
+        raise ManifestError(
+            f"{path}: missing required column(s) {', '.join(missing)}; found columns: {', '.join(sorted(have))}"
+        )
+
+
+def infer_levels(rows: list[dict[str, str]]) -> list[str]:
+    """Label columns coarser than ``subject``: non-reserved columns with one value per subject,
+    ordered coarse to fine (fewer distinct values first), then ``"subject"``."""
+    if not rows:
+        return ["subject"]
+    candidates = [c for c in rows[0] if c not in RESERVED]
+    levels = []
+    for c in candidates:
+        per_subject: dict[str, set[str]] = {}
+        for r in rows:
+            per_subject.setdefault(r.get("subject", ""), set()).add(r.get(c, ""))
+        values = {v for vs in per_subject.values() for v in vs}
+        one_per_subject = all(len(v) == 1 for v in per_subject.values()) and "" not in values
+        if one_per_subject and (len(values) < len(per_subject) or len(per_subject) == 1):
+            levels.append((len(values), c))
+    return [c for _, c in sorted(levels, key=lambda t: t[0])] + ["subject"]
+
+
+def _record_from_row(
+    row: dict[str, str], base: Path, levels: list[str], *, with_method: bool
+) -> ImageRecord:
+    p = Path(row["path"])
+    full = p if p.is_absolute() else base / p
+    rid = row.get("id") or str(p.with_suffix("")).replace("\\", "/")
+    labels = {lv: row[lv] for lv in levels if lv != "subject" and lv in row}
+    extra = {k: v for k, v in row.items() if k not in RESERVED and k not in labels}
+    return ImageRecord(
+        id=rid,
+        path=full,
+        subject=row["subject"],
+        method=row.get("method") or None if with_method else None,
+        prompt=row.get("prompt") or None,
+        labels=labels,
+        extra=extra,
+    )
+
+
+def _records_from_manifest(
+    path: Path, problems: ProblemLog, *, required: tuple[str, ...], levels: list[str] | None, with_method: bool
+) -> tuple[list[ImageRecord], list[str]]:
+    rows = read_rows(path)
+    _require_columns(path, rows, required)
+    if levels is None:
+        levels = infer_levels(rows)
+    else:
+        levels = list(levels)
+        if levels[-1] != "subject":
+            levels = [lv for lv in levels if lv != "subject"] + ["subject"]
+        missing = [lv for lv in levels if lv != "subject" and lv not in rows[0]]
+        if missing:
+            raise ManifestError(f"{path}: label level(s) {', '.join(missing)} not among the columns")
+    base = path.parent
+    records, seen = [], set()
+    for i, row in enumerate(rows, 2 if path.suffix.lower() != ".jsonl" else 1):
+        if not row.get("path") or not row.get("subject"):
+            problems.add(f"{path}:{i}", "bad_row", "row has an empty 'path' or 'subject'")
+            continue
+        rec = _record_from_row(row, base, levels, with_method=with_method)
+        if with_method and not rec.method:
+            problems.add(f"{path}:{i}", "bad_row", "row has an empty 'method'")
+            continue
+        if rec.id in seen:
+            problems.add(rec.path, "duplicate", f"duplicate id {rec.id!r} in {path.name}; kept the first")
+            continue
+        if not rec.path.is_file():
+            problems.add(rec.path, "missing_file", f"listed in {path.name} but does not exist")
+            continue
+        seen.add(rec.id)
+        records.append(rec)
+    return records, levels
+
+
+# ----------------------------------------------------------------------------- folders
+
+
+def _scan_images(folder: Path, problems: ProblemLog) -> list[Path]:
+    """Image files directly in ``folder`` (sorted for determinism; pairing is by name, not order)."""
+    out = []
+    for p in sorted(folder.iterdir()):
+        if p.is_dir() or p.name.startswith("."):
+            continue
+        if is_image_path(p):
+            out.append(p)
+        elif p.suffix.lower() not in SIDECAR_SUFFIXES:
+            problems.add(p, "not_image", f"not an image file (suffix {p.suffix or 'none'!r}; expected one of {', '.join(sorted(IMAGE_SUFFIXES))})")
+    return out
+
+
+def _unique_by_stem(paths: list[Path], problems: ProblemLog) -> list[Path]:
+    seen: dict[str, Path] = {}
+    for p in paths:
+        if p.stem in seen:
+            problems.add(p, "duplicate", f"same name as {seen[p.stem].name}; kept the first")
+            continue
+        seen[p.stem] = p
+    return list(seen.values())
+
+
+def _subject_dirs(root: Path, problems: ProblemLog) -> list[tuple[Path, list[Path]]]:
+    out = []
+    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        images = _unique_by_stem(_scan_images(d, problems), problems)
+        if not images:
+            problems.add(d, "empty", "folder has no images")
+            continue
+        out.append((d, images))
+    return out
+
+
+def read_prompt_sidecar(image: Path, problems: ProblemLog | None = None) -> str | None:
+    """Prompt from ``<stem>.txt`` or ``<stem>.json`` (key ``prompt``) beside the image."""
+    txt = image.with_suffix(".txt")
+    if txt.is_file():
+        return txt.read_text(encoding="utf-8", errors="replace").strip() or None
+    js = image.with_suffix(".json")
+    if js.is_file():
+        try:
+            obj = json.loads(js.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            if problems is not None:
+                problems.add(js, "bad_sidecar", f"invalid JSON ({e.msg}); prompt ignored")
+            return None
+        if isinstance(obj, dict) and obj.get("prompt"):
+            return str(obj["prompt"])
+    return None
+
+
+def _is_manifest(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in (".csv", ".tsv", ".jsonl", ".ndjson")
+
+
+# ----------------------------------------------------------------------------- public loaders
+
+
+def load_references(path: str | Path, problems: ProblemLog | None = None) -> ReferenceSet:
+    """References from ``refs/<subject>/*`` or a manifest with ``path,subject[,label columns]``."""
+    problems = problems if problems is not None else ProblemLog()
+    path = Path(path)
+    if _is_manifest(path):
+        records, _ = _records_from_manifest(path, problems, required=("path", "subject"), levels=None, with_method=False)
+    elif path.is_dir():
+        records = [
+            ImageRecord(id=f"{d.name}/{p.stem}", path=p, subject=d.name)
+            for d, images in _subject_dirs(path, problems)
+            for p in images
+        ]
+    else:
+        raise ManifestError(f"{path}: references not found (give a folder refs/<subject>/*.jpg or a manifest)")
+    if not records:
+        raise ManifestError(f"{path}: no usable reference images")
+    return ReferenceSet(records)
+
+
+def load_generations(
+    path: str | Path, problems: ProblemLog | None = None, *, references: ReferenceSet | None = None
+) -> GenerationSet:
+    """Generations from ``gen/<method>/<subject>/<name>.png`` or a manifest with
+    ``path,method,subject[,prompt]``.
+
+    When ``references`` is given, a generation whose subject has no references is logged as an
+    ``unknown_subject`` problem naming the file and the subject, and skipped.
+    """
+    problems = problems if problems is not None else ProblemLog()
+    path = Path(path)
+    if _is_manifest(path):
+        records, _ = _records_from_manifest(
+            path, problems, required=("path", "method", "subject"), levels=[], with_method=True
+        )
+        records = [
+            r if r.prompt else ImageRecord(**{**r.__dict__, "prompt": read_prompt_sidecar(r.path, problems)})
+            for r in records
+        ]
+    elif path.is_dir():
+        records = []
+        subdirs = [d for d in sorted(path.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+        # gen/<subject>/<img> (single method) when sub-folders hold images directly
+        single = bool(subdirs) and any(is_image_path(p) for d in subdirs for p in d.iterdir() if p.is_file())
+        method_dirs = [(path.name, path)] if single else [(d.name, d) for d in subdirs]
+        for method, mdir in method_dirs:
+            subject_dirs = _subject_dirs(mdir, problems)
+            for d, images in subject_dirs:
+                for p in images:
+                    records.append(
+                        ImageRecord(
+                            id=f"{method}/{d.name}/{p.stem}",
+                            path=p,
+                            subject=d.name,
+                            method=method,
+                            prompt=read_prompt_sidecar(p, problems),
+                        )
+                    )
+    else:
+        raise ManifestError(f"{path}: generations not found (give a folder gen/<method>/<subject>/*.png or a manifest)")
+    if references is not None:
+        known = set(references.subjects)
+        kept = []
+        for r in records:
+            if r.subject not in known:
+                problems.add(
+                    r.path,
+                    "unknown_subject",
+                    f"generation of subject {r.subject!r} has no references (reference subjects: "
+                    f"{', '.join(sorted(known)[:10])}{', ...' if len(known) > 10 else ''})",
+                )
+                continue
+            kept.append(r)
+        records = kept
+    if not records:
+        raise ManifestError(f"{path}: no usable generated images")
+    return GenerationSet(records)
+
+
+def load_gallery(
+    path: str | Path, problems: ProblemLog | None = None, *, levels: list[str] | None = None
+) -> Gallery:
+    """A labelled gallery from a manifest (``path,subject`` + label columns) or a folder tree
+    ``<label1>/.../<subject>/*.jpg``.
+
+    ``levels`` (coarse to fine, ending in ``subject``) defaults to the label columns that have one
+    value per subject.
+    """
+    problems = problems if problems is not None else ProblemLog()
+    path = Path(path)
+    if _is_manifest(path):
+        records, levels = _records_from_manifest(path, problems, required=("path", "subject"), levels=levels, with_method=False)
+    elif path.is_dir():
+        images = sorted(p for p in path.rglob("*") if p.is_file() and is_image_path(p) and not p.name.startswith("."))
+        depths = {len(p.relative_to(path).parts) for p in images}
+        if len(depths) > 1:
+            raise ManifestError(f"{path}: images at different folder depths {sorted(depths)}; use a manifest")
+        depth = depths.pop() if depths else 0
+        names = (list(levels)[:-1] if levels else [f"level{i}" for i in range(depth - 2)])
+        if len(names) != depth - 2:
+            raise ManifestError(f"{path}: {depth - 1} folder levels but levels={levels}")
+        records = []
+        for p in images:
+            parts = p.relative_to(path).parts
+            labels = dict(zip(names, parts[:-2]))
+            records.append(ImageRecord(id=str(Path(*parts).with_suffix("")), path=p, subject=parts[-2], labels=labels))
+        levels = names + ["subject"]
+    else:
+        raise ManifestError(f"{path}: gallery not found (give a manifest or a folder)")
+    if not records:
+        raise ManifestError(f"{path}: no usable gallery images")
+    return Gallery(records, levels=tuple(levels))

@@ -1,0 +1,67 @@
+"""A log of inputs that were skipped, each named with its reason, and counted in every summary."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One skipped or suspicious input.
+
+    ``kind`` is a short machine-readable category (``corrupt``, ``not_image``, ``too_large``,
+    ``duplicate``, ``unknown_subject``, ``missing_column``, ``missing_file``, ``empty``,
+    ``no_face``, ...); ``reason`` is the human-readable message.
+    """
+
+    path: str
+    kind: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+class ProblemLog:
+    """Collects :class:`Problem` entries from any thread; never raises.
+
+    >>> log = ProblemLog()
+    >>> log.add("a.jpg", "corrupt", "cannot decode: truncated")
+    >>> log.counts()
+    {'corrupt': 1}
+    """
+
+    def __init__(self, echo=None) -> None:
+        self._items: list[Problem] = []
+        self._lock = threading.Lock()
+        self._echo = echo  # callable(str) to report problems as they happen, e.g. click.echo to stderr
+
+    def add(self, path: str | Path, kind: str, reason: str) -> Problem:
+        p = Problem(str(path), kind, reason)
+        with self._lock:
+            self._items.append(p)
+        if self._echo is not None:
+            self._echo(f"skipped {p}")
+        return p
+
+    def extend(self, other: "ProblemLog") -> None:
+        for p in other.items:
+            self.add(p.path, p.kind, p.reason)
+
+    @property
+    def items(self) -> list[Problem]:
+        with self._lock:
+            return list(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(p.kind for p in self.items))
+
+    def to_dict(self) -> dict:
+        items = self.items
+        return {"count": len(items), "by_kind": self.counts(), "items": [asdict(p) for p in items]}

@@ -1,0 +1,129 @@
+"""Encode image records: content-hash cache, batching, decode/forward overlap, progress bar.
+
+This is the only place that turns files into embeddings; every protocol calls it.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from idbench.cache.store import EmbeddingCache
+from idbench.data.images import MAX_PIXELS, ImageError, file_sha256, load_image
+from idbench.data.problems import ProblemLog
+from idbench.data.records import ImageRecord
+from idbench.encoders.base import Encoder, ImageEmbedding
+
+
+def _load_and_preprocess(encoder: Encoder, path, max_pixels: int) -> Any:
+    return encoder.preprocess(load_image(path, max_pixels=max_pixels))
+
+
+def embed_records(
+    encoder: Encoder,
+    records: Sequence[ImageRecord],
+    *,
+    cache: EmbeddingCache | None = None,
+    batch_size: int = 32,
+    progress: bool = True,
+    problems: ProblemLog | None = None,
+    max_pixels: int = MAX_PIXELS,
+    num_workers: int = 2,
+    desc: str | None = None,
+) -> dict[str, ImageEmbedding]:
+    """Embed ``records`` with ``encoder``; returns ``{record.id: ImageEmbedding}``.
+
+    * Files are keyed by the SHA-256 of their bytes; identical files are encoded once, and files
+      already in ``cache`` are not encoded at all.
+    * Images are decoded and preprocessed in ``num_workers`` threads while the previous batch runs
+      through the model.
+    * Each finished batch is written to the cache in its own transaction: an interrupted run keeps
+      everything it finished.
+    * A record whose file cannot be read or decoded is absent from the result and logged in
+      ``problems`` with its reason.
+    """
+    problems = problems if problems is not None else ProblemLog()
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+
+    # 1. content hashes (also catches missing / unreadable files early)
+    content_of: dict[str, str] = {}
+    path_of_content: dict[str, Any] = {}
+    with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
+        hashes = list(pool.map(lambda r: _safe_hash(r.path), records))
+    for rec, (h, err) in zip(records, hashes):
+        if err is not None:
+            problems.add(rec.path, "missing_file", err)
+            continue
+        content_of[rec.id] = h
+        path_of_content.setdefault(h, rec.path)
+
+    # 2. cache look-up
+    found: dict[str, ImageEmbedding] = cache.get_many(encoder.cache_id, path_of_content) if cache is not None else {}
+    todo = [c for c in path_of_content if c not in found]
+
+    # 3. encode the misses: decode batch k+1 in threads while batch k runs through the model
+    failed: dict[str, ImageError] = {}
+    if todo:
+        batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
+        bar = tqdm(
+            total=len(todo), desc=desc or f"encoding [{encoder.name}]", unit="img", disable=not progress, leave=False
+        )
+        with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
+
+            def submit(batch: list[str]) -> list[Future]:
+                return [pool.submit(_load_and_preprocess, encoder, path_of_content[c], max_pixels) for c in batch]
+
+            pending = submit(batches[0])
+            for k, batch in enumerate(batches):
+                futures = pending
+                pending = submit(batches[k + 1]) if k + 1 < len(batches) else []
+                items, keys = [], []
+                for c, fut in zip(batch, futures):
+                    try:
+                        items.append(fut.result())
+                        keys.append(c)
+                    except ImageError as e:
+                        failed[c] = e
+                new = dict(zip(keys, encoder.embed_batch(items))) if items else {}
+                if cache is not None and new:
+                    cache.put_many(encoder.cache_id, new)
+                found.update(new)
+                bar.update(len(batch))
+        bar.close()
+
+    # 4. back to record ids
+    out: dict[str, ImageEmbedding] = {}
+    for rec in records:
+        c = content_of.get(rec.id)
+        if c is None:
+            continue
+        if c in failed:
+            e = failed[c]
+            problems.add(rec.path, e.kind, e.reason)
+            continue
+        out[rec.id] = found[c]
+    return out
+
+
+def _safe_hash(path) -> tuple[str | None, str | None]:
+    try:
+        return file_sha256(path), None
+    except FileNotFoundError:
+        return None, "file does not exist"
+    except OSError as e:
+        return None, f"cannot read ({e.strerror or e})"
+
+
+def stack_single(embeddings: dict[str, ImageEmbedding], ids: Sequence[str]) -> np.ndarray:
+    """(len(ids), dim) matrix of single-row (image encoder) embeddings, in ``ids`` order."""
+    if not ids:
+        raise ValueError("no ids to stack")
+    rows = [embeddings[i].vectors for i in ids]
+    bad = [i for i, r in zip(ids, rows) if r.shape[0] != 1]
+    if bad:
+        raise ValueError(f"{len(bad)} embeddings do not have exactly one row (face encoder?), e.g. {bad[0]!r}")
+    return np.concatenate(rows, axis=0)

@@ -1,0 +1,141 @@
+"""`evaluate`: similarity-to-reference metrics per method, subject and image.
+
+Takes records and encoders (data, not paths) and returns a :class:`~idbench.results.Results`:
+
+* image encoders: ``cos[<encoder>]`` -- mean cosine to the subject's references (CLIP-I / DINO
+  style, named after the encoder so a CLIP-I number is never confused with a DINO number);
+* face encoders: ``ips[<encoder>]`` and ``sis[<encoder>]`` (Stellar) plus ``face_found[<encoder>]``.
+  A generated image with no detected face gets no IPS/SIS (left empty, excluded from the means)
+  and is logged as a ``no_face`` problem; the detection failure rate is reported per method in
+  ``sections["face"]`` beside the means. Stellar's published code scores such images 0 instead;
+  ``sections["face"]`` also gives that zero-filled mean so the two conventions can be compared.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from idbench.cache.store import EmbeddingCache
+from idbench.data.problems import ProblemLog
+from idbench.data.records import GenerationSet, ReferenceSet
+from idbench.embed import embed_records
+from idbench.encoders.base import Encoder
+from idbench.metrics.similarity import ips_and_sis, mean_cosine_to_references
+from idbench.results import Results
+
+
+def base_rows(generations: GenerationSet) -> list[dict]:
+    return [
+        {"method": g.method or "", "subject": g.subject, "image_id": g.id, "path": str(g.path), "prompt": g.prompt or ""}
+        for g in generations
+    ]
+
+
+def evaluate_similarity(
+    references: ReferenceSet,
+    generations: GenerationSet,
+    encoders: Sequence[Encoder],
+    *,
+    cache: EmbeddingCache | None = None,
+    problems: ProblemLog | None = None,
+    progress: bool = True,
+    batch_size: int = 32,
+    results: Results | None = None,
+) -> Results:
+    """Score every generated image against its subject's references with each encoder."""
+    problems = problems if problems is not None else ProblemLog()
+    results = results if results is not None else Results(problems=problems)
+    if not results.rows:
+        results.rows = base_rows(generations)
+    rows = results.row_index()
+    ref_by_subject = references.by_subject()
+
+    for enc in encoders:
+        emb_ref = embed_records(enc, references.records, cache=cache, problems=problems, progress=progress,
+                                batch_size=batch_size, desc=f"references [{enc.name}]")
+        emb_gen = embed_records(enc, generations.records, cache=cache, problems=problems, progress=progress,
+                                batch_size=batch_size, desc=f"generations [{enc.name}]")
+        if enc.kind == "image":
+            _score_image_encoder(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems)
+        else:
+            _score_face_encoder(enc, references, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems)
+    return results
+
+
+def _score_image_encoder(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems) -> None:
+    name = f"cos[{enc.name}]"
+    results.add_metric(name, f"mean cosine similarity to the subject's references ({enc.name} embeddings; "
+                             "CLIP-I / DINO style)", encoder=enc.name)
+    ref_mats = {}
+    for subject, recs in ref_by_subject.items():
+        vecs = [emb_ref[r.id].vectors for r in recs if r.id in emb_ref]
+        if vecs:
+            ref_mats[subject] = np.concatenate(vecs, axis=0)
+    for g in generations:
+        if g.id not in emb_gen:
+            continue
+        refs = ref_mats.get(g.subject)
+        if refs is None:
+            problems.add(g.path, "no_references", f"subject {g.subject!r} has no usable reference image for {enc.name}")
+            continue
+        rows[(g.method or "", g.id)][name] = float(mean_cosine_to_references(emb_gen[g.id].vectors, refs)[0])
+
+
+def _score_face_encoder(enc, references, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems) -> None:
+    ips_name, sis_name, found_name = f"ips[{enc.name}]", f"sis[{enc.name}]", f"face_found[{enc.name}]"
+    results.add_metric(ips_name, f"Stellar IPS: max face cosine to each reference, mean over references ({enc.name})",
+                       encoder=enc.name, protocol="face")
+    results.add_metric(sis_name, f"Stellar SIS: min over the subject's images of the pairwise IPS ({enc.name})",
+                       encoder=enc.name, protocol="face")
+    results.add_metric(found_name, f"1 if {enc.name} found a face in the generated image, else 0",
+                       encoder=enc.name, protocol="face")
+    ref_faces: dict[str, list[np.ndarray]] = {}
+    ref_fail = 0
+    for subject, recs in ref_by_subject.items():
+        for r in recs:
+            e = emb_ref.get(r.id)
+            if e is None:
+                continue
+            if e.n == 0:
+                ref_fail += 1
+                problems.add(r.path, "no_face", f"{enc.name} found no face in this reference image")
+                continue
+            ref_faces.setdefault(subject, []).append(e.vectors)
+    per_method: dict[str, dict[str, list]] = {}
+    for g in generations:
+        e = emb_gen.get(g.id)
+        if e is None:
+            continue
+        row = rows[(g.method or "", g.id)]
+        stats = per_method.setdefault(g.method or "", {"found": [], "ips0": []})
+        found = e.n > 0
+        row[found_name] = 1.0 if found else 0.0
+        stats["found"].append(found)
+        if not found:
+            problems.add(g.path, "no_face", f"{enc.name} found no face in this generated image")
+            stats["ips0"].append(0.0)
+            continue
+        faces = ref_faces.get(g.subject)
+        if not faces:
+            problems.add(g.path, "no_references", f"subject {g.subject!r} has no reference image with a face")
+            continue
+        ips, sis = ips_and_sis(e.vectors, faces)
+        row[ips_name], row[sis_name] = ips, sis
+        stats["ips0"].append(ips)
+    face = results.sections.setdefault("face", {})
+    face[enc.name] = {
+        "how_failures_enter_means": "images with no detected face are excluded from the IPS/SIS means; "
+                                    "their share is the detection failure rate. 'ips_zero_filled_mean' scores "
+                                    "them 0, as Stellar's published code does.",
+        "reference_images_without_face": ref_fail,
+        "methods": {
+            m: {
+                "n_images": len(s["found"]),
+                "detection_failure_rate": float(1.0 - np.mean(s["found"])) if s["found"] else float("nan"),
+                "ips_zero_filled_mean": float(np.mean(s["ips0"])) if s["ips0"] else float("nan"),
+            }
+            for m, s in sorted(per_method.items())
+        },
+    }

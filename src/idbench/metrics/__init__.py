@@ -1,0 +1,1 @@
+"""Metric functions: pure (arrays in, numbers out), no I/O. One definition of each metric."""

@@ -1,0 +1,197 @@
+"""The results folder: per-image rows in, summary with cluster-bootstrap intervals out.
+
+Metric code never touches this module; the CLI layer fills a :class:`Results` with per-image rows
+(one per generated image) and protocol sections, calls :meth:`Results.summarise`, then
+:meth:`Results.write`. The format is documented in ``docs/ARCHITECTURE.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import idbench
+from idbench.data.problems import ProblemLog
+
+ROW_KEYS = ("method", "subject", "image_id", "path", "prompt")
+
+
+@dataclass
+class MetricInfo:
+    description: str
+    higher_is_better: bool = True
+    encoder: str | None = None
+    protocol: str = "similarity"
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+@dataclass
+class Results:
+    """Everything one evaluation produced."""
+
+    command: str = ""
+    metrics: dict[str, MetricInfo] = field(default_factory=dict)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    sections: dict[str, Any] = field(default_factory=dict)
+    truth: dict[str, dict[str, Any]] = field(default_factory=dict)
+    problems: ProblemLog = field(default_factory=ProblemLog)
+    methods: dict[str, dict[str, dict]] = field(default_factory=dict)
+    subjects: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    bootstrap: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ building
+
+    def add_metric(self, name: str, description: str, *, higher_is_better: bool = True, encoder: str | None = None,
+                   protocol: str = "similarity") -> None:
+        self.metrics[name] = MetricInfo(description, higher_is_better, encoder, protocol)
+
+    def row_index(self) -> dict[tuple[str, str], dict[str, Any]]:
+        return {(r["method"], r["image_id"]): r for r in self.rows}
+
+    def set_scores(self, method: str, image_id: str, scores: dict[str, float]) -> None:
+        """Add metric values to an existing per-image row."""
+        idx = self.row_index()
+        idx[(method, image_id)].update(scores)
+
+    # ------------------------------------------------------------------ summary
+
+    def summarise(self, *, n_resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> None:
+        """Per method and metric: the mean over images with a cluster-bootstrap CI over subjects;
+        per method, subject and metric: the subject mean."""
+        from idbench.stats.bootstrap import cluster_bootstrap
+
+        self.bootstrap = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed, "unit": "subject",
+                          "interval": "percentile"}
+        by_method: dict[str, list[dict]] = {}
+        for r in self.rows:
+            by_method.setdefault(r["method"], []).append(r)
+        self.methods, self.subjects = {}, {}
+        for method, rows in sorted(by_method.items()):
+            subjects = np.array([r["subject"] for r in rows])
+            self.methods[method] = {}
+            self.subjects[method] = {}
+            for metric in self.metrics:
+                vals = np.array([_num(r.get(metric)) for r in rows], dtype=np.float64)
+                ok = ~np.isnan(vals)
+                if not ok.any():
+                    continue
+                res = cluster_bootstrap(vals[ok], subjects[ok], n_resamples=n_resamples, confidence=confidence, seed=seed)
+                self.methods[method][metric] = {
+                    "mean": float(res.mean), "ci_low": float(res.ci_low), "ci_high": float(res.ci_high),
+                    "n_images": int(ok.sum()), "n_missing": int((~ok).sum()), "n_subjects": int(len(set(subjects[ok]))),
+                }
+                for s in sorted(set(subjects[ok])):
+                    m = ok & (subjects == s)
+                    self.subjects[method].setdefault(s, {})[metric] = float(vals[m].mean())
+
+    # ------------------------------------------------------------------ I/O
+
+    def summary_dict(self) -> dict:
+        return {
+            "idbench_version": idbench.__version__,
+            "command": self.command,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "bootstrap": self.bootstrap,
+            "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
+            "methods": self.methods,
+            "subjects": self.subjects,
+            "truth": self.truth,
+            "problems": self.problems.to_dict(),
+            "sections": self.sections,
+            **self.extra,
+        }
+
+    def write(self, out_dir: str | Path) -> Path:
+        """Write ``summary.json`` and ``per_image.csv`` (atomically) into ``out_dir``."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        _atomic_write(out / "summary.json", json.dumps(_jsonable(self.summary_dict()), indent=2, allow_nan=False))
+        cols = list(ROW_KEYS) + [c for c in _columns(self.rows) if c not in ROW_KEYS]
+        tmp = out / "per_image.csv.tmp"
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+            w.writeheader()
+            for r in self.rows:
+                w.writerow({k: _fmt(r.get(k)) for k in cols})
+        os.replace(tmp, out / "per_image.csv")
+        return out
+
+    @classmethod
+    def read(cls, out_dir: str | Path) -> "Results":
+        out = Path(out_dir)
+        summary_path = out / "summary.json"
+        if not summary_path.is_file():
+            raise FileNotFoundError(f"{out}: not a results folder (no summary.json)")
+        s = json.loads(summary_path.read_text(encoding="utf-8"))
+        res = cls(command=s.get("command", ""), sections=s.get("sections", {}), truth=s.get("truth", {}),
+                  methods=s.get("methods", {}), subjects=s.get("subjects", {}), bootstrap=s.get("bootstrap", {}))
+        for name, info in s.get("metrics", {}).items():
+            res.metrics[name] = MetricInfo(**info)
+        for p in s.get("problems", {}).get("items", []):
+            res.problems.add(p["path"], p["kind"], p["reason"])
+        rows_path = out / "per_image.csv"
+        if rows_path.is_file():
+            with open(rows_path, newline="", encoding="utf-8") as f:
+                for r in csv.DictReader(f):
+                    res.rows.append({k: (_num(v) if k in res.metrics else v) for k, v in r.items()})
+        return res
+
+
+def _columns(rows: list[dict]) -> list[str]:
+    seen: dict[str, None] = {}
+    for r in rows:
+        for k in r:
+            seen.setdefault(k, None)
+    return list(seen)
+
+
+def _num(v: Any) -> float:
+    if v is None or v == "":
+        return float("nan")
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _fmt(v: Any) -> Any:
+    if isinstance(v, float):
+        return "" if math.isnan(v) else f"{v:.6g}"
+    return "" if v is None else v
+
+
+def _jsonable(x: Any) -> Any:
+    """NaN/inf -> None, numpy scalars -> Python, so the JSON is strict."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, (np.floating, float)):
+        f = float(x)
+        return None if math.isnan(f) or math.isinf(f) else f
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    if isinstance(x, Path):
+        return str(x)
+    return x
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
