@@ -132,9 +132,7 @@ def _records_from_manifest(
     if levels is None:
         levels = infer_levels(rows)
     else:
-        levels = list(levels)
-        if levels[-1] != "subject":
-            levels = [lv for lv in levels if lv != "subject"] + ["subject"]
+        levels = [lv for lv in levels if lv != "subject"] + ["subject"]
         missing = [lv for lv in levels if lv != "subject" and lv not in rows[0]]
         if missing:
             raise ManifestError(f"{path}: label level(s) {', '.join(missing)} not among the columns")
