@@ -1,0 +1,63 @@
+"""The face path of `evaluate`: IPS/SIS from per-face rows, detection failures counted, not zero-scored."""
+
+import math
+
+import numpy as np
+from PIL import Image
+
+from idbench.data.problems import ProblemLog
+from idbench.data.records import GenerationSet, ImageRecord, ReferenceSet
+from idbench.encoders.base import Encoder, ImageEmbedding, l2_normalize
+from idbench.evaluate import evaluate_similarity
+
+
+class ColourFaceEncoder(Encoder):
+    """'Faces' are the image's red pixels: none when there is no red, one row per red image."""
+
+    kind = "face"
+
+    def __init__(self):
+        self.name, self.dim = "test-face", 3
+
+    def preprocess(self, image):
+        return np.asarray(image, dtype=np.float32).mean(axis=(0, 1))
+
+    def embed_batch(self, items):
+        out = []
+        for mean in items:
+            if mean[0] < 50:
+                out.append(ImageEmbedding(np.zeros((0, 3), np.float32), np.zeros((0, 4), np.float32)))
+            else:
+                out.append(ImageEmbedding(l2_normalize(mean[None]), np.array([[0, 0, 8, 8]], np.float32)))
+        return out
+
+
+def _img(path, rgb):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (8, 8), rgb).save(path)
+    return path
+
+
+def test_face_metrics_and_failures(tmp_path):
+    refs = ReferenceSet([
+        ImageRecord("r1", _img(tmp_path / "r1.png", (200, 0, 0)), "alice"),
+        ImageRecord("r2", _img(tmp_path / "r2.png", (200, 100, 0)), "alice"),
+        ImageRecord("r3", _img(tmp_path / "r3.png", (0, 0, 200)), "alice"),  # no face in this reference
+    ])
+    gens = GenerationSet([
+        ImageRecord("g1", _img(tmp_path / "g1.png", (200, 50, 0)), "alice", method="m"),
+        ImageRecord("g2", _img(tmp_path / "g2.png", (0, 200, 0)), "alice", method="m"),  # no face
+    ])
+    log = ProblemLog()
+    res = evaluate_similarity(refs, gens, [ColourFaceEncoder()], problems=log, progress=False)
+    rows = res.row_index()
+    g1 = l2_normalize(np.array([[200, 50, 0]], np.float32))[0]
+    pair = [float(g1 @ l2_normalize(np.array([c], np.float32))[0]) for c in ([200, 0, 0], [200, 100, 0])]
+    assert math.isclose(rows[("m", "g1")]["ips[test-face]"], np.mean(pair), rel_tol=1e-5)
+    assert math.isclose(rows[("m", "g1")]["sis[test-face]"], min(pair), rel_tol=1e-5)
+    assert "ips[test-face]" not in rows[("m", "g2")] and rows[("m", "g2")]["face_found[test-face]"] == 0.0
+    face = res.sections["face"]["test-face"]
+    assert face["methods"]["m"]["detection_failure_rate"] == 0.5
+    assert math.isclose(face["methods"]["m"]["ips_zero_filled_mean"], np.mean(pair) / 2, rel_tol=1e-5)
+    assert face["reference_images_without_face"] == 1
+    assert sorted(p.path.split("/")[-1] for p in log.items if p.kind == "no_face") == ["g2.png", "r3.png"]
