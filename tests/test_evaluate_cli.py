@@ -54,7 +54,9 @@ def test_evaluate_end_to_end(tmp_path, dreambooth_rows):
     assert kinds.get("unknown_subject") == 1 and kinds.get("not_image") == 1 and kinds.get("corrupt") == 1
     with open(out / "per_image.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 16
+    assert len(rows) == 17  # 16 scored + the truncated file, kept with an empty score
+    (broken,) = [x for x in rows if x["image_id"] == "good/can/p9"]
+    assert broken[m] == ""
     # per-image value equals an independent computation from the encoder
     from idbench.data.images import load_image
     from tests.conftest import ColorHistEncoder
@@ -66,7 +68,7 @@ def test_evaluate_end_to_end(tmp_path, dreambooth_rows):
     assert abs(float(row[m]) - float(np.mean(refs @ g))) < 1e-4
     assert row["prompt"] == "a photo of sks clock prompt 1"
     # the method mean is the plain mean of the per-image values
-    vals = [float(x[m]) for x in rows if x["method"] == "good"]
+    vals = [float(x[m]) for x in rows if x["method"] == "good" and x[m]]
     assert abs(np.mean(vals) - good["mean"]) < 1e-5
 
 

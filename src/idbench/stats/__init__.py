@@ -1,0 +1,1 @@
+"""Statistics: cluster bootstrap intervals, paired comparisons, agreement with human ratings."""
