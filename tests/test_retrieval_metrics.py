@@ -1,0 +1,147 @@
+"""Retrieval metrics against independent computations: sklearn AP, and plain loops over a full sort."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score
+
+from idbench.metrics.retrieval import retrieval_metrics, topk_search
+
+
+def _norm(x):
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _loop_metrics(q, ql, g, gl, ks=(1, 5, 10), ties="pessimistic", qid=None, gid=None):
+    """Straight from the definitions: sort the whole gallery, walk down the list."""
+    out = []
+    for i in range(len(q)):
+        keep = [j for j in range(len(g)) if qid is None or gid[j] != qid[i]]
+        sims = {j: float(np.dot(q[i], g[j])) for j in keep}
+        rel = {j: gl[j] == ql[i] for j in keep}
+        # pessimistic: among equal similarity, irrelevant first; optimistic: relevant first
+        key = (lambda j: (-sims[j], rel[j])) if ties == "pessimistic" else (lambda j: (-sims[j], not rel[j]))
+        order = sorted(keep, key=key)
+        n = sum(rel.values())
+        if n == 0:
+            out.append(None)
+            continue
+        hits, ap, ranks = 0, 0.0, []
+        for pos, j in enumerate(order, 1):
+            if rel[j]:
+                hits += 1
+                ap += hits / pos
+                ranks.append(pos)
+        m = {"ap": ap / n, "p@1": float(rel[order[0]]), "rr": 1.0 / ranks[0],
+             "r_precision": sum(rel[j] for j in order[:n]) / n,
+             "map@r": sum((sum(rel[x] for x in order[:p]) / p) * rel[order[p - 1]] for p in range(1, n + 1)) / n,
+             "avg_cos": np.mean([sims[j] for j in keep if rel[j]])}
+        for k in ks:
+            m[f"cmc@{k}"] = float(ranks[0] <= k)
+        out.append(m)
+    return out
+
+
+def _compare(res, loop):
+    for i, m in enumerate(loop):
+        if m is None:
+            continue
+        for name, v in m.items():
+            assert np.isclose(res.per_query[name][i], v, atol=1e-6), (i, name, res.per_query[name][i], v)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_random_against_sklearn_and_loop(seed):
+    rng = np.random.default_rng(seed)
+    g = _norm(rng.standard_normal((60, 8)))
+    q = _norm(rng.standard_normal((25, 8)))
+    gl = rng.integers(0, 6, 60)
+    ql = rng.integers(0, 6, 25)
+    res = retrieval_metrics(q, ql, g, gl, block_size=7)
+    for i in range(len(q)):
+        assert np.isclose(res.per_query["ap"][i], average_precision_score(gl == ql[i], g @ q[i]))
+    _compare(res, _loop_metrics(q, ql, g, gl))
+
+
+@pytest.mark.parametrize("ties", ["pessimistic", "optimistic"])
+def test_ties_rule_and_order_independence(ties):
+    rng = np.random.default_rng(5)
+    # small integer vectors: inner products are exact, so ties are real ties whatever the summation order
+    g = rng.integers(0, 3, (40, 4)).astype(np.float32)
+    q = rng.integers(0, 3, (12, 4)).astype(np.float32)
+    gl, ql = rng.integers(0, 3, 40), rng.integers(0, 3, 12)
+    res = retrieval_metrics(q, ql, g, gl, ties=ties)
+    _compare(res, _loop_metrics(q, ql, g, gl, ties=ties))
+    perm = rng.permutation(40)
+    res2 = retrieval_metrics(q, ql, g[perm], gl[perm], ties=ties)
+    for name in res.per_query:
+        assert np.allclose(res.per_query[name], res2.per_query[name], equal_nan=True)
+
+
+def test_hand_computed_tie():
+    q = np.array([[1.0, 0.0]], np.float32)
+    g = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], np.float32)  # relevant and irrelevant tie at the top
+    pess = retrieval_metrics(q, ["a"], g, ["b", "a", "a"], ties="pessimistic")
+    opt = retrieval_metrics(q, ["a"], g, ["b", "a", "a"], ties="optimistic")
+    assert np.isclose(pess.mean("ap"), (1 / 2 + 2 / 3) / 2) and pess.mean("p@1") == 0
+    assert np.isclose(opt.mean("ap"), (1 / 1 + 2 / 3) / 2) and opt.mean("p@1") == 1
+
+
+def test_no_relevant_policies():
+    q = _norm(np.eye(3, 4, dtype=np.float32) + 0.1)
+    g = _norm(np.random.default_rng(0).standard_normal((5, 4)))
+    ql, gl = ["a", "zzz", "b"], ["a", "a", "b", "c", "c"]
+    zero = retrieval_metrics(q, ql, g, gl)
+    assert zero.n_no_relevant == 1 and zero.per_query["ap"][1] == 0 and zero.per_query["cmc@5"][1] == 0
+    skip = retrieval_metrics(q, ql, g, gl, no_relevant="skip")
+    assert np.isnan(skip.per_query["ap"][1])
+    assert np.isclose(skip.mean("ap"), np.mean(zero.per_query["ap"][[0, 2]]))
+    with pytest.raises(ValueError, match="no relevant"):
+        retrieval_metrics(q, ql, g, gl, no_relevant="error")
+
+
+def test_lone_query_one_item_gallery_and_duplicates():
+    q = np.array([[1.0, 0.0]], np.float32)
+    one = retrieval_metrics(q, ["a"], q.copy(), ["a"])
+    assert one.mean("ap") == 1 and one.mean("cmc@1") == 1 and one.mean("r_precision") == 1
+    dup = np.repeat(np.array([[0.6, 0.8]], np.float32), 4, axis=0)
+    res = retrieval_metrics(q, ["a"], dup, ["a", "b", "a", "b"])
+    _compare(res, _loop_metrics(q, ["a"], dup, ["a", "b", "a", "b"]))
+
+
+def test_query_left_out_of_gallery_by_id():
+    rng = np.random.default_rng(3)
+    g = _norm(rng.standard_normal((20, 6)))
+    gl = np.repeat(np.arange(5), 4)
+    gid = [f"img{i}" for i in range(20)]
+    res = retrieval_metrics(g, gl, g, gl, query_ids=gid, gallery_ids=gid)
+    _compare(res, _loop_metrics(g, gl, g, gl, qid=gid, gid=gid))
+    assert res.mean("p@1") < 1 or res.mean("ap") < 1  # not trivially matching itself
+    assert (res.n_relevant == 3).all()
+
+
+def test_peer_conventions_documented():
+    """torchreid's evaluate_rank (no camera filter) averages AP over queries with a match only:
+    that is no_relevant='skip'; pytorch-metric-learning's mean_average_precision_at_r is map@r."""
+    rng = np.random.default_rng(9)
+    g = _norm(rng.standard_normal((30, 5))); q = _norm(rng.standard_normal((10, 5)))
+    gl = rng.integers(0, 4, 30); ql = np.r_[rng.integers(0, 4, 9), 99]
+    res = retrieval_metrics(q, ql, g, gl, no_relevant="skip")
+    # torchreid-style loop: argsort each row, cumulative matches, AP = sum(precision at hits)/num_rel
+    aps = []
+    for i in range(9):
+        order = np.argsort(-(g @ q[i]), kind="stable")
+        matches = (gl[order] == ql[i]).astype(float)
+        cum = matches.cumsum()
+        aps.append(((cum / np.arange(1, 31)) * matches).sum() / matches.sum())
+    assert np.isclose(res.mean("ap"), np.mean(aps))
+
+
+def test_topk_search_matches_numpy():
+    rng = np.random.default_rng(1)
+    g = _norm(rng.standard_normal((500, 16))); q = _norm(rng.standard_normal((30, 16)))
+    sims, idx = topk_search(q, g, 5)
+    full = q @ g.T
+    assert np.array_equal(idx, np.argsort(-full, axis=1)[:, :5])
+    assert np.allclose(sims, np.take_along_axis(full, idx, 1), atol=1e-5)
+    sims2, idx2 = topk_search(q, g, 5, use_faiss=False)
+    assert np.array_equal(idx, idx2)
