@@ -12,6 +12,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "idbench.cli.evaluate:evaluate",
     "cache": "idbench.cli.cache_cmd:cache",
     "encoders": "idbench.cli.encoders_cmd:encoders",
+    "rank": "idbench.cli.rank:rank",
 }
 
 
