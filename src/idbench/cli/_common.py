@@ -90,9 +90,11 @@ def format_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(header), "  ".join("-" * w for w in widths), *[line(r) for r in rows]])
 
 
-def print_summary(results, *, truth_key: str | None = "drift") -> None:
-    """Methods x metrics table with intervals (plus the ground-truth column when known)."""
-    metrics = list(results.metrics)
+def print_summary(results, *, truth_key: str | None = "drift", skip_prefixes: tuple[str, ...] = ("cmc@", "face_found")) -> None:
+    """Methods x metrics table with intervals (plus the ground-truth column when known).
+
+    Secondary per-image columns (``skip_prefixes``) stay in the files, not the printed table."""
+    metrics = [m for m in results.metrics if not m.startswith(skip_prefixes)]
     truth_cols = [truth_key] if truth_key and any(truth_key in t for t in results.truth.values()) else []
     header = ["method", *truth_cols, *metrics]
     rows = []

@@ -13,6 +13,7 @@ COMMANDS: dict[str, str] = {
     "cache": "idbench.cli.cache_cmd:cache",
     "encoders": "idbench.cli.encoders_cmd:encoders",
     "rank": "idbench.cli.rank:rank",
+    "demo": "idbench.cli.demo:demo",
 }
 
 
