@@ -1,0 +1,140 @@
+"""NearID: strict margin metrics with near-identity distractors, and the two-tier contrastive loss.
+
+A sample has n views of one identity and, for each view i, a distractor D_i: a different but
+similar instance on the exact background of view i. With ``sim_ij = cos(view_i, view_j)`` and
+``cross_ii = cos(view_i, D_i)``, each pair i < j gives two margins::
+
+    sim_ij - cross_ii      and      sim_ij - cross_jj
+
+* SSR (Sample Success Rate) = share of samples whose every margin is > 0 (strict: 0 fails);
+* PA (Pairwise Accuracy)    = winning margins / all margins, pooled over samples (micro-average).
+
+A sample whose distractor is missing for some view cannot be scored strictly; idbench leaves it
+out of SSR and PA and reports how many were left out (``n_incomplete``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def sample_margins(views: np.ndarray, distractors: np.ndarray) -> np.ndarray:
+    """The 2 * C(n, 2) margins of one sample, ordered (i, j) lexicographically, [m_i, m_j] per pair.
+
+    Parameters
+    ----------
+    views : (n, D) L2-normalised rows, n >= 2.
+    distractors : (n, D) rows, row i the distractor of view i; a row of NaN marks a missing one
+        (its margins are NaN).
+
+    >>> v = np.array([[1.0, 0.0], [0.8, 0.6]]); d = np.array([[0.6, 0.8], [0.0, 1.0]])
+    >>> sample_margins(v, d).round(2)   # sim_01 = 0.8; cross_00 = 0.6, cross_11 = 0.6
+    array([0.2, 0.2])
+    """
+    v = np.asarray(views, dtype=np.float64)
+    d = np.asarray(distractors, dtype=np.float64)
+    if v.ndim != 2 or v.shape[0] < 2:
+        raise ValueError(f"a sample needs at least 2 views as (n, D) rows, got shape {v.shape}")
+    if d.shape != v.shape:
+        raise ValueError(f"distractors must have the views' shape {v.shape}, got {d.shape}")
+    sim = v @ v.T
+    cross = np.einsum("id,id->i", v, d)
+    i, j = np.triu_indices(len(v), k=1)
+    return np.stack([sim[i, j] - cross[i], sim[i, j] - cross[j]], axis=1).ravel()
+
+
+@dataclass
+class NearIDResult:
+    ssr: float
+    pa: float
+    n_samples: int
+    n_incomplete: int
+    n_margins: int
+    per_sample_success: np.ndarray  # bool per scored sample
+    margins: np.ndarray  # all pooled margins
+    per_source: dict
+
+    def summary(self) -> dict:
+        q = np.quantile(self.margins, [0.05, 0.25, 0.5, 0.75, 0.95]).tolist() if self.margins.size else []
+        counts, edges = np.histogram(self.margins, bins=30) if self.margins.size else (np.zeros(0), np.zeros(0))
+        return {"ssr": self.ssr, "pa": self.pa, "n_samples": self.n_samples, "n_incomplete": self.n_incomplete,
+                "n_margins": self.n_margins, "margin_quantiles": dict(zip(["q05", "q25", "q50", "q75", "q95"], q)),
+                "histogram": {"edges": edges.tolist(), "counts": counts.tolist()}, "per_source": self.per_source}
+
+
+def ssr_pa(margins_per_sample: Sequence[np.ndarray], sources: Sequence[str] | None = None) -> NearIDResult:
+    """SSR and PA over samples (micro-pooled), overall and per distractor source.
+
+    >>> r = ssr_pa([np.array([0.1, 0.2]), np.array([0.3, 0.0])])
+    >>> r.ssr, r.pa      # second sample has a margin of exactly 0: it fails, and so does that margin
+    (0.5, 0.75)
+    """
+    sources = list(sources) if sources is not None else ["all"] * len(margins_per_sample)
+    if len(sources) != len(margins_per_sample):
+        raise ValueError("one source per sample")
+    scored, src_scored, incomplete = [], [], 0
+    for m, s in zip(margins_per_sample, sources):
+        m = np.asarray(m, dtype=np.float64)
+        if m.size == 0 or np.isnan(m).any():
+            incomplete += 1
+            continue
+        scored.append(m)
+        src_scored.append(s)
+
+    def _agg(ms):
+        if not ms:
+            return float("nan"), float("nan"), np.zeros(0, bool), np.zeros(0)
+        ok = np.array([bool((m > 0).all()) for m in ms])
+        pooled = np.concatenate(ms)
+        return float(ok.mean()), float((pooled > 0).mean()), ok, pooled
+
+    ssr, pa, ok, pooled = _agg(scored)
+    per_source = {}
+    for s in sorted(set(src_scored)):
+        sub = [m for m, t in zip(scored, src_scored) if t == s]
+        s_ssr, s_pa, _, _ = _agg(sub)
+        per_source[s] = {"ssr": s_ssr, "pa": s_pa, "n_samples": len(sub)}
+    return NearIDResult(ssr, pa, len(scored), incomplete, int(pooled.size), ok, pooled, per_source)
+
+
+def two_tier_loss(anchors: torch.Tensor, positives: torch.Tensor, distractors: torch.Tensor,
+                  temperature: float = 0.07, alpha: float = 0.5) -> torch.Tensor:
+    """NearID's two-tier contrastive loss (same identity > near-identity distractor > random negative).
+
+    Parameters
+    ----------
+    anchors : (B, D) L2-normalised anchor embeddings a_b.
+    positives : (B, P, D) each sample's own positives; all B*P form the pool g_m.
+    distractors : (B, K, D) each anchor's near-identity distractors h_bk.
+
+    With z_bm = a_b . g_m / T and u_bk = a_b . h_bk / T:
+
+    * L1 = mean over b and own positives p of CE([z_b, u_b], target p)
+    * L2 = mean over (b, k) of -log(exp(u_bk) / (exp(u_bk) + sum_{m not b's own} exp(z_bm)))
+    * L = L1 + alpha * L2
+    """
+    B, P, D = positives.shape
+    K = distractors.shape[1]
+    if anchors.shape != (B, D) or distractors.shape[0] != B or distractors.shape[2] != D:
+        raise ValueError(f"shape mismatch: anchors {tuple(anchors.shape)}, positives {tuple(positives.shape)}, "
+                         f"distractors {tuple(distractors.shape)}")
+    g = positives.reshape(B * P, D)
+    z = anchors @ g.T / temperature  # (B, B*P)
+    u = torch.einsum("bd,bkd->bk", anchors, distractors) / temperature  # (B, K)
+    logits = torch.cat([z, u], dim=1)  # (B, B*P + K)
+    own = torch.arange(B)[:, None] * P + torch.arange(P)[None, :]  # (B, P) column of each own positive
+    logp = F.log_softmax(logits, dim=1)
+    l1 = -logp.gather(1, own).mean()
+    # tier 2: each distractor against the *other* samples' positives
+    other = torch.ones(B, B * P, dtype=torch.bool)
+    other[torch.arange(B)[:, None], own] = False
+    z_other = z.masked_fill(~other, float("-inf"))  # (B, B*P)
+    lse_other = torch.logsumexp(z_other, dim=1, keepdim=True)  # (B, 1)
+    denom = torch.logaddexp(u, lse_other.expand_as(u))
+    l2 = (denom - u).mean()
+    return l1 + alpha * l2

@@ -1,0 +1,1 @@
+"""NearID: samples with near-identity distractors, and the learned identity head."""

@@ -1,0 +1,68 @@
+"""NearID samples: n views of one identity, one distractor per view, tagged with its source.
+
+Manifest (CSV or JSONL), one row per sample::
+
+    sample_id,identity,source,views,distractors
+    s1,dog3,composite,a.jpg;b.jpg;c.jpg,a_d.jpg;b_d.jpg;c_d.jpg
+
+``views`` and ``distractors`` are ``;``-separated paths (relative to the manifest), the k-th
+distractor placed on the k-th view's background; an empty slot marks a missing distractor.
+The synthetic world's ``gallery.csv`` is read directly by :func:`samples_from_world`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from idbench.data.manifest import ManifestError, read_rows
+from idbench.data.records import ImageRecord
+
+
+@dataclass
+class NearIDSample:
+    sample_id: str
+    identity: str
+    source: str
+    views: list[ImageRecord]
+    distractors: list[ImageRecord | None]
+
+
+def load_samples(path: str | Path) -> list[NearIDSample]:
+    path = Path(path)
+    rows = read_rows(path)
+    if not rows:
+        raise ManifestError(f"{path}: no samples")
+    missing = [c for c in ("sample_id", "views", "distractors") if c not in rows[0]]
+    if missing:
+        raise ManifestError(f"{path}: missing column(s) {', '.join(missing)}")
+    out = []
+    for r in rows:
+        ident = r.get("identity") or r["sample_id"]
+        vs = [p for p in r["views"].split(";")]
+        ds = r["distractors"].split(";")
+        if len(ds) != len(vs):
+            raise ManifestError(f"{path}: sample {r['sample_id']}: {len(vs)} views but {len(ds)} distractor slots")
+        rec = lambda p, k, kind: ImageRecord(f"{r['sample_id']}/{kind}{k}", (path.parent / p) if not Path(p).is_absolute() else Path(p), ident)  # noqa: E731
+        out.append(NearIDSample(r["sample_id"], ident, r.get("source") or "default",
+                                [rec(p, k, "v") for k, p in enumerate(vs)],
+                                [rec(p, k, "d") if p else None for k, p in enumerate(ds)]))
+    return out
+
+
+def samples_from_world(gallery_records: list[ImageRecord], n_views: int | None = None) -> list[NearIDSample]:
+    """One sample per instance of a synthetic world: its views and their matched-context distractors."""
+    views, dist = {}, {}
+    for r in gallery_records:
+        role = r.extra.get("role")
+        if role == "view":
+            views.setdefault(r.subject, []).append(r)
+        elif role == "distractor":
+            # distractor_of is the view's path relative to the world; the view's id is that path sans suffix
+            dist[str(Path(r.extra.get("distractor_of", "")).with_suffix(""))] = r
+    out = []
+    for s in sorted(views):
+        vs = sorted(views[s], key=lambda r: r.extra.get("view", ""))[: n_views or None]
+        ds = [dist.get(v.id) for v in vs]
+        out.append(NearIDSample(s, s, "world-composite", vs, ds))
+    return out
