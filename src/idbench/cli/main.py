@@ -14,6 +14,8 @@ COMMANDS: dict[str, str] = {
     "encoders": "idbench.cli.encoders_cmd:encoders",
     "rank": "idbench.cli.rank:rank",
     "demo": "idbench.cli.demo:demo",
+    "nearid": "idbench.cli.nearid:nearid",
+    "world": "idbench.cli.world:world",
 }
 
 
