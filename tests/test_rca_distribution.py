@@ -1,0 +1,103 @@
+import warnings
+
+import numpy as np
+import pytest
+from scipy import linalg
+
+from idbench.metrics.distribution import frechet_distance, kernel_inception_distance, polynomial_mmd2_unbiased
+from idbench.metrics.rca import fit_oracle, relative_classification_accuracy
+
+
+def _clusters(rng, n_cls=5, per=8, d=16, spread=0.6):
+    centres = rng.standard_normal((n_cls, d)) * 2
+    X = np.concatenate([c + spread * rng.standard_normal((per, d)) for c in centres])
+    y = np.repeat([f"id{i}" for i in range(n_cls)], per)
+    return centres, X, y
+
+
+def test_real_held_out_gives_rca_near_one_and_wrong_identity_near_zero():
+    rng = np.random.default_rng(0)
+    centres, X, y = _clusters(rng)
+    oracle = fit_oracle(X, y)
+    assert oracle.acc_real > 0.9 and oracle.n_folds == 5
+    Xg = np.concatenate([c + 0.6 * rng.standard_normal((6, 16)) for c in centres])
+    yg = np.repeat([f"id{i}" for i in range(5)], 6)
+    same = relative_classification_accuracy(oracle, Xg, yg)
+    assert 0.9 <= same.rca <= 1.1
+    wrong = relative_classification_accuracy(oracle, Xg, np.roll(yg, 6))  # every image of another identity
+    assert wrong.rca < 0.1 and wrong.acc_gen_top5 >= wrong.acc_gen
+    # confusion: rows true, columns predicted, as sklearn; the roll makes id1 -> predicted id0 etc.
+    assert wrong.confusion.sum() == len(yg)
+    pairs = wrong.most_confused(3)
+    assert pairs and pairs[0][2] >= 5
+
+
+def test_rca_definition_by_hand():
+    rng = np.random.default_rng(1)
+    centres, X, y = _clusters(rng, n_cls=3, per=6)
+    oracle = fit_oracle(X, y)
+    Xg = np.vstack([centres[0], centres[1], centres[2], centres[0]])
+    yg = np.array(["id0", "id1", "id2", "id2"])  # last one is wrong
+    r = relative_classification_accuracy(oracle, Xg, yg)
+    assert r.acc_gen == 0.75 and np.isclose(r.rca, 0.75 / oracle.acc_real)
+    assert r.per_class["id2"]["acc_gen"] == 0.5
+    # Acc_real by hand: the same stratified folds with a plain loop
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    hits = 0
+    for tr, te in StratifiedKFold(5, shuffle=True, random_state=0).split(X, y):
+        hits += (LogisticRegression(C=10.0, max_iter=2000, random_state=0).fit(X[tr], y[tr]).predict(X[te]) == y[te]).sum()
+    assert np.isclose(oracle.acc_real, hits / len(y))
+
+
+def test_oracle_needs_two_images_per_identity():
+    with pytest.raises(ValueError, match="at least 2 real images"):
+        fit_oracle(np.eye(3), ["a", "a", "b"])
+
+
+def test_fid_against_closed_form():
+    rng = np.random.default_rng(0)
+    d = 4
+    mu1, mu2 = np.zeros(d), np.arange(d) * 0.5
+    A = rng.standard_normal((d, d)); S1 = A @ A.T / d + np.eye(d) * 0.5
+    B = rng.standard_normal((d, d)); S2 = B @ B.T / d + np.eye(d) * 0.3
+    X = rng.multivariate_normal(mu1, S1, 200000)
+    Y = rng.multivariate_normal(mu2, S2, 200000)
+    exact = float(np.sum((mu1 - mu2) ** 2) + np.trace(S1 + S2 - 2 * linalg.sqrtm(S1 @ S2).real))
+    assert abs(frechet_distance(X, Y) - exact) < 0.02 * exact + 0.01
+    assert abs(frechet_distance(X[:1000], X[1000:2000])) < 0.1
+
+
+def test_fid_warns_on_small_samples():
+    rng = np.random.default_rng(0)
+    with pytest.warns(UserWarning, match="singular"):
+        frechet_distance(rng.standard_normal((5, 8)), rng.standard_normal((6, 8)))
+
+
+def _mmd_loop(X, Y):
+    k = lambda a, b: (np.dot(a, b) / len(a) + 1) ** 3  # noqa: E731
+    m, n = len(X), len(Y)
+    xx = sum(k(X[i], X[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(Y[i], Y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    xy = sum(k(X[i], Y[j]) for i in range(m) for j in range(n)) / (m * n)
+    return xx + yy - 2 * xy
+
+
+def test_kid_against_plain_unbiased_mmd():
+    rng = np.random.default_rng(2)
+    X, Y = rng.standard_normal((12, 5)), rng.standard_normal((9, 5)) + 0.5
+    assert np.isclose(polynomial_mmd2_unbiased(X, Y), _mmd_loop(X, Y))
+    r = kernel_inception_distance(X, Y, subset_size=1000, n_subsets=3)
+    assert r.subset_size == 9  # never larger than the smaller sample
+    # with subsets equal to the whole (smaller) sample, each subset value is the loop's MMD on that subset
+    rng2 = np.random.default_rng(0)
+    vals = []
+    for _ in range(3):
+        xi, yi = rng2.choice(12, 9, replace=False), rng2.choice(9, 9, replace=False)
+        vals.append(_mmd_loop(X[xi], Y[yi]))
+    assert np.isclose(r.mean, np.mean(vals))
+    A, B = rng.standard_normal((300, 5)), rng.standard_normal((300, 5))
+    same = kernel_inception_distance(A, B, subset_size=100, n_subsets=20)
+    shifted = kernel_inception_distance(A, B + 0.5, subset_size=100, n_subsets=20)
+    assert abs(same.mean) < 0.1 * shifted.mean
