@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "rank": "idbench.cli.rank:rank",
     "demo": "idbench.cli.demo:demo",
     "nearid": "idbench.cli.nearid:nearid",
+    "rca": "idbench.cli.rca:rca",
     "world": "idbench.cli.world:world",
 }
 
