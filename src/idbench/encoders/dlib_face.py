@@ -1,0 +1,86 @@
+"""``dlib-face``: dlib's HOG face detector, 5-point alignment and 128-d face descriptor. Built in.
+
+dlib comes from the prebuilt ``dlib-bin`` wheel; the models from ``face_recognition_models``,
+whose folder is located without importing the package (its ``__init__`` needs pkg_resources).
+Every face with a detection score >= ``min_score`` (default 0.5; dlib's HOG detector also returns
+low-score false positives) is kept with its box and score. The 128-d descriptors are
+L2-normalised so that cosine similarity applies (dlib's own rule, Euclidean distance < 0.6 on raw
+descriptors for the same person, corresponds to a high cosine since raw descriptors have norm ~1).
+Zero faces is a detection failure (an empty embedding), never an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from idbench.encoders import register
+from idbench.encoders.base import Encoder, ImageEmbedding, l2_normalize
+
+
+def models_dir() -> Path:
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the package 'face-recognition-models' is not installed")
+    p = Path(list(spec.submodule_search_locations)[0]) / "models"
+    if not p.is_dir():
+        raise FileNotFoundError(f"face_recognition_models has no models folder at {p}")
+    return p
+
+
+class DlibFaceEncoder(Encoder):
+    kind = "face"
+    preprocess_version = "maxside1024-1"
+
+    def __init__(self, min_score: float = 0.5, upsample: int = 1, jitters: int = 0, max_side: int = 1024) -> None:
+        import dlib
+
+        m = models_dir()
+        self.detector = dlib.get_frontal_face_detector()
+        self.shape = dlib.shape_predictor(str(m / "shape_predictor_5_face_landmarks.dat"))
+        self.net = dlib.face_recognition_model_v1(str(m / "dlib_face_recognition_resnet_model_v1.dat"))
+        self.min_score, self.upsample, self.jitters, self.max_side = min_score, upsample, jitters, max_side
+        self.name, self.dim = "dlib-face", 128
+        self._dlib = dlib
+        h = hashlib.sha256((m / "dlib_face_recognition_resnet_model_v1.dat").read_bytes()[:1 << 20]).hexdigest()[:12]
+        self._id = f"dlib-face@{h}@s{min_score}u{upsample}j{jitters}@pp{self.preprocess_version}"
+
+    @property
+    def cache_id(self) -> str:
+        return self._id
+
+    def preprocess(self, image: Image.Image):
+        """uint8 RGB array (downscaled so the longer side is <= max_side) and the scale back."""
+        w, h = image.size
+        scale = min(1.0, self.max_side / max(w, h))
+        if scale < 1.0:
+            image = image.resize((round(w * scale), round(h * scale)), Image.BILINEAR)
+        return np.ascontiguousarray(np.asarray(image, dtype=np.uint8)), scale
+
+    def embed_batch(self, items):
+        out = []
+        for arr, scale in items:
+            dets, scores, _ = self.detector.run(arr, self.upsample, 0.0)
+            keep = [(d, s) for d, s in zip(dets, scores) if s >= self.min_score]
+            if not keep:
+                out.append(ImageEmbedding(np.zeros((0, 128), np.float32), np.zeros((0, 4), np.float32), np.zeros(0, np.float32)))
+                continue
+            vecs, boxes = [], []
+            for d, _ in keep:
+                shape = self.shape(arr, d)
+                vecs.append(np.array(self.net.compute_face_descriptor(arr, shape, self.jitters), dtype=np.float32))
+                boxes.append([d.left() / scale, d.top() / scale, d.right() / scale, d.bottom() / scale])
+            out.append(ImageEmbedding(l2_normalize(np.stack(vecs)), np.array(boxes, np.float32),
+                                      np.array([s for _, s in keep], np.float32)))
+        return out
+
+
+@register("dlib-face")
+def _make(arg: str | None = None, device: str | None = None, **kw) -> DlibFaceEncoder:
+    if arg:
+        raise ValueError(f"dlib-face takes no argument, got {arg!r}")
+    return DlibFaceEncoder(**kw)
