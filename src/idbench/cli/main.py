@@ -16,6 +16,9 @@ COMMANDS: dict[str, str] = {
     "demo": "idbench.cli.demo:demo",
     "nearid": "idbench.cli.nearid:nearid",
     "rca": "idbench.cli.rca:rca",
+    "compare": "idbench.cli.stats_cmds:compare",
+    "agree": "idbench.cli.stats_cmds:agree",
+    "report": "idbench.cli.report_cmd:report",
     "world": "idbench.cli.world:world",
 }
 

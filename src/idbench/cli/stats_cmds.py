@@ -1,0 +1,111 @@
+"""`idbench compare` and `idbench agree`: statistics over an existing results folder."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import click
+
+from idbench.cli._common import format_table
+
+
+def _read(results_dir: Path):
+    from idbench.results import Results
+
+    try:
+        return Results.read(results_dir)
+    except FileNotFoundError as e:
+        raise click.ClickException(str(e))
+
+
+@click.command()
+@click.argument("results_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--metric", "metrics", multiple=True, help="Metric(s) to compare [default: all].")
+@click.option("--alpha", type=float, default=0.05, show_default=True, help="Significance level after Holm correction.")
+@click.option("--bootstrap", "n_resamples", type=click.IntRange(100), default=10000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def compare(results_dir, metrics, alpha, n_resamples, seed):
+    """Paired comparison of every pair of methods on shared subjects.
+
+    For each metric: the mean difference of per-subject means, its bootstrap interval, a paired
+    sign-flip permutation p-value, Cohen's d_z, Holm-corrected p-values over the pairs, and a
+    ranking where methods whose difference is not significant share a rank. Writes compare.csv.
+    """
+    from idbench.stats.compare import compare_methods, rank_with_ties
+
+    res = _read(results_dir)
+    names = list(metrics) or list(res.metrics)
+    unknown = [m for m in names if m not in res.metrics]
+    if unknown:
+        raise click.ClickException(f"unknown metric(s) {', '.join(unknown)}; available: {', '.join(res.metrics)}")
+    out_rows = []
+    for metric in names:
+        subj = {m: {s: v[metric] for s, v in d.items() if metric in v} for m, d in res.subjects.items()}
+        subj = {m: d for m, d in subj.items() if d}
+        comps = compare_methods(subj, metric, n_resamples=n_resamples, seed=seed)
+        means = {m: res.methods[m][metric]["mean"] for m in subj}
+        ranking = rank_with_ties(means, comps, higher_is_better=res.metrics[metric].higher_is_better, alpha=alpha)
+        click.echo(f"\n{metric}: " + ", ".join(f"#{r} {m}" for r, m in ranking))
+        rows = [[c.a, c.b, f"{c.diff:+.4f}", f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}]", f"{c.p:.4g}", f"{c.p_holm:.4g}",
+                 f"{c.effect_size:+.2f}", str(c.n_subjects), "*" if c.p_holm < alpha else ""] for c in comps]
+        click.echo(format_table(["A", "B", "A - B", "95% CI", "p", "p (Holm)", "d_z", "subjects", ""], rows))
+        out_rows += [c.__dict__ for c in comps]
+    with open(results_dir / "compare.csv", "w", newline="") as f:
+        if out_rows:
+            w = csv.DictWriter(f, fieldnames=list(out_rows[0]))
+            w.writeheader()
+            w.writerows(out_rows)
+    click.echo(f"\nwritten: {results_dir / 'compare.csv'}")
+
+
+@click.command()
+@click.argument("results_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--human", "ratings_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV with columns image_id, score and optionally rater (or group).")
+@click.option("--metric", "metrics", multiple=True, help="Metric(s) [default: all].")
+def agree(results_dir, ratings_path, metrics):
+    """Agreement of metrics with human ratings: Pearson, Spearman, Kendall tau-b, pairwise accuracy
+    (per method, Fisher-z averaged, pooled), and Krippendorff's alpha between raters."""
+    import numpy as np
+
+    from idbench.stats.agreement import agreement_by_method, krippendorff_alpha_interval
+
+    res = _read(results_dir)
+    with open(ratings_path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not {"image_id", "score"} <= set(rows[0]):
+        raise click.ClickException(f"{ratings_path}: needs columns image_id and score (and optionally rater)")
+    rater_col = "rater" if "rater" in rows[0] else ("group" if "group" in rows[0] else None)
+    by_img: dict[str, dict[str, float]] = {}
+    for r in rows:
+        try:
+            by_img.setdefault(r["image_id"], {})[r.get(rater_col, "all") if rater_col else "all"] = float(r["score"])
+        except ValueError:
+            click.secho(f"skipped rating for {r['image_id']!r}: score {r['score']!r} is not a number", fg="yellow", err=True)
+    raters = sorted({k for d in by_img.values() for k in d})
+    out = {"n_rated_images": len(by_img), "raters": raters, "metrics": {}}
+    if len(raters) >= 2:
+        ids = sorted(by_img)
+        out["krippendorff_alpha_interval"] = krippendorff_alpha_interval(
+            np.array([[by_img[i].get(r, np.nan) for i in ids] for r in raters]))
+    table = []
+    for metric in (list(metrics) or list(res.metrics)):
+        pts = [(row[metric], float(np.mean(list(by_img[row["image_id"]].values()))), row["method"]) for row in res.rows
+               if row["image_id"] in by_img and np.isfinite(row.get(metric, np.nan))]
+        if len(pts) < 3:
+            continue
+        m, h, meth = map(np.array, zip(*pts))
+        a = agreement_by_method(m, h, meth)
+        out["metrics"][metric] = a
+        p = a["pooled"]
+        table.append([metric, str(p["n"]), f"{p['pearson']:+.3f}", f"{p['spearman']:+.3f}", f"{p['kendall_tau_b']:+.3f}",
+                      f"{p['pairwise_accuracy']:.3f}", f"{a['fisher_z_mean']['pearson']:+.3f}"])
+    if not table:
+        raise click.ClickException("no rated image matches an image_id of the results")
+    click.echo(format_table(["metric", "n", "Pearson", "Spearman", "Kendall b", "pairwise acc", "Pearson (Fisher-z over methods)"], table))
+    if "krippendorff_alpha_interval" in out:
+        click.echo(f"Krippendorff's alpha (interval) between {len(raters)} raters: {out['krippendorff_alpha_interval']:.3f}")
+    (results_dir / "agreement.json").write_text(json.dumps(out, indent=2, default=float))
+    click.echo(f"written: {results_dir / 'agreement.json'}")

@@ -1,0 +1,72 @@
+"""The HTML report: self-contained, escaped, and rendered in a real browser when Chromium is present."""
+
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from idbench.data.problems import ProblemLog
+from idbench.report import render_report
+from idbench.results import Results
+from tests.conftest import ARTIFACTS, DREAMBOOTH
+
+EVIL = '<script>alert("x")</script>'
+
+
+def _results_dir(tmp_path, rows_src):
+    res = Results(command="idbench evaluate " + EVIL, problems=ProblemLog())
+    res.add_metric("cos[test]", "cosine " + EVIL)
+    imgs = [DREAMBOOTH / r["path"] for r in rows_src[:6]]
+    for i, p in enumerate(imgs):
+        res.rows.append({"method": f"m{i % 2}{EVIL if i == 0 else ''}", "subject": f"s{i % 3}", "image_id": str(i),
+                         "path": str(p), "prompt": EVIL, "cos[test]": 0.5 + 0.05 * i})
+    res.problems.add(tmp_path / f"bad{EVIL}.jpg", "corrupt", "cannot decode " + EVIL)
+    res.sections["retrieval"] = {"levels": ["subject"], "real": {"subject": {"ap": 0.9}}, "relative": {},
+                                 "methods": {"m0": {"subject": {"ap": 0.5}}},
+                                 "examples": [{"query_path": str(imgs[0]), "method": "m0", "subject": EVIL, "level": "subject",
+                                               "top": [{"path": str(p), "label": EVIL, "correct": k == 0, "sim": 0.9 - 0.1 * k}
+                                                       for k, p in enumerate(imgs[1:6])]}]}
+    res.sections["nearid"] = {"ssr": 0.1, "pa": 0.3, "n_samples": 5, "n_incomplete": 0, "encoder": "x",
+                              "histogram": {"edges": [-1, 0, 1], "counts": [3, 7]}}
+    res.summarise(n_resamples=200)
+    out = tmp_path / "res"
+    res.write(out)
+    return out
+
+
+def test_report_escapes_everything_and_embeds_images(tmp_path, dreambooth_rows):
+    out = _results_dir(tmp_path, dreambooth_rows)
+    html = render_report(out).read_text()
+    assert EVIL not in html and "&lt;script&gt;" in html
+    assert 'src="http' not in html and "<link" not in html  # nothing fetched from the network
+    assert html.count("data:image/jpeg;base64,") >= 6 and "data:image/png;base64," in html
+    assert 'id="summary-table"' in html
+
+
+def _chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(_chromium() is None, reason="Chromium not installed (apt-get install chromium); .ci/run installs it")
+def test_report_renders_in_headless_chromium(tmp_path, dreambooth_rows):
+    out = _results_dir(tmp_path, dreambooth_rows)
+    report = render_report(out)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tempfile.mkdtemp()}", "--virtual-time-budget=5000"]
+    dom = subprocess.run([_chromium(), *flags, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert 'data-ready="1"' in dom.stdout, dom.stdout[:500]
+    assert 'data-broken-images="0"' in dom.stdout and 'data-errors="0"' in dom.stdout
+    n_images = int(dom.stdout.split('data-images="')[1].split('"')[0])
+    assert n_images >= 7
+    assert "summary-table" in dom.stdout
+    shot = ARTIFACTS / "report.png"
+    subprocess.run([_chromium(), *flags, "--window-size=1400,2000", f"--screenshot={shot}", report.as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.is_file() and Image.open(shot).size[0] >= 1000
