@@ -31,7 +31,7 @@ def frechet_distance(X: np.ndarray, Y: np.ndarray, eps: float = 1e-6) -> float:
                       "and FID is biased; compare methods only at equal sample sizes, or use KID", stacklevel=2)
     mu1, mu2 = X.mean(0), Y.mean(0)
     s1, s2 = np.cov(X, rowvar=False), np.cov(Y, rowvar=False)
-    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
+    covmean = linalg.sqrtm(s1 @ s2)
     if not np.isfinite(covmean).all():
         off = np.eye(len(s1)) * eps
         covmean = linalg.sqrtm((s1 + off) @ (s2 + off))

@@ -111,7 +111,7 @@ def train_head(train: list[IdentityGroup], val: list[IdentityGroup], cfg: HeadCo
             opt.zero_grad()
             loss.backward()
             opt.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         head.eval()
         val_ssr = evaluate_groups(val, embed).ssr if val else float("nan")
         history.append({"epoch": epoch, "loss": float(np.mean(losses)) if losses else float("nan"), "val_ssr": val_ssr})
