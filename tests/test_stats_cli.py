@@ -50,3 +50,16 @@ def test_bad_inputs_are_clear(tmp_path):
     (tmp_path / "h.csv").write_text("who,what\n1,2\n")
     r = CliRunner().invoke(cli, ["agree", str(d), "--human", str(tmp_path / "h.csv")])
     assert r.exit_code != 0 and "needs columns image_id and score" in r.output
+
+
+def test_meta_command(tmp_path):
+    d, res = _results(tmp_path)
+    import json as _json
+
+    s = _json.loads((d / "summary.json").read_text())
+    s["truth"] = {"good": {"drift": 0.1}, "bad": {"drift": 0.9}}
+    (d / "summary.json").write_text(_json.dumps(s))
+    r = CliRunner().invoke(cli, ["meta", str(d)])
+    assert r.exit_code == 0, r.output
+    (row,) = list(csv.DictReader(open(d / "meta.csv")))
+    assert float(row["tau_methods"]) == 1.0 and row["true_order"] == "True"

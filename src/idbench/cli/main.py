@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "agree": "idbench.cli.stats_cmds:agree",
     "report": "idbench.cli.report_cmd:report",
     "world": "idbench.cli.world:world",
+    "meta": "idbench.cli.meta:meta",
 }
 
 
