@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "report": "idbench.cli.report_cmd:report",
     "world": "idbench.cli.world:world",
     "meta": "idbench.cli.meta:meta",
+    "gallery": "idbench.cli.gallery_cmd:gallery",
 }
 
 
