@@ -41,6 +41,10 @@ def test_compare_and_agree(tmp_path):
     assert r.exit_code == 0, r.output
     a = json.loads((d / "agreement.json").read_text())
     assert np.isclose(a["metrics"]["score"]["pooled"]["pearson"], 1.0) and a["krippendorff_alpha_interval"] > 0.9
+    assert len(list(csv.DictReader(open(d / "agreement_points.csv")))) == len(res.rows)
+    from idbench.report import render_report
+
+    assert "Agreement with human ratings" in render_report(d).read_text()
 
 
 def test_bad_inputs_are_clear(tmp_path):

@@ -90,13 +90,15 @@ def agree(results_dir, ratings_path, metrics):
         ids = sorted(by_img)
         out["krippendorff_alpha_interval"] = krippendorff_alpha_interval(
             np.array([[by_img[i].get(r, np.nan) for i in ids] for r in raters]))
-    table = []
+    table, points = [], []
     for metric in (list(metrics) or list(res.metrics)):
         pts = [(row[metric], float(np.mean(list(by_img[row["image_id"]].values()))), row["method"]) for row in res.rows
                if row["image_id"] in by_img and np.isfinite(row.get(metric, np.nan))]
         if len(pts) < 3:
             continue
         m, h, meth = map(np.array, zip(*pts))
+        points += [{"metric": metric, "method": mt, "metric_score": float(a_), "human_score": float(b_)}
+                   for a_, b_, mt in pts]
         a = agreement_by_method(m, h, meth)
         out["metrics"][metric] = a
         p = a["pooled"]
@@ -108,4 +110,12 @@ def agree(results_dir, ratings_path, metrics):
     if "krippendorff_alpha_interval" in out:
         click.echo(f"Krippendorff's alpha (interval) between {len(raters)} raters: {out['krippendorff_alpha_interval']:.3f}")
     (results_dir / "agreement.json").write_text(json.dumps(out, indent=2, default=float))
-    click.echo(f"written: {results_dir / 'agreement.json'}")
+    with open(results_dir / "agreement_points.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["metric", "method", "metric_score", "human_score"])
+        w.writeheader()
+        w.writerows(points)
+    click.echo(f"written: {results_dir / 'agreement.json'}, agreement_points.csv")
+    if (results_dir / "report.html").is_file():
+        from idbench.report import render_report
+
+        click.echo(f"report updated: {render_report(results_dir)}")

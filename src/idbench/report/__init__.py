@@ -148,7 +148,36 @@ def build_context(res: Results, results_dir: Path) -> dict:
         ctx["sections"]["face"] = sec["face"]
     if "meta" in sec:
         ctx["sections"]["meta"] = sec["meta"]
+    points = results_dir / "agreement_points.csv"
+    if points.is_file():
+        ctx["sections"]["agreement"] = _agreement_plots(points)
     return ctx
+
+
+def _agreement_plots(path: Path) -> list[dict]:
+    """Scatter of metric vs mean human score, one plot per metric, coloured by method."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by: dict[str, list[dict]] = {}
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            by.setdefault(r["metric"], []).append(r)
+    out = []
+    for metric, rows in list(by.items())[:6]:
+        fig, ax = plt.subplots(figsize=(4, 3))
+        for m in sorted({r["method"] for r in rows}):
+            pts = [(float(r["metric_score"]), float(r["human_score"])) for r in rows if r["method"] == m]
+            ax.scatter(*zip(*pts), s=8, label=m, alpha=0.7)
+        ax.set_xlabel(metric, fontsize=8)
+        ax.set_ylabel("human score", fontsize=8)
+        ax.legend(fontsize=6)
+        out.append({"metric": metric, "uri": _fig_uri(fig)})
+    return out
 
 
 def _abs(p: str, base: Path) -> Path:
