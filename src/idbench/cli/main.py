@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "world": "idbench.cli.world:world",
     "meta": "idbench.cli.meta:meta",
     "gallery": "idbench.cli.gallery_cmd:gallery",
+    "distractors": "idbench.cli.distractors:distractors",
 }
 
 
