@@ -91,3 +91,22 @@ def test_timm_local_dir(tmp_path):
     with torch.no_grad():
         direct = model.eval()(torch.from_numpy(enc.preprocess(im)[None])).numpy()
     assert np.allclose(e, direct / np.linalg.norm(direct), atol=1e-5)
+
+
+def test_evaluate_adds_clip_t_and_gate_for_text_encoders(tiny_clip, tmp_path):
+    from idbench.data.records import GenerationSet, ImageRecord, ReferenceSet
+    from idbench.evaluate import evaluate_similarity
+    from idbench.metrics.text import fill_prompt
+
+    for name, col in (("r0", (200, 0, 0)), ("r1", (190, 20, 0)), ("g0", (0, 0, 200))):
+        Image.new("RGB", (32, 32), col).save(tmp_path / f"{name}.png")
+    refs = ReferenceSet([ImageRecord(n, tmp_path / f"{n}.png", "dog", labels={"class": "dog"}) for n in ("r0", "r1")])
+    gens = GenerationSet([ImageRecord("g0", tmp_path / "g0.png", "dog", method="m", prompt="a photo of sks dog")])
+    enc = create_encoder(f"hf:{tiny_clip}")
+    res = evaluate_similarity(refs, gens, [enc], progress=False)
+    row = res.rows[0]
+    t = enc.embed_text([fill_prompt("a photo of sks dog", "dog")])[0]
+    img = enc.embed_images([Image.open(tmp_path / "g0.png").convert("RGB")])[0]
+    assert np.isclose(row[f"clip_t[{enc.name}]"], float(t @ img), atol=1e-5)
+    n = [float(t @ v) for v in enc.embed_images([Image.open(tmp_path / f"{k}.png").convert("RGB") for k in ("r0", "r1")])]
+    assert row[f"prompt_ok[{enc.name}]"] == float(float(t @ img) > np.mean(n) + 2 * np.std(n))

@@ -81,6 +81,35 @@ def _score_image_encoder(enc, generations, ref_by_subject, emb_ref, emb_gen, row
             problems.add(g.path, "no_references", f"subject {g.subject!r} has no usable reference image for {enc.name}")
             continue
         rows[(g.method or "", g.id)][name] = float(mean_cosine_to_references(emb_gen[g.id].vectors, refs)[0])
+    if enc.has_text:
+        _score_text(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results)
+
+
+def _score_text(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results) -> None:
+    """CLIP-T per image and Stellar's prompt-following gate (flag), for CLIP-like encoders."""
+    from idbench.metrics.text import clip_t, fill_prompt, prompt_gate
+
+    t_name, gate_name = f"clip_t[{enc.name}]", f"prompt_ok[{enc.name}]"
+    results.add_metric(t_name, f"CLIP-T: cosine of the prompt (placeholder -> class noun) and the image ({enc.name})",
+                       encoder=enc.name, protocol="text")
+    results.add_metric(gate_name, "1 if clip_t > mean(clip_n) + 2 std(clip_n) over the subject's references "
+                                  "(Stellar's prompt-following gate), else 0", encoder=enc.name, protocol="text")
+    todo = [g for g in generations if g.prompt and g.id in emb_gen]
+    if not todo:
+        return
+    nouns = {g.id: (ref_by_subject.get(g.subject, [None])[0].labels.get("class") if ref_by_subject.get(g.subject) else None)
+             or g.subject for g in todo}
+    texts = [fill_prompt(g.prompt, nouns[g.id]) for g in todo]
+    uniq = sorted(set(texts))
+    emb_t = dict(zip(uniq, enc.embed_text(uniq)))
+    for g, text in zip(todo, texts):
+        t = emb_t[text]
+        ct = float(clip_t(t[None], emb_gen[g.id].vectors)[0])
+        refs = [emb_ref[r.id].vectors[0] for r in ref_by_subject.get(g.subject, []) if r.id in emb_ref]
+        row = rows[(g.method or "", g.id)]
+        row[t_name] = ct
+        if refs:
+            row[gate_name] = float(prompt_gate(ct, [float(t @ v) for v in refs]))
 
 
 def _score_face_encoder(enc, references, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems) -> None:
