@@ -110,3 +110,21 @@ def test_evaluate_adds_clip_t_and_gate_for_text_encoders(tiny_clip, tmp_path):
     assert np.isclose(row[f"clip_t[{enc.name}]"], float(t @ img), atol=1e-5)
     n = [float(t @ v) for v in enc.embed_images([Image.open(tmp_path / f"{k}.png").convert("RGB") for k in ("r0", "r1")])]
     assert row[f"prompt_ok[{enc.name}]"] == float(float(t @ img) > np.mean(n) + 2 * np.std(n))
+
+
+def test_evaluate_rfs_group(tiny_clip, tmp_path):
+    from idbench.data.records import GenerationSet, ImageRecord
+    from idbench.evaluate import score_rfs
+    from idbench.metrics.relation import relation_fidelity, relation_prompts
+    from idbench.results import Results
+
+    Image.new("RGB", (32, 32), (10, 100, 200)).save(tmp_path / "g.png")
+    g = ImageRecord("g", tmp_path / "g.png", "dog", method="m", prompt="a dog on a sofa", extra={"relation": "a dog|on|a sofa"})
+    gens = GenerationSet([g])
+    enc = create_encoder(f"hf:{tiny_clip}")
+    res = Results()
+    res.rows = [{"method": "m", "subject": "dog", "image_id": "g", "path": "", "prompt": ""}]
+    emb = {"g": enc.embed_batch([enc.preprocess(Image.open(tmp_path / "g.png").convert("RGB"))])[0]}
+    score_rfs(enc, gens, emb, results=res)
+    expected = relation_fidelity(emb["g"].vectors[0], enc.embed_text(relation_prompts("a photo of {s} {r} {o}", "a dog", "on", "a sofa")))
+    assert np.isclose(res.rows[0][f"rfs[{enc.name}]"], expected)

@@ -61,3 +61,20 @@ def test_face_metrics_and_failures(tmp_path):
     assert math.isclose(face["methods"]["m"]["ips_zero_filled_mean"], np.mean(pair) / 2, rel_tol=1e-5)
     assert face["reference_images_without_face"] == 1
     assert sorted(p.path.split("/")[-1] for p in log.items if p.kind == "no_face") == ["g2.png", "r3.png"]
+
+
+def test_aps_group(tmp_path):
+    """APS from labelled faces: subject labels from its references, balanced accuracy per method."""
+    from idbench.evaluate import score_aps
+    from idbench.results import Results
+
+    enc = ColourFaceEncoder()
+    rows = []
+    for i, (r, g) in enumerate([(250, 0), (240, 10), (230, 200), (220, 210), (210, 5), (200, 220)]):
+        p = _img(tmp_path / f"a{i}.png", (r, g, 0))
+        rows.append({"path": str(p), "subject": "x", "Green": str(int(g > 100))})
+    refs = ReferenceSet([ImageRecord("r", tmp_path / "a0.png", "alice")])  # alice: Green = 0
+    gens = GenerationSet([ImageRecord("g1", _img(tmp_path / "g1.png", (240, 5, 0)), "alice", method="keeps"),
+                          ImageRecord("g2", _img(tmp_path / "g2.png", (200, 230, 0)), "alice", method="loses")])
+    out = score_aps(enc, rows, ["Green"], refs, gens, results=Results(), progress=False)
+    assert out["methods"]["keeps"]["aps"] == 1.0 and out["methods"]["loses"]["aps"] == 0.0

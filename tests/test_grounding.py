@@ -54,3 +54,32 @@ def test_tiny_owlvit_offline(tiny_owl):
     assert all(((s >= 0) & (s <= 1)).all() for s in scores)
     g = det.goa(im, ["hat", "ball"])
     assert np.isclose(g, np.mean([s.max() for s in scores])) and g == det.goa(im, ["hat", "ball"])
+
+
+def test_evaluate_goa_group(tiny_owl, tmp_path):
+    import csv as _csv
+
+    from click.testing import CliRunner
+
+    from idbench.cli.main import cli
+
+    (tmp_path / "refs/dog").mkdir(parents=True)
+    Image.new("RGB", (40, 40), (200, 0, 0)).save(tmp_path / "refs/dog/0.png")
+    Image.new("RGB", (40, 40), (0, 200, 0)).save(tmp_path / "g0.png")
+    Image.new("RGB", (40, 40), (0, 0, 200)).save(tmp_path / "g1.png")
+    with open(tmp_path / "gen.csv", "w", newline="") as f:
+        w = _csv.writer(f)
+        w.writerow(["path", "method", "subject", "prompt", "detectables"])
+        w.writerow(["g0.png", "m", "dog", "a sks dog with a hat", ""])
+        w.writerow(["g1.png", "m", "dog", "a sks dog", "ball;tree"])
+    r = CliRunner().invoke(cli, ["evaluate", "--refs", str(tmp_path / "refs"), "--gen", str(tmp_path / "gen.csv"),
+                                 "-e", "test-color", "--metrics", "similarity,goa", "--detector", str(tiny_owl),
+                                 "-o", str(tmp_path / "res"), "-q", "--no-report", "--bootstrap", "100"])
+    assert r.exit_code == 0, r.output
+    rows = {x["image_id"]: x for x in _csv.DictReader(open(tmp_path / "res/per_image.csv"))}
+    det = OwlDetector(str(tiny_owl))
+    assert np.isclose(float(rows["g0"]["goa"]), det.goa(Image.open(tmp_path / "g0.png").convert("RGB"), ["hat"]), atol=1e-5)
+    assert np.isclose(float(rows["g1"]["goa"]), det.goa(Image.open(tmp_path / "g1.png").convert("RGB"), ["ball", "tree"]), atol=1e-5)
+    r = CliRunner().invoke(cli, ["evaluate", "--refs", str(tmp_path / "refs"), "--gen", str(tmp_path / "gen.csv"),
+                                 "-e", "test-color", "--metrics", "goa", "-q"])
+    assert r.exit_code != 0 and "--detector" in r.output

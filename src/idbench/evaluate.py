@@ -168,3 +168,89 @@ def _score_face_encoder(enc, references, generations, ref_by_subject, emb_ref, e
             for m, s in sorted(per_method.items())
         },
     }
+
+
+# ----------------------------------------------------------------------------- optional metric groups
+
+
+def score_distribution(references: ReferenceSet, generations: GenerationSet, encoder: Encoder, *, results: Results,
+                       cache=None, problems=None, progress=True, seed: int = 0) -> dict:
+    """FID / KID per method against the references, on ``encoder``'s features."""
+    from idbench.protocols.rca import distribution_protocol
+
+    return distribution_protocol(references.records, generations, encoder, results=results, cache=cache,
+                                 problems=problems, progress=progress, seed=seed)
+
+
+def score_goa(detector, generations: GenerationSet, *, results: Results, problems: ProblemLog) -> None:
+    """GOA per image for prompts that name objects (``detectables`` column, ';'-separated, or parsed)."""
+    from idbench.data.images import ImageError, load_image
+    from idbench.metrics.grounding import parse_objects
+
+    name = "goa"
+    results.add_metric(name, "grounding object accuracy: mean over the prompt's objects of the detector's max score",
+                       protocol="grounding")
+    rows = results.row_index()
+    for g in generations:
+        objects = [o for o in g.extra.get("detectables", "").split(";") if o] or parse_objects(g.prompt or "")
+        if not objects:
+            continue
+        try:
+            rows[(g.method or "", g.id)][name] = detector.goa(load_image(g.path), objects)
+        except ImageError as e:
+            problems.add(g.path, e.kind, e.reason)
+
+
+def score_rfs(encoder: Encoder, generations: GenerationSet, emb_gen: dict, *, results: Results) -> None:
+    """RFS approximation for generations with a ``relation`` column ``subject|relation|object``."""
+    from idbench.metrics.relation import rfs_for_images
+
+    name = f"rfs[{encoder.name}]"
+    todo = [g for g in generations if g.extra.get("relation", "").count("|") == 2 and g.id in emb_gen]
+    if not todo:
+        return
+    results.add_metric(name, "relation fidelity APPROXIMATION: CLIP softmax probability of the true relation against "
+                             "contrast relations (Stellar's RFS has no public code)", encoder=encoder.name, protocol="relation")
+    triples = [tuple(x.strip() for x in g.extra["relation"].split("|")) for g in todo]
+    vals = rfs_for_images(np.concatenate([emb_gen[g.id].vectors for g in todo]), triples, encoder.embed_text)
+    rows = results.row_index()
+    for g, v in zip(todo, vals):
+        rows[(g.method or "", g.id)][name] = float(v)
+
+
+def score_aps(face_encoder: Encoder, attribute_rows: list[dict], attribute_names: list[str], references: ReferenceSet,
+              generations: GenerationSet, *, results: Results, cache=None, problems=None, progress=True) -> dict:
+    """APS per method: probes trained on the labelled faces; a subject's labels are the majority
+    over its reference images listed in the attributes file; balanced accuracy per attribute."""
+    from pathlib import Path
+
+    from idbench.cache.store import default_cache_dir
+    from idbench.data.records import ImageRecord
+    from idbench.metrics.attributes import attribute_preservation, train_attribute_probes
+
+    recs = [ImageRecord(f"attr/{i}", Path(r["path"]), r.get("subject", "")) for i, r in enumerate(attribute_rows)]
+    emb = embed_records(face_encoder, recs, cache=cache, problems=problems, progress=progress, desc="attribute faces")
+    keep = [(r, row) for r, row in zip(recs, attribute_rows) if r.id in emb and emb[r.id].n > 0]
+    if len(keep) < 4:
+        raise ValueError("APS needs at least 4 labelled images with a detected face")
+    X = np.stack([emb[r.id].vectors[0] for r, _ in keep])
+    Y = np.array([[int(float(row[a])) for a in attribute_names] for _, row in keep])
+    probes = train_attribute_probes(X, Y, attribute_names, cache_dir=default_cache_dir() / "probes")
+    by_path = {str(Path(row["path"]).resolve()): Y[k] for k, (_, row) in enumerate(keep)}
+    subject_labels = {}
+    for s, rs in references.by_subject().items():
+        ys = [by_path[str(r.path.resolve())] for r in rs if str(r.path.resolve()) in by_path]
+        if ys:
+            subject_labels[s] = (np.mean(ys, axis=0) >= 0.5).astype(int)
+    emb_gen = embed_records(face_encoder, generations.records, cache=cache, problems=problems, progress=progress)
+    out = {"attributes": attribute_names, "methods": {}}
+    for m, gs in generations.by_method().items():
+        gs = [g for g in gs if g.id in emb_gen and emb_gen[g.id].n > 0 and g.subject in subject_labels]
+        if not gs:
+            continue
+        Xg = np.stack([emb_gen[g.id].vectors[0] for g in gs])
+        out["methods"][m] = attribute_preservation(probes, Xg, np.stack([subject_labels[g.subject] for g in gs]),
+                                                   attribute_names)
+        out["methods"][m]["n_faces"] = len(gs)
+    results.sections["aps"] = out
+    return out

@@ -20,12 +20,19 @@ from idbench.cli._common import (cache_options, command_line, make_encoder, open
               help="Encoder spec, repeatable: effnet-lite0, dlib-face, hf:<id or dir>, timm:<name>, nearid:<dir>.")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("idbench-results"),
               show_default=True, help="Results folder (summary.json, per_image.csv, report.html).")
+@click.option("--metrics", "metric_groups", default="similarity,text,distribution", show_default=True,
+              help="Comma-separated groups: similarity (cos / IPS / SIS), text (CLIP-T + prompt gate, CLIP-like "
+                   "encoders), distribution (FID/KID), rfs (needs a 'relation' column subject|relation|object), "
+                   "goa (needs --detector), aps (needs --attributes and a face encoder).")
+@click.option("--detector", default=None, help="GOA detector: OWL-ViT / OWLv2 model id or folder.")
+@click.option("--attributes", "attributes_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="APS: CSV with path, subject and one 0/1 column per face attribute (labelled real faces).")
 @click.option("--report/--no-report", default=True, show_default=True, help="Write report.html.")
 @cache_options
 @run_options
 @user_errors
-def evaluate(refs_path, gen_path, encoders, out_dir, report, cache_dir, no_cache, batch_size, device, quiet,
-             n_resamples, seed):
+def evaluate(refs_path, gen_path, encoders, metric_groups, detector, attributes_path, out_dir, report, cache_dir, no_cache,
+             batch_size, device, quiet, n_resamples, seed):
     """Score generated images against their subject's references.
 
     Per method, subject and image: mean cosine to the references for image encoders (named after
@@ -46,14 +53,60 @@ def evaluate(refs_path, gen_path, encoders, out_dir, report, cache_dir, no_cache
     encs = [make_encoder(s, device) for s in encoders]
     cache = open_cache(cache_dir, no_cache)
     results = Results(command=command_line(), problems=problems)
+    groups = {g.strip() for g in metric_groups.split(",") if g.strip()}
+    unknown = groups - {"similarity", "text", "distribution", "rfs", "goa", "aps"}
+    if unknown:
+        raise click.UsageError(f"unknown metric group(s): {', '.join(sorted(unknown))}")
     evaluate_similarity(refs, gens, encs, cache=cache, problems=problems, progress=not quiet,
                         batch_size=batch_size, results=results)
+    if "text" not in groups:
+        for name in [k for k in results.metrics if k.startswith(("clip_t[", "prompt_ok["))]:
+            del results.metrics[name]
+    _optional_groups(groups, refs, gens, encs, detector, attributes_path, results, cache, problems, quiet, seed)
     results.summarise(n_resamples=n_resamples, seed=seed)
     results.write(out_dir)
     print_summary(results)
     if report:
         write_report(out_dir)
     click.echo(f"results: {out_dir}/")
+
+
+def _optional_groups(groups, refs, gens, encs, detector, attributes_path, results, cache, problems, quiet, seed):
+    from idbench import evaluate as ev
+    from idbench.embed import embed_records
+
+    image_encs = [e for e in encs if e.kind == "image"]
+    if "distribution" in groups:
+        for e in image_encs[:1]:
+            ev.score_distribution(refs, gens, e, results=results, cache=cache, problems=problems, progress=not quiet, seed=seed)
+    if "rfs" in groups:
+        for e in [e for e in image_encs if e.has_text]:
+            ev.score_rfs(e, gens, embed_records(e, gens.records, cache=cache, problems=problems, progress=False), results=results)
+    if "goa" in groups:
+        if not detector:
+            raise click.UsageError("--metrics goa needs --detector MODEL")
+        from idbench.metrics.grounding import OwlDetector
+
+        try:
+            det = OwlDetector(detector)
+        except (OSError, ValueError) as e:
+            raise click.ClickException(f"cannot load detector {detector!r}: {e}")
+        ev.score_goa(det, gens, results=results, problems=problems)
+    if "aps" in groups:
+        faces = [e for e in encs if e.kind == "face"]
+        if not attributes_path or not faces:
+            raise click.UsageError("--metrics aps needs --attributes CSV and a face encoder (-e dlib-face)")
+        from idbench.data.manifest import read_rows
+
+        rows = read_rows(attributes_path)
+        names = [c for c in rows[0] if c not in ("path", "subject", "id")] if rows else []
+        for r in rows:
+            p = Path(r["path"])
+            r["path"] = str(p if p.is_absolute() else attributes_path.parent / p)
+        try:
+            ev.score_aps(faces[0], rows, names, refs, gens, results=results, cache=cache, problems=problems, progress=not quiet)
+        except ValueError as e:
+            raise click.ClickException(f"APS: {e}")
 
 
 def write_report(out_dir: Path) -> None:

@@ -36,12 +36,17 @@ class ProblemLog:
 
     def __init__(self, echo=None) -> None:
         self._items: list[Problem] = []
+        self._seen: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self._echo = echo  # callable(str) to report problems as they happen, e.g. click.echo to stderr
 
     def add(self, path: str | Path, kind: str, reason: str) -> Problem:
+        """Log a problem; the same (path, kind) met again by a later step is logged once."""
         p = Problem(str(path), kind, reason)
         with self._lock:
+            if (p.path, kind) in self._seen:
+                return p
+            self._seen.add((p.path, kind))
             self._items.append(p)
         if self._echo is not None:
             self._echo(f"skipped {p}")
