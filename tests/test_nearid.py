@@ -108,3 +108,12 @@ def test_head_training_is_seeded_and_saves(tmp_path):
     h3, cfg3 = load_head(tmp_path / "head")
     x = torch.from_numpy(groups[0].views)
     assert torch.allclose(h1(x), h3(x)) and cfg3.in_dim == 16
+
+
+def test_intervals_contain_point_estimates():
+    rng = np.random.default_rng(0)
+    ms = [rng.normal(0.1, 0.2, 6) for _ in range(30)]
+    r = ssr_pa(ms)
+    s = r.summary()
+    assert s["ssr_ci"][0] <= r.ssr <= s["ssr_ci"][1] and s["pa_ci"][0] <= r.pa <= s["pa_ci"][1]
+    assert s["ssr_ci"][1] - s["ssr_ci"][0] > 0

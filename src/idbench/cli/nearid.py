@@ -33,7 +33,8 @@ def _load_samples(samples_path: Path | None, world: Path | None, problems):
 
 def _print(res, title: str) -> None:
     s = res.summary()
-    click.echo(f"{title}: SSR {s['ssr']:.3f}  PA {s['pa']:.3f}  ({s['n_samples']} samples, {s['n_margins']} margins, "
+    ci = lambda k: f" [{s[k][0]:.3f}, {s[k][1]:.3f}]" if k in s else ""  # noqa: E731
+    click.echo(f"{title}: SSR {s['ssr']:.3f}{ci('ssr_ci')}  PA {s['pa']:.3f}{ci('pa_ci')}  ({s['n_samples']} samples, {s['n_margins']} margins, "
                f"{s['n_incomplete']} incomplete)")
     if len(s["per_source"]) > 1:
         click.echo(format_table(["source", "SSR", "PA", "samples"],

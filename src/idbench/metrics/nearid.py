@@ -59,12 +59,24 @@ class NearIDResult:
     margins: np.ndarray  # all pooled margins
     per_source: dict
 
+    def intervals(self, n_resamples: int = 2000, seed: int = 0) -> dict:
+        """95% cluster-bootstrap intervals over samples for SSR and PA (a sample's margins move together)."""
+        from idbench.stats.bootstrap import cluster_bootstrap
+
+        if not self.n_samples:
+            return {}
+        k = self.n_margins // self.n_samples
+        ssr = cluster_bootstrap(self.per_sample_success.astype(float), np.arange(self.n_samples), n_resamples=n_resamples, seed=seed)
+        pa = cluster_bootstrap((self.margins > 0).astype(float), np.repeat(np.arange(self.n_samples), k), n_resamples=n_resamples, seed=seed)
+        return {"ssr_ci": [ssr.ci_low, ssr.ci_high], "pa_ci": [pa.ci_low, pa.ci_high]}
+
     def summary(self) -> dict:
         q = np.quantile(self.margins, [0.05, 0.25, 0.5, 0.75, 0.95]).tolist() if self.margins.size else []
         counts, edges = np.histogram(self.margins, bins=30) if self.margins.size else (np.zeros(0), np.zeros(0))
         return {"ssr": self.ssr, "pa": self.pa, "n_samples": self.n_samples, "n_incomplete": self.n_incomplete,
                 "n_margins": self.n_margins, "margin_quantiles": dict(zip(["q05", "q25", "q50", "q75", "q95"], q)),
-                "histogram": {"edges": edges.tolist(), "counts": counts.tolist()}, "per_source": self.per_source}
+                "histogram": {"edges": edges.tolist(), "counts": counts.tolist()}, "per_source": self.per_source,
+                **self.intervals()}
 
 
 def ssr_pa(margins_per_sample: Sequence[np.ndarray], sources: Sequence[str] | None = None) -> NearIDResult:
