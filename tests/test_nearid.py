@@ -117,3 +117,22 @@ def test_intervals_contain_point_estimates():
     s = r.summary()
     assert s["ssr_ci"][0] <= r.ssr <= s["ssr_ci"][1] and s["pa_ci"][0] <= r.pa <= s["pa_ci"][1]
     assert s["ssr_ci"][1] - s["ssr_ci"][0] > 0
+
+
+def test_part_level_margins_and_mo():
+    from scipy.stats import pearsonr
+
+    from idbench.metrics.nearid import m_o, part_level_margins, part_oracle
+
+    m = part_level_margins([0.9, 0.5], [0.8, 0.6], [0.7, 0.5])
+    assert np.allclose(m, [[0.1, 0.2], [-0.1, 0.0]])
+    r = ssr_pa(list(m))
+    assert r.ssr == 0.5 and r.pa == 0.5  # second sample: one negative margin and one exactly 0
+    o = part_oracle([10, 20, 30, 40], [100, 100, 100, 100])
+    assert np.allclose(o, [0.9, 0.8, 0.7, 0.6])
+    s1, s2 = np.array([0.95, 0.85, 0.8, 0.6]), np.array([0.5, 0.7, 0.6, 0.9])
+    o2 = np.array([0.6, 0.7, 0.8, 0.9])
+    r1, r2 = pearsonr(s1, o)[0], pearsonr(s2, o2)[0]
+    assert np.isclose(m_o([s1, s2], [o, o2]), np.tanh((np.arctanh(r1) + np.arctanh(r2)) / 2))
+    with pytest.raises(ValueError):
+        part_oracle([5], [4])

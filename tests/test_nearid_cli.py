@@ -33,3 +33,26 @@ def test_world_samples_train_and_encoder(tmp_path):
 def test_needs_exactly_one_source(tmp_path):
     r = CliRunner().invoke(cli, ["nearid", "eval", "-e", "test-color"])
     assert r.exit_code != 0 and "exactly one of --samples" in r.output
+
+
+def test_parts_command(tmp_path):
+    import csv
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    rows = [["sample_id", "view1", "view2", "view1_edited", "view2_edited", "part_mask1", "object_mask1", "part_mask2", "object_mask2"]]
+    obj = np.zeros((32, 32), np.uint8); obj[4:28, 4:28] = 255
+    Image.fromarray(obj).save(tmp_path / "obj.png")
+    for i in range(5):
+        base = rng.integers(0, 255, 3)
+        for name, shift in (("v1", 0), ("v2", 10), ("e1", 60 + 20 * i), ("e2", 50 + 20 * i)):
+            Image.new("RGB", (32, 32), tuple(int(x) for x in np.clip(base + shift, 0, 255))).save(tmp_path / f"{i}{name}.png")
+        part = np.zeros((32, 32), np.uint8); part[4:8 + 3 * i, 4:28] = 255
+        Image.fromarray(part).save(tmp_path / f"{i}part.png")
+        rows.append([f"s{i}", f"{i}v1.png", f"{i}v2.png", f"{i}e1.png", f"{i}e2.png", f"{i}part.png", "obj.png", f"{i}part.png", "obj.png"])
+    with open(tmp_path / "parts.csv", "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    r = CliRunner().invoke(cli, ["nearid", "parts", "--samples", str(tmp_path / "parts.csv"), "-e", "test-color", "-q"])
+    assert r.exit_code == 0, r.output
+    assert "part-level: SSR" in r.output and "M-O" in r.output

@@ -150,3 +150,34 @@ def two_tier_loss(anchors: torch.Tensor, positives: torch.Tensor, distractors: t
     denom = torch.logaddexp(u, lse_other.expand_as(u))
     l2 = (denom - u).mean()
     return l1 + alpha * l2
+
+
+def part_level_margins(s12: np.ndarray, s1_1p: np.ndarray, s2_2p: np.ndarray) -> np.ndarray:
+    """Part-level test (MTG): per sample the two margins m1 = s(1,2) - s(1,1p), m2 = s(1,2) - s(2,2p),
+    where 1p / 2p are views 1 / 2 with one part edited. Returns (n_samples, 2); feed the rows to
+    :func:`ssr_pa` for part-level SSR and PA."""
+    s12, a, b = (np.asarray(x, np.float64).ravel() for x in (s12, s1_1p, s2_2p))
+    if not (s12.shape == a.shape == b.shape):
+        raise ValueError("s12, s1_1p and s2_2p need one value per sample")
+    return np.stack([s12 - a, s12 - b], axis=1)
+
+
+def part_oracle(part_area: np.ndarray, object_area: np.ndarray) -> np.ndarray:
+    """Oracle similarity of an edited image: o = 1 - |part mask| / |object mask|."""
+    p = np.asarray(part_area, np.float64)
+    o = np.asarray(object_area, np.float64)
+    if (o <= 0).any() or (p < 0).any() or (p > o).any():
+        raise ValueError("need 0 <= part area <= object area, object area > 0")
+    return 1.0 - p / o
+
+
+def m_o(similarities: Sequence[np.ndarray], oracles: Sequence[np.ndarray]) -> float:
+    """M-O: Fisher-z mean (tanh of mean artanh r) over groups (e.g. objects or methods) of the Pearson r
+    between the encoder's similarity to the unedited image and the oracle."""
+    from scipy.stats import pearsonr
+
+    rs = [pearsonr(np.asarray(s, float), np.asarray(o, float))[0] for s, o in zip(similarities, oracles)
+          if len(s) >= 3 and np.std(s) > 0 and np.std(o) > 0]
+    if not rs:
+        return float("nan")
+    return float(np.tanh(np.mean(np.arctanh(np.clip(rs, -0.999999, 0.999999)))))
