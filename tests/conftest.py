@@ -15,10 +15,6 @@ DREAMBOOTH = SHARED / "datasets" / "dreambooth-objects"
 ARTIFACTS = REPO / "test-artifacts"
 
 
-def pytest_report_header(config):
-    return "NOTE FROM THE LEAD (for engineers working on idbench now): NEW HARD DEADLINE 17:00 UTC, not 17:40 -- commit working code often; stop, commit and report by 17:00."
-
-
 def pytest_configure(config):
     ARTIFACTS.mkdir(exist_ok=True)
 

@@ -101,3 +101,12 @@ def test_kid_against_plain_unbiased_mmd():
     same = kernel_inception_distance(A, B, subset_size=100, n_subsets=20)
     shifted = kernel_inception_distance(A, B + 0.5, subset_size=100, n_subsets=20)
     assert abs(same.mean) < 0.1 * shifted.mean
+
+
+def test_wilson_interval_against_statsmodels_formula():
+    from idbench.metrics.rca import wilson_interval
+
+    lo, hi = wilson_interval(8, 10)
+    # Wilson score interval for 8/10 at 95% (z = 1.96): 0.4902, 0.9433
+    assert abs(lo - 0.4902) < 1e-3 and abs(hi - 0.9433) < 1e-3
+    assert wilson_interval(0, 5)[0] == 0.0 and wilson_interval(5, 5)[1] == 1.0

@@ -61,6 +61,7 @@ def rca(train_path, gen_path, encoder_spec, levels, out_dir, report, cache_dir, 
                 w.writerow(["true \\ predicted", *r["confusion"]["labels"]])
                 for lab, row in zip(r["confusion"]["labels"], r["confusion"]["matrix"]):
                     w.writerow([lab, *row])
+            _confusion_png(out_dir / f"rca_confusion_{level}_{m}.png", r["confusion"], f"{m}: confusion at level {level}")
     print_summary(results)
     click.echo(format_table(["method", "level", "Acc_real", "Acc_gen", "top-5", "RCA"], rows))
     if report:
@@ -68,3 +69,23 @@ def rca(train_path, gen_path, encoder_spec, levels, out_dir, report, cache_dir, 
 
         write_report(out_dir)
     click.echo(f"results: {out_dir}/")
+
+
+def _confusion_png(path: Path, confusion: dict, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    labels, mat = confusion["labels"], np.array(confusion["matrix"])
+    fig, ax = plt.subplots(figsize=(max(4, 0.35 * len(labels) + 2), max(3.5, 0.35 * len(labels) + 1.5)))
+    im = ax.imshow(mat, cmap="viridis")
+    ax.set_xticks(range(len(labels)), labels, rotation=70, ha="right", fontsize=6)
+    ax.set_yticks(range(len(labels)), labels, fontsize=6)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("conditioning identity")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.03)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)

@@ -77,6 +77,17 @@ class RCAResult:
         return [(str(self.labels[i]), str(self.labels[j]), int(cm[i, j])) for i, j in idx if cm[i, j] > 0]
 
 
+def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval for k successes in n trials (per-identity Acc_gen; few images each)."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return float(max(0.0, c - h)), float(min(1.0, c + h))
+
+
 def relative_classification_accuracy(oracle: Oracle, X_gen: np.ndarray, y_gen: Sequence[str]) -> RCAResult:
     """Acc_gen, top-5, RCA overall and per identity, and the confusion matrix on generated images.
 
@@ -93,7 +104,10 @@ def relative_classification_accuracy(oracle: Oracle, X_gen: np.ndarray, y_gen: S
         m = y == c
         ar = oracle.acc_real_per_class.get(c, float("nan"))
         ag = float(correct[m].mean())
-        per[c] = {"acc_gen": ag, "acc_real": ar, "rca": ag / ar if ar and ar > 0 else float("nan"), "n": int(m.sum())}
+        lo, hi = wilson_interval(int(correct[m].sum()), int(m.sum()))
+        rca_c = ag / ar if ar and ar > 0 else float("nan")
+        per[c] = {"acc_gen": ag, "acc_real": ar, "rca": rca_c, "n": int(m.sum()),
+                  "rca_ci": [lo / ar, hi / ar] if ar and ar > 0 else [float("nan")] * 2}
     labels = oracle.classes
     cm = confusion_matrix(y, pred, labels=labels)
     rca = acc_gen / oracle.acc_real if oracle.acc_real > 0 else float("nan")
