@@ -54,7 +54,13 @@ def test_rank_levels_and_real_upper_bound(tmp_path, dreambooth_rows):
     assert gen["subject"]["ap"] < 0.5 * real["subject"]["ap"]
     # real references are recognisable at the instance level
     assert real["subject"]["ap"] > 0.4 and real["subject"]["references_in_gallery"] == 0
-    assert 0 < s["relative"]["class-only"]["subject"] < 0.6
+    rel = s["relative"]["class-only"]["subject"]
+    assert 0 < rel["ci_low"] <= rel["mean"] <= rel["ci_high"] and rel["mean"] < 0.6
+    assert rel["mean"] == gen["subject"]["ap"] / real["subject"]["ap"]
+    # chance levels sit beside every level, far below the real upper bound
+    assert 0 < s["chance"]["class-only"]["subject"]["ap"] < 0.2 < real["subject"]["ap"]
+    # the "class-only" generations are copies of other subjects' references: flagged, per method
+    assert s["copies"]["per_method"]["class-only"] == len(list((tmp_path / "gen").rglob("*.jpg")))
     assert "toy" in s["per_group"]["subject"]["map"]["class-only"]
     assert len(s["examples"]) >= 1 and len(s["examples"][0]["top"]) == 5
     print(json.dumps({lv: {"real": real[lv]["ap"], "class-only": gen[lv]["ap"]} for lv in ("class", "subject")}))

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from idbench.data.problems import ProblemLog
-from idbench.report import render_report
+from idbench.report.html import render_report
 from idbench.results import Results
 from tests.conftest import ARTIFACTS, DREAMBOOTH
 

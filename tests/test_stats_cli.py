@@ -42,7 +42,7 @@ def test_compare_and_agree(tmp_path):
     a = json.loads((d / "agreement.json").read_text())
     assert np.isclose(a["metrics"]["score"]["pooled"]["pearson"], 1.0) and a["krippendorff_alpha_interval"] > 0.9
     assert len(list(csv.DictReader(open(d / "agreement_points.csv")))) == len(res.rows)
-    from idbench.report import render_report
+    from idbench.report.html import render_report
 
     assert "Agreement with human ratings" in render_report(d).read_text()
 

@@ -49,6 +49,9 @@ class Results:
     subjects: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     bootstrap: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: functions ``f(results)`` run at the end of :meth:`summarise`: protocols use them to put the
+    #: per-method intervals into their sections (not written to disk)
+    after_summary: list = field(default_factory=list, repr=False)
 
     # ------------------------------------------------------------------ building
 
@@ -87,13 +90,17 @@ class Results:
                 if not ok.any():
                     continue
                 res = cluster_bootstrap(vals[ok], subjects[ok], n_resamples=n_resamples, confidence=confidence, seed=seed)
-                self.methods[method][metric] = {
-                    "mean": float(res.mean), "ci_low": float(res.ci_low), "ci_high": float(res.ci_high),
-                    "n_images": int(ok.sum()), "n_missing": int((~ok).sum()), "n_subjects": int(len(set(subjects[ok]))),
-                }
+                n_subj = int(len(set(subjects[ok])))
+                entry = {"mean": float(res.mean), "ci_low": float(res.ci_low), "ci_high": float(res.ci_high),
+                         "n_images": int(ok.sum()), "n_missing": int((~ok).sum()), "n_subjects": n_subj}
+                if n_subj < 2:  # a bootstrap over one subject has zero width: no interval, and say why
+                    entry.update(ci_low=None, ci_high=None, ci_note="no interval: 1 subject")
+                self.methods[method][metric] = entry
                 for s in sorted(set(subjects[ok])):
                     m = ok & (subjects == s)
                     self.subjects[method].setdefault(s, {})[metric] = float(vals[m].mean())
+        for hook in dict.fromkeys(self.after_summary):
+            hook(self)
 
     # ------------------------------------------------------------------ I/O
 

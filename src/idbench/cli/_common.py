@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import math
 import shlex
 import sys
 from pathlib import Path
@@ -71,7 +70,9 @@ def user_errors(f: Callable) -> Callable:
 
 
 def stderr_problem_log(quiet: bool = False) -> ProblemLog:
-    return ProblemLog(echo=None if quiet else (lambda msg: click.secho(msg, fg="yellow", err=True)))
+    """Every skipped / removed / flagged input is named on stderr as it happens (``--quiet`` hides
+    progress bars only: a skipped file is never hidden)."""
+    return ProblemLog(echo=lambda msg: click.secho(msg, fg="yellow", err=True))
 
 
 def command_line() -> str:
@@ -79,9 +80,9 @@ def command_line() -> str:
 
 
 def fmt_ci(entry: dict | None, digits: int = 3) -> str:
-    if not entry or entry.get("mean") is None or (isinstance(entry.get("mean"), float) and math.isnan(entry["mean"])):
-        return "-"
-    return f"{entry['mean']:.{digits}f} [{entry['ci_low']:.{digits}f}, {entry['ci_high']:.{digits}f}]"
+    from idbench.report.format import fmt_ci as _fmt
+
+    return _fmt(entry, digits)
 
 
 def format_table(header: list[str], rows: list[list[str]]) -> str:
@@ -90,23 +91,49 @@ def format_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(header), "  ".join("-" * w for w in widths), *[line(r) for r in rows]])
 
 
-def print_summary(results, *, truth_key: str | None = "drift", skip_prefixes: tuple[str, ...] = ("cmc@", "face_found")) -> None:
-    """Methods x metrics table with intervals (plus the ground-truth column when known).
+def print_summary(results, *, truth_key: str | None = "drift", skip_prefixes: tuple[str, ...] = ("cmc@",)) -> None:
+    """Methods x metrics table with intervals and counts (plus the ground-truth column when known).
 
-    Secondary per-image columns (``skip_prefixes``) stay in the files, not the printed table."""
+    Each method's row gives its subjects and images; a cell whose metric is missing for some
+    images says how many it covers. Secondary per-image columns (``skip_prefixes``) stay in the
+    files, not the printed table."""
+    from idbench.report.format import DASH
+
     metrics = [m for m in results.metrics if not m.startswith(skip_prefixes)]
     truth_cols = [truth_key] if truth_key and any(truth_key in t for t in results.truth.values()) else []
-    header = ["method", *truth_cols, *metrics]
-    rows = []
+    header = ["method", "subjects", "images", *truth_cols, *metrics]
+    n_rows: dict[str, int] = {}
+    subj: dict[str, set] = {}
+    for r in results.rows:
+        n_rows[r["method"]] = n_rows.get(r["method"], 0) + 1
+        subj.setdefault(r["method"], set()).add(r["subject"])
+    rows, notes = [], set()
     for method, per in results.methods.items():
-        t = [f"{results.truth.get(method, {}).get(truth_key, float('nan')):.2f}"] if truth_cols else []
-        rows.append([method, *t, *[fmt_ci(per.get(m)) for m in metrics]])
+        t = [f"{results.truth[method][truth_key]:.2f}" if truth_key in results.truth.get(method, {}) else DASH] if truth_cols else []
+        cells = []
+        for m in metrics:
+            e = per.get(m)
+            text = fmt_ci(e)
+            if e is None:
+                notes.add(f"{DASH}: no image of the method has a value for this metric (see the input problems)")
+            elif e.get("n_missing"):
+                text += f" n={e['n_images']}/{e['n_images'] + e['n_missing']}"
+                notes.add("n=a/b: the metric covers a of the method's b images (the rest: no face, no reference, ...)")
+            cells.append(text)
+        rows.append([method, str(len(subj.get(method, ()))), str(n_rows.get(method, 0)), *t, *cells])
     click.echo(format_table(header, rows))
     b = results.bootstrap
     if b:
         click.echo(f"mean [{int(b['confidence'] * 100)}% CI], cluster bootstrap over subjects, "
                    f"{b['n_resamples']} resamples, seed {b['seed']}")
-    n = len(results.problems)
+    for note in sorted(notes):
+        click.echo(note)
+    print_problem_counts(results.problems)
+
+
+def print_problem_counts(problems) -> None:
+    n = len(problems)
     if n:
-        kinds = ", ".join(f"{k}: {v}" for k, v in sorted(results.problems.counts().items()))
-        click.secho(f"{n} input problem(s) skipped ({kinds}); listed in summary.json", fg="yellow")
+        by_action = ", ".join(f"{v} {k}" for k, v in sorted(problems.by_action().items()))
+        kinds = ", ".join(f"{k}: {v}" for k, v in sorted(problems.counts().items()))
+        click.secho(f"{n} input problem(s): {by_action} ({kinds}); each is named above and in summary.json", fg="yellow")

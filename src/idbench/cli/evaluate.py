@@ -111,7 +111,7 @@ def _optional_groups(groups, refs, gens, encs, detector, attributes_path, result
 
 def write_report(out_dir: Path) -> None:
     try:
-        from idbench.report import render_report
+        from idbench.report.html import render_report
     except ImportError:  # report module not available in this build
         return
     path = render_report(out_dir)

@@ -21,8 +21,9 @@ def gallery():
 @click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Gallery CSV to write.")
 @click.option("--images-per-subject", "-m", type=click.IntRange(1), default=10, show_default=True)
 @click.option("--subjects-per-group", "-n", type=click.IntRange(1), default=None, help="Subjects per group [default: all].")
-@click.option("--exclude", "refs_path", type=click.Path(exists=True, path_type=Path), default=None,
-              help="References (folder or manifest) whose images must not be in the gallery.")
+@click.option("--exclude", "exclude_paths", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Images that must not be in the gallery (references, generations, ...): a folder (searched "
+                   "recursively) or a manifest. Repeatable. Matched by content: a byte copy under any name is excluded.")
 @click.option("--choice", type=click.Choice(["random", "kmeans"]), default="random", show_default=True,
               help="Images at random, or nearest each k-means centroid of the subject's embeddings (published).")
 @click.option("--group-by", type=click.Choice(["parent", "nearest"]), default="parent", show_default=True,
@@ -33,16 +34,19 @@ def gallery():
 @click.option("-q", "--quiet", is_flag=True)
 @cache_options
 @user_errors
-def build(pool_path, out_path, images_per_subject, subjects_per_group, refs_path, choice, group_by, parent_level,
+def build(pool_path, out_path, images_per_subject, subjects_per_group, exclude_paths, choice, group_by, parent_level,
           encoder_spec, seed, quiet, cache_dir, no_cache):
     """Choose N subjects per group and M images per subject, disjoint from the references, seeded."""
     from idbench.data.gallery_builder import build_gallery
-    from idbench.data.manifest import load_gallery, load_references
+    from idbench.data.content import exclude_by_content
+    from idbench.data.manifest import image_files, load_gallery
     from idbench.embed import embed_records
 
     problems = stderr_problem_log(quiet)
     pool = load_gallery(pool_path, problems)
-    exclude = {str(r.path.resolve()) for r in load_references(refs_path, problems)} if refs_path else set()
+    if exclude_paths:
+        pool.records, n_out = exclude_by_content(pool.records, [p for e in exclude_paths for p in image_files(e)], problems)
+        click.echo(f"{n_out} pool image(s) excluded: byte-identical to an image under --exclude")
     emb = None
     if choice == "kmeans" or group_by == "nearest":
         e = embed_records(make_encoder(encoder_spec), pool.records, cache=open_cache(cache_dir, no_cache), problems=problems,
@@ -55,7 +59,7 @@ def build(pool_path, out_path, images_per_subject, subjects_per_group, refs_path
         raise click.ClickException("the pool has no label above subject: use --group-by nearest")
     try:
         chosen = build_gallery(pool.records, images_per_subject=images_per_subject, subjects_per_group=subjects_per_group,
-                               exclude_paths=exclude, choice=choice, group_by=group_by, parent_level=parent,
+                               choice=choice, group_by=group_by, parent_level=parent,
                                embeddings=emb, seed=seed)
     except ValueError as e:
         raise click.ClickException(str(e))

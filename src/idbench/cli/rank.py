@@ -23,13 +23,16 @@ from idbench.cli._common import (cache_options, command_line, format_table, make
               help="Queries with no relevant gallery item: AP 0 (published), excluded, or an error.")
 @click.option("--ties", type=click.Choice(["pessimistic", "optimistic"]), default="pessimistic", show_default=True,
               help="A relevant item tied with irrelevant ones ranks after (pessimistic) or before them.")
+@click.option("--leaked", type=click.Choice(["remove", "keep"]), default="remove", show_default=True,
+              help="Gallery images byte-identical to a reference: removed from the gallery (counted and named), or kept "
+                   "(a reference never retrieves its own bytes either way).")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("idbench-rank"),
               show_default=True)
 @click.option("--report/--no-report", default=True, show_default=True)
 @cache_options
 @run_options
 @user_errors
-def rank(gallery_path, gen_path, refs_path, encoder_spec, levels, no_relevant, ties, out_dir, report, cache_dir, no_cache,
+def rank(gallery_path, gen_path, refs_path, encoder_spec, levels, no_relevant, ties, leaked, out_dir, report, cache_dir, no_cache,
          batch_size, device, quiet, n_resamples, seed):
     """Rank the gallery for every generated image; mAP, CMC@1/5/10, P@1, R-precision, mAP@R, MRR.
 
@@ -58,7 +61,8 @@ def rank(gallery_path, gen_path, refs_path, encoder_spec, levels, no_relevant, t
     try:
         section = rank_protocol(gallery, gens, make_encoder(encoder_spec, device), levels=lv or list(gallery.levels),
                                 references=refs, results=results, cache=open_cache(cache_dir, no_cache), problems=problems,
-                                progress=not quiet, no_relevant=no_relevant, ties=ties)
+                                progress=not quiet, no_relevant=no_relevant, ties=ties, leaked=leaked,
+                                n_resamples=n_resamples, seed=seed)
     except ValueError as e:
         raise click.ClickException(str(e))
     results.summarise(n_resamples=n_resamples, seed=seed)
@@ -73,16 +77,38 @@ def rank(gallery_path, gen_path, refs_path, encoder_spec, levels, no_relevant, t
 
 
 def print_rank_section(section: dict) -> None:
-    rows = []
+    from idbench.report.format import DASH, fmt_ci, fmt_num
+
+    rows, notes = [], []
     for lv in section["levels"]:
         real = section["real"].get(lv)
         if real:
-            rows.append(["(real references)", lv, f"{real['ap']:.3f}", f"{real['cmc@1']:.3f}", f"{real['cmc@5']:.3f}", "1.00"])
+            ch = real.get("chance", {})
+            rows.append(["(real references)", lv, str(real.get("n_subjects", "")), str(real["n_queries"]),
+                         fmt_num(real["ap"]), fmt_num(real["cmc@1"]), fmt_num(real["cmc@5"]), fmt_num(ch.get("ap")), "1.00"])
         for m, per in section["methods"].items():
             s = per[lv]
-            rel = section["relative"].get(m, {}).get(lv, float("nan"))
-            rows.append([m, lv, f"{s['ap']:.3f}", f"{s['cmc@1']:.3f}", f"{s['cmc@5']:.3f}", f"{rel:.2f}"])
-    click.echo(format_table(["queries", "level", "mAP", "R@1", "R@5", "gen/real mAP"], rows))
-
-
-
+            ch = section.get("chance", {}).get(m, {}).get(lv, {})
+            rel = section["relative"].get(m, {}).get(lv)
+            rel_text = fmt_ci(rel, 2) if real else DASH
+            rows.append([m, lv, str(s.get("n_subjects", "")), str(s.get("n_queries", "")), fmt_num(s["ap"]),
+                         fmt_num(s["cmc@1"]), fmt_num(s["cmc@5"]), fmt_num(ch.get("ap")), rel_text])
+    click.echo(format_table(["queries", "level", "subjects", "images", "mAP", "R@1", "R@5", "chance mAP",
+                             "gen/real mAP [95% CI]"], rows))
+    if not section["real"]:
+        notes.append(f"gen/real mAP: {DASH} because no references were given (--refs): there is no real-image upper bound")
+    notes.append("chance mAP: exact expected AP of a random ranking of this gallery for these queries")
+    leak = section.get("leakage", {})
+    if leak.get("gallery_copies_of_references"):
+        notes.append(f"{leak['gallery_copies_of_references']} gallery image(s) were byte copies of references: "
+                     f"{'removed from the gallery' if leak['policy'] == 'remove' else 'kept (--leaked keep)'}")
+    cp = {m: n for m, n in section.get("copies", {}).get("per_method", {}).items() if n}
+    if cp:
+        notes.append("generated images that are byte copies of a reference or gallery image (flagged, column copy_of): "
+                     + ", ".join(f"{m} {n}" for m, n in cp.items()))
+    nd = section.get("near_duplicates", {})
+    if nd.get("generation_gallery") or nd.get("reference_gallery"):
+        notes.append(f"near-duplicates of gallery images (warnings): {nd['generation_gallery']} generated, "
+                     f"{nd['reference_gallery']} references")
+    for n in notes:
+        click.echo(n)

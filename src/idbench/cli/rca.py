@@ -17,24 +17,30 @@ from idbench.cli._common import (cache_options, command_line, format_table, make
 @click.option("-e", "--encoder", "encoder_spec", default="effnet-lite0", show_default=True)
 @click.option("--levels", default=None, help="Comma-separated label levels [default: all].")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("idbench-rca"), show_default=True)
+@click.option("--distribution/--no-distribution", default=False, show_default=True,
+              help="Also FID / KID per method against the real images (meaningful only with many images per method).")
 @click.option("--report/--no-report", default=True, show_default=True)
 @cache_options
 @run_options
 @user_errors
-def rca(train_path, gen_path, encoder_spec, levels, out_dir, report, cache_dir, no_cache, batch_size, device, quiet,
+def rca(train_path, gen_path, encoder_spec, levels, out_dir, distribution, report, cache_dir, no_cache, batch_size, device, quiet,
         n_resamples, seed):
     """Oracle accuracy on generated images relative to real ones (RCA = Acc_gen / Acc_real).
 
     The oracle is a logistic-regression probe on the encoder's embeddings of the real images;
-    Acc_real is its stratified cross-validated accuracy. Also writes per-level confusion matrices
-    (rca_confusion_<level>.csv) and FID / KID per method against the real images.
+    Acc_real is its stratified cross-validated accuracy (Wilson interval); Acc_gen and RCA carry a
+    cluster-bootstrap interval over subjects, and chance (1/K) is shown beside them. Also writes
+    per-level confusion matrices (rca_confusion_<level>_<method>.csv/.png) and, with
+    --distribution, FID / KID per method against the real images.
     """
     import csv
 
     from idbench.data.manifest import load_gallery, load_generations
     from idbench.evaluate import base_rows
     from idbench.protocols.rca import distribution_protocol, rca_protocol
+    from idbench.report.format import fmt_interval
     from idbench.results import Results
+    from idbench.safe_names import safe_filename
 
     problems = stderr_problem_log(quiet)
     lv = [x.strip() for x in levels.split(",")] if levels else None
@@ -44,26 +50,37 @@ def rca(train_path, gen_path, encoder_spec, levels, out_dir, report, cache_dir, 
     cache = open_cache(cache_dir, no_cache)
     results = Results(command=command_line(), problems=problems)
     results.rows = base_rows(gens)
-    section = rca_protocol(real, gens, enc, levels=lv or list(real.levels), results=results, cache=cache, problems=problems,
-                           progress=not quiet, seed=seed)
-    distribution_protocol(real.records, gens, enc, results=results, cache=cache, problems=problems, progress=not quiet, seed=seed)
+    try:
+        section = rca_protocol(real, gens, enc, levels=lv or list(real.levels), results=results, cache=cache,
+                               problems=problems, progress=not quiet, seed=seed)
+        if distribution:
+            distribution_protocol(real.records, gens, enc, results=results, cache=cache, problems=problems,
+                                  progress=not quiet, seed=seed)
+    except ValueError as e:
+        raise click.ClickException(str(e))
     results.summarise(n_resamples=n_resamples, seed=seed)
     results.write(out_dir)
     rows = []
     for level, v in section["levels"].items():
         if "error" in v:
-            click.secho(f"level {level}: {v['error']}", fg="yellow")
+            click.secho(f"level {level}: not scored: {v['error']}", fg="yellow")
             continue
         for m, r in v["methods"].items():
-            rows.append([m, level, f"{v['acc_real']:.3f}", f"{r['acc_gen']:.3f}", f"{r['acc_gen_top5']:.3f}", f"{r['rca']:.3f}"])
-            with open(out_dir / f"rca_confusion_{level}_{m}.csv", "w", newline="") as f:
+            rows.append([m, level, str(r["n_subjects"]), str(r["n_images"]),
+                         f"{v['acc_real']:.3f} {fmt_interval(*v['acc_real_ci'])}",
+                         f"{r['acc_gen']:.3f} {fmt_interval(*(r.get('acc_gen_ci') or [None, None]))}",
+                         f"{r['acc_gen_top5']:.3f}", f"{r['rca']:.3f} {fmt_interval(*(r.get('rca_ci') or [None, None]))}",
+                         f"{v['chance_top1']:.3f}"])
+            stem = safe_filename(f"rca_confusion_{level}_{m}")
+            with open(out_dir / f"{stem}.csv", "w", newline="", encoding="utf-8") as f:
                 w = csv.writer(f)
                 w.writerow(["true \\ predicted", *r["confusion"]["labels"]])
                 for lab, row in zip(r["confusion"]["labels"], r["confusion"]["matrix"]):
                     w.writerow([lab, *row])
-            _confusion_png(out_dir / f"rca_confusion_{level}_{m}.png", r["confusion"], f"{m}: confusion at level {level}")
+            _confusion_png(out_dir / f"{stem}.png", r["confusion"], f"{m}: confusion at level {level}")
     print_summary(results)
-    click.echo(format_table(["method", "level", "Acc_real", "Acc_gen", "top-5", "RCA"], rows))
+    click.echo(format_table(["method", "level", "subjects", "images", "Acc_real [95% CI]", "Acc_gen [95% CI]", "top-5",
+                             "RCA [95% CI]", "chance top-1"], rows))
     if report:
         from idbench.cli.evaluate import write_report
 

@@ -11,7 +11,7 @@ import click
 @click.argument("results_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def report(results_dir):
     """(Re)write RESULTS_DIR/report.html: one self-contained file (images embedded, no network)."""
-    from idbench.report import render_report
+    from idbench.report.html import render_report
 
     if not (results_dir / "summary.json").is_file():
         raise click.ClickException(f"{results_dir}: not a results folder (no summary.json)")

@@ -116,6 +116,6 @@ def agree(results_dir, ratings_path, metrics):
         w.writerows(points)
     click.echo(f"written: {results_dir / 'agreement.json'}, agreement_points.csv")
     if (results_dir / "report.html").is_file():
-        from idbench.report import render_report
+        from idbench.report.html import render_report
 
         click.echo(f"report updated: {render_report(results_dir)}")

@@ -8,6 +8,9 @@ raises :class:`ImageError` naming the file and the reason, which callers log and
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
+import threading
 import warnings
 from pathlib import Path
 
@@ -35,13 +38,41 @@ def is_image_path(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
+_HASHES: dict[tuple, str] = {}
+_HASH_LOCK = threading.Lock()
+
+
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes: the embedding cache's content key."""
+    """Hex SHA-256 of a file's bytes: the embedding cache's content key.
+
+    Only regular files are read (a FIFO or device named ``x.jpg`` raises ``OSError`` at once
+    instead of blocking). Each file is hashed once per process: the result is remembered by
+    (device, inode, size, modification time), so a file changed on disk is hashed again.
+    """
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(f"not a regular file ({_file_kind(st.st_mode)})")
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    with _HASH_LOCK:
+        hit = _HASHES.get(key)
+    if hit is not None:
+        return hit
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
             h.update(block)
-    return h.hexdigest()
+    digest = h.hexdigest()
+    with _HASH_LOCK:
+        _HASHES[key] = digest
+    return digest
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "not a regular file"
 
 
 def to_rgb(im: Image.Image) -> Image.Image:

@@ -212,6 +212,20 @@ def read_prompt_sidecar(image: Path, problems: ProblemLog | None = None) -> str 
     return None
 
 
+def image_files(path: str | Path) -> list[Path]:
+    """Image files named by ``path``: every image under a folder (recursively), or the ``path``
+    column of a manifest (relative to the manifest's folder)."""
+    path = Path(path)
+    if _is_manifest(path):
+        rows = read_rows(path)
+        return [(p if p.is_absolute() else path.parent / p) for p in (Path(r["path"]) for r in rows if r.get("path"))]
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file() and is_image_path(p) and not p.name.startswith("."))
+    if path.is_file():
+        return [path]
+    raise ManifestError(f"{path}: not found")
+
+
 def _is_manifest(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in (".csv", ".tsv", ".jsonl", ".ndjson")
 

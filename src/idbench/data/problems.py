@@ -20,6 +20,7 @@ class Problem:
     path: str
     kind: str
     reason: str
+    action: str = "skipped"  # what idbench did: skipped, removed, flagged, warning
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
@@ -40,21 +41,24 @@ class ProblemLog:
         self._lock = threading.Lock()
         self._echo = echo  # callable(str) to report problems as they happen, e.g. click.echo to stderr
 
-    def add(self, path: str | Path, kind: str, reason: str) -> Problem:
-        """Log a problem; the same (path, kind) met again by a later step is logged once."""
-        p = Problem(str(path), kind, reason)
+    def add(self, path: str | Path, kind: str, reason: str, action: str = "skipped") -> Problem:
+        """Log a problem; the same (path, kind) met again by a later step is logged once.
+
+        ``action`` says what was done with the input: ``skipped`` (default), ``removed``,
+        ``flagged`` (kept and marked) or ``warning`` (kept as it is)."""
+        p = Problem(_safe_text(path), kind, reason, action)
         with self._lock:
             if (p.path, kind) in self._seen:
                 return p
             self._seen.add((p.path, kind))
             self._items.append(p)
         if self._echo is not None:
-            self._echo(f"skipped {p}")
+            self._echo(f"{p.action} {p}")
         return p
 
     def extend(self, other: "ProblemLog") -> None:
         for p in other.items:
-            self.add(p.path, p.kind, p.reason)
+            self.add(p.path, p.kind, p.reason, p.action)
 
     @property
     def items(self) -> list[Problem]:
@@ -64,9 +68,23 @@ class ProblemLog:
     def __len__(self) -> int:
         return len(self._items)
 
-    def counts(self) -> dict[str, int]:
-        return dict(Counter(p.kind for p in self.items))
+    def counts(self, action: str | None = None) -> dict[str, int]:
+        return dict(Counter(p.kind for p in self.items if action is None or p.action == action))
+
+    def by_action(self) -> dict[str, int]:
+        return dict(Counter(p.action for p in self.items))
 
     def to_dict(self) -> dict:
         items = self.items
-        return {"count": len(items), "by_kind": self.counts(), "items": [asdict(p) for p in items]}
+        return {"count": len(items), "by_kind": self.counts(), "by_action": self.by_action(),
+                "items": [asdict(p) for p in items]}
+
+
+def _safe_text(path) -> str:
+    """A path as text that can always be written (undecodable bytes of a file name become \\xNN)."""
+    s = str(path)
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -32,9 +32,15 @@ def sample_margins(views: np.ndarray, distractors: np.ndarray) -> np.ndarray:
     distractors : (n, D) rows, row i the distractor of view i; a row of NaN marks a missing one
         (its margins are NaN).
 
+    Every similarity comes from one symmetric Gram matrix over the *distinct* rows of views and
+    distractors, so a distractor identical to another view gives a margin of exactly 0 (a strict
+    SSR failure), never +-1e-17 from two differently rounded dot products.
+
     >>> v = np.array([[1.0, 0.0], [0.8, 0.6]]); d = np.array([[0.6, 0.8], [0.0, 1.0]])
     >>> sample_margins(v, d).round(2)   # sim_01 = 0.8; cross_00 = 0.6, cross_11 = 0.6
     array([0.2, 0.2])
+    >>> sample_margins(v, v[::-1])      # each distractor is a copy of the other view
+    array([0., 0.])
     """
     v = np.asarray(views, dtype=np.float64)
     d = np.asarray(distractors, dtype=np.float64)
@@ -42,9 +48,18 @@ def sample_margins(views: np.ndarray, distractors: np.ndarray) -> np.ndarray:
         raise ValueError(f"a sample needs at least 2 views as (n, D) rows, got shape {v.shape}")
     if d.shape != v.shape:
         raise ValueError(f"distractors must have the views' shape {v.shape}, got {d.shape}")
-    sim = v @ v.T
-    cross = np.einsum("id,id->i", v, d)
-    i, j = np.triu_indices(len(v), k=1)
+    n = len(v)
+    missing = np.isnan(d).any(axis=1)
+    X = np.concatenate([v, np.where(missing[:, None], 0.0, d)])
+    uniq, inv = np.unique(X, axis=0, return_inverse=True)
+    inv = inv.ravel()
+    gram = uniq @ uniq.T
+    gram = 0.5 * (gram + gram.T)  # exactly symmetric: s(a, b) == s(b, a) to the bit
+    S = gram[np.ix_(inv, inv)]
+    sim = S[:n, :n]
+    cross = S[np.arange(n), n + np.arange(n)]
+    cross = np.where(missing, np.nan, cross)
+    i, j = np.triu_indices(n, k=1)
     return np.stack([sim[i, j] - cross[i], sim[i, j] - cross[j]], axis=1).ravel()
 
 

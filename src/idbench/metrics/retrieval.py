@@ -48,6 +48,13 @@ class RetrievalResult:
     n_relevant: np.ndarray
     n_no_relevant: int
     ks: tuple[int, ...]
+    n_candidates: np.ndarray | None = None  # gallery items each query ranks (after leaving out its own id)
+
+    def chance(self) -> dict[str, float]:
+        """Mean over queries of the exact expected AP and CMC@k of a uniformly random ranking."""
+        if self.n_candidates is None:
+            raise ValueError("n_candidates unknown")
+        return chance_retrieval(self.n_relevant, self.n_candidates, self.ks)
 
     def mean(self, name: str) -> float:
         v = self.per_query[name]
@@ -62,10 +69,11 @@ class RetrievalResult:
 
 
 def _encode_labels(query_labels: Sequence, gallery_labels: Sequence) -> tuple[np.ndarray, np.ndarray]:
-    _, codes = np.unique(np.concatenate([np.asarray(query_labels, dtype=object), np.asarray(gallery_labels, dtype=object)]).astype(str),
-                         return_inverse=True)
-    nq = len(query_labels)
-    return codes[:nq].astype(np.int64), codes[nq:].astype(np.int64)
+    """Shared integer codes by equality of the labels as given (one type only; see metrics.labels)."""
+    from idbench.metrics.labels import encode_labels
+
+    q, g = encode_labels(query_labels, gallery_labels)
+    return q, g
 
 
 def retrieval_metrics(
@@ -127,6 +135,7 @@ def retrieval_metrics(
     for k in ks:
         out[f"cmc@{k}"] = np.full(nq, np.nan)
     n_rel = np.zeros(nq, dtype=np.int64)
+    n_cand = np.full(nq, len(G), dtype=np.int64)
     Gt = torch.from_numpy(G)
     lg_t = torch.from_numpy(lg)
     right = ties == "pessimistic"
@@ -137,6 +146,7 @@ def retrieval_metrics(
         if exclude is not None:
             excl = exclude[0][start:stop, None] == exclude[1][None, :]
             rel &= ~excl
+            n_cand[start:stop] -= excl.sum(1).numpy()
         else:
             excl = None
         R = rel.sum(dim=1)  # (B,)
@@ -174,7 +184,66 @@ def retrieval_metrics(
         for name in out:
             if name != "avg_cos":
                 out[name][none] = 0.0 if no_relevant == "zero" else np.nan
-    return RetrievalResult(out, n_rel, int(none.sum()), ks)
+    return RetrievalResult(out, n_rel, int(none.sum()), ks, n_cand)
+
+
+def expected_random_ap(n_relevant, n_candidates) -> np.ndarray:
+    """Exact expected AP of a uniformly random ranking of ``n_candidates`` items, ``n_relevant`` of them relevant.
+
+    With N relevant among M, a relevant item sits at rank r with probability 1/M, and each of the
+    other N - 1 relevant items precedes it with probability (r - 1)/(M - 1), so
+
+        E[AP] = (1/M) * sum_{r=1}^{M} (1/r) * (1 + (N - 1)(r - 1)/(M - 1))
+              = (H_M + (N - 1)/(M - 1) * (M - H_M)) / M            (H_M: harmonic number)
+
+    and E[AP] = 0 when N = 0 (the published no-relevant rule), 1 when M = N.
+
+    >>> float(expected_random_ap(1, 2))     # relevant at rank 1 or 2: (1 + 1/2) / 2
+    0.75
+    """
+    from scipy.special import digamma
+
+    N = np.asarray(n_relevant, dtype=np.float64)
+    M = np.asarray(n_candidates, dtype=np.float64)
+    if np.any(N > M) or np.any(N < 0):
+        raise ValueError("need 0 <= n_relevant <= n_candidates")
+    H = digamma(M + 1) + np.euler_gamma  # harmonic number H_M, exact up to float rounding
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(M > 1, (N - 1) / np.where(M > 1, M - 1, 1), 0.0)
+        ap = np.where(N > 0, (H + frac * (M - H)) / np.where(M > 0, M, 1), 0.0)
+    return ap
+
+
+def expected_random_cmc(n_relevant, n_candidates, k: int) -> np.ndarray:
+    """Exact probability that a uniformly random ranking puts a relevant item in the top ``k``:
+    1 - C(M - N, k) / C(M, k), the hypergeometric P(X >= 1) (scipy.stats.hypergeom).
+
+    >>> float(expected_random_cmc(1, 4, 2))
+    0.5
+    """
+    from scipy.stats import hypergeom
+
+    N = np.asarray(n_relevant, dtype=np.int64)
+    M = np.asarray(n_candidates, dtype=np.int64)
+    kk = np.minimum(int(k), M)
+    p = np.where(N > 0, hypergeom.sf(0, M, N, kk), 0.0)
+    return np.asarray(p, dtype=np.float64)
+
+
+def chance_retrieval(n_relevant, n_candidates, ks: Sequence[int] = DEFAULT_KS) -> dict[str, float]:
+    """Chance levels for a set of queries: mean exact expected AP and CMC@k under a random ranking.
+
+    >>> chance_retrieval([1, 1], [2, 2], ks=(1,))
+    {'ap': 0.75, 'cmc@1': 0.5}
+    """
+    N = np.asarray(n_relevant)
+    M = np.asarray(n_candidates)
+    if N.size == 0:
+        return {}
+    out = {"ap": float(expected_random_ap(N, M).mean())}
+    for k in ks:
+        out[f"cmc@{k}"] = float(expected_random_cmc(N, M, k).mean())
+    return out
 
 
 def _fill(out: dict, ranks: np.ndarray, R: np.ndarray, avg_cos: np.ndarray, start: int, ks) -> None:

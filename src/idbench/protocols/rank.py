@@ -3,7 +3,19 @@
 For each granularity level (e.g. ``class`` then ``subject``), each generated image's label is its
 conditioning subject's label at that level (taken from the gallery or references). Metrics come
 from :func:`idbench.metrics.retrieval.retrieval_metrics`; the real references run as queries
-against the same gallery give the upper bound, and ``relative = generated mAP / real mAP``.
+against the same gallery give the upper bound, and ``relative = generated mAP / real mAP`` with a
+joint cluster-bootstrap interval over subjects.
+
+Content identity (see :mod:`idbench.data.content`):
+
+* a gallery image byte-identical to a reference is a leak: removed from the gallery by default
+  (``leaked="keep"`` keeps it, but a reference query still never retrieves its own bytes);
+* a generated image byte-identical to a reference or gallery image is flagged (``copy_of``
+  column, count per method) and its identical gallery item is left out of its ranking;
+* near-duplicates (re-encoded / resized copies) are reported as warnings.
+
+Every level also carries its chance level: the exact expected AP and CMC@k of a random ranking for
+the actual queries and gallery.
 """
 
 from __future__ import annotations
@@ -12,32 +24,20 @@ from typing import Sequence
 
 import numpy as np
 
+from idbench.data.content import content_hashes, content_key, find_copies, find_near_duplicates, log_copies
 from idbench.data.problems import ProblemLog
 from idbench.data.records import Gallery, GenerationSet, ImageRecord, ReferenceSet
 from idbench.embed import embed_records
 from idbench.encoders.base import Encoder
 from idbench.metrics.retrieval import retrieval_metrics, topk_search
+from idbench.protocols.common import (check_query_labels, embedding_matrix, flag_generation_copies,
+                                      subject_labels)
 from idbench.results import Results
 
 ROW_METRICS = ("ap", "cmc@1", "cmc@5")
 
-
-def subject_labels(*sets) -> dict[str, dict[str, str]]:
-    """subject -> {level: label} from any records that carry labels (first seen wins)."""
-    out: dict[str, dict[str, str]] = {}
-    for s in sets:
-        for r in s or ():
-            d = out.setdefault(r.subject, {"subject": r.subject})
-            for k, v in r.labels.items():
-                d.setdefault(k, v)
-    return out
-
-
-def _matrix(emb, recs: Sequence[ImageRecord]) -> tuple[np.ndarray, list[ImageRecord]]:
-    kept = [r for r in recs if r.id in emb and emb[r.id].n == 1]
-    if not kept:
-        return np.zeros((0, 0), np.float32), []
-    return np.concatenate([emb[r.id].vectors for r in kept]), kept
+# kept for callers of the old private names
+_matrix = embedding_matrix
 
 
 def rank_protocol(
@@ -53,36 +53,73 @@ def rank_protocol(
     progress: bool = True,
     no_relevant: str = "zero",
     ties: str = "pessimistic",
-    n_examples: int = 6,
+    leaked: str = "remove",
+    n_examples: int = 12,
+    n_resamples: int = 2000,
+    seed: int = 0,
 ) -> dict:
-    """Run the protocol; adds per-image columns to ``results`` and returns the ``retrieval`` section."""
+    """Run the protocol; adds per-image columns to ``results`` and returns the ``retrieval`` section.
+
+    Raises :class:`~idbench.protocols.common.UnknownLabelError` when a generation's or reference's
+    label at a ranked level is not in the gallery (never a silent zero-AP query).
+    """
     problems = problems if problems is not None else results.problems
     if encoder.kind != "image":
         raise ValueError(f"the rank protocol needs an image encoder, {encoder.name} is a {encoder.kind} encoder")
-    labels_of = subject_labels(gallery, references)
+    if leaked not in ("remove", "keep"):
+        raise ValueError(f"leaked must be 'remove' or 'keep', got {leaked!r}")
     for lv in levels:
         if lv != "subject" and lv not in gallery.levels:
             raise ValueError(f"level {lv!r} is not a gallery label level ({', '.join(gallery.levels)})")
-    emb_g = embed_records(encoder, gallery.records, cache=cache, problems=problems, progress=progress, desc="gallery")
+    labels_of = subject_labels(gallery, references)
+    known = {lv: {r.label(lv) for r in gallery} for lv in levels}
+    check_query_labels({"generation": generations.records, **({"reference": references.records} if references else {})},
+                       labels_of, known, "the gallery")
+
+    refs = list(references.records) if references is not None else []
+    hashes = content_hashes(list(gallery.records) + list(generations.records) + refs)
+    # 1. leaks: gallery images that are byte copies of references
+    leaks = find_copies(gallery.records, hashes, {"reference": refs})
+    leaked_keys = {content_key(c.record) for c in leaks}
+    if leaks:
+        log_copies(leaks, problems, kind="leaked_reference", action="removed" if leaked == "remove" else "warning",
+                   what="removed from the gallery" if leaked == "remove" else "kept in the gallery (--leaked keep)")
+    gal_records = [r for r in gallery.records if leaked == "keep" or content_key(r) not in leaked_keys]
+    if not gal_records:
+        raise ValueError("every gallery image is a copy of a reference")
+
+    emb_g = embed_records(encoder, gal_records, cache=cache, problems=problems, progress=progress, desc="gallery")
     emb_q = embed_records(encoder, generations.records, cache=cache, problems=problems, progress=progress, desc="queries")
-    G, gal = _matrix(emb_g, gallery.records)
+    G, gal = embedding_matrix(emb_g, gal_records)
     if len(gal) == 0:
         raise ValueError("no gallery image could be embedded")
-    gen_known = []
-    for g in generations:
-        if g.subject not in labels_of:
-            problems.add(g.path, "unknown_subject", f"subject {g.subject!r} has no labels in the gallery or references")
-        else:
-            gen_known.append(g)
-    Q, qrecs = _matrix(emb_q, gen_known)
+    Q, qrecs = embedding_matrix(emb_q, generations.records)
+    if len(qrecs) == 0:
+        raise ValueError("no generated image could be embedded")
+    # 2. generated copies of references / gallery images
+    copies = flag_generation_copies(generations.records, {"reference": refs, "gallery": gallery.records}, hashes,
+                                    results, problems)
     rows = results.row_index()
     section: dict = {"encoder": encoder.name, "levels": list(levels), "ties": ties, "no_relevant": no_relevant,
-                     "gallery_size": len(gal), "methods": {}, "real": {}, "relative": {}, "per_group": {}}
+                     "gallery_size": len(gal), "methods": {}, "real": {}, "relative": {}, "chance": {}, "per_group": {},
+                     "leakage": {"rule": "gallery image byte-identical to a reference (same SHA-256)",
+                                 "policy": leaked, "gallery_copies_of_references": len(leaks),
+                                 "removed": len(leaks) if leaked == "remove" else 0,
+                                 "items": [{"gallery": str(c.record.path), "reference": str(c.source.path)} for c in leaks]},
+                     "copies": copies}
     real = None
-    if references is not None:
-        emb_r = embed_records(encoder, references.records, cache=cache, problems=problems, progress=progress, desc="references")
-        real = _matrix(emb_r, references.records)
-    gallery_paths = {str(r.path.resolve()) for r in gal}
+    if refs:
+        emb_r = embed_records(encoder, refs, cache=cache, problems=problems, progress=progress, desc="references")
+        real = embedding_matrix(emb_r, refs)
+    # 3. near-duplicates (warnings)
+    near = _near_duplicates(Q, qrecs, real, G, gal, hashes, problems)
+    section["near_duplicates"] = near
+    h_gal = [hashes.get(content_key(r), content_key(r)) for r in gal]
+    h_q = [hashes.get(content_key(r), content_key(r)) for r in qrecs]
+    by_method: dict[str, list[int]] = {}
+    for i, r in enumerate(qrecs):
+        by_method.setdefault(r.method or "", []).append(i)
+    q_subjects = np.array([r.subject for r in qrecs])
     for lv in levels:
         gl = [r.label(lv) for r in gal]
         name = lambda m: f"{m}:{lv}[{encoder.name}]"  # noqa: E731
@@ -90,28 +127,36 @@ def rank_protocol(
             results.add_metric(name(m), f"retrieval {m} at level {lv} against the gallery ({encoder.name})",
                                encoder=encoder.name, protocol="retrieval")
         ql = [labels_of[r.subject].get(lv, "") for r in qrecs]
-        res = retrieval_metrics(Q, ql, G, gl, no_relevant=no_relevant, ties=ties)
+        res = retrieval_metrics(Q, ql, G, gl, query_ids=h_q, gallery_ids=h_gal, no_relevant=no_relevant, ties=ties)
         for i, r in enumerate(qrecs):
             rows[(r.method or "", r.id)].update({name(m): float(res.per_query[m][i]) for m in ROW_METRICS})
-        by_method: dict[str, list[int]] = {}
-        for i, r in enumerate(qrecs):
-            by_method.setdefault(r.method or "", []).append(i)
         for method, idx in by_method.items():
             summ = {k: _nanmean(v[idx]) for k, v in res.per_query.items()}
             summ["n_no_relevant"] = int((res.n_relevant[idx] == 0).sum())
+            summ["n_queries"] = len(idx)
+            summ["n_subjects"] = int(len(set(q_subjects[idx])))
             section["methods"].setdefault(method, {})[lv] = summ
-        # real-image upper bound: references as queries, each left out of the gallery if it is in it
+            section["chance"].setdefault(method, {})[lv] = {
+                "how": "exact expectation under a uniformly random ranking of this gallery for these queries",
+                **_chance(res, idx)}
+        # real-image upper bound: references as queries; a gallery item with the reference's own bytes is left out
         if real is not None and len(real[1]):
             R, rrecs = real
             rl = [labels_of[r.subject].get(lv, "") for r in rrecs]
-            ids_q = [str(r.path.resolve()) for r in rrecs]
-            ids_g = [str(r.path.resolve()) for r in gal]
-            rres = retrieval_metrics(R, rl, G, gl, query_ids=ids_q, gallery_ids=ids_g, no_relevant=no_relevant, ties=ties)
+            h_r = [hashes.get(content_key(r), content_key(r)) for r in rrecs]
+            rres = retrieval_metrics(R, rl, G, gl, query_ids=h_r, gallery_ids=h_gal, no_relevant=no_relevant, ties=ties)
             section["real"][lv] = rres.summary()
-            section["real"][lv]["references_in_gallery"] = int(sum(p in gallery_paths for p in ids_q))
-            for method in by_method:
-                real_map = section["real"][lv]["ap"]
-                section["relative"].setdefault(method, {})[lv] = section["methods"][method][lv]["ap"] / real_map if real_map > 0 else float("nan")
+            section["real"][lv]["n_subjects"] = len({r.subject for r in rrecs})
+            section["real"][lv]["references_in_gallery"] = int(sum(h in set(h_gal) for h in h_r))
+            section["real"][lv]["chance"] = rres.chance()
+            r_subjects = [r.subject for r in rrecs]
+            from idbench.stats.bootstrap import ratio_bootstrap
+
+            for method, idx in by_method.items():
+                b = ratio_bootstrap(res.per_query["ap"][idx], q_subjects[idx], rres.per_query["ap"], r_subjects,
+                                    n_resamples=n_resamples, seed=seed)
+                section["relative"].setdefault(method, {})[lv] = {"mean": b.mean, "ci_low": b.ci_low,
+                                                                   "ci_high": b.ci_high, "n_subjects": b.n_clusters}
         # per group: queries and gallery restricted to the parent label (the level above)
         parent = _parent_level(gallery.levels, lv)
         if parent is not None:
@@ -122,7 +167,9 @@ def rank_protocol(
                 gi, qi = np.flatnonzero(pg == grp), np.flatnonzero(pq == grp)
                 if len(gi) == 0:
                     continue
-                gres = retrieval_metrics(Q[qi], [ql[i] for i in qi], G[gi], [gl[i] for i in gi], no_relevant=no_relevant, ties=ties)
+                gres = retrieval_metrics(Q[qi], [ql[i] for i in qi], G[gi], [gl[i] for i in gi],
+                                         query_ids=[h_q[i] for i in qi], gallery_ids=[h_gal[i] for i in gi],
+                                         no_relevant=no_relevant, ties=ties)
                 for method in by_method:
                     sel = [k for k, i in enumerate(qi) if (qrecs[i].method or "") == method]
                     if sel:
@@ -131,6 +178,29 @@ def rank_protocol(
     section["examples"] = _examples(Q, qrecs, G, gal, levels[-1], labels_of, n_examples)
     results.sections["retrieval"] = section
     return section
+
+
+def _chance(res, idx) -> dict:
+    from idbench.metrics.retrieval import chance_retrieval
+
+    return chance_retrieval(res.n_relevant[idx], res.n_candidates[idx], res.ks)
+
+
+def _near_duplicates(Q, qrecs, real, G, gal, hashes, problems) -> dict:
+    from idbench.data.content import NEAR_COS, NEAR_HAMMING
+
+    out = {"rule": f"embedding cosine >= {NEAR_COS} and 64-bit dHash within {NEAR_HAMMING} bits "
+                   "(byte copies are counted separately)", "generation_gallery": 0, "reference_gallery": 0}
+    pairs = [("generation_gallery", Q, qrecs)]
+    if real is not None:
+        pairs.append(("reference_gallery", real[0], real[1]))
+    for key, A, arecs in pairs:
+        found = find_near_duplicates(A, arecs, G, gal, exclude_same_content=hashes)
+        out[key] = len(found)
+        for a, b, c, ham in found:
+            problems.add(a.path, "near_duplicate", f"near-duplicate of gallery image {b.path} (cosine {c:.3f}, "
+                                                   f"dHash distance {ham}/64); kept, check for leakage", "warning")
+    return out
 
 
 def _parent_level(levels: Sequence[str], lv: str) -> str | None:
@@ -146,19 +216,32 @@ def _nanmean(v: np.ndarray) -> float:
     return float(v.mean()) if v.size else float("nan")
 
 
-def _examples(Q, qrecs, G, gal, level, labels_of, n) -> list[dict]:
-    """A few queries per method with their top-5 gallery items, for the report."""
+def _examples(Q, qrecs: list[ImageRecord], G, gal: list[ImageRecord], level, labels_of, n) -> list[dict]:
+    """Up to ``n`` queries with their top-5 gallery items, for the report: spread round-robin over
+    methods, and within a method over subjects (one query per subject before any second one).
+    Paths are absolute, so the report finds them whatever the working folder."""
     if len(qrecs) == 0:
         return []
-    sims, idx = topk_search(Q, G, 5)
-    out, seen = [], {}
+    queues: dict[str, dict[str, list[int]]] = {}
     for i, r in enumerate(qrecs):
-        m = r.method or ""
-        if seen.get(m, 0) >= max(1, n // 3):
-            continue
-        seen[m] = seen.get(m, 0) + 1
+        queues.setdefault(r.method or "", {}).setdefault(r.subject, []).append(i)
+    order: dict[str, list[int]] = {}
+    for m, by_s in queues.items():
+        lists = [by_s[s] for s in sorted(by_s)]
+        order[m] = [lst[k] for k in range(max(map(len, lists))) for lst in lists if k < len(lst)]
+    chosen: list[int] = []
+    k = 0
+    while len(chosen) < n and any(k < len(v) for v in order.values()):
+        for m in sorted(order):
+            if k < len(order[m]) and len(chosen) < n:
+                chosen.append(order[m][k])
+        k += 1
+    sims, idx = topk_search(Q[chosen], G, 5)
+    out = []
+    for row, i in enumerate(chosen):
+        r = qrecs[i]
         want = labels_of[r.subject].get(level, "")
-        out.append({"query_path": str(r.path), "method": m, "subject": r.subject, "level": level,
-                    "top": [{"path": str(gal[j].path), "label": gal[j].label(level), "correct": gal[j].label(level) == want,
-                             "sim": float(s)} for s, j in zip(sims[i], idx[i])]})
+        out.append({"query_path": str(r.path.resolve()), "method": r.method or "", "subject": r.subject, "level": level,
+                    "top": [{"path": str(gal[j].path.resolve()), "label": gal[j].label(level),
+                             "correct": gal[j].label(level) == want, "sim": float(s)} for s, j in zip(sims[row], idx[row])]})
     return out

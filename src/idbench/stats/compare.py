@@ -94,16 +94,66 @@ def compare_methods(subject_means: dict[str, dict[str, float]], metric: str, *, 
     return rows
 
 
+def min_attainable_p(n_subjects: int) -> float:
+    """The smallest two-sided p-value the exact paired sign-flip test can give with ``n_subjects``:
+    2 / 2^n (only the all-plus and all-minus patterns reach the observed |mean|).
+
+    >>> min_attainable_p(5)
+    0.0625
+    """
+    return 1.0 if n_subjects <= 0 else min(1.0, 2.0 / 2.0 ** n_subjects)
+
+
+def separable(n_subjects: int, n_pairs: int, alpha: float = 0.05) -> bool:
+    """Whether any pair can reach significance after Holm over ``n_pairs`` pairs: the smallest
+    Holm-adjusted p is n_pairs * min_attainable_p(n_subjects)."""
+    return n_pairs >= 1 and n_pairs * min_attainable_p(n_subjects) < alpha
+
+
+@dataclass
+class Ranking:
+    """Ranks of methods for one metric. ``ranks[m]`` = 1 + the number of methods significantly
+    better than ``m`` (Holm-adjusted paired test); methods no test separates share a rank.
+    ``ranked`` is False when no pair could reach significance at all (too few subjects), and
+    ``why`` then says so; ``best`` is the method significantly better than every other, if any."""
+
+    ranks: dict[str, int]
+    ranked: bool
+    best: str | None
+    why: str = ""
+
+
+def rank_methods(means: dict[str, float], comparisons: list[Comparison], *, higher_is_better: bool = True,
+                 alpha: float = 0.05) -> Ranking:
+    """Rank methods only as far as the corrected tests separate them.
+
+    >>> c = [Comparison("m", "a", "b", 0.3, 0.1, 0.5, 0.01, 0.01, 1.0, 12)]
+    >>> rank_methods({"a": 0.8, "b": 0.5}, c).ranks
+    {'a': 1, 'b': 2}
+    """
+    methods = list(means)
+    if len(methods) < 2:
+        return Ranking({m: 1 for m in methods}, False, None, "one method: nothing to rank")
+    n_subj = max((c.n_subjects for c in comparisons), default=0)
+    n_pairs = len(comparisons)
+    if not separable(n_subj, n_pairs, alpha):
+        return Ranking({m: 1 for m in methods}, False, None,
+                       f"not ranked: with {n_subj} shared subject(s) and {n_pairs} pair(s) the smallest attainable "
+                       f"Holm-adjusted p is {min(1.0, n_pairs * min_attainable_p(n_subj)):.3g} >= alpha {alpha}")
+    sign = 1 if higher_is_better else -1
+    beats: dict[str, set[str]] = {m: set() for m in methods}
+    for c in comparisons:
+        if c.p_holm == c.p_holm and c.p_holm < alpha and c.a in beats and c.b in beats:
+            winner, loser = (c.a, c.b) if sign * c.diff > 0 else (c.b, c.a)
+            beats[winner].add(loser)
+    ranks = {m: 1 + sum(m in beats[o] for o in methods) for m in methods}
+    best = next((m for m in methods if beats[m] >= set(methods) - {m}), None)
+    return Ranking(ranks, True, best, "" if best else "no method is significantly better than every other")
+
+
 def rank_with_ties(means: dict[str, float], comparisons: list[Comparison], *, higher_is_better: bool = True,
                    alpha: float = 0.05) -> list[tuple[int, str]]:
-    """Methods ordered by mean; a method shares the rank of the one above it when their Holm-adjusted
-    difference is not significant at ``alpha``."""
+    """``[(rank, method)]`` ordered by mean, ranks from :func:`rank_methods`."""
+    r = rank_methods(means, comparisons, higher_is_better=higher_is_better, alpha=alpha)
     sign = -1 if higher_is_better else 1
-    order = sorted(means, key=lambda m: sign * means[m])
-    pv = {frozenset((c.a, c.b)): c.p_holm for c in comparisons}
-    out, rank = [], 1
-    for i, m in enumerate(order):
-        if i > 0 and not pv.get(frozenset((order[i - 1], m)), 0.0) >= alpha:
-            rank = i + 1
-        out.append((rank, m))
-    return out
+    return [(r.ranks[m], m) for m in sorted(means, key=lambda m: (r.ranks[m], sign * means[m]))]

@@ -1,0 +1,145 @@
+"""Content identity across inputs: byte copies and near-duplicates between references, generations
+and galleries.
+
+Two rules, both documented in ``docs/data.md``:
+
+* **Copy**: two files with the same SHA-256 of their bytes (the embedding cache's key) are the same
+  image, whatever their names. A gallery image that is a copy of a reference is a *leak* (the real
+  upper bound would retrieve itself); a generated image that is a copy of a reference or gallery
+  image is flagged as a copy and never counts as its own relevant match.
+* **Near-duplicate** (the same photo re-encoded, resized or lightly cropped): embedding cosine
+  >= ``NEAR_COS`` *and* a 64-bit difference hash (``imagehash.dhash``) within ``NEAR_HAMMING``
+  bits. The embedding pre-filter keeps the check cheap (only candidate pairs are decoded); the
+  perceptual hash keeps it independent of the encoder. Near-duplicates are reported as warnings,
+  not removed.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from idbench.data.images import file_sha256
+from idbench.data.problems import ProblemLog
+from idbench.data.records import ImageRecord
+
+NEAR_COS = 0.90
+NEAR_HAMMING = 6
+
+
+def content_key(r: ImageRecord) -> str:
+    """The key of a record in a hash table: its path (ids may repeat across sets; paths do not)."""
+    return str(r.path)
+
+
+def content_hashes(records: Sequence[ImageRecord], num_workers: int = 2) -> dict[str, str]:
+    """``{str(record.path): sha256}`` for every record whose file can be read (others are left out;
+    :func:`idbench.embed.embed_records` names them)."""
+
+    def one(r):
+        try:
+            return content_key(r), file_sha256(r.path)
+        except OSError:
+            return content_key(r), None
+
+    with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
+        return {i: h for i, h in pool.map(one, records) if h is not None}
+
+
+@dataclass(frozen=True)
+class CopyMatch:
+    record: ImageRecord  # the image that is a copy
+    source: ImageRecord  # what it copies
+    source_set: str  # "reference" or "gallery"
+
+
+def find_copies(items: Sequence[ImageRecord], hashes: dict[str, str], sources: dict[str, Sequence[ImageRecord]]
+                ) -> list[CopyMatch]:
+    """Items whose bytes equal those of an image in one of ``sources`` (``{set name: records}``),
+    the first matching set in the given order winning."""
+    index: dict[str, tuple[str, ImageRecord]] = {}
+    for name, recs in sources.items():
+        for r in recs:
+            h = hashes.get(content_key(r))
+            if h is not None:
+                index.setdefault(h, (name, r))
+    out = []
+    for r in items:
+        hit = index.get(hashes.get(content_key(r), ""))
+        if hit is not None:
+            out.append(CopyMatch(r, hit[1], hit[0]))
+    return out
+
+
+def dhash(path) -> int | None:
+    """64-bit difference hash of an image file (``imagehash.dhash``), or None if it cannot be decoded."""
+    import imagehash
+
+    from idbench.data.images import ImageError, load_image
+
+    try:
+        h = imagehash.dhash(load_image(path), hash_size=8)
+    except ImageError:
+        return None
+    return int(str(h), 16)
+
+
+def find_near_duplicates(A: np.ndarray, a_recs: Sequence[ImageRecord], B: np.ndarray, b_recs: Sequence[ImageRecord],
+                         *, exclude_same_content: dict[str, str] | None = None, near_cos: float = NEAR_COS,
+                         max_hamming: int = NEAR_HAMMING, block: int = 1024) -> list[tuple[ImageRecord, ImageRecord, float, int]]:
+    """Pairs (a, b, cosine, hamming) that pass both near-duplicate tests; byte copies (same hash in
+    ``exclude_same_content``) are left to :func:`find_copies`. ``A``, ``B``: L2-normalised rows."""
+    if len(A) == 0 or len(B) == 0:
+        return []
+    cands = []
+    for s in range(0, len(A), block):
+        S = A[s : s + block] @ B.T
+        ii, jj = np.nonzero(S >= near_cos)
+        cands += [(s + int(i), int(j), float(S[i, j])) for i, j in zip(ii, jj)]
+    hashes = exclude_same_content or {}
+    cands = [(i, j, c) for i, j, c in cands
+             if not (hashes.get(content_key(a_recs[i])) and hashes.get(content_key(a_recs[i])) == hashes.get(content_key(b_recs[j])))]
+    if not cands:
+        return []
+    paths = sorted({a_recs[i].path for i, _, _ in cands} | {b_recs[j].path for _, j, _ in cands})
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        dh = dict(zip(paths, pool.map(dhash, paths)))
+    out = []
+    for i, j, c in cands:
+        ha, hb = dh.get(a_recs[i].path), dh.get(b_recs[j].path)
+        if ha is None or hb is None:
+            continue
+        ham = (ha ^ hb).bit_count()
+        if ham <= max_hamming:
+            out.append((a_recs[i], b_recs[j], c, ham))
+    return out
+
+
+def log_copies(copies: Sequence[CopyMatch], problems: ProblemLog, *, kind: str, action: str, what: str) -> None:
+    for c in copies:
+        problems.add(c.record.path, kind, f"byte-identical to {c.source_set} image {c.source.path}; {what}", action)
+
+
+def exclude_by_content(pool: Sequence[ImageRecord], exclude: Sequence, problems: ProblemLog
+                       ) -> tuple[list[ImageRecord], int]:
+    """``pool`` without the images whose bytes equal those of a file in ``exclude`` (paths); each
+    removed image is named in ``problems`` (kind ``excluded``, action ``removed``)."""
+    banned: dict[str, str] = {}
+    for p in exclude:
+        try:
+            banned.setdefault(file_sha256(p), str(p))
+        except OSError:
+            continue
+    hashes = content_hashes(pool)
+    kept, n = [], 0
+    for r in pool:
+        h = hashes.get(content_key(r))
+        if h is not None and h in banned:
+            problems.add(r.path, "excluded", f"byte-identical to excluded image {banned[h]}", "removed")
+            n += 1
+            continue
+        kept.append(r)
+    return kept, n

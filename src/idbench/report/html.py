@@ -1,0 +1,236 @@
+"""The self-contained HTML report: one file, images embedded as thumbnails, no network.
+
+Sections appear when the results folder has them: the methods x metrics table with intervals and
+significance marks, per-subject heatmaps, retrieval examples (query + top-5, correct ones marked),
+NearID margins, RCA confusion, the meta-evaluation, and every skipped input. Every file name,
+prompt and label is escaped (jinja2 autoescape).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import numpy as np
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from idbench.report.format import fmt_ci, fmt_interval, fmt_num
+from idbench.results import Results
+
+THUMB = 112
+
+
+def _thumb(path: str | Path, size: int = THUMB) -> str | None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            im.thumbnail((size, size))
+            buf = io.BytesIO()
+            im.save(buf, format="JPEG", quality=80)
+        return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+    except Exception:
+        return None
+
+
+def _fig_uri(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _heatmap(matrix: np.ndarray, rows: list[str], cols: list[str], title: str, fmt: str = "{:.2f}") -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(4, 0.5 * len(cols) + 2), max(2.5, 0.35 * len(rows) + 1)))
+    im = ax.imshow(np.ma.masked_invalid(matrix), aspect="auto", cmap="viridis")
+    ax.set_xticks(range(len(cols)), cols, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(len(rows)), rows, fontsize=7)
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.03)
+    if matrix.size <= 200:
+        for i in range(matrix.shape[0]):
+            for j in range(matrix.shape[1]):
+                if np.isfinite(matrix[i, j]):
+                    ax.text(j, i, fmt.format(matrix[i, j]), ha="center", va="center", fontsize=6, color="w")
+    return _fig_uri(fig)
+
+
+def _histogram(edges: list[float], counts: list[int], title: str) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 2.6))
+    e = np.asarray(edges)
+    ax.bar(e[:-1], counts, width=np.diff(e), align="edge", color="#4a7", edgecolor="k", linewidth=0.3)
+    ax.axvline(0, color="r", lw=1)
+    ax.set_xlabel("margin  sim(view_i, view_j) - sim(view, distractor)")
+    ax.set_title(title, fontsize=9)
+    return _fig_uri(fig)
+
+
+def _fmt(entry: dict | None) -> str:
+    return fmt_ci(entry)
+
+
+def build_context(res: Results, results_dir: Path) -> dict:
+    from idbench.stats.compare import compare_methods, rank_methods
+
+    metrics = [m for m in res.metrics if not m.startswith("cmc@")]
+    methods = list(res.methods)
+    table, rankings = [], {}
+    for metric in metrics:
+        means = {m: res.methods[m][metric]["mean"] for m in methods if metric in res.methods[m]}
+        subj = {m: res.subjects.get(m, {}) for m in means}
+        subj = {m: {s: v[metric] for s, v in d.items() if metric in v} for m, d in subj.items()}
+        comps = compare_methods(subj, metric, n_resamples=2000) if len(means) > 1 else []
+        hib = res.metrics[metric].higher_is_better
+        rankings[metric] = rank_methods(means, comps, higher_is_better=hib) if means else None
+    n_rows: dict[str, int] = {}
+    subjects_of: dict[str, set] = {}
+    for r in res.rows:
+        n_rows[r["method"]] = n_rows.get(r["method"], 0) + 1
+        subjects_of.setdefault(r["method"], set()).add(r["subject"])
+    for m in methods:
+        cells = []
+        for metric in metrics:
+            rk = rankings[metric]
+            e = res.methods[m].get(metric)
+            cov = f"n={e['n_images']}/{e['n_images'] + e['n_missing']}" if e and e.get("n_missing") else ""
+            cells.append({"text": _fmt(e), "best": bool(rk and rk.best == m),
+                          "rank": rk.ranks.get(m) if rk and rk.ranked else None, "coverage": cov})
+        table.append({"method": m, "truth": res.truth.get(m, {}).get("drift"), "cells": cells,
+                      "n_subjects": len(subjects_of.get(m, ())), "n_images": n_rows.get(m, 0)})
+    not_ranked = sorted({rk.why for rk in rankings.values() if rk and not rk.ranked and len(methods) > 1})
+    heatmaps = []
+    for metric in metrics[:4]:
+        subjects = sorted({s for m in methods for s in res.subjects.get(m, {})})
+        if not subjects:
+            continue
+        mat = np.array([[res.subjects.get(m, {}).get(s, {}).get(metric, np.nan) for s in subjects] for m in methods], float)
+        heatmaps.append({"metric": metric, "uri": _heatmap(mat, methods, subjects, f"{metric}: per-subject mean")})
+    ctx = {"command": res.command, "bootstrap": res.bootstrap, "metrics": metrics, "table": table,
+           "has_truth": any("drift" in t for t in res.truth.values()), "heatmaps": heatmaps,
+           "descriptions": {k: v.description for k, v in res.metrics.items()},
+           "problems": res.problems.to_dict(), "sections": {}, "not_ranked": not_ranked}
+    sec = res.sections
+    if "retrieval" in sec:
+        r = sec["retrieval"]
+        ex = []
+        for e in r.get("examples", [])[:12]:
+            ex.append({**e, "query_uri": _thumb(_abs(e["query_path"], results_dir)),
+                       "top": [{**t, "uri": _thumb(_abs(t["path"], results_dir))} for t in e["top"]]})
+        rows = []
+        for lv in r["levels"]:
+            real = r.get("real", {}).get(lv)
+            if real:
+                rows.append({"who": "real references (upper bound)", "level": lv, "n": f"{real.get('n_subjects', '')} / {real.get('n_queries', '')}",
+                             "map": fmt_num(real.get("ap")), "r1": fmt_num(real.get("cmc@1")),
+                             "chance": fmt_num(real.get("chance", {}).get("ap")), "relative": "1.00"})
+            for m, per in r.get("methods", {}).items():
+                q = per.get(lv, {})
+                ch = r.get("chance", {}).get(m, {}).get(lv, {})
+                rel = r.get("relative", {}).get(m, {}).get(lv)
+                rows.append({"who": m, "level": lv, "n": f"{q.get('n_subjects', '')} / {q.get('n_queries', '')}",
+                             "map": fmt_num(q.get("ap")), "r1": fmt_num(q.get("cmc@1")), "chance": fmt_num(ch.get("ap")),
+                             "relative": fmt_ci(rel, 2) if real else "– (no references given)"})
+        ctx["sections"]["retrieval"] = {"examples": ex, "rows": rows, "leakage": r.get("leakage", {}),
+                                        "copies": r.get("copies", {}), "near": r.get("near_duplicates", {}),
+                                        "gallery_size": r.get("gallery_size")}
+    if "nearid" in sec and sec["nearid"].get("histogram", {}).get("counts"):
+        n = sec["nearid"]
+        ctx["sections"]["nearid"] = {**n, "hist_uri": _histogram(n["histogram"]["edges"], n["histogram"]["counts"],
+                                                                 f"NearID margins ({n.get('encoder', '')})")}
+    if "rca" in sec:
+        levels = sec["rca"].get("levels", {})
+        rows = []
+        for lv, v in levels.items():
+            if "error" in v:
+                rows.append({"level": lv, "error": v["error"]})
+                continue
+            for m, r in (v.get("methods") or {}).items():
+                rows.append({"level": lv, "method": m, "n": f"{r.get('n_subjects', '')} / {r.get('n_images', '')}",
+                             "acc_real": f"{fmt_num(v['acc_real'])} {fmt_interval(*(v.get('acc_real_ci') or [None, None]))}",
+                             "acc_gen": f"{fmt_num(r['acc_gen'])} {fmt_interval(*(r.get('acc_gen_ci') or [None, None]))}",
+                             "top5": fmt_num(r["acc_gen_top5"]),
+                             "rca": f"{fmt_num(r['rca'], 2)} {fmt_interval(*(r.get('rca_ci') or [None, None]), digits=2)}",
+                             "chance": fmt_num(v.get("chance_top1"))})
+        lv = next((k for k in reversed(list(levels)) if "methods" in levels[k]), None)
+        conf = []
+        if lv:
+            worst = min(levels[lv]["methods"].items(), key=lambda kv: kv[1]["rca"], default=None)
+            if worst:
+                c = worst[1]["confusion"]
+                conf.append({"title": f"{worst[0]} at level {lv} (lowest RCA)",
+                             "uri": _heatmap(np.array(c["matrix"], float), c["labels"], c["labels"],
+                                             f"confusion on generated images: {worst[0]} ({lv})", fmt="{:.0f}")})
+        ctx["sections"]["rca"] = {"rows": rows, "confusions": conf}
+    if "distribution" in sec:
+        ctx["sections"]["distribution"] = sec["distribution"]
+    if "face" in sec:
+        ctx["sections"]["face"] = sec["face"]
+    if "meta" in sec:
+        ctx["sections"]["meta"] = sec["meta"]
+    points = results_dir / "agreement_points.csv"
+    if points.is_file():
+        ctx["sections"]["agreement"] = _agreement_plots(points)
+    return ctx
+
+
+def _agreement_plots(path: Path) -> list[dict]:
+    """Scatter of metric vs mean human score, one plot per metric, coloured by method."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by: dict[str, list[dict]] = {}
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            by.setdefault(r["metric"], []).append(r)
+    out = []
+    for metric, rows in list(by.items())[:6]:
+        fig, ax = plt.subplots(figsize=(4, 3))
+        for m in sorted({r["method"] for r in rows}):
+            pts = [(float(r["metric_score"]), float(r["human_score"])) for r in rows if r["method"] == m]
+            ax.scatter(*zip(*pts), s=8, label=m, alpha=0.7)
+        ax.set_xlabel(metric, fontsize=8)
+        ax.set_ylabel("human score", fontsize=8)
+        ax.legend(fontsize=6)
+        out.append({"metric": metric, "uri": _fig_uri(fig)})
+    return out
+
+
+def _abs(p: str, base: Path) -> Path:
+    """An image path from a results folder: absolute as written; a relative one is tried from the
+    working folder, then from the results folder."""
+    q = Path(p)
+    if q.is_absolute() or q.exists():
+        return q
+    return base / q
+
+
+def render_report(results_dir: str | Path) -> Path:
+    """Write ``results_dir/report.html`` from the results folder; returns its path."""
+    results_dir = Path(results_dir)
+    res = Results.read(results_dir)
+    env = Environment(loader=PackageLoader("idbench.report", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    env.filters["num"] = lambda x, digits=3, signed=False: fmt_num(x, digits, signed=signed)
+    html = env.get_template("report.html.j2").render(**build_context(res, results_dir))
+    out = results_dir / "report.html"
+    tmp = out.with_suffix(".html.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(out)
+    return out
