@@ -237,3 +237,157 @@ def test_rank_without_refs_prints_no_nan(tmp_path, dreambooth_rows):
     assert "chance mAP" in r.output
     c = CliRunner().invoke(cli, ["compare", str(tmp_path / "res"), "--bootstrap", "200"], catch_exceptions=False)
     assert c.exit_code == 0 and "nan" not in c.output.lower()
+
+
+def _fid_sqrtm(X, Y):
+    """The definition, through scipy.linalg.sqrtm (the previous implementation)."""
+    from scipy import linalg
+
+    mu1, mu2 = X.mean(0), Y.mean(0)
+    s1, s2 = np.cov(X, rowvar=False), np.cov(Y, rowvar=False)
+    covmean = linalg.sqrtm(s1 @ s2).real
+    return float((mu1 - mu2) @ (mu1 - mu2) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+@pytest.mark.parametrize("n,m,d", [(40, 30, 64), (300, 250, 16), (20, 200, 32)])
+def test_fid_fast_trace_matches_sqrtm(n, m, d):
+    import warnings
+
+    from idbench.metrics.distribution import frechet_distance
+
+    rng = np.random.default_rng(n)
+    X = rng.normal(size=(n, d))
+    Y = rng.normal(0.2, 1.3, size=(m, d)) @ rng.normal(size=(d, d)) / np.sqrt(d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got, want = frechet_distance(X, Y), _fid_sqrtm(X, Y)
+    assert got == pytest.approx(want, rel=1e-6, abs=1e-6)
+
+
+def test_fid_warns_below_one_sample_per_dimension():
+    from idbench.metrics.distribution import frechet_distance
+
+    rng = np.random.default_rng(0)
+    with pytest.warns(UserWarning, match="use KID"):
+        frechet_distance(rng.normal(size=(30, 64)), rng.normal(size=(30, 64)))
+
+
+def test_kid_with_precomputed_kernels_matches_per_subset_loop():
+    from idbench.metrics.distribution import kernel_inception_distance, polynomial_mmd2_unbiased
+
+    rng = np.random.default_rng(3)
+    X, Y = rng.normal(size=(60, 8)), rng.normal(0.3, 1, size=(50, 8))
+    got = kernel_inception_distance(X, Y, subset_size=20, n_subsets=10, seed=5)
+    r = np.random.default_rng(5)
+    vals = []
+    for _ in range(10):
+        i = r.choice(60, 20, replace=False)
+        j = r.choice(50, 20, replace=False)
+        vals.append(polynomial_mmd2_unbiased(X[i], Y[j]))
+    assert got.mean == pytest.approx(np.mean(vals), rel=1e-12) and got.std == pytest.approx(np.std(vals), rel=1e-9)
+
+
+def test_ratio_bootstrap_matches_plain_loop():
+    from idbench.stats.bootstrap import ratio_bootstrap
+
+    rng = np.random.default_rng(0)
+    subs = np.array([f"s{i}" for i in range(8)])
+    x_c = np.repeat(subs, 3)
+    x = rng.uniform(0, 1, len(x_c))
+    y_c = np.repeat(subs, 2)
+    y = rng.uniform(0.5, 1, len(y_c))
+    got = ratio_bootstrap(x, x_c, y, y_c, n_resamples=500, seed=1)
+    # the same multinomial draws, applied by a loop over resampled subjects
+    labels = np.unique(np.concatenate([x_c, y_c]))
+    w = np.random.default_rng(1).multinomial(len(labels), np.full(len(labels), 1 / len(labels)), size=500)
+    stats = []
+    for row in w:
+        num = sum(row[k] * x[x_c == s].sum() for k, s in enumerate(labels)) / sum(row[k] * (x_c == s).sum() for k, s in enumerate(labels))
+        den = sum(row[k] * y[y_c == s].sum() for k, s in enumerate(labels)) / sum(row[k] * (y_c == s).sum() for k, s in enumerate(labels))
+        stats.append(num / den)
+    assert got.mean == pytest.approx(x.mean() / y.mean())
+    assert (got.ci_low, got.ci_high) == pytest.approx(tuple(np.quantile(stats, [0.025, 0.975])))
+
+
+def test_no_rank_when_subjects_cannot_reach_significance(tmp_path):
+    """5 subjects: the smallest exact two-sided sign-flip p is 0.0625 > 0.05, so no method is #1 in bold."""
+    from idbench.report.html import render_report
+    from idbench.results import Results
+    from idbench.stats.compare import min_attainable_p, rank_methods, separable
+
+    assert min_attainable_p(5) == 0.0625 and not separable(5, 1) and separable(6, 1) and not separable(6, 3)
+    res = Results(command="test")
+    res.add_metric("cos[x]", "cosine")
+    for m, off in (("a", 0.3), ("b", 0.0), ("c", -0.3)):
+        for s in range(5):
+            res.rows.append({"method": m, "subject": f"s{s}", "image_id": f"{m}{s}", "path": "", "prompt": "",
+                             "cos[x]": 0.5 + off + 0.01 * s})
+    res.summarise(n_resamples=200)
+    out = res.write(tmp_path / "res")
+    html = render_report(out).read_text()
+    assert 'class="best"' not in html and "#1" not in html
+    assert "smallest attainable Holm-adjusted p" in html
+    r = CliRunner().invoke(cli, ["compare", str(out), "--bootstrap", "200"], catch_exceptions=False)
+    assert "not ranked" in r.output and "#1" not in r.output
+    # with 12 subjects the same gaps separate: one best method, bold
+    res.rows = [dict(r, subject=f"{r['subject']}{k}", image_id=f"{r['image_id']}{k}") for r in res.rows for k in range(3)]
+    res.summarise(n_resamples=200)
+    html = render_report(res.write(tmp_path / "res12")).read_text()
+    assert html.count('class="best"') == 1
+
+
+def test_evaluate_flags_copies_and_keeps_fid_opt_in(tmp_path, dreambooth_rows):
+    _world(tmp_path, dreambooth_rows)
+    s = sorted((tmp_path / "refs").iterdir())[0]
+    d = tmp_path / "gen" / "copier" / s.name
+    d.mkdir(parents=True)
+    shutil.copy(s / "0.jpg", d / "copy.jpg")
+    r = CliRunner().invoke(cli, ["evaluate", "--refs", str(tmp_path / "refs"), "--gen", str(tmp_path / "gen"), "-o",
+                                 str(tmp_path / "res"), "-q", "--bootstrap", "200", "--no-report"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    summ = json.loads((tmp_path / "res" / "summary.json").read_text())
+    assert summ["sections"]["similarity"]["copies"]["per_method"] == {"copier": 1, "faithful": 0}
+    assert "distribution" not in summ["sections"]
+    assert any(p["kind"] == "copy" and p["action"] == "flagged" for p in summ["problems"]["items"])
+    assert "no interval: 1 subject" in r.output  # the copier has one subject: no zero-width interval
+
+
+def test_gallery_labels_that_differ_in_form_are_warned(tmp_path, dreambooth_rows):
+    from idbench.data.manifest import load_gallery
+    from idbench.data.problems import ProblemLog
+
+    rows = [r for r in dreambooth_rows if r["subject"] in ("can", "clock", "vase", "teapot")]
+    cls = {"can": "1", "clock": "1.0", "vase": "2", "teapot": "2"}
+    with open(tmp_path / "g.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "subject", "class"])
+        for r in rows:
+            w.writerow([str(DREAMBOOTH / r["path"]), r["subject"], cls[r["subject"]]])
+    log = ProblemLog()
+    g = load_gallery(tmp_path / "g.csv", log)
+    assert g.levels == ("class", "subject")
+    assert any(p.kind == "label_form" and "'1' and '1.0'" in p.reason for p in log.items)
+    # one subject with both forms: the column is dropped, and the log says why
+    with open(tmp_path / "g2.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "subject", "class"])
+        for k, r in enumerate(rows):
+            w.writerow([str(DREAMBOOTH / r["path"]), r["subject"], "1" if r["subject"] != "vase" else ("2" if k % 2 else "2.0")])
+    log = ProblemLog()
+    assert load_gallery(tmp_path / "g2.csv", log).levels == ("subject",)
+    assert any(p.kind == "label_level_dropped" and "differ only in form" in p.reason for p in log.items)
+
+
+def test_near_duplicate_of_a_reference_in_the_gallery_is_warned(tmp_path, dreambooth_rows):
+    _world(tmp_path, dreambooth_rows)
+    ref = sorted((tmp_path / "refs").iterdir())[0] / "0.jpg"
+    near = tmp_path / "near.jpg"
+    im = Image.open(ref).convert("RGB")
+    im.resize((im.width * 3 // 4, im.height * 3 // 4)).save(near, quality=70)
+    with open(tmp_path / "gallery.csv", "a", newline="") as f:
+        csv.writer(f).writerow([str(near), ref.parent.name, next(r["class"] for r in dreambooth_rows if r["subject"] == ref.parent.name)])
+    r = _rank(tmp_path, tmp_path / "res", "--refs", str(tmp_path / "refs"))
+    assert r.exit_code == 0, r.output
+    s = json.loads((tmp_path / "res" / "summary.json").read_text())
+    assert s["sections"]["retrieval"]["near_duplicates"]["reference_gallery"] >= 1
+    assert any(p["kind"] == "near_duplicate" and p["path"] == str(ref) for p in s["problems"]["items"])

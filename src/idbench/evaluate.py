@@ -49,6 +49,12 @@ def evaluate_similarity(
     results = results if results is not None else Results(problems=problems)
     if not results.rows:
         results.rows = base_rows(generations)
+    from idbench.data.content import content_hashes
+    from idbench.protocols.common import flag_generation_copies
+
+    hashes = content_hashes(list(generations.records) + list(references.records))
+    results.sections.setdefault("similarity", {})["copies"] = flag_generation_copies(
+        generations.records, {"reference": references.records}, hashes, results, problems)
     rows = results.row_index()
     ref_by_subject = references.by_subject()
 

@@ -20,9 +20,10 @@ from idbench.cli._common import (cache_options, command_line, make_encoder, open
               help="Encoder spec, repeatable: effnet-lite0, dlib-face, hf:<id or dir>, timm:<name>, nearid:<dir>.")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("idbench-results"),
               show_default=True, help="Results folder (summary.json, per_image.csv, report.html).")
-@click.option("--metrics", "metric_groups", default="similarity,text,distribution", show_default=True,
+@click.option("--metrics", "metric_groups", default="similarity,text", show_default=True,
               help="Comma-separated groups: similarity (cos / IPS / SIS), text (CLIP-T + prompt gate, CLIP-like "
-                   "encoders), distribution (FID/KID), rfs (needs a 'relation' column subject|relation|object), "
+                   "encoders), distribution (FID/KID; opt-in: needs many images per method, warns below one image "
+                   "per feature dimension), rfs (needs a 'relation' column subject|relation|object), "
                    "goa (needs --detector), aps (needs --attributes and a face encoder).")
 @click.option("--detector", default=None, help="GOA detector: OWL-ViT / OWLv2 model id or folder.")
 @click.option("--attributes", "attributes_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,

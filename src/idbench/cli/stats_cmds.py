@@ -33,30 +33,47 @@ def compare(results_dir, metrics, alpha, n_resamples, seed):
     sign-flip permutation p-value, Cohen's d_z, Holm-corrected p-values over the pairs, and a
     ranking where methods whose difference is not significant share a rank. Writes compare.csv.
     """
-    from idbench.stats.compare import compare_methods, rank_with_ties
+    from idbench.report.format import fmt_num
+    from idbench.stats.compare import compare_methods, rank_methods
 
     res = _read(results_dir)
     names = list(metrics) or list(res.metrics)
     unknown = [m for m in names if m not in res.metrics]
     if unknown:
         raise click.ClickException(f"unknown metric(s) {', '.join(unknown)}; available: {', '.join(res.metrics)}")
-    out_rows = []
+    out_rows, notes = [], set()
     for metric in names:
         subj = {m: {s: v[metric] for s, v in d.items() if metric in v} for m, d in res.subjects.items()}
         subj = {m: d for m, d in subj.items() if d}
+        if len(subj) < 2:
+            click.echo(f"\n{metric}: fewer than 2 methods have a value; nothing to compare")
+            continue
         comps = compare_methods(subj, metric, n_resamples=n_resamples, seed=seed)
         means = {m: res.methods[m][metric]["mean"] for m in subj}
-        ranking = rank_with_ties(means, comps, higher_is_better=res.metrics[metric].higher_is_better, alpha=alpha)
-        click.echo(f"\n{metric}: " + ", ".join(f"#{r} {m}" for r, m in ranking))
-        rows = [[c.a, c.b, f"{c.diff:+.4f}", f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}]", f"{c.p:.4g}", f"{c.p_holm:.4g}",
-                 f"{c.effect_size:+.2f}", str(c.n_subjects), "*" if c.p_holm < alpha else ""] for c in comps]
+        hib = res.metrics[metric].higher_is_better
+        ranking = rank_methods(means, comps, higher_is_better=hib, alpha=alpha)
+        order = sorted(means, key=lambda m: (ranking.ranks[m], -means[m] if hib else means[m]))
+        if ranking.ranked:
+            click.echo(f"\n{metric}: " + ", ".join(f"#{ranking.ranks[m]} {m}" for m in order))
+        else:
+            click.echo(f"\n{metric}: {ranking.why}")
+        rows = []
+        for c in comps:
+            if c.effect_size != c.effect_size:
+                notes.add("d_z –: the per-subject differences have zero variance or there is one subject")
+            rows.append([c.a, c.b, fmt_num(c.diff, 4, signed=True),
+                         f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}]" if c.n_subjects > 1 else "– (1 subject)",
+                         fmt_num(c.p, 4), fmt_num(c.p_holm, 4), fmt_num(c.effect_size, 2, signed=True), str(c.n_subjects),
+                         "*" if c.p_holm < alpha else ""])
         click.echo(format_table(["A", "B", "A - B", "95% CI", "p", "p (Holm)", "d_z", "subjects", ""], rows))
         out_rows += [c.__dict__ for c in comps]
-    with open(results_dir / "compare.csv", "w", newline="") as f:
+    for n in sorted(notes):
+        click.echo(n)
+    with open(results_dir / "compare.csv", "w", newline="", encoding="utf-8") as f:
         if out_rows:
             w = csv.DictWriter(f, fieldnames=list(out_rows[0]))
             w.writeheader()
-            w.writerows(out_rows)
+            w.writerows([{k: ("" if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in out_rows])
     click.echo(f"\nwritten: {results_dir / 'compare.csv'}")
 
 

@@ -9,9 +9,10 @@ Two rules, both documented in ``docs/data.md``:
   image is flagged as a copy and never counts as its own relevant match.
 * **Near-duplicate** (the same photo re-encoded, resized or lightly cropped): embedding cosine
   >= ``NEAR_COS`` *and* a 64-bit difference hash (``imagehash.dhash``) within ``NEAR_HAMMING``
-  bits. The embedding pre-filter keeps the check cheap (only candidate pairs are decoded); the
-  perceptual hash keeps it independent of the encoder. Near-duplicates are reported as warnings,
-  not removed.
+  bits. The embedding pre-filter keeps the check cheap (only candidate pairs are hashed, and the
+  hashes are cached like embeddings); the perceptual hash decides, independent of the encoder
+  (measured: a photo resized to 3/4 and re-saved at JPEG quality 70 keeps effnet-lite0 cosine
+  0.87 but dHash distance 0). Near-duplicates are reported as warnings, not removed.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from idbench.data.images import file_sha256
 from idbench.data.problems import ProblemLog
 from idbench.data.records import ImageRecord
 
-NEAR_COS = 0.90
+NEAR_COS = 0.75
 NEAR_HAMMING = 6
 
 
@@ -74,24 +75,37 @@ def find_copies(items: Sequence[ImageRecord], hashes: dict[str, str], sources: d
     return out
 
 
-def dhash(path) -> int | None:
-    """64-bit difference hash of an image file (``imagehash.dhash``), or None if it cannot be decoded."""
-    import imagehash
+class DHashFeature:
+    """The 64-bit difference hash as a cacheable per-image feature: a (1, 64) row of 0/1 bits.
 
-    from idbench.data.images import ImageError, load_image
+    It follows the encoder interface of :mod:`idbench.encoders.base` so that
+    :func:`idbench.embed.embed_records` decodes, caches (by content hash) and names failures as for
+    any encoder; it is not an identity embedding and is never offered as one."""
 
-    try:
-        h = imagehash.dhash(load_image(path), hash_size=8)
-    except ImageError:
-        return None
-    return int(str(h), 16)
+    kind = "image"
+    name = "dhash8"
+    dim = 64
+    cache_id = "dhash8@imagehash-1"
+
+    def preprocess(self, image):
+        import imagehash
+
+        return imagehash.dhash(image, hash_size=8).hash.ravel().astype(np.float32)
+
+    def embed_batch(self, items):
+        from idbench.encoders.base import ImageEmbedding
+
+        return [ImageEmbedding(np.asarray(b, np.float32)[None]) for b in items]
 
 
 def find_near_duplicates(A: np.ndarray, a_recs: Sequence[ImageRecord], B: np.ndarray, b_recs: Sequence[ImageRecord],
                          *, exclude_same_content: dict[str, str] | None = None, near_cos: float = NEAR_COS,
-                         max_hamming: int = NEAR_HAMMING, block: int = 1024) -> list[tuple[ImageRecord, ImageRecord, float, int]]:
+                         max_hamming: int = NEAR_HAMMING, cache=None, block: int = 1024
+                         ) -> list[tuple[ImageRecord, ImageRecord, float, int]]:
     """Pairs (a, b, cosine, hamming) that pass both near-duplicate tests; byte copies (same hash in
     ``exclude_same_content``) are left to :func:`find_copies`. ``A``, ``B``: L2-normalised rows."""
+    from idbench.embed import embed_records
+
     if len(A) == 0 or len(B) == 0:
         return []
     cands = []
@@ -100,19 +114,19 @@ def find_near_duplicates(A: np.ndarray, a_recs: Sequence[ImageRecord], B: np.nda
         ii, jj = np.nonzero(S >= near_cos)
         cands += [(s + int(i), int(j), float(S[i, j])) for i, j in zip(ii, jj)]
     hashes = exclude_same_content or {}
-    cands = [(i, j, c) for i, j, c in cands
-             if not (hashes.get(content_key(a_recs[i])) and hashes.get(content_key(a_recs[i])) == hashes.get(content_key(b_recs[j])))]
+    same = lambda a, b: hashes.get(content_key(a)) is not None and hashes.get(content_key(a)) == hashes.get(content_key(b))  # noqa: E731
+    cands = [(i, j, c) for i, j, c in cands if not same(a_recs[i], b_recs[j])]
     if not cands:
         return []
-    paths = sorted({a_recs[i].path for i, _, _ in cands} | {b_recs[j].path for _, j, _ in cands})
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        dh = dict(zip(paths, pool.map(dhash, paths)))
+    recs = {content_key(r): r for r in [a_recs[i] for i, _, _ in cands] + [b_recs[j] for _, j, _ in cands]}
+    keyed = [ImageRecord(k, r.path, r.subject) for k, r in recs.items()]
+    bits = embed_records(DHashFeature(), keyed, cache=cache, progress=False, problems=ProblemLog())
     out = []
     for i, j, c in cands:
-        ha, hb = dh.get(a_recs[i].path), dh.get(b_recs[j].path)
+        ha, hb = bits.get(content_key(a_recs[i])), bits.get(content_key(b_recs[j]))
         if ha is None or hb is None:
             continue
-        ham = (ha ^ hb).bit_count()
+        ham = int((ha.vectors[0] != hb.vectors[0]).sum())
         if ham <= max_hamming:
             out.append((a_recs[i], b_recs[j], c, ham))
     return out

@@ -87,13 +87,24 @@ def _require_columns(path: Path, rows: list[dict[str, str]], required: Iterable[
         )
 
 
-def infer_levels(rows: list[dict[str, str]]) -> list[str]:
+def infer_levels(rows: list[dict[str, str]], problems: ProblemLog | None = None, source: str = "manifest") -> list[str]:
     """Label columns coarser than ``subject``: non-reserved columns with one value per subject,
-    ordered coarse to fine (fewer distinct values first), then ``"subject"``."""
+    ordered coarse to fine (fewer distinct values first), then ``"subject"``.
+
+    Labels are compared as written. With ``problems``, two things are logged as warnings: a column
+    left out because some subject has several values, and labels that differ only in form (``1``
+    and ``1.0``, ``Dog`` and ``dog``), which idbench keeps apart."""
+    from idbench.metrics.labels import form_conflicts
+
     if not rows:
         return ["subject"]
     candidates = [c for c in rows[0] if c not in RESERVED]
     levels = []
+    subjects = {r.get("subject", "") for r in rows}
+    if problems is not None:
+        for group in form_conflicts(subjects)[:5]:
+            problems.add(source, "label_form", f"subjects {' and '.join(map(repr, group))} differ only in form; "
+                                               "they are different subjects as written", "warning")
     for c in candidates:
         per_subject: dict[str, set[str]] = {}
         for r in rows:
@@ -102,6 +113,21 @@ def infer_levels(rows: list[dict[str, str]]) -> list[str]:
         one_per_subject = all(len(v) == 1 for v in per_subject.values()) and "" not in values
         if one_per_subject and (len(values) < len(per_subject) or len(per_subject) == 1):
             levels.append((len(values), c))
+            if problems is not None:
+                for group in form_conflicts(values)[:5]:
+                    problems.add(source, "label_form", f"column {c!r}: labels {' and '.join(map(repr, group))} differ "
+                                                       "only in form; they are different labels as written (fix the "
+                                                       "manifest if they mean the same)", "warning")
+        elif problems is not None and "" not in values:
+            from idbench.metrics.labels import normal_form
+
+            # a would-be level broken only by the form of its labels ('1' and '1.0' for one subject)
+            if all(len({normal_form(v) for v in vs}) == 1 for vs in per_subject.values()):
+                multi = next((s, sorted(v)) for s, v in per_subject.items() if len(v) > 1)
+                problems.add(source, "label_level_dropped",
+                             f"column {c!r} is not used as a label level: subject {multi[0]!r} has values "
+                             f"{' and '.join(map(repr, multi[1][:4]))}, which differ only in form; a level needs one "
+                             "value per subject (labels are compared as written)", "warning")
     return [c for _, c in sorted(levels, key=lambda t: t[0])] + ["subject"]
 
 
@@ -130,7 +156,7 @@ def _records_from_manifest(
     rows = read_rows(path)
     _require_columns(path, rows, required)
     if levels is None:
-        levels = infer_levels(rows)
+        levels = infer_levels(rows, problems, str(path))
     else:
         levels = [lv for lv in levels if lv != "subject"] + ["subject"]
         missing = [lv for lv in levels if lv != "subject" and lv not in rows[0]]

@@ -112,7 +112,7 @@ def rank_protocol(
         emb_r = embed_records(encoder, refs, cache=cache, problems=problems, progress=progress, desc="references")
         real = embedding_matrix(emb_r, refs)
     # 3. near-duplicates (warnings)
-    near = _near_duplicates(Q, qrecs, real, G, gal, hashes, problems)
+    near = _near_duplicates(Q, qrecs, real, G, gal, hashes, problems, cache)
     section["near_duplicates"] = near
     h_gal = [hashes.get(content_key(r), content_key(r)) for r in gal]
     h_q = [hashes.get(content_key(r), content_key(r)) for r in qrecs]
@@ -186,7 +186,7 @@ def _chance(res, idx) -> dict:
     return chance_retrieval(res.n_relevant[idx], res.n_candidates[idx], res.ks)
 
 
-def _near_duplicates(Q, qrecs, real, G, gal, hashes, problems) -> dict:
+def _near_duplicates(Q, qrecs, real, G, gal, hashes, problems, cache) -> dict:
     from idbench.data.content import NEAR_COS, NEAR_HAMMING
 
     out = {"rule": f"embedding cosine >= {NEAR_COS} and 64-bit dHash within {NEAR_HAMMING} bits "
@@ -195,7 +195,7 @@ def _near_duplicates(Q, qrecs, real, G, gal, hashes, problems) -> dict:
     if real is not None:
         pairs.append(("reference_gallery", real[0], real[1]))
     for key, A, arecs in pairs:
-        found = find_near_duplicates(A, arecs, G, gal, exclude_same_content=hashes)
+        found = find_near_duplicates(A, arecs, G, gal, exclude_same_content=hashes, cache=cache)
         out[key] = len(found)
         for a, b, c, ham in found:
             problems.add(a.path, "near_duplicate", f"near-duplicate of gallery image {b.path} (cosine {c:.3f}, "
