@@ -391,3 +391,24 @@ def test_near_duplicate_of_a_reference_in_the_gallery_is_warned(tmp_path, dreamb
     s = json.loads((tmp_path / "res" / "summary.json").read_text())
     assert s["sections"]["retrieval"]["near_duplicates"]["reference_gallery"] >= 1
     assert any(p["kind"] == "near_duplicate" and p["path"] == str(ref) for p in s["problems"]["items"])
+
+
+def test_report_examples_with_relative_paths_spread_over_subjects(tmp_path, dreambooth_rows, monkeypatch):
+    _world(tmp_path, dreambooth_rows)
+    for s in sorted((tmp_path / "gen" / "faithful").iterdir())[:4]:  # a second method on 4 subjects
+        d = tmp_path / "gen" / "second" / s.name
+        d.mkdir(parents=True)
+        Image.open(s / "0.png").rotate(10).save(d / "0.png")
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(cli, ["rank", "--gallery", "gallery.csv", "--gen", "gen", "--refs", "refs", "-o", "res", "-q",
+                                 "--bootstrap", "200"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    ex = json.loads((tmp_path / "res" / "summary.json").read_text())["sections"]["retrieval"]["examples"]
+    assert {e["method"] for e in ex} == {"faithful", "second"}
+    assert len({(e["method"], e["subject"]) for e in ex}) == len(ex)  # no subject twice before all had one
+    html = (tmp_path / "res" / "report.html").read_text()
+    assert html.count("data:image/jpeg;base64,") >= 6 * len(ex)
+    import re
+
+    text = re.sub(r'data:[^"]+', "", html).lower()
+    assert not re.search(r"\bnan\b", text)

@@ -32,13 +32,19 @@ def _load_samples(samples_path: Path | None, world: Path | None, problems):
 
 
 def _print(res, title: str) -> None:
+    from idbench.report.format import fmt_interval, fmt_num
+
     s = res.summary()
-    ci = lambda k: f" [{s[k][0]:.3f}, {s[k][1]:.3f}]" if k in s else ""  # noqa: E731
-    click.echo(f"{title}: SSR {s['ssr']:.3f}{ci('ssr_ci')}  PA {s['pa']:.3f}{ci('pa_ci')}  ({s['n_samples']} samples, {s['n_margins']} margins, "
-               f"{s['n_incomplete']} incomplete)")
+    if not s["n_samples"]:
+        click.echo(f"{title}: SSR – PA – (no complete sample: {s['n_incomplete']} incomplete, a distractor missing)")
+        return
+    ci = lambda k: " " + fmt_interval(*s[k]) if k in s else ""  # noqa: E731
+    click.echo(f"{title}: SSR {fmt_num(s['ssr'])}{ci('ssr_ci')}  PA {fmt_num(s['pa'])}{ci('pa_ci')}  "
+               f"({s['n_samples']} samples, {s['n_margins']} margins, {s['n_incomplete']} incomplete left out; "
+               f"95% CI: cluster bootstrap over samples)")
     if len(s["per_source"]) > 1:
         click.echo(format_table(["source", "SSR", "PA", "samples"],
-                                [[k, f"{v['ssr']:.3f}", f"{v['pa']:.3f}", str(v["n_samples"])] for k, v in s["per_source"].items()]))
+                                [[k, fmt_num(v['ssr']), fmt_num(v['pa']), str(v["n_samples"])] for k, v in s["per_source"].items()]))
 
 
 @nearid.command("eval")
@@ -65,8 +71,11 @@ def eval_(samples_path, world, encoder_spec, n_views, out_dir, quiet, cache_dir,
         raise click.ClickException("no sample could be embedded")
     res = score_groups(groups, n_views)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "nearid.json").write_text(json.dumps({"encoder": encoder_spec, **res.summary(),
-                                                     "problems": problems.to_dict()}, indent=2, default=float))
+    from idbench.results import _jsonable
+
+    (out_dir / "nearid.json").write_text(json.dumps(_jsonable({"encoder": encoder_spec, **res.summary(),
+                                                               "problems": problems.to_dict()}), indent=2, allow_nan=False),
+                                         encoding="utf-8")
     with open(out_dir / "nearid_samples.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["sample_id", "source", "min_margin", "success"])
