@@ -43,7 +43,10 @@ def test_aps_balanced_accuracy_by_hand(tmp_path):
     Y = np.stack([(X[:, 0] > 0), (X[:, 1] > 0.5)], axis=1).astype(int)
     probes = train_attribute_probes(X, Y, ["Male", "Young"], cache_dir=tmp_path)
     again = train_attribute_probes(X, Y, ["Male", "Young"], cache_dir=tmp_path)  # from the cache
-    assert len(list(tmp_path.glob("aps-probes-*.joblib"))) == 1 and set(again) == {"Male", "Young"}
+    assert len(list(tmp_path.glob("aps-probes-*.npz"))) == 1 and set(again) == {"Male", "Young"}
+    Xg0 = rng.standard_normal((10, 6))
+    for name in ("Male", "Young"):  # the cached probes predict exactly as the fitted ones
+        assert (again[name].predict_proba(Xg0) == probes[name].predict_proba(Xg0)).all()
     Xg = rng.standard_normal((30, 6))
     Yref = np.stack([(Xg[:, 0] > 0), np.zeros(30, bool)], axis=1).astype(int)
     Yref[:5, 1] = 1

@@ -88,7 +88,10 @@ def embed_records(
                         keys.append(c)
                     except ImageError as e:
                         failed[c] = e
-                new = dict(zip(keys, encoder.embed_batch(items))) if items else {}
+                    except Exception as e:  # an encoder's preprocessing failed on this image only
+                        failed[c] = ImageError(path_of_content[c], "encoder_error",
+                                               f"{encoder.name} cannot preprocess it ({type(e).__name__}: {e})")
+                new = _embed_isolating_failures(encoder, keys, items, path_of_content, failed)
                 if cache is not None and new:
                     cache.put_many(encoder.cache_id, new)
                 found.update(new)
@@ -106,6 +109,23 @@ def embed_records(
             problems.add(rec.path, e.kind, e.reason)
             continue
         out[rec.id] = found[c]
+    return out
+
+
+def _embed_isolating_failures(encoder, keys, items, path_of_content, failed) -> dict[str, ImageEmbedding]:
+    """Embed a batch; if the batch fails, embed its items one by one so one bad image costs only itself."""
+    if not items:
+        return {}
+    try:
+        return dict(zip(keys, encoder.embed_batch(items)))
+    except Exception:
+        pass
+    out = {}
+    for c, item in zip(keys, items):
+        try:
+            out[c] = encoder.embed_batch([item])[0]
+        except Exception as e:
+            failed[c] = ImageError(path_of_content[c], "encoder_error", f"{encoder.name} failed on it ({type(e).__name__}: {e})")
     return out
 
 

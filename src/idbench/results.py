@@ -24,6 +24,10 @@ from idbench.data.problems import ProblemLog
 ROW_KEYS = ("method", "subject", "image_id", "path", "prompt")
 
 
+class ResultsError(ValueError):
+    """A results folder that cannot be read (named, with the reason)."""
+
+
 @dataclass
 class MetricInfo:
     description: str
@@ -120,18 +124,23 @@ class Results:
         }
 
     def write(self, out_dir: str | Path) -> Path:
-        """Write ``summary.json`` and ``per_image.csv`` (atomically) into ``out_dir``."""
+        """Write ``per_image.csv`` then ``summary.json`` into ``out_dir``, each to a temporary file
+        first and renamed into place, so a failure never leaves a half-written file."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        _atomic_write(out / "summary.json", json.dumps(_jsonable(self.summary_dict()), indent=2, allow_nan=False))
+        summary = json.dumps(_jsonable(self.summary_dict()), indent=2, allow_nan=False)
         cols = list(ROW_KEYS) + [c for c in _columns(self.rows) if c not in ROW_KEYS]
         tmp = out / "per_image.csv.tmp"
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
-            w.writeheader()
-            for r in self.rows:
-                w.writerow({k: _fmt(r.get(k)) for k in cols})
-        os.replace(tmp, out / "per_image.csv")
+        try:
+            with open(tmp, "w", newline="", encoding="utf-8") as f:
+                w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+                w.writeheader()
+                for r in self.rows:
+                    w.writerow({k: _fmt(r.get(k)) for k in cols})
+            os.replace(tmp, out / "per_image.csv")
+        finally:
+            tmp.unlink(missing_ok=True)
+        _atomic_write(out / "summary.json", summary)
         return out
 
     @classmethod
@@ -140,16 +149,27 @@ class Results:
         summary_path = out / "summary.json"
         if not summary_path.is_file():
             raise FileNotFoundError(f"{out}: not a results folder (no summary.json)")
-        s = json.loads(summary_path.read_text(encoding="utf-8"))
+        try:
+            s = json.loads(summary_path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as e:
+            raise ResultsError(f"{summary_path}: not UTF-8 text ({e.reason}); re-run the evaluation") from None
+        except json.JSONDecodeError as e:
+            raise ResultsError(f"{summary_path}: not valid JSON ({e.msg} at line {e.lineno}); the file is truncated or "
+                               "damaged: re-run the evaluation") from None
+        if not isinstance(s, dict) or not isinstance(s.get("methods", {}), dict) or not isinstance(s.get("metrics", {}), dict):
+            raise ResultsError(f"{summary_path}: not an idbench summary (expected a JSON object with 'methods' and 'metrics')")
         res = cls(command=s.get("command", ""), sections=s.get("sections", {}), truth=s.get("truth", {}),
                   methods=s.get("methods", {}), subjects=s.get("subjects", {}), bootstrap=s.get("bootstrap", {}))
-        for name, info in s.get("metrics", {}).items():
-            res.metrics[name] = MetricInfo(**info)
-        for p in s.get("problems", {}).get("items", []):
-            res.problems.add(p["path"], p["kind"], p["reason"])
+        try:
+            for name, info in s.get("metrics", {}).items():
+                res.metrics[name] = MetricInfo(**info)
+            for p in s.get("problems", {}).get("items", []):
+                res.problems.add(p["path"], p["kind"], p["reason"], p.get("action", "skipped"))
+        except (TypeError, KeyError, AttributeError) as e:
+            raise ResultsError(f"{summary_path}: malformed idbench summary ({type(e).__name__}: {e})") from None
         rows_path = out / "per_image.csv"
         if rows_path.is_file():
-            with open(rows_path, newline="", encoding="utf-8") as f:
+            with open(rows_path, newline="", encoding="utf-8", errors="replace") as f:
                 for r in csv.DictReader(f):
                     res.rows.append({k: (_num(v) if k in res.metrics else v) for k, v in r.items()})
         return res
@@ -174,8 +194,19 @@ def _num(v: Any) -> float:
 
 def _fmt(v: Any) -> Any:
     if isinstance(v, float):
-        return "" if math.isnan(v) else f"{v:.6g}"
+        return "" if math.isnan(v) or math.isinf(v) else f"{v:.6g}"
+    if isinstance(v, str):
+        return _text(v)
     return "" if v is None else v
+
+
+def _text(s: str) -> str:
+    """Text that can be written as UTF-8: undecodable bytes of file names (surrogates) become \\xNN."""
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _jsonable(x: Any) -> Any:
@@ -194,7 +225,9 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, np.bool_):
         return bool(x)
     if isinstance(x, Path):
-        return str(x)
+        return _text(str(x))
+    if isinstance(x, str):
+        return _text(x)
     return x
 
 

@@ -25,7 +25,10 @@ SCHEMA_VERSION = 1
 
 
 def default_cache_dir() -> Path:
-    """``$IDBENCH_CACHE`` if set, else ``$XDG_CACHE_HOME/idbench`` or ``~/.cache/idbench``."""
+    """The folder set by :func:`set_cache_root` (``--cache-dir``; a temporary folder with
+    ``--no-cache``), else ``$IDBENCH_CACHE``, else ``$XDG_CACHE_HOME/idbench`` or ``~/.cache/idbench``."""
+    if _ROOT is not None:
+        return _ROOT
     env = os.environ.get("IDBENCH_CACHE")
     if env:
         return Path(env).expanduser()
@@ -41,6 +44,34 @@ def _unblob(b: bytes | None, n: int, width: int) -> np.ndarray | None:
     if b is None:
         return None
     return np.frombuffer(b, dtype=np.float32).reshape(n, width).copy()
+
+
+def _valid_entry(n, dim, v, b, s) -> ImageEmbedding | None:
+    """The entry as an embedding, or None when it is damaged (wrong sizes, NaN / inf values)."""
+    try:
+        n, dim = int(n), int(dim)
+        if n < 0 or dim < 1 or not isinstance(v, bytes) or len(v) != n * dim * 4:
+            return None
+        if b is not None and (not isinstance(b, bytes) or len(b) != n * 16):
+            return None
+        if s is not None and (not isinstance(s, bytes) or len(s) != n * 4):
+            return None
+        vec = _unblob(v, n, dim)
+        if not np.isfinite(vec).all():
+            return None
+        return ImageEmbedding(vectors=vec, boxes=_unblob(b, n, 4), scores=_unblob(s, n, 1).reshape(n) if s is not None else None)
+    except (TypeError, ValueError):
+        return None
+
+
+_ROOT: Path | None = None
+
+
+def set_cache_root(path: str | Path | None) -> None:
+    """Make ``path`` the folder for everything idbench caches in this process (embeddings, exported
+    ONNX models, probes); ``None`` restores the default (:func:`default_cache_dir`)."""
+    global _ROOT
+    _ROOT = Path(path).expanduser() if path is not None else None
 
 
 class EmbeddingCache:
@@ -93,9 +124,9 @@ class EmbeddingCache:
                 chunk = keys[start : start + 500]
                 q = f"SELECT content, n, dim, vectors, boxes, scores FROM embeddings WHERE encoder=? AND content IN ({','.join('?' * len(chunk))})"
                 for content, n, dim, v, b, s in self._conn.execute(q, [encoder_id, *chunk]):
-                    out[content] = ImageEmbedding(
-                        vectors=_unblob(v, n, dim), boxes=_unblob(b, n, 4), scores=_unblob(s, n, 1).reshape(n) if s is not None else None
-                    )
+                    e = _valid_entry(n, dim, v, b, s)
+                    if e is not None:  # a damaged entry is a miss: it is encoded again and replaced
+                        out[content] = e
         return out
 
     def put_many(self, encoder_id: str, items: dict[str, ImageEmbedding]) -> None:

@@ -14,11 +14,48 @@ from idbench.data.problems import ProblemLog
 
 
 def cache_options(f: Callable) -> Callable:
-    """--cache-dir / --no-cache."""
-    f = click.option("--no-cache", is_flag=True, help="Do not read or write the embedding cache.")(f)
-    f = click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                     help="Embedding cache folder [default: $IDBENCH_CACHE or ~/.cache/idbench].")(f)
-    return f
+    """--cache-dir / --no-cache. Everything idbench caches (embeddings, exported ONNX models,
+    probes) goes under the chosen folder; with --no-cache, under a temporary folder removed at exit."""
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        set_cache_root_for(kwargs.get("cache_dir"), kwargs.get("no_cache", False))
+        return f(*args, **kwargs)
+
+    wrapper = click.option("--no-cache", is_flag=True,
+                           help="Do not read or write the embedding cache (models are exported to a temporary folder).")(wrapper)
+    wrapper = click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                           help="Cache folder for embeddings, exported models and probes "
+                                "[default: $IDBENCH_CACHE or ~/.cache/idbench].")(wrapper)
+    return wrapper
+
+
+def set_cache_root_for(cache_dir: Path | None, no_cache: bool) -> None:
+    import atexit
+    import shutil
+    import tempfile
+
+    from idbench.cache.store import set_cache_root
+
+    if no_cache:
+        tmp = tempfile.mkdtemp(prefix="idbench-nocache-")
+        atexit.register(shutil.rmtree, tmp, True)
+        set_cache_root(tmp)
+    elif cache_dir is not None:
+        set_cache_root(cache_dir)
+
+
+def ensure_out_dir(out_dir: Path) -> Path:
+    """Create the output folder and check it is writable *before* any work (never fail after it)."""
+    import tempfile
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".idbench-write-test-"):
+            pass
+    except OSError as e:
+        raise click.ClickException(f"cannot write the output folder {out_dir}: {e.strerror or e}")
+    return out_dir
 
 
 def run_options(f: Callable) -> Callable:
@@ -38,7 +75,7 @@ def open_cache(cache_dir: Path | None, no_cache: bool):
     from idbench.cache.store import EmbeddingCache, default_cache_dir
 
     try:
-        return EmbeddingCache(cache_dir or default_cache_dir())
+        return EmbeddingCache(default_cache_dir())
     except Exception as e:  # unwritable folder, corrupt database, ...
         raise click.ClickException(f"cannot open the embedding cache in {cache_dir or default_cache_dir()}: {e}")
 
@@ -55,15 +92,20 @@ def make_encoder(spec: str, device: str | None = None):
 
 
 def user_errors(f: Callable) -> Callable:
-    """Turn data errors (bad manifest, missing folder) into one clear message, never a traceback."""
+    """Turn data errors (bad manifest, missing folder, unknown label) into one clear message, never
+    a traceback; check the output folder (-o) is writable before any work."""
     from idbench.data.images import ImageError
     from idbench.data.manifest import ManifestError
+    from idbench.protocols.common import UnknownLabelError
 
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
+        out = kwargs.get("out_dir")
+        if isinstance(out, Path):
+            ensure_out_dir(out)
         try:
             return f(*args, **kwargs)
-        except (ManifestError, ImageError, FileNotFoundError) as e:
+        except (ManifestError, ImageError, FileNotFoundError, UnknownLabelError) as e:
             raise click.ClickException(str(e))
 
     return wrapper

@@ -53,11 +53,17 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the CLI. Ctrl-C ends with "interrupted; cached embeddings are kept" and exit code 130
+    (click's own "Aborted!" would hide that the finished batches are safe)."""
     try:
-        cli.main(args=argv, prog_name="idbench", standalone_mode=True)
-    except KeyboardInterrupt:  # pragma: no cover - interactive
-        click.echo("interrupted; cached embeddings are kept", err=True)
+        rv = cli.main(args=argv, prog_name="idbench", standalone_mode=False)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("\ninterrupted; cached embeddings are kept", err=True)
         sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

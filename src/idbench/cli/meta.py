@@ -25,7 +25,7 @@ def meta(results_dir, gen_dir):
 
     try:
         res = Results.read(results_dir)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:
         raise click.ClickException(str(e))
     truth = method_truth(gen_dir) if gen_dir else res.truth
     drift = {m: float(t["drift"]) for m, t in truth.items() if "drift" in t}

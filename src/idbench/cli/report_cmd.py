@@ -15,4 +15,10 @@ def report(results_dir):
 
     if not (results_dir / "summary.json").is_file():
         raise click.ClickException(f"{results_dir}: not a results folder (no summary.json)")
-    click.echo(f"report: {render_report(results_dir)}")
+    try:
+        path = render_report(results_dir)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
+        # a summary.json that parses but is not what idbench wrote (hand-edited, other version, damaged)
+        raise click.ClickException(f"{results_dir / 'summary.json'}: cannot be shown ({type(e).__name__}: {e}); "
+                                   "re-run the evaluation to rewrite it")
+    click.echo(f"report: {path}")

@@ -16,7 +16,7 @@ def _read(results_dir: Path):
 
     try:
         return Results.read(results_dir)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:
         raise click.ClickException(str(e))
 
 

@@ -21,6 +21,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 #: because decoding them at all is what costs memory.
 MAX_PIXELS = 64_000_000
 
+#: Images more elongated than this (long side / short side) are refused: every encoder scales the
+#: short side up to its input size, so a 1 x 20000 strip would expand to gigabytes.
+MAX_ASPECT = 100.0
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
 
@@ -87,6 +91,8 @@ def to_rgb(im: Image.Image) -> Image.Image:
         return im
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(im, dtype=np.float64)
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{int((~np.isfinite(arr)).sum())} pixel(s) are NaN or infinite")
         top = 65535.0 if im.mode.startswith("I;16") or (im.mode == "I" and arr.max(initial=0) > 255) else 255.0
         if im.mode == "F":
             top = max(float(arr.max(initial=1.0)), 1e-12)
@@ -111,6 +117,8 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """
     path = Path(path)
     if not path.is_file():
+        if path.exists():
+            raise ImageError(path, "not_image", "not a regular file (a folder, FIFO, device or socket)")
         raise ImageError(path, "missing_file", "file does not exist")
     try:
         with warnings.catch_warnings():
@@ -119,6 +127,9 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
                 w, h = im.size
                 if w * h > max_pixels:
                     raise ImageError(path, "too_large", f"{w}x{h} = {w * h} pixels exceeds the limit of {max_pixels}")
+                if min(w, h) < 1 or max(w, h) > MAX_ASPECT * min(w, h):
+                    raise ImageError(path, "bad_shape", f"{w}x{h}: aspect ratio over {MAX_ASPECT:.0f}:1 (an image "
+                                                        "strip, not a photo; scaling it would need unbounded memory)")
                 im.load()  # force full decode: truncated files fail here
                 im = ImageOps.exif_transpose(im)
                 return to_rgb(im)
@@ -128,5 +139,5 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
         raise ImageError(path, "not_image", "not a recognised image format") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageError(path, "too_large", f"decompression bomb guard: {e}") from None
-    except (OSError, SyntaxError, ValueError) as e:
+    except (OSError, SyntaxError, ValueError, MemoryError, EOFError) as e:
         raise ImageError(path, "corrupt", f"cannot decode ({type(e).__name__}: {e})") from None
