@@ -43,6 +43,11 @@ def test_krippendorff_interval_against_package_and_perfect_agreement():
     x = rng.integers(1, 6, 30).astype(float)
     data = np.vstack([x, x + rng.normal(0, 0.5, 30)])
     data[1, 3] = np.nan
-    assert np.isclose(krippendorff_alpha_interval(data),
+    assert np.isclose(krippendorff_alpha_interval(data)[0],
                       krippendorff.alpha(reliability_data=data, level_of_measurement="interval"))
-    assert np.isclose(krippendorff_alpha_interval(np.vstack([x, x])), 1.0)
+    assert np.isclose(krippendorff_alpha_interval(np.vstack([x, x]))[0], 1.0)
+    # undefined cases say why instead of raising (krippendorff: "more than one value in the domain")
+    a, why = krippendorff_alpha_interval(np.ones((2, 5)))
+    assert np.isnan(a) and "same value" in why
+    a, why = krippendorff_alpha_interval(np.array([[1.0, np.nan], [np.nan, 2.0]]))
+    assert np.isnan(a) and "two raters" in why

@@ -33,6 +33,7 @@ def build(pool_path, out_dir, mask_spec, pair_level, n_views, quiet):
     A's box and composited with a feathered edge. Writes OUT/images, OUT/masks (for inspection),
     OUT/samples.csv (a NearID samples manifest) and OUT/provenance.jsonl.
     """
+    import cv2
     import numpy as np
     from PIL import Image
     from tqdm.auto import tqdm
@@ -40,6 +41,7 @@ def build(pool_path, out_dir, mask_spec, pair_level, n_views, quiet):
     from idbench.data.images import ImageError, load_image
     from idbench.data.manifest import load_gallery
     from idbench.distractors import make_distractor, mask_provider
+    from idbench.safe_names import safe_filename
 
     problems = stderr_problem_log(quiet)
     pool = load_gallery(pool_path, problems)
@@ -64,29 +66,29 @@ def build(pool_path, out_dir, mask_spec, pair_level, n_views, quiet):
         rgb = np.asarray(load_image(rec.path))
         if rec.id not in masks:
             masks[rec.id] = provider(rgb, rec.path)
-            Image.fromarray(masks[rec.id]).save(out_dir / "masks" / f"{rec.id.replace('/', '__')}.png")
+            Image.fromarray(masks[rec.id]).save(out_dir / "masks" / f"{safe_filename(rec.id)}.png")
         return rgb, masks[rec.id]
 
     samples, n_made = [], 0
-    with open(out_dir / "provenance.jsonl", "w") as prov:
+    with open(out_dir / "provenance.jsonl", "w", encoding="utf-8") as prov:
         pairs = [(a, subs[(i + 1) % len(subs)]) for subs in by_label.values() if len(subs) > 1 for i, a in enumerate(subs)]
         for a, b in tqdm(pairs, desc="distractors", disable=quiet, leave=False):
             views, dists = [], []
             try:
                 b_rgb, b_mask = rgb_and_mask(by_subject[b][0])
-            except (ImageError, ValueError, FileNotFoundError) as e:
-                problems.add(by_subject[b][0].path, "mask", str(e))
+            except (ImageError, ValueError, OSError, cv2.error) as e:
+                problems.add(by_subject[b][0].path, "mask", f"no mask ({_reason(e)}); subject {b!r} not used as a distractor")
                 continue
             for rec in by_subject[a][:n_views]:
                 try:
                     a_rgb, a_mask = rgb_and_mask(rec)
                     d = make_distractor(a_rgb, a_mask, b_rgb, b_mask)
-                except (ImageError, ValueError, FileNotFoundError) as e:
-                    problems.add(rec.path, "mask", f"no distractor: {e}")
+                except (ImageError, ValueError, OSError, cv2.error) as e:
+                    problems.add(rec.path, "mask", f"no distractor: {_reason(e)}")
                     views.append(str(rec.path.resolve()))
                     dists.append("")
                     continue
-                name = f"{a}__{rec.path.stem}__with__{b}.png"
+                name = safe_filename(f"{a}__{rec.path.stem}__with__{b}") + ".png"
                 Image.fromarray(d.image).save(out_dir / "images" / name)
                 Image.fromarray(d.changed).save(out_dir / "masks" / f"changed__{name}")
                 prov.write(json.dumps({"distractor": f"images/{name}", "view": str(rec.path), "a": a, "b": b,
@@ -97,9 +99,18 @@ def build(pool_path, out_dir, mask_spec, pair_level, n_views, quiet):
             if len(views) >= 2:
                 samples.append({"sample_id": a, "identity": a, "source": f"composite-{mask_spec.split(':')[0]}",
                                 "views": ";".join(views), "distractors": ";".join(dists)})
-    with open(out_dir / "samples.csv", "w", newline="") as f:
+    with open(out_dir / "samples.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=["sample_id", "identity", "source", "views", "distractors"])
         w.writeheader()
         w.writerows(samples)
     click.echo(f"{n_made} distractors in {len(samples)} samples -> {out_dir}/samples.csv "
                f"({len(problems)} problems)")
+
+
+def _reason(e: Exception) -> str:
+    from idbench.data.images import ImageError
+
+    if isinstance(e, ImageError):
+        return e.reason
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[-1] if text else ''}"

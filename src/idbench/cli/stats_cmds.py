@@ -84,34 +84,39 @@ def compare(results_dir, metrics, alpha, n_resamples, seed):
 @click.option("--metric", "metrics", multiple=True, help="Metric(s) [default: all].")
 def agree(results_dir, ratings_path, metrics):
     """Agreement of metrics with human ratings: Pearson, Spearman, Kendall tau-b, pairwise accuracy
-    (per method, Fisher-z averaged, pooled), and Krippendorff's alpha between raters."""
+    (per method, Fisher-z averaged, pooled), and Krippendorff's alpha between raters.
+
+    Ratings that are not finite numbers, and a second rating of an image by the same rater, are
+    named and left out; the counts shown are the ratings actually used."""
     import numpy as np
 
+    from idbench.cli._common import print_problem_counts, stderr_problem_log
+    from idbench.data.manifest import ManifestError
+    from idbench.data.ratings import read_ratings
+    from idbench.report.format import fmt_num
+    from idbench.results import _jsonable
     from idbench.stats.agreement import agreement_by_method, krippendorff_alpha_interval
 
     res = _read(results_dir)
-    with open(ratings_path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    if not rows or not {"image_id", "score"} <= set(rows[0]):
-        raise click.ClickException(f"{ratings_path}: needs columns image_id and score (and optionally rater)")
-    rater_col = "rater" if "rater" in rows[0] else ("group" if "group" in rows[0] else None)
-    by_img: dict[str, dict[str, float]] = {}
-    for r in rows:
-        try:
-            by_img.setdefault(r["image_id"], {})[r.get(rater_col, "all") if rater_col else "all"] = float(r["score"])
-        except ValueError:
-            click.secho(f"skipped rating for {r['image_id']!r}: score {r['score']!r} is not a number", fg="yellow", err=True)
+    problems = stderr_problem_log()
+    try:
+        by_img = read_ratings(ratings_path, problems)
+    except (ManifestError, OSError) as e:
+        raise click.ClickException(str(e))
     raters = sorted({k for d in by_img.values() for k in d})
-    out = {"n_rated_images": len(by_img), "raters": raters, "metrics": {}}
+    out = {"n_rated_images": len(by_img), "n_ratings": sum(len(d) for d in by_img.values()), "raters": raters,
+           "metrics": {}, "problems": None}
     if len(raters) >= 2:
         ids = sorted(by_img)
-        out["krippendorff_alpha_interval"] = krippendorff_alpha_interval(
-            np.array([[by_img[i].get(r, np.nan) for i in ids] for r in raters]))
-    table, points = [], []
+        alpha, why = krippendorff_alpha_interval(np.array([[by_img[i].get(r, np.nan) for i in ids] for r in raters]))
+        out["krippendorff_alpha_interval"] = alpha
+        if why:
+            out["krippendorff_alpha_why_missing"] = why
+    table, points, notes = [], [], set()
     for metric in (list(metrics) or list(res.metrics)):
         pts = [(row[metric], float(np.mean(list(by_img[row["image_id"]].values()))), row["method"]) for row in res.rows
                if row["image_id"] in by_img and np.isfinite(row.get(metric, np.nan))]
-        if len(pts) < 3:
+        if not pts:
             continue
         m, h, meth = map(np.array, zip(*pts))
         points += [{"metric": metric, "method": mt, "metric_score": float(a_), "human_score": float(b_)}
@@ -119,15 +124,25 @@ def agree(results_dir, ratings_path, metrics):
         a = agreement_by_method(m, h, meth)
         out["metrics"][metric] = a
         p = a["pooled"]
-        table.append([metric, str(p["n"]), f"{p['pearson']:+.3f}", f"{p['spearman']:+.3f}", f"{p['kendall_tau_b']:+.3f}",
-                      f"{p['pairwise_accuracy']:.3f}", f"{a['fisher_z_mean']['pearson']:+.3f}"])
+        if p["why"]:
+            notes.add(f"–: {p['why']}")
+        table.append([metric, str(p["n"]), fmt_num(p["pearson"], signed=True), fmt_num(p["spearman"], signed=True),
+                      fmt_num(p["kendall_tau_b"], signed=True), fmt_num(p["pairwise_accuracy"]),
+                      fmt_num(a["fisher_z_mean"]["pearson"], signed=True)])
     if not table:
-        raise click.ClickException("no rated image matches an image_id of the results")
+        raise click.ClickException("no rated image matches an image_id of the results (ids are like "
+                                   f"{res.rows[0]['image_id']!r})" if res.rows else "the results folder has no images")
     click.echo(format_table(["metric", "n", "Pearson", "Spearman", "Kendall b", "pairwise acc", "Pearson (Fisher-z over methods)"], table))
+    for n in sorted(notes):
+        click.echo(n)
     if "krippendorff_alpha_interval" in out:
-        click.echo(f"Krippendorff's alpha (interval) between {len(raters)} raters: {out['krippendorff_alpha_interval']:.3f}")
-    (results_dir / "agreement.json").write_text(json.dumps(out, indent=2, default=float))
-    with open(results_dir / "agreement_points.csv", "w", newline="") as f:
+        click.echo(f"Krippendorff's alpha (interval) between {len(raters)} raters: "
+                   f"{fmt_num(out['krippendorff_alpha_interval'], why=out.get('krippendorff_alpha_why_missing'))}")
+    click.echo(f"{out['n_ratings']} ratings of {out['n_rated_images']} images used")
+    print_problem_counts(problems)
+    out["problems"] = problems.to_dict()
+    (results_dir / "agreement.json").write_text(json.dumps(_jsonable(out), indent=2, allow_nan=False), encoding="utf-8")
+    with open(results_dir / "agreement_points.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=["metric", "method", "metric_score", "human_score"])
         w.writeheader()
         w.writerows(points)

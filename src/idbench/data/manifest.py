@@ -186,33 +186,40 @@ def _records_from_manifest(
 # ----------------------------------------------------------------------------- folders
 
 
-def _scan_images(folder: Path, problems: ProblemLog) -> list[Path]:
-    """Image files directly in ``folder`` (sorted for determinism; pairing is by name, not order)."""
-    out = []
-    for p in sorted(folder.iterdir()):
-        if p.is_dir() or p.name.startswith("."):
+def _images_under(folder: Path, problems: ProblemLog) -> list[tuple[str, Path]]:
+    """``(relative id, path)`` of every image below ``folder`` at any depth (per-seed or per-prompt
+    sub-folders are common sampler layouts), sorted; hidden entries are skipped, other non-image
+    files are named. Ids are the relative path without suffix, so ``seed1/0.png`` and
+    ``seed2/0.png`` are two images, while ``0.png`` beside ``0.jpg`` is a duplicate."""
+    out: dict[str, Path] = {}
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder)
+        if any(part.startswith(".") for part in rel.parts) or p.is_dir():
             continue
-        if is_image_path(p):
-            out.append(p)
-        elif p.suffix.lower() not in SIDECAR_SUFFIXES:
-            problems.add(p, "not_image", f"not an image file (suffix {p.suffix or 'none'!r}; expected one of {', '.join(sorted(IMAGE_SUFFIXES))})")
-    return out
-
-
-def _unique_by_stem(paths: list[Path], problems: ProblemLog) -> list[Path]:
-    seen: dict[str, Path] = {}
-    for p in paths:
-        if p.stem in seen:
-            problems.add(p, "duplicate", f"same name as {seen[p.stem].name}; kept the first")
+        if not is_image_path(p):
+            if p.suffix.lower() not in SIDECAR_SUFFIXES:
+                problems.add(p, "not_image", f"not an image file (suffix {p.suffix or 'none'!r}; expected one of "
+                                             f"{', '.join(sorted(IMAGE_SUFFIXES))})")
             continue
-        seen[p.stem] = p
-    return list(seen.values())
+        key = rel.with_suffix("").as_posix()
+        if key in out:
+            problems.add(p, "duplicate", f"same name as {out[key].name}; kept the first")
+            continue
+        out[key] = p
+    return list(out.items())
 
 
-def _subject_dirs(root: Path, problems: ProblemLog) -> list[tuple[Path, list[Path]]]:
+def _subject_dirs(root: Path, problems: ProblemLog, what: str = "folder") -> list[tuple[Path, list[tuple[str, Path]]]]:
+    """Sub-folders of ``root`` (one per subject) with their images; images lying directly in
+    ``root`` and empty sub-folders are named."""
     out = []
+    for p in sorted(root.iterdir()):
+        if p.name.startswith("."):
+            continue
+        if p.is_file() and is_image_path(p):
+            problems.add(p, "stray_image", f"image directly in {what} {root}, not in a subject folder; skipped")
     for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        images = _unique_by_stem(_scan_images(d, problems), problems)
+        images = _images_under(d, problems)
         if not images:
             problems.add(d, "empty", "folder has no images")
             continue
@@ -220,18 +227,44 @@ def _subject_dirs(root: Path, problems: ProblemLog) -> list[tuple[Path, list[Pat
     return out
 
 
+def _has_images(d: Path) -> bool:
+    return any(p.is_file() and is_image_path(p) for p in d.rglob("*"))
+
+
+def _generation_layout(root: Path, subject_names: set[str] | None) -> str:
+    """``"methods"`` for gen/<method>/<subject>/..., ``"single"`` for gen/<subject>/...
+
+    With known reference subjects, the level whose folder names are subjects decides. Otherwise a
+    tree with image folders two levels down is the multi-method layout (stray images directly in a
+    method folder do not change that; they are named and skipped)."""
+    subdirs = [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    second = [g for d in subdirs for g in d.iterdir() if g.is_dir() and not g.name.startswith(".")]
+    if subject_names:
+        first_hits = sum(d.name in subject_names for d in subdirs)
+        second_hits = sum(g.name in subject_names for g in second)
+        if first_hits or second_hits:
+            return "single" if first_hits > second_hits else "methods"
+    if any(_has_images(g) for g in second):
+        return "methods"
+    return "single"
+
+
 def read_prompt_sidecar(image: Path, problems: ProblemLog | None = None) -> str | None:
     """Prompt from ``<stem>.txt`` or ``<stem>.json`` (key ``prompt``) beside the image."""
     txt = image.with_suffix(".txt")
     if txt.is_file():
-        return txt.read_text(encoding="utf-8", errors="replace").strip() or None
+        try:
+            return txt.read_text(encoding="utf-8-sig", errors="replace").strip() or None
+        except OSError:
+            return None
     js = image.with_suffix(".json")
     if js.is_file():
         try:
-            obj = json.loads(js.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
+            obj = json.loads(js.read_text(encoding="utf-8-sig"))
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError) as e:
             if problems is not None:
-                problems.add(js, "bad_sidecar", f"invalid JSON ({e.msg}); prompt ignored")
+                why = e.msg if isinstance(e, json.JSONDecodeError) else ("not UTF-8" if isinstance(e, UnicodeDecodeError) else str(e))
+                problems.add(js, "bad_sidecar", f"unreadable prompt sidecar ({why}); prompt ignored", "warning")
             return None
         if isinstance(obj, dict) and obj.get("prompt"):
             return str(obj["prompt"])
@@ -267,9 +300,9 @@ def load_references(path: str | Path, problems: ProblemLog | None = None) -> Ref
         records, _ = _records_from_manifest(path, problems, required=("path", "subject"), levels=None, with_method=False)
     elif path.is_dir():
         records = [
-            ImageRecord(id=f"{d.name}/{p.stem}", path=p, subject=d.name)
-            for d, images in _subject_dirs(path, problems)
-            for p in images
+            ImageRecord(id=f"{d.name}/{rel}", path=p, subject=d.name)
+            for d, images in _subject_dirs(path, problems, "the references folder")
+            for rel, p in images
         ]
     else:
         raise ManifestError(f"{path}: references not found (give a folder refs/<subject>/*.jpg or a manifest)")
@@ -299,17 +332,24 @@ def load_generations(
         ]
     elif path.is_dir():
         records = []
-        subdirs = [d for d in sorted(path.iterdir()) if d.is_dir() and not d.name.startswith(".")]
-        # gen/<subject>/<img> (single method) when sub-folders hold images directly
-        single = bool(subdirs) and any(is_image_path(p) for d in subdirs for p in d.iterdir() if p.is_file())
-        method_dirs = [(path.name, path)] if single else [(d.name, d) for d in subdirs]
+        layout = _generation_layout(path, set(references.subjects) if references is not None else None)
+        if layout == "single":
+            method_dirs = [(path.name, path)]
+        else:
+            method_dirs = [(d.name, d) for d in sorted(path.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+            for p in sorted(path.iterdir()):
+                if p.is_file() and is_image_path(p) and not p.name.startswith("."):
+                    problems.add(p, "stray_image", f"image directly in the generations folder {path}, not in "
+                                                   "<method>/<subject>/; skipped")
         for method, mdir in method_dirs:
-            subject_dirs = _subject_dirs(mdir, problems)
+            subject_dirs = _subject_dirs(mdir, problems, "method folder" if layout == "methods" else "folder")
+            if not subject_dirs and layout == "methods":
+                problems.add(mdir, "empty_method", f"method {method!r} has no images in <subject>/ folders; left out")
             for d, images in subject_dirs:
-                for p in images:
+                for rel, p in images:
                     records.append(
                         ImageRecord(
-                            id=f"{method}/{d.name}/{p.stem}",
+                            id=f"{method}/{d.name}/{rel}",
                             path=p,
                             subject=d.name,
                             method=method,

@@ -46,16 +46,24 @@ class Agreement:
     kendall_tau_b: float
     pairwise_accuracy: float
     n: int
+    why: str = ""  # why the correlations are missing, when they are
 
 
 def agreement(metric, human) -> Agreement:
+    """Correlations over the images where both are finite; missing (NaN) with ``why`` when they are
+    undefined: fewer than 3 images, or a constant metric or constant ratings."""
     m = np.asarray(metric, float)
     h = np.asarray(human, float)
     ok = np.isfinite(m) & np.isfinite(h)
     m, h = m[ok], h[ok]
+    nan = float("nan")
     if len(m) < 3:
-        nan = float("nan")
-        return Agreement(nan, nan, nan, nan, int(len(m)))
+        return Agreement(nan, nan, nan, nan, int(len(m)), f"{len(m)} rated image(s): correlations need at least 3")
+    if np.ptp(h) == 0:
+        return Agreement(nan, nan, nan, nan, int(len(m)), "every human rating is the same: correlations are undefined")
+    if np.ptp(m) == 0:
+        return Agreement(nan, nan, nan, pairwise_accuracy(m, h), int(len(m)),
+                         "the metric is constant over the rated images: correlations are undefined")
     return Agreement(float(stats.pearsonr(m, h)[0]), float(stats.spearmanr(m, h)[0]),
                      float(stats.kendalltau(m, h, variant="b")[0]), pairwise_accuracy(m, h), int(len(m)))
 
@@ -68,8 +76,17 @@ def agreement_by_method(metric, human, methods) -> dict:
     return {"per_method": per, "fisher_z_mean": fz, "pooled": agreement(metric, human).__dict__}
 
 
-def krippendorff_alpha_interval(ratings: np.ndarray) -> float:
-    """Krippendorff's alpha, interval level; ``ratings`` is (raters or groups) x items, NaN = missing."""
+def krippendorff_alpha_interval(ratings: np.ndarray) -> tuple[float, str]:
+    """Krippendorff's alpha, interval level, and why it is missing (NaN) when it is undefined.
+    ``ratings`` is (raters or groups) x items, NaN = missing. Alpha needs at least one item rated
+    by two raters and more than one distinct rating value."""
     import krippendorff
 
-    return float(krippendorff.alpha(reliability_data=np.asarray(ratings, float), level_of_measurement="interval"))
+    r = np.asarray(ratings, float)
+    pairable = (np.isfinite(r).sum(axis=0) >= 2).sum() if r.ndim == 2 else 0
+    if r.ndim != 2 or r.shape[0] < 2 or pairable == 0:
+        return float("nan"), "no image is rated by two raters"
+    vals = np.unique(r[np.isfinite(r)])
+    if len(vals) < 2:
+        return float("nan"), "every rating has the same value"
+    return float(krippendorff.alpha(reliability_data=r, level_of_measurement="interval")), ""
