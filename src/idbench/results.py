@@ -156,8 +156,9 @@ class Results:
         except json.JSONDecodeError as e:
             raise ResultsError(f"{summary_path}: not valid JSON ({e.msg} at line {e.lineno}); the file is truncated or "
                                "damaged: re-run the evaluation") from None
-        if not isinstance(s, dict) or not isinstance(s.get("methods", {}), dict) or not isinstance(s.get("metrics", {}), dict):
-            raise ResultsError(f"{summary_path}: not an idbench summary (expected a JSON object with 'methods' and 'metrics')")
+        if not _looks_like_summary(s):
+            raise ResultsError(f"{summary_path}: not an idbench summary (expected a JSON object whose 'methods' map "
+                               "method -> metric -> {mean, ci_low, ci_high, ...} and whose 'metrics' describe each metric)")
         res = cls(command=s.get("command", ""), sections=s.get("sections", {}), truth=s.get("truth", {}),
                   methods=s.get("methods", {}), subjects=s.get("subjects", {}), bootstrap=s.get("bootstrap", {}))
         try:
@@ -173,6 +174,20 @@ class Results:
                 for r in csv.DictReader(f):
                     res.rows.append({k: (_num(v) if k in res.metrics else v) for k, v in r.items()})
         return res
+
+
+def _looks_like_summary(s: Any) -> bool:
+    if not isinstance(s, dict):
+        return False
+    methods, metrics = s.get("methods", {}), s.get("metrics", {})
+    if not isinstance(methods, dict) or not isinstance(metrics, dict):
+        return False
+    if not all(isinstance(v, dict) for v in metrics.values()):
+        return False
+    for per in methods.values():
+        if not isinstance(per, dict) or not all(isinstance(e, dict) and "mean" in e for e in per.values()):
+            return False
+    return all(isinstance(s.get(k, {}), dict) for k in ("sections", "subjects", "truth", "problems"))
 
 
 def _columns(rows: list[dict]) -> list[str]:

@@ -37,12 +37,18 @@ def set_cache_root_for(cache_dir: Path | None, no_cache: bool) -> None:
 
     from idbench.cache.store import set_cache_root
 
+    import os
+
+    from idbench.cache.store import default_cache_dir
+
     if no_cache:
         tmp = tempfile.mkdtemp(prefix="idbench-nocache-")
         atexit.register(shutil.rmtree, tmp, True)
         set_cache_root(tmp)
     elif cache_dir is not None:
         set_cache_root(cache_dir)
+    # matplotlib's font cache too goes under idbench's cache folder unless the user chose a place
+    os.environ.setdefault("MPLCONFIGDIR", str(default_cache_dir() / "matplotlib"))
 
 
 def ensure_out_dir(out_dir: Path) -> Path:

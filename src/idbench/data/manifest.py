@@ -137,6 +137,8 @@ def _record_from_row(
     p = Path(row["path"])
     full = p if p.is_absolute() else base / p
     rid = row.get("id") or str(p.with_suffix("")).replace("\\", "/")
+    if with_method and not row.get("id") and row.get("method"):
+        rid = f"{row['method']}/{rid}"  # one file may be listed under several methods (a shared baseline)
     labels = {lv: row[lv] for lv in levels if lv != "subject" and lv in row}
     extra = {k: v for k, v in row.items() if k not in RESERVED and k not in labels}
     return ImageRecord(

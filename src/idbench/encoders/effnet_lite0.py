@@ -172,7 +172,9 @@ class EffNetLite0Encoder(Encoder):
         return f"effnet-lite0@w{self._weights_hash}@pp{self.preprocess_version}"
 
     def _onnx_session(self, threads: int | None):
-        import onnxruntime as ort
+        from idbench.encoders.ort import import_onnxruntime
+
+        ort = import_onnxruntime()
 
         path = _onnx_dir() / f"effnet-lite0-{self._weights_hash}-feat-logits.onnx"
         if not path.is_file():
