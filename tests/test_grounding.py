@@ -78,8 +78,8 @@ def test_evaluate_goa_group(tiny_owl, tmp_path):
     assert r.exit_code == 0, r.output
     rows = {x["image_id"]: x for x in _csv.DictReader(open(tmp_path / "res/per_image.csv"))}
     det = OwlDetector(str(tiny_owl))
-    assert np.isclose(float(rows["g0"]["goa"]), det.goa(Image.open(tmp_path / "g0.png").convert("RGB"), ["hat"]), atol=1e-5)
-    assert np.isclose(float(rows["g1"]["goa"]), det.goa(Image.open(tmp_path / "g1.png").convert("RGB"), ["ball", "tree"]), atol=1e-5)
+    assert np.isclose(float(rows["m/g0"]["goa"]), det.goa(Image.open(tmp_path / "g0.png").convert("RGB"), ["hat"]), atol=1e-5)
+    assert np.isclose(float(rows["m/g1"]["goa"]), det.goa(Image.open(tmp_path / "g1.png").convert("RGB"), ["ball", "tree"]), atol=1e-5)
     r = CliRunner().invoke(cli, ["evaluate", "--refs", str(tmp_path / "refs"), "--gen", str(tmp_path / "gen.csv"),
                                  "-e", "test-color", "--metrics", "goa", "-q"])
     assert r.exit_code != 0 and "--detector" in r.output
