@@ -334,3 +334,52 @@ def test_writes_stay_in_out_and_cache_dir(tmp_path, dreambooth_rows, cache_flag)
         assert not cache.exists()
     else:
         assert (cache / "embeddings.sqlite").is_file() and (cache / "onnx").is_dir()
+
+
+def _gallery_csv(tmp_path, dreambooth_rows, extra_dir=None):
+    rows = [["path", "subject", "class"]]
+    for r in dreambooth_rows:
+        if r["subject"] in ("can", "clock", "vase"):
+            rows.append([str(DREAMBOOTH / r["path"]), r["subject"], "thing"])
+    for p in sorted(extra_dir.iterdir()) if extra_dir else []:  # the hostile files as gallery rows too
+        rows.append([str(p), "can", "thing"])
+    with open(tmp_path / "gallery.csv", "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
+        csv.writer(f).writerows(rows)
+    return tmp_path / "gallery.csv"
+
+
+@pytest.mark.parametrize("command", ["rank", "rca"])
+def test_rank_and_rca_survive_the_corpus(tmp_path, dreambooth_rows, command):
+    refs, gen, kinds = _gen_tree(tmp_path, dreambooth_rows)
+    hostile_gallery = _hostile_images(tmp_path / "gal_hostile")
+    gallery = _gallery_csv(tmp_path, dreambooth_rows, tmp_path / "gal_hostile")
+    out = tmp_path / "out"
+    args = ["--gallery", gallery, "--refs", refs] if command == "rank" else ["--train", gallery]
+    r = _invoke(command, *args, "--gen", gen, "-e", "test-color", "-o", out, "-q", "--bootstrap", "200")
+    assert r.exit_code == 0, r.output
+    s = json.loads((out / "summary.json").read_text())
+    named = {Path(p["path"]).name for p in s["problems"]["items"]}
+    assert {n for n, k in kinds.items() if k} <= named
+    assert {n for n, k in hostile_gallery.items() if k and k != "not_image"} <= named
+    assert set(s["methods"]) == {"m1", "m2"} and (out / "report.html").is_file()
+
+
+def test_nearid_eval_survives_broken_views_and_distractors(tmp_path, dreambooth_rows):
+    kinds = _hostile_images(tmp_path / "h")
+    bad = [tmp_path / "h" / n for n, k in kinds.items() if k][:6]
+    rows = [["sample_id", "source", "views", "distractors"]]
+    for k, s in enumerate(("can", "clock", "vase")):
+        views = [str(_real(dreambooth_rows, s, i)) for i in range(3)]
+        dists = [str(_real(dreambooth_rows, "backpack", i)) for i in range(3)]
+        if k == 1:
+            dists[0] = str(bad[0])  # a broken distractor: the sample is incomplete
+        if k == 2:
+            views[1] = str(bad[1])  # a broken view: the sample cannot be scored
+        rows.append([s, "x", ";".join(views), ";".join(dists)])
+    with open(tmp_path / "samples.csv", "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    r = _invoke("nearid", "eval", "--samples", tmp_path / "samples.csv", "-e", "test-color", "-o", tmp_path / "o", "-q")
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "o" / "nearid.json").read_text())
+    assert res["n_samples"] == 1 and res["n_incomplete"] >= 1
+    assert bad[0].name in r.output and bad[1].name in r.output

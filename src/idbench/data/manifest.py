@@ -26,6 +26,7 @@ read at all raises :class:`ManifestError`.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Iterable
@@ -45,35 +46,47 @@ class ManifestError(ValueError):
 # ----------------------------------------------------------------------------- raw rows
 
 
-def read_rows(path: str | Path) -> list[dict[str, str]]:
-    """Rows of a CSV or JSONL manifest as dicts of strings (JSON values are stringified)."""
+def read_rows(path: str | Path, problems: ProblemLog | None = None) -> list[dict[str, str]]:
+    """Rows of a CSV or JSONL manifest as dicts of strings (JSON values are stringified).
+
+    Text is UTF-8 (a byte-order mark is fine). Bytes that are not UTF-8 are kept as they are
+    (``surrogateescape``), so a path with such bytes still names its file; the manifest is named
+    as a ``manifest_encoding`` warning, since labels with those bytes show escaped."""
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"{path}: manifest not found")
     suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".ndjson", ".csv", ".tsv"):
+        raise ManifestError(f"{path}: unsupported manifest type {suffix!r} (use .csv, .tsv or .jsonl)")
+    raw = path.read_bytes()
     try:
-        if suffix in (".jsonl", ".ndjson"):
-            rows = []
-            for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ManifestError(f"{path}:{i}: invalid JSON ({e.msg})") from None
-                if not isinstance(obj, dict):
-                    raise ManifestError(f"{path}:{i}: each line must be a JSON object")
-                rows.append({str(k): "" if v is None else str(v) for k, v in obj.items()})
-            return rows
-        if suffix in (".csv", ".tsv"):
-            with open(path, newline="", encoding="utf-8-sig") as f:
-                reader = csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ",")
-                if reader.fieldnames is None:
-                    raise ManifestError(f"{path}: empty manifest (no header row)")
-                return [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise ManifestError(f"{path}: not UTF-8 text ({e.reason})") from None
-    raise ManifestError(f"{path}: unsupported manifest type {suffix!r} (use .csv, .tsv or .jsonl)")
+        text = raw.decode("utf-8", "surrogateescape").removeprefix("\ufeff")
+        if problems is not None:
+            problems.add(path, "manifest_encoding", f"not valid UTF-8 ({e.reason} at byte {e.start}); undecodable bytes "
+                                                   "kept as they are (file names still resolve)", "warning")
+    if suffix in (".jsonl", ".ndjson"):
+        rows = []
+        for i, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ManifestError(f"{path}:{i}: invalid JSON ({e.msg})") from None
+            if not isinstance(obj, dict):
+                raise ManifestError(f"{path}:{i}: each line must be a JSON object")
+            rows.append({str(k): "" if v is None else str(v) for k, v in obj.items()})
+        return rows
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
+    if reader.fieldnames is None:
+        raise ManifestError(f"{path}: empty manifest (no header row)")
+    try:
+        return [{k.strip(): (v or "").strip() if isinstance(v, str) else "" for k, v in row.items() if k is not None}
+                for row in reader]
+    except csv.Error as e:
+        raise ManifestError(f"{path}: not a readable CSV ({e})") from None
 
 
 def _require_columns(path: Path, rows: list[dict[str, str]], required: Iterable[str]) -> None:
@@ -155,7 +168,7 @@ def _record_from_row(
 def _records_from_manifest(
     path: Path, problems: ProblemLog, *, required: tuple[str, ...], levels: list[str] | None, with_method: bool
 ) -> tuple[list[ImageRecord], list[str]]:
-    rows = read_rows(path)
+    rows = read_rows(path, problems)
     _require_columns(path, rows, required)
     if levels is None:
         levels = infer_levels(rows, problems, str(path))
