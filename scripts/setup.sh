@@ -13,9 +13,16 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # skip the (slow) resolver when nothing changed since the last successful install
 stamp=".venv/.idbench-installed${extra}"
-want="$(cat pyproject.toml requirements/constraints.txt | sha256sum | cut -c1-16)"
+want="$(cat pyproject.toml requirements/constraints.txt scripts/setup.sh | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 .venv/bin/python -m pip install -q -c requirements/constraints.txt -e ".${extra}"
+if [ -n "$extra" ]; then
+  # insightface 2.1 (pure Python) for the ArcFace parity tests. --no-deps: it requires opencv-python,
+  # which would install a second copy of cv2 over opencv-python-headless (both own site-packages/cv2;
+  # removing either later breaks the other). Its other needs (onnx, onnxruntime, scikit-image,
+  # requests, scipy, tqdm) are already installed above.
+  .venv/bin/python -m pip install -q --no-deps "insightface==2.1"
+fi
 echo "$want" > "$stamp"

@@ -6,7 +6,8 @@ A spec is ``name`` or ``prefix:argument``:
 * ``dlib-face`` -- built-in dlib face detector + 5-point alignment + 128-d descriptor;
 * ``hf:<model id or local dir>`` -- transformers CLIP / SigLIP / SigLIP2 / DINOv2 (hub or local);
 * ``timm:<name or local dir>`` -- any timm model;
-* ``nearid:<head dir>`` -- a trained NearID identity head on top of its backbone.
+* ``nearid:<head dir>`` -- a trained NearID identity head on top of its backbone;
+* ``arcface:<pack folder or name>`` -- an insightface pack (SCRFD + ArcFace, e.g. buffalo_l).
 
 Adding an encoder is adding one module that calls :func:`register`::
 
@@ -35,6 +36,7 @@ _LAZY: dict[str, str] = {
     "hf": "idbench.encoders.hf",
     "timm": "idbench.encoders.timm_encoder",
     "nearid": "idbench.encoders.nearid_head",
+    "arcface": "idbench.encoders.arcface",
 }
 _INSTANCES: dict[tuple, Encoder] = {}
 
