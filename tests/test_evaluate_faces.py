@@ -55,11 +55,17 @@ def test_face_metrics_and_failures(tmp_path):
     pair = [float(g1 @ l2_normalize(np.array([c], np.float32))[0]) for c in ([200, 0, 0], [200, 100, 0])]
     assert math.isclose(rows[("m", "g1")]["ips[test-face]"], np.mean(pair), rel_tol=1e-5)
     assert math.isclose(rows[("m", "g1")]["sis[test-face]"], min(pair), rel_tol=1e-5)
-    assert "ips[test-face]" not in rows[("m", "g2")] and rows[("m", "g2")]["face_found[test-face]"] == 0.0
+    # default rule (Stellar): no face scores 0; the face-found rate stands beside it
+    assert rows[("m", "g2")]["ips[test-face]"] == 0.0 and rows[("m", "g2")]["face_found[test-face]"] == 0.0
     face = res.sections["face"]["test-face"]
-    assert face["methods"]["m"]["detection_failure_rate"] == 0.5
-    assert math.isclose(face["methods"]["m"]["ips_zero_filled_mean"], np.mean(pair) / 2, rel_tol=1e-5)
+    assert face["methods"]["m"]["detection_failure_rate"] == 0.5 and face["policy"]["no_face"] == "zero"
     assert face["reference_images_without_face"] == 1
+    # ConsisID's rule: left out
+    from idbench.evaluate import FacePolicy
+
+    res2 = evaluate_similarity(refs, gens, [ColourFaceEncoder()], problems=ProblemLog(), progress=False,
+                               face_policy=FacePolicy(no_face="skip"))
+    assert "ips[test-face]" not in res2.row_index()[("m", "g2")]
     assert sorted(p.path.split("/")[-1] for p in log.items if p.kind == "no_face") == ["g2.png", "r3.png"]
 
 

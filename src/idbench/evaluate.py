@@ -4,15 +4,14 @@ Takes records and encoders (data, not paths) and returns a :class:`~idbench.resu
 
 * image encoders: ``cos[<encoder>]`` -- mean cosine to the subject's references (CLIP-I / DINO
   style, named after the encoder so a CLIP-I number is never confused with a DINO number);
-* face encoders: ``ips[<encoder>]`` and ``sis[<encoder>]`` (Stellar) plus ``face_found[<encoder>]``.
-  A generated image with no detected face gets no IPS/SIS (left empty, excluded from the means)
-  and is logged as a ``no_face`` problem; the detection failure rate is reported per method in
-  ``sections["face"]`` beside the means. Stellar's published code scores such images 0 instead;
-  ``sections["face"]`` also gives that zero-filled mean so the two conventions can be compared.
+* face encoders: ``ips[<encoder>]`` and ``sis[<encoder>]`` (Stellar), ``face_cos`` / ``facesim``
+  (ConsisID's FaceSim, raw and clipped at 0), ``copy_paste`` (WithAnyone) and ``face_found``,
+  under one :class:`FacePolicy` (no-face rule and which faces count).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -43,6 +42,7 @@ def evaluate_similarity(
     progress: bool = True,
     batch_size: int = 32,
     results: Results | None = None,
+    face_policy: FacePolicy | None = None,
 ) -> Results:
     """Score every generated image against its subject's references with each encoder."""
     problems = problems if problems is not None else ProblemLog()
@@ -66,7 +66,8 @@ def evaluate_similarity(
         if enc.kind == "image":
             _score_image_encoder(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems)
         else:
-            _score_face_encoder(enc, references, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems)
+            _score_face_encoder(enc, references, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems,
+                                face_policy or FacePolicy())
     return results
 
 
@@ -118,62 +119,115 @@ def _score_text(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, result
             row[gate_name] = float(prompt_gate(ct, [float(t @ v) for v in refs]))
 
 
-def _score_face_encoder(enc, references, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems) -> None:
-    ips_name, sis_name, found_name = f"ips[{enc.name}]", f"sis[{enc.name}]", f"face_found[{enc.name}]"
-    results.add_metric(ips_name, f"Stellar IPS: max face cosine to each reference, mean over references ({enc.name})",
-                       encoder=enc.name, protocol="face")
-    results.add_metric(sis_name, f"Stellar SIS: min over the subject's images of the pairwise IPS ({enc.name})",
-                       encoder=enc.name, protocol="face")
-    results.add_metric(found_name, f"1 if {enc.name} found a face in the generated image, else 0",
-                       encoder=enc.name, protocol="face")
-    ref_faces: dict[str, list[np.ndarray]] = {}
+@dataclass(frozen=True)
+class FacePolicy:
+    """How every face encoder's numbers are formed (one policy for dlib-face, arcface:, hub faces).
+
+    * ``no_face``: ``"zero"`` (default, Stellar's published rule) scores an image with no detected
+      face 0 in IPS, SIS and FaceSim; ``"skip"`` (ConsisID's) leaves it out of those means. The
+      face-found rate is reported beside them either way.
+    * ``faces``: ``"best"`` (Stellar's IPS: the best-matching face pair) or ``"largest"`` (ConsisID,
+      WithAnyone: the largest face of each image).
+    """
+
+    no_face: str = "zero"
+    faces: str = "best"
+
+    def __post_init__(self):
+        if self.no_face not in ("zero", "skip"):
+            raise ValueError(f"no_face must be 'zero' or 'skip', got {self.no_face!r}")
+        if self.faces not in ("best", "largest"):
+            raise ValueError(f"faces must be 'best' or 'largest', got {self.faces!r}")
+
+
+def _score_face_encoder(enc, references, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems,
+                        policy: FacePolicy = FacePolicy()) -> None:
+    from idbench.metrics.similarity import copy_paste, facesim, select_faces
+
+    e = enc.name
+    names = {"ips": f"ips[{e}]", "sis": f"sis[{e}]", "found": f"face_found[{e}]", "cos": f"face_cos[{e}]",
+             "sim": f"facesim[{e}]", "cp": f"copy_paste[{e}]"}
+    rule = f"no face: {'scored 0' if policy.no_face == 'zero' else 'left out'}; faces: {policy.faces}"
+    results.add_metric(names["ips"], f"Stellar IPS: best face-pair cosine to each reference, mean over references ({e}; {rule})",
+                       encoder=e, protocol="face")
+    results.add_metric(names["sis"], f"Stellar SIS: min over the subject's references of the pairwise IPS ({e}; {rule})",
+                       encoder=e, protocol="face")
+    results.add_metric(names["found"], f"1 if {e} found a face in the generated image, else 0 (mean: face-found rate)",
+                       encoder=e, protocol="face")
+    results.add_metric(names["cos"], f"raw cosine of the largest generated face and the largest face of the input "
+                                     f"reference ({e}; {rule})", encoder=e, protocol="face")
+    results.add_metric(names["sim"], f"ConsisID FaceSim: max(0, cosine) of the largest generated face and the input "
+                                     f"reference's largest face ({e}; {rule})", encoder=e, protocol="face")
+    results.add_metric(names["cp"], "WithAnyone copy-paste: mean over other references t of (theta(g,t) - theta(g,r)) / "
+                                    "theta(t,r), r the input reference; +1 copies the input, 0 neutral, -1 the other "
+                                    f"photos (largest faces; needs >= 2 references with a face; faceless images left out) ({e})",
+                       encoder=e, protocol="face")
+    ref_faces: dict[str, list[tuple]] = {}
     ref_fail = 0
     for subject, recs in ref_by_subject.items():
         for r in recs:
-            e = emb_ref.get(r.id)
-            if e is None:
+            emb = emb_ref.get(r.id)
+            if emb is None:
                 continue
-            if e.n == 0:
+            if emb.n == 0:
                 ref_fail += 1
-                problems.add(r.path, "no_face", f"{enc.name} found no face in this reference image")
+                problems.add(r.path, "no_face", f"{e} found no face in this reference image")
                 continue
-            ref_faces.setdefault(subject, []).append(e.vectors)
+            ref_faces.setdefault(subject, []).append((r, select_faces(emb.vectors, emb.boxes, policy.faces),
+                                                      select_faces(emb.vectors, emb.boxes, "largest")[0]))
     per_method: dict[str, dict[str, list]] = {}
     for g in generations:
-        e = emb_gen.get(g.id)
-        if e is None:
+        emb = emb_gen.get(g.id)
+        if emb is None:
             continue
         row = rows[(g.method or "", g.id)]
-        stats = per_method.setdefault(g.method or "", {"found": [], "ips0": []})
-        found = e.n > 0
-        row[found_name] = 1.0 if found else 0.0
+        stats = per_method.setdefault(g.method or "", {"found": []})
+        found = emb.n > 0
+        row[names["found"]] = 1.0 if found else 0.0
         stats["found"].append(found)
-        if not found:
-            problems.add(g.path, "no_face", f"{enc.name} found no face in this generated image")
-            stats["ips0"].append(0.0)
-            continue
         faces = ref_faces.get(g.subject)
+        if not found:
+            problems.add(g.path, "no_face", f"{e} found no face in this generated image"
+                         + (" (scored 0)" if policy.no_face == "zero" else " (left out of the face means)"), "flagged")
+            if policy.no_face == "zero" and faces:
+                row[names["ips"]] = row[names["sis"]] = row[names["cos"]] = row[names["sim"]] = 0.0
+            continue
         if not faces:
             problems.add(g.path, "no_references", f"subject {g.subject!r} has no reference image with a face")
             continue
-        ips, sis = ips_and_sis(e.vectors, faces)
-        row[ips_name], row[sis_name] = ips, sis
-        stats["ips0"].append(ips)
+        gf = select_faces(emb.vectors, emb.boxes, policy.faces)
+        pair = [float((gf @ f.T).max()) for _, f, _ in faces]
+        row[names["ips"]], row[names["sis"]] = float(np.mean(pair)), float(np.min(pair))
+        g_large = select_faces(emb.vectors, emb.boxes, "largest")[0]
+        inp = _input_reference(g, faces)
+        row[names["cos"]], row[names["sim"]] = facesim(g_large, inp[2])
+        others = [lf for r, _, lf in faces if r is not inp[0]]
+        if others:
+            row[names["cp"]] = copy_paste(g_large, inp[2], np.stack(others))
     face = results.sections.setdefault("face", {})
-    face[enc.name] = {
-        "how_failures_enter_means": "images with no detected face are excluded from the IPS/SIS means; "
-                                    "their share is the detection failure rate. 'ips_zero_filled_mean' scores "
-                                    "them 0, as Stellar's published code does.",
+    face[e] = {
+        "policy": {"no_face": policy.no_face, "faces": policy.faces},
+        "how_failures_enter_means": ("images with no detected face score 0 in IPS, SIS and FaceSim (Stellar's rule)"
+                                     if policy.no_face == "zero" else
+                                     "images with no detected face are left out of IPS, SIS and FaceSim (ConsisID's rule)")
+                                    + "; the face-found rate (face_found) is reported beside them",
         "reference_images_without_face": ref_fail,
-        "methods": {
-            m: {
-                "n_images": len(s["found"]),
-                "detection_failure_rate": float(1.0 - np.mean(s["found"])) if s["found"] else float("nan"),
-                "ips_zero_filled_mean": float(np.mean(s["ips0"])) if s["ips0"] else float("nan"),
-            }
-            for m, s in sorted(per_method.items())
-        },
+        "methods": {m: {"n_images": len(st["found"]),
+                        "detection_failure_rate": float(1.0 - np.mean(st["found"])) if st["found"] else None}
+                    for m, st in sorted(per_method.items())},
     }
+
+
+def _input_reference(g, faces: list[tuple]) -> tuple:
+    """The reference given to the generator: the manifest's ``input_reference`` (a reference file
+    name, stem or path) when present, else the subject's first reference (by id)."""
+    want = (g.extra or {}).get("input_reference", "")
+    if want:
+        for item in faces:
+            r = item[0]
+            if want in (r.path.name, r.path.stem, str(r.path), r.id):
+                return item
+    return min(faces, key=lambda item: item[0].id)
 
 
 # ----------------------------------------------------------------------------- optional metric groups

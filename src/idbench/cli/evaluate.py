@@ -17,7 +17,7 @@ from idbench.cli._common import (cache_options, command_line, make_encoder, open
               help="Generations: folder gen/<method>/<subject>/*.png (prompt in a same-stem .txt/.json) "
                    "or a manifest (path,method,subject[,prompt]).")
 @click.option("-e", "--encoder", "encoders", multiple=True, default=("effnet-lite0",), show_default=True,
-              help="Encoder spec, repeatable: effnet-lite0, dlib-face, hf:<id or dir>, timm:<name>, nearid:<dir>.")
+              help="Encoder spec, repeatable: effnet-lite0, dlib-face, arcface:<pack>, hf:<id or dir>, timm:<name>, nearid:<dir>.")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("idbench-results"),
               show_default=True, help="Results folder (summary.json, per_image.csv, report.html).")
 @click.option("--metrics", "metric_groups", default="similarity,text", show_default=True,
@@ -25,6 +25,14 @@ from idbench.cli._common import (cache_options, command_line, make_encoder, open
                    "encoders), distribution (FID/KID; opt-in: needs many images per method, warns below one image "
                    "per feature dimension), rfs (needs a 'relation' column subject|relation|object), "
                    "goa (needs --detector), aps (needs --attributes and a face encoder).")
+@click.option("--no-face", "no_face", type=click.Choice(["zero", "skip"]), default="zero", show_default=True,
+              help="Face encoders: a generated image with no detected face scores 0 in IPS/SIS/FaceSim (Stellar's "
+                   "published rule) or is left out of them (ConsisID's). The face-found rate is shown either way.")
+@click.option("--faces", "face_rule", type=click.Choice(["best", "largest"]), default="best", show_default=True,
+              help="Faces compared: every detected face, best pair (Stellar's IPS), or the largest face (ConsisID).")
+@click.option("--face-pad-retry", type=click.FloatRange(0, 2), default=0.0, show_default=True,
+              help="When no face is found, detect again on the image padded by this fraction of its longer side "
+                   "(0: off; ConsisID retries small or stylised faces this way).")
 @click.option("--detector", default=None, help="GOA detector: OWL-ViT / OWLv2 model id or folder.")
 @click.option("--attributes", "attributes_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="APS: CSV with path, subject and one 0/1 column per face attribute (labelled real faces).")
@@ -32,7 +40,7 @@ from idbench.cli._common import (cache_options, command_line, make_encoder, open
 @cache_options
 @run_options
 @user_errors
-def evaluate(refs_path, gen_path, encoders, metric_groups, detector, attributes_path, out_dir, report, cache_dir, no_cache,
+def evaluate(refs_path, gen_path, encoders, metric_groups, no_face, face_rule, face_pad_retry, detector, attributes_path, out_dir, report, cache_dir, no_cache,
              batch_size, device, quiet, n_resamples, seed):
     """Score generated images against their subject's references.
 
@@ -52,6 +60,11 @@ def evaluate(refs_path, gen_path, encoders, metric_groups, detector, attributes_
     refs = load_references(refs_path, problems)
     gens = load_generations(gen_path, problems, references=refs)
     encs = [make_encoder(s, device) for s in encoders]
+    if face_pad_retry > 0:
+        from idbench.encoders.face_retry import PaddedRetry
+
+        encs = [PaddedRetry(e, face_pad_retry) if e.kind == "face" else e for e in encs]
+    from idbench.evaluate import FacePolicy
     cache = open_cache(cache_dir, no_cache)
     results = Results(command=command_line(), problems=problems)
     groups = {g.strip() for g in metric_groups.split(",") if g.strip()}
@@ -59,7 +72,7 @@ def evaluate(refs_path, gen_path, encoders, metric_groups, detector, attributes_
     if unknown:
         raise click.UsageError(f"unknown metric group(s): {', '.join(sorted(unknown))}")
     evaluate_similarity(refs, gens, encs, cache=cache, problems=problems, progress=not quiet,
-                        batch_size=batch_size, results=results)
+                        batch_size=batch_size, results=results, face_policy=FacePolicy(no_face, face_rule))
     if "text" not in groups:
         for name in [k for k in results.metrics if k.startswith(("clip_t[", "prompt_ok["))]:
             del results.metrics[name]

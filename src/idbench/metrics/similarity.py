@@ -83,3 +83,64 @@ def ips_and_sis(generated_faces: np.ndarray, subject_faces: list[np.ndarray]) ->
     if not scores:
         return float("nan"), float("nan")
     return float(np.mean(scores)), float(np.min(scores))
+
+
+def select_faces(faces: np.ndarray, boxes: np.ndarray | None, rule: str) -> np.ndarray:
+    """The faces a face metric uses: ``"best"`` keeps every detected face (Stellar's IPS takes the
+    best-matching pair), ``"largest"`` keeps the one with the largest box (ConsisID, WithAnyone).
+
+    >>> f = np.eye(2, dtype=np.float32); b = np.array([[0, 0, 2, 2], [0, 0, 5, 5]], np.float32)
+    >>> select_faces(f, b, "largest")
+    array([[0., 1.]], dtype=float32)
+    """
+    if rule not in ("best", "largest"):
+        raise ValueError(f"face rule must be 'best' or 'largest', got {rule!r}")
+    f = np.asarray(faces, np.float32)
+    if rule == "best" or len(f) <= 1:
+        return f
+    if boxes is None or len(boxes) != len(f):
+        raise ValueError("the 'largest' rule needs one box per face")
+    b = np.asarray(boxes, np.float64)
+    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return f[[int(np.argmax(area))]]
+
+
+def facesim(generated_face: np.ndarray, reference_face: np.ndarray) -> tuple[float, float]:
+    """ConsisID's FaceSim between one generated and one reference face: the raw cosine and
+    ``max(0, cos)`` (the published FaceSim-Arc / FaceSim-Cur average the clipped form).
+
+    >>> facesim(np.array([1.0, 0.0]), np.array([-0.6, 0.8]))
+    (-0.6, 0.0)
+    """
+    c = float(np.dot(np.asarray(generated_face, np.float64).ravel(), np.asarray(reference_face, np.float64).ravel()))
+    return c, max(0.0, c)
+
+
+def copy_paste(generated: np.ndarray, input_reference: np.ndarray, others: np.ndarray, eps: float = 1e-6) -> float:
+    """WithAnyone's copy-paste score (``copy_geo``) of one generated face.
+
+    .. math:: \\mathrm{CP}(g) = \\frac{1}{|T|} \\sum_{t \\in T}
+              \\frac{\\theta(g, t) - \\theta(g, r)}{\\theta(t, r)}, \\qquad
+              \\theta(a, b) = \\arccos(\\mathrm{clip}(a \\cdot b, -1, 1))
+
+    with ``r`` the reference given to the generator and ``T`` other photos of the same person. A
+    term with ``theta(t, r) < eps`` (t is r) is 0. CP lies in [-1, 1]: +1 when g copies r
+    (theta(g, r) = 0 and theta(g, t) = theta(r, t)), -1 when g sits on t instead, about 0 when g is
+    as far from the input as from other photos of the person.
+
+    >>> r = np.array([1.0, 0.0]); t = np.array([[0.0, 1.0]])
+    >>> copy_paste(r, r, t), copy_paste(t[0], r, t)
+    (1.0, -1.0)
+    """
+    g = np.asarray(generated, np.float64).ravel()
+    r = np.asarray(input_reference, np.float64).ravel()
+    T = np.atleast_2d(np.asarray(others, np.float64))
+    if T.shape[0] == 0:
+        raise ValueError("copy-paste needs at least one other photo of the person besides the input reference")
+    theta = lambda a, b: np.arccos(np.clip(a @ b, -1.0, 1.0))  # noqa: E731
+    th_gr = theta(g, r)
+    vals = []
+    for t in T:
+        th_tr = theta(t, r)
+        vals.append(0.0 if th_tr < eps else (theta(g, t) - th_gr) / th_tr)
+    return float(np.mean(vals))

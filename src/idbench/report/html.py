@@ -178,7 +178,16 @@ def build_context(res: Results, results_dir: Path) -> dict:
     if "distribution" in sec:
         ctx["sections"]["distribution"] = sec["distribution"]
     if "face" in sec:
-        ctx["sections"]["face"] = sec["face"]
+        faces = {}
+        for enc, f in sec["face"].items():
+            rows = {}
+            for m, r in (f.get("methods") or {}).items():
+                per = res.methods.get(m, {})
+                rows[m] = {"n_images": r.get("n_images", ""), "found": _fmt(per.get(f"face_found[{enc}]")),
+                           "ips": _fmt(per.get(f"ips[{enc}]")), "facesim": _fmt(per.get(f"facesim[{enc}]")),
+                           "cp": _fmt(per.get(f"copy_paste[{enc}]"))}
+            faces[enc] = {"how_failures_enter_means": f.get("how_failures_enter_means", ""), "rows": rows}
+        ctx["sections"]["face"] = faces
     if "meta" in sec:
         ctx["sections"]["meta"] = sec["meta"]
     points = results_dir / "agreement_points.csv"
