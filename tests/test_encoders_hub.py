@@ -95,7 +95,7 @@ def test_timm_local_dir(tmp_path):
 
 def test_evaluate_adds_clip_t_and_gate_for_text_encoders(tiny_clip, tmp_path):
     from idbench.data.records import GenerationSet, ImageRecord, ReferenceSet
-    from idbench.evaluate import evaluate_similarity
+    from idbench.protocols.similarity import evaluate_similarity
     from idbench.metrics.text import fill_prompt
 
     for name, col in (("r0", (200, 0, 0)), ("r1", (190, 20, 0)), ("g0", (0, 0, 200))):
@@ -114,7 +114,7 @@ def test_evaluate_adds_clip_t_and_gate_for_text_encoders(tiny_clip, tmp_path):
 
 def test_evaluate_rfs_group(tiny_clip, tmp_path):
     from idbench.data.records import GenerationSet, ImageRecord
-    from idbench.evaluate import score_rfs
+    from idbench.protocols.similarity import score_rfs
     from idbench.metrics.relation import relation_fidelity, relation_prompts
     from idbench.results import Results
 

@@ -8,7 +8,7 @@ from PIL import Image
 from idbench.data.problems import ProblemLog
 from idbench.data.records import GenerationSet, ImageRecord, ReferenceSet
 from idbench.encoders.base import Encoder, ImageEmbedding, l2_normalize
-from idbench.evaluate import evaluate_similarity
+from idbench.protocols.similarity import evaluate_similarity
 
 
 class ColourFaceEncoder(Encoder):
@@ -61,7 +61,7 @@ def test_face_metrics_and_failures(tmp_path):
     assert face["methods"]["m"]["detection_failure_rate"] == 0.5 and face["policy"]["no_face"] == "zero"
     assert face["reference_images_without_face"] == 1
     # ConsisID's rule: left out
-    from idbench.evaluate import FacePolicy
+    from idbench.protocols.similarity import FacePolicy
 
     res2 = evaluate_similarity(refs, gens, [ColourFaceEncoder()], problems=ProblemLog(), progress=False,
                                face_policy=FacePolicy(no_face="skip"))
@@ -71,7 +71,7 @@ def test_face_metrics_and_failures(tmp_path):
 
 def test_aps_group(tmp_path):
     """APS from labelled faces: subject labels from its references, balanced accuracy per method."""
-    from idbench.evaluate import score_aps
+    from idbench.protocols.similarity import score_aps
     from idbench.results import Results
 
     enc = ColourFaceEncoder()

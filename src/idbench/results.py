@@ -71,6 +71,27 @@ class Results:
         idx = self.row_index()
         idx[(method, image_id)].update(scores)
 
+    def merge(self, newer: "Results") -> "Results":
+        """Fold ``newer`` (a later run into the same folder) into this one: its metrics, per-image
+        values (rows matched by method and image id), sections (a protocol's section is replaced
+        whole), truth and problems win; everything else is kept. Call :meth:`summarise` after."""
+        for name, info in newer.metrics.items():
+            self.metrics[name] = info
+        index = self.row_index()
+        for r in newer.rows:
+            key = (r["method"], r["image_id"])
+            if key in index:
+                index[key].update(r)
+            else:
+                self.rows.append(dict(r))
+                index[key] = self.rows[-1]
+        self.sections.update(newer.sections)
+        self.truth.update(newer.truth)
+        self.problems.extend(newer.problems)
+        self.after_summary += [h for h in newer.after_summary if h not in self.after_summary]
+        self.command = newer.command if not self.command else f"{self.command}; {newer.command}"
+        return self
+
     # ------------------------------------------------------------------ summary
 
     def summarise(self, *, n_resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> None:
@@ -123,6 +144,21 @@ class Results:
             **self.extra,
         }
 
+    def write_merged(self, out_dir: str | Path, *, n_resamples: int = 2000, confidence: float = 0.95,
+                     seed: int = 0) -> "Results":
+        """Summarise and write into ``out_dir``, merging with the results already there (another
+        protocol's run into the same folder adds to it, never overwrites it). Returns what was written."""
+        out = Path(out_dir)
+        merged = self
+        if (out / "summary.json").is_file():
+            try:
+                merged = Results.read(out).merge(self)
+            except (ResultsError, OSError):
+                merged = self  # a damaged folder is replaced, not merged into
+        merged.summarise(n_resamples=n_resamples, confidence=confidence, seed=seed)
+        merged.write(out)
+        return merged
+
     def write(self, out_dir: str | Path) -> Path:
         """Write ``per_image.csv`` then ``summary.json`` into ``out_dir``, each to a temporary file
         first and renamed into place, so a failure never leaves a half-written file."""
@@ -140,6 +176,7 @@ class Results:
             os.replace(tmp, out / "per_image.csv")
         finally:
             tmp.unlink(missing_ok=True)
+        _write_parquet(out / "per_image.parquet", self.rows, cols, set(self.metrics))
         _atomic_write(out / "summary.json", summary)
         return out
 
@@ -174,6 +211,24 @@ class Results:
                 for r in csv.DictReader(f):
                     res.rows.append({k: (_num(v) if k in res.metrics else v) for k, v in r.items()})
         return res
+
+
+def _write_parquet(path: Path, rows: list[dict], cols: list[str], metrics: set[str]) -> None:
+    """The per-image table as Parquet too, when pyarrow is installed (metric columns as float64)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        return
+    data = {}
+    for c in cols:
+        if c in metrics:
+            data[c] = pa.array([_num(r.get(c)) for r in rows], type=pa.float64(), from_pandas=True)  # NaN -> null
+        else:
+            data[c] = pa.array(["" if r.get(c) is None else _text(str(r.get(c))) for r in rows], type=pa.string())
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(pa.table(data), tmp)
+    os.replace(tmp, path)
 
 
 def _looks_like_summary(s: Any) -> bool:

@@ -185,3 +185,18 @@ def print_problem_counts(problems) -> None:
         by_action = ", ".join(f"{v} {k}" for k, v in sorted(problems.by_action().items()))
         kinds = ", ".join(f"{k}: {v}" for k, v in sorted(problems.counts().items()))
         click.secho(f"{n} input problem(s): {by_action} ({kinds}); each is named above and in summary.json", fg="yellow")
+
+
+def finish_results(results, out_dir: Path, *, report: bool, n_resamples: int, seed: int):
+    """Summarise, merge into whatever ``out_dir`` already holds (one study, one folder: a protocol's
+    command never overwrites another's results), write the tables and the report; returns what
+    was written."""
+    from idbench.report.tables import write_tables
+
+    merged = results.write_merged(out_dir, n_resamples=n_resamples, seed=seed)
+    write_tables(merged, out_dir)
+    if report:
+        from idbench.report.html import render_report
+
+        click.echo(f"report: {render_report(out_dir)}")
+    return merged

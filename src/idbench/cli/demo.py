@@ -36,8 +36,8 @@ def demo(out_dir, seed, encoder_spec, instances, per_subject, n_resamples, quiet
     from idbench.data.problems import ProblemLog
     from idbench.data.records import Gallery
     from idbench.encoders import create_encoder
-    from idbench.evaluate import evaluate_similarity
-    from idbench.protocols.rank import rank_protocol
+    from idbench.protocols.similarity import evaluate_similarity
+    from idbench.protocols.retrieval import rank_protocol
     from idbench.results import Results
     from idbench.world import DEFAULT_METHODS, WorldSpec, make_world, method_truth, simulate_methods
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from idbench.cli._common import (cache_options, command_line, make_encoder, open_cache, print_summary, run_options,
-                                 stderr_problem_log, user_errors)
+from idbench.cli._common import (cache_options, command_line, finish_results, make_encoder, open_cache, print_summary,
+                                 run_options, stderr_problem_log, user_errors)
 
 
 @click.command()
@@ -53,7 +53,7 @@ def evaluate(refs_path, gen_path, encoders, metric_groups, no_face, face_rule, f
       idbench evaluate --refs refs/ --gen gen/ -e effnet-lite0 -e dlib-face -o results/
     """
     from idbench.data.manifest import load_generations, load_references
-    from idbench.evaluate import evaluate_similarity
+    from idbench.protocols.similarity import evaluate_similarity
     from idbench.results import Results
 
     problems = stderr_problem_log(quiet)
@@ -64,7 +64,7 @@ def evaluate(refs_path, gen_path, encoders, metric_groups, no_face, face_rule, f
         from idbench.encoders.face_retry import PaddedRetry
 
         encs = [PaddedRetry(e, face_pad_retry) if e.kind == "face" else e for e in encs]
-    from idbench.evaluate import FacePolicy
+    from idbench.protocols.similarity import FacePolicy
     cache = open_cache(cache_dir, no_cache)
     results = Results(command=command_line(), problems=problems)
     groups = {g.strip() for g in metric_groups.split(",") if g.strip()}
@@ -77,16 +77,13 @@ def evaluate(refs_path, gen_path, encoders, metric_groups, no_face, face_rule, f
         for name in [k for k in results.metrics if k.startswith(("clip_t[", "prompt_ok["))]:
             del results.metrics[name]
     _optional_groups(groups, refs, gens, encs, detector, attributes_path, results, cache, problems, quiet, seed)
-    results.summarise(n_resamples=n_resamples, seed=seed)
-    results.write(out_dir)
+    results = finish_results(results, out_dir, report=report, n_resamples=n_resamples, seed=seed)
     print_summary(results)
-    if report:
-        write_report(out_dir)
     click.echo(f"results: {out_dir}/")
 
 
 def _optional_groups(groups, refs, gens, encs, detector, attributes_path, results, cache, problems, quiet, seed):
-    from idbench import evaluate as ev
+    from idbench.protocols import similarity as ev
     from idbench.embed import embed_records
 
     image_encs = [e for e in encs if e.kind == "image"]

@@ -9,6 +9,7 @@ import click
 
 # subcommand -> "module:attribute". Add a command by adding one line here and one module.
 COMMANDS: dict[str, str] = {
+    "run": "idbench.cli.run:run",
     "evaluate": "idbench.cli.evaluate:evaluate",
     "cache": "idbench.cli.cache_cmd:cache",
     "encoders": "idbench.cli.encoders_cmd:encoders",
@@ -48,7 +49,7 @@ def cli() -> None:
     distractors (NearID), relative classification accuracy, Stellar's face metrics, and the usual
     baselines (CLIP-I, DINO, FID/KID), every mean with a confidence interval.
 
-    Start with `idbench demo`.
+    Start with `idbench demo`; evaluate your own study with `idbench run`.
     """
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from idbench.cli._common import cache_options, format_table, make_encoder, open_cache, stderr_problem_log, user_errors
+from idbench.cli._common import (cache_options, command_line, finish_results, format_table, make_encoder, open_cache,
+                                 stderr_problem_log, user_errors)
 
 
 @click.group()
@@ -28,7 +29,10 @@ def _load_samples(samples_path: Path | None, world: Path | None, problems):
         raise click.UsageError("give exactly one of --samples MANIFEST or --world DIR")
     if world:
         return samples_from_world(load_gallery(world / "gallery.csv", problems).records)
-    return load_samples(samples_path)
+    from idbench.data.layout import read_layout
+
+    found = read_layout(samples_path, problems, role="samples")  # NearID's own tables (id, img1.., nimg1..)
+    return found["samples"] if found else load_samples(samples_path)
 
 
 def _print(res, title: str) -> None:
@@ -61,22 +65,25 @@ def eval_(samples_path, world, encoder_spec, n_views, out_dir, quiet, cache_dir,
     import csv
 
     from idbench.metrics.nearid import sample_margins
-    from idbench.protocols.nearid import embed_samples, score_groups
+    from idbench.protocols.nearid import nearid_section, score_groups
 
     problems = stderr_problem_log(quiet)
     samples = _load_samples(samples_path, world, problems)
-    groups = embed_samples(samples, make_encoder(encoder_spec), cache=open_cache(cache_dir, no_cache), problems=problems,
-                           progress=not quiet)
+    section, groups = nearid_section(samples, make_encoder(encoder_spec), n_views=n_views,
+                                     cache=open_cache(cache_dir, no_cache), problems=problems, progress=not quiet)
     if not groups:
         raise click.ClickException("no sample could be embedded")
     res = score_groups(groups, n_views)
     out_dir.mkdir(parents=True, exist_ok=True)
-    from idbench.results import _jsonable
+    from idbench.results import Results, _jsonable
 
+    results = Results(command=command_line(), problems=problems)
+    results.sections["nearid"] = section
+    finish_results(results, out_dir, report=True, n_resamples=2000, seed=0)
     (out_dir / "nearid.json").write_text(json.dumps(_jsonable({"encoder": encoder_spec, **res.summary(),
                                                                "problems": problems.to_dict()}), indent=2, allow_nan=False),
                                          encoding="utf-8")
-    with open(out_dir / "nearid_samples.csv", "w", newline="") as f:
+    with open(out_dir / "nearid_samples.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["sample_id", "source", "min_margin", "success"])
         for g in groups:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from idbench.cli._common import (cache_options, command_line, format_table, make_encoder, open_cache, print_summary,
-                                 run_options, stderr_problem_log, user_errors)
+from idbench.cli._common import (cache_options, command_line, finish_results, format_table, make_encoder, open_cache,
+                                 print_summary, run_options, stderr_problem_log, user_errors)
 
 
 @click.command()
@@ -46,7 +46,7 @@ def rank(gallery_path, gen_path, refs_path, encoder_spec, levels, no_relevant, t
       idbench rank --gallery gallery.csv --gen gen/ --refs refs/ --levels class,subject
     """
     from idbench.data.manifest import load_gallery, load_generations, load_references
-    from idbench.protocols.rank import rank_protocol
+    from idbench.protocols.retrieval import rank_protocol
     from idbench.results import Results
 
     problems = stderr_problem_log(quiet)
@@ -55,7 +55,7 @@ def rank(gallery_path, gen_path, refs_path, encoder_spec, levels, no_relevant, t
     refs = load_references(refs_path, problems) if refs_path else None
     gens = load_generations(gen_path, problems)
     results = Results(command=command_line(), problems=problems)
-    from idbench.evaluate import base_rows
+    from idbench.protocols.similarity import base_rows
 
     results.rows = base_rows(gens)
     try:
@@ -65,14 +65,9 @@ def rank(gallery_path, gen_path, refs_path, encoder_spec, levels, no_relevant, t
                                 n_resamples=n_resamples, seed=seed)
     except ValueError as e:
         raise click.ClickException(str(e))
-    results.summarise(n_resamples=n_resamples, seed=seed)
-    results.write(out_dir)
+    results = finish_results(results, out_dir, report=report, n_resamples=n_resamples, seed=seed)
     print_summary(results)
     print_rank_section(section)
-    if report:
-        from idbench.cli.evaluate import write_report
-
-        write_report(out_dir)
     click.echo(f"results: {out_dir}/")
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from idbench.cli._common import (cache_options, command_line, format_table, make_encoder, open_cache, print_summary,
-                                 run_options, stderr_problem_log, user_errors)
+from idbench.cli._common import (cache_options, command_line, finish_results, format_table, make_encoder, open_cache,
+                                 print_summary, run_options, stderr_problem_log, user_errors)
 
 
 @click.command()
@@ -36,8 +36,9 @@ def rca(train_path, gen_path, encoder_spec, levels, out_dir, distribution, repor
     import csv
 
     from idbench.data.manifest import load_gallery, load_generations
-    from idbench.evaluate import base_rows
-    from idbench.protocols.rca import distribution_protocol, rca_protocol
+    from idbench.protocols.similarity import base_rows
+    from idbench.protocols.distribution import distribution_protocol
+    from idbench.protocols.rca import rca_protocol
     from idbench.report.format import fmt_interval
     from idbench.results import Results
     from idbench.safe_names import safe_filename
@@ -58,8 +59,8 @@ def rca(train_path, gen_path, encoder_spec, levels, out_dir, distribution, repor
                                   progress=not quiet, seed=seed)
     except ValueError as e:
         raise click.ClickException(str(e))
-    results.summarise(n_resamples=n_resamples, seed=seed)
-    results.write(out_dir)
+    results = finish_results(results, out_dir, report=False, n_resamples=n_resamples, seed=seed)
+    section = results.sections["rca"]
     rows = []
     for level, v in section["levels"].items():
         if "error" in v:

@@ -9,13 +9,24 @@ import click
 
 @click.command()
 @click.argument("results_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def report(results_dir):
-    """(Re)write RESULTS_DIR/report.html: one self-contained file (images embedded, no network)."""
+@click.option("--format", "fmt", type=click.Choice(["html", "md", "tex"]), default="html", show_default=True,
+              help="report.html (self-contained), or the paper tables tables.md / tables.tex (booktabs).")
+def report(results_dir, fmt):
+    """(Re)write RESULTS_DIR/report.html, tables.md or tables.tex from the results folder."""
     from idbench.report.html import render_report
 
     if not (results_dir / "summary.json").is_file():
         raise click.ClickException(f"{results_dir}: not a results folder (no summary.json)")
     try:
+        if fmt != "html":
+            from idbench.report.tables import render_tables
+            from idbench.results import Results
+
+            res = Results.read(results_dir)
+            path = results_dir / f"tables.{fmt}"
+            path.write_text(render_tables(res, fmt), encoding="utf-8")
+            click.echo(f"tables: {path}")
+            return
         path = render_report(results_dir)
     except (ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
         # a summary.json that parses but is not what idbench wrote (hand-edited, other version, damaged)

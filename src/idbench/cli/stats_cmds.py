@@ -88,14 +88,11 @@ def agree(results_dir, ratings_path, metrics):
 
     Ratings that are not finite numbers, and a second rating of an image by the same rater, are
     named and left out; the counts shown are the ratings actually used."""
-    import numpy as np
-
     from idbench.cli._common import print_problem_counts, stderr_problem_log
     from idbench.data.manifest import ManifestError
     from idbench.data.ratings import read_ratings
     from idbench.report.format import fmt_num
     from idbench.results import _jsonable
-    from idbench.stats.agreement import agreement_by_method, krippendorff_alpha_interval
 
     res = _read(results_dir)
     problems = stderr_problem_log()
@@ -103,26 +100,12 @@ def agree(results_dir, ratings_path, metrics):
         by_img = read_ratings(ratings_path, problems)
     except (ManifestError, OSError) as e:
         raise click.ClickException(str(e))
-    raters = sorted({k for d in by_img.values() for k in d})
-    out = {"n_rated_images": len(by_img), "n_ratings": sum(len(d) for d in by_img.values()), "raters": raters,
-           "metrics": {}, "problems": None}
-    if len(raters) >= 2:
-        ids = sorted(by_img)
-        alpha, why = krippendorff_alpha_interval(np.array([[by_img[i].get(r, np.nan) for i in ids] for r in raters]))
-        out["krippendorff_alpha_interval"] = alpha
-        if why:
-            out["krippendorff_alpha_why_missing"] = why
-    table, points, notes = [], [], set()
-    for metric in (list(metrics) or list(res.metrics)):
-        pts = [(row[metric], float(np.mean(list(by_img[row["image_id"]].values()))), row["method"]) for row in res.rows
-               if row["image_id"] in by_img and np.isfinite(row.get(metric, np.nan))]
-        if not pts:
-            continue
-        m, h, meth = map(np.array, zip(*pts))
-        points += [{"metric": metric, "method": mt, "metric_score": float(a_), "human_score": float(b_)}
-                   for a_, b_, mt in pts]
-        a = agreement_by_method(m, h, meth)
-        out["metrics"][metric] = a
+    from idbench.protocols.agreement import agreement_section
+
+    out, points = agreement_section(res, by_img, metrics or None)
+    raters = out["raters"]
+    table, notes = [], set()
+    for metric, a in out["metrics"].items():
         p = a["pooled"]
         if p["why"]:
             notes.add(f"–: {p['why']}")

@@ -73,16 +73,18 @@ class NearIDResult:
     per_sample_success: np.ndarray  # bool per scored sample
     margins: np.ndarray  # all pooled margins
     per_source: dict
+    margin_sample: np.ndarray | None = None  # index of the scored sample each pooled margin belongs to
 
     def intervals(self, n_resamples: int = 2000, seed: int = 0) -> dict:
         """95% cluster-bootstrap intervals over samples for SSR and PA (a sample's margins move together)."""
         from idbench.stats.bootstrap import cluster_bootstrap
 
-        if not self.n_samples:
-            return {}
-        k = self.n_margins // self.n_samples
+        if self.n_samples < 2:  # no interval from one sample: say so instead of a zero-width one
+            return {"ci_note": f"no interval: {self.n_samples} scored sample(s)"} if self.n_samples else {}
+        clusters = self.margin_sample if self.margin_sample is not None else \
+            np.repeat(np.arange(self.n_samples), self.n_margins // self.n_samples)
         ssr = cluster_bootstrap(self.per_sample_success.astype(float), np.arange(self.n_samples), n_resamples=n_resamples, seed=seed)
-        pa = cluster_bootstrap((self.margins > 0).astype(float), np.repeat(np.arange(self.n_samples), k), n_resamples=n_resamples, seed=seed)
+        pa = cluster_bootstrap((self.margins > 0).astype(float), clusters, n_resamples=n_resamples, seed=seed)
         return {"ssr_ci": [ssr.ci_low, ssr.ci_high], "pa_ci": [pa.ci_low, pa.ci_high]}
 
     def summary(self) -> dict:
@@ -121,12 +123,13 @@ def ssr_pa(margins_per_sample: Sequence[np.ndarray], sources: Sequence[str] | No
         return float(ok.mean()), float((pooled > 0).mean()), ok, pooled
 
     ssr, pa, ok, pooled = _agg(scored)
+    owner = np.concatenate([np.full(len(m), k) for k, m in enumerate(scored)]) if scored else np.zeros(0, int)
     per_source = {}
     for s in sorted(set(src_scored)):
         sub = [m for m, t in zip(scored, src_scored) if t == s]
         s_ssr, s_pa, _, _ = _agg(sub)
         per_source[s] = {"ssr": s_ssr, "pa": s_pa, "n_samples": len(sub)}
-    return NearIDResult(ssr, pa, len(scored), incomplete, int(pooled.size), ok, pooled, per_source)
+    return NearIDResult(ssr, pa, len(scored), incomplete, int(pooled.size), ok, pooled, per_source, owner)
 
 
 def two_tier_loss(anchors: torch.Tensor, positives: torch.Tensor, distractors: torch.Tensor,

@@ -52,25 +52,31 @@ def retrieval_map(groups: list[IdentityGroup], embed=None) -> float:
     return retrieval_metrics(X, y, X, y, query_ids=ids, gallery_ids=ids).mean("ap")
 
 
-def demo_step(*, full_gallery, encoder, cache, results, problems, progress, seed, **_):
-    """NearID section of the demo: frozen backbone vs a head trained on disjoint identities."""
-    samples = samples_from_world(full_gallery.records)
+def nearid_section(samples: list[NearIDSample], encoder, *, n_views: int = 3, cache=None, problems=None, progress=True,
+                   n_resamples: int = 2000, seed: int = 0) -> tuple[dict, list[IdentityGroup]]:
+    """SSR / PA with intervals, margins and counts for one encoder: the ``nearid`` section."""
     groups = embed_samples(samples, encoder, cache=cache, problems=problems, progress=progress)
-    frozen_all = score_groups(groups)
-    train, val, test = split_identities(groups, seed)
-    head, history = train_head(train, val, HeadConfig(backbone=encoder.name, in_dim=groups[0].views.shape[1], seed=seed),
-                               progress=progress)
-    emb = embed_with(head)
-    section = frozen_all.summary()
-    section.update({
-        "encoder": encoder.name,
-        "held_out": {
-            "n_identities": len(test),
-            "frozen": {"ssr": score_groups(test).ssr, "pa": score_groups(test).pa, "retrieval_map": retrieval_map(test)},
-            "head": {"ssr": evaluate_groups(test, emb).ssr, "pa": evaluate_groups(test, emb).pa,
-                     "retrieval_map": retrieval_map(test, emb)},
-            "epochs": len(history),
-        },
-    })
-    results.sections["nearid"] = section
-    return section
+    res = score_groups(groups, n_views)
+    section = {"encoder": encoder.name, "n_views": n_views, "n_samples_given": len(samples),
+               "n_samples_not_embedded": len(samples) - len(groups), **res.summary()}
+    section.update(res.intervals(n_resamples=n_resamples, seed=seed))
+    section["chance"] = {"pa": 0.5, "how": "a margin is as likely positive as negative when the encoder cannot tell "
+                                            "identity from background"}
+    return section, groups
+
+
+def _run(data, ctx) -> None:
+    section, _ = nearid_section(data.samples, ctx.image_encoder, n_views=ctx.opt("nearid", "n_views", 3),
+                                cache=ctx.cache, problems=ctx.problems, progress=ctx.progress,
+                                n_resamples=ctx.n_resamples, seed=ctx.seed)
+    review = ctx.opt("nearid", "review_counts")
+    if review:
+        section["review"] = review
+    ctx.results.sections["nearid"] = section
+
+
+from idbench.protocols.registry import Protocol, register_protocol  # noqa: E402
+
+register_protocol(Protocol("nearid", ("samples",), _run,
+                           "NearID: strict margins of view-view over view-distractor similarity (SSR, PA)",
+                           needs_image_encoder=True))

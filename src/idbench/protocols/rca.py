@@ -1,4 +1,4 @@
-"""RCA and distribution metrics over records.
+"""Relative Classification Accuracy over records.
 
 RCA per level: the oracle is fit on the real gallery images at that level; each generated image
 gets ``top1:<level>[enc]`` (1 if the oracle names its conditioning identity) as a per-image
@@ -9,12 +9,9 @@ the section).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from idbench.embed import embed_records
-from idbench.metrics.distribution import frechet_distance, kernel_inception_distance
 from idbench.metrics.rca import fit_oracle, relative_classification_accuracy, wilson_interval
 from idbench.data.content import content_hashes
 from idbench.protocols.common import (check_query_labels, embedding_matrix, flag_generation_copies,
@@ -43,40 +40,60 @@ def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, 
     section = {"encoder": encoder.name, "acc_real_from": "stratified k-fold cross-validation on the real gallery",
                "acc_real_interval": "Wilson score interval over the real images' held-out predictions",
                "rca_interval": "Acc_gen cluster-bootstrap interval over subjects / Acc_real (Acc_real fixed)",
-               "chance": "uniform guess: 1/K for top-1 and min(5, K)/K for top-5, K = number of oracle classes",
+               "chance": "uniform guess: 1/K for top-1 and min(5, K)/K for top-5, K = number of oracle classes; "
+                         "chance_majority: the share of the method's images in its most frequent class (the best "
+                         "constant guess when classes are unbalanced)",
                "copies": copies, "levels": {}}
     if len(recs) == 0 or len(qrecs) == 0:
         raise ValueError("no real or no generated image could be embedded")
     for lv in levels:
-        y = [r.label(lv) for r in recs]
+        y_all = np.array([r.label(lv) for r in recs], dtype=object)
+        labels, counts = np.unique(y_all.astype(str), return_counts=True)
+        thin = {str(lab) for lab, c in zip(labels, counts) if c < 2}
+        keep = np.array([str(v) not in thin for v in y_all], bool)
+        X_lv, y = X[keep], y_all[keep].tolist()
+        q_keep = [labels_of[r.subject].get(lv, "") not in thin for r in qrecs]
+        if thin:
+            problems.add(f"rca level {lv}", "rca_thin_identity",
+                         f"{len(thin)} identit{'y' if len(thin) == 1 else 'ies'} with a single real image left out of the "
+                         f"oracle (a held-out accuracy needs 2): {', '.join(sorted(thin)[:8])}"
+                         f"{', ...' if len(thin) > 8 else ''}; their {len(q_keep) - sum(q_keep)} generated image(s) are "
+                         "not scored at this level", "warning")
         try:
-            oracle = fit_oracle(X, y, seed=seed)
+            oracle = fit_oracle(X_lv, y, seed=seed)
         except ValueError as e:
             section["levels"][lv] = {"error": str(e)}
             problems.add(f"rca level {lv}", "rca_level", f"level not scored: {e}", "warning")
             continue
-        yq = [labels_of[r.subject].get(lv, "") for r in qrecs]
-        res = relative_classification_accuracy(oracle, Q, yq)
+        qsel = [r for r, k in zip(qrecs, q_keep) if k]
+        Qsel = Q[np.array(q_keep, bool)]
+        if not qsel:
+            section["levels"][lv] = {"error": "no generated image of an identity the oracle knows"}
+            continue
+        yq = [labels_of[r.subject].get(lv, "") for r in qsel]
+        res = relative_classification_accuracy(oracle, Qsel, yq)
         name = f"top1:{lv}[{encoder.name}]"
         results.add_metric(name, f"oracle top-1 correct at level {lv} (mean = Acc_gen; RCA = Acc_gen / Acc_real)",
                            encoder=encoder.name, protocol="rca")
-        for r, c in zip(qrecs, res.correct):
+        for r, c in zip(qsel, res.correct):
             rows[(r.method or "", r.id)][name] = float(c)
         K = len(oracle.classes)
         n_real = len(y)
         k_real = int(round(oracle.acc_real * n_real))
         per_method = {}
-        for m in sorted({r.method or "" for r in qrecs}):
-            idx = np.array([(r.method or "") == m for r in qrecs])
-            sub = relative_classification_accuracy(oracle, Q[idx], np.asarray(yq)[idx])
+        for m in sorted({r.method or "" for r in qsel}):
+            idx = np.array([(r.method or "") == m for r in qsel])
+            sub = relative_classification_accuracy(oracle, Qsel[idx], np.asarray(yq)[idx])
+            _, counts = np.unique(np.asarray(yq)[idx], return_counts=True)
             per_method[m] = {"acc_gen": sub.acc_gen, "acc_gen_top5": sub.acc_gen_top5, "rca": sub.rca,
-                             "n_images": int(idx.sum()),
-                             "n_subjects": len({r.subject for r, k in zip(qrecs, idx) if k}),
+                             "n_images": int(idx.sum()), "chance_majority": float(counts.max() / counts.sum()),
+                             "n_subjects": len({r.subject for r, k in zip(qsel, idx) if k}),
                              "most_confused": sub.most_confused(5),
                              "confusion": {"labels": sub.labels.tolist(), "matrix": sub.confusion.tolist()}}
         section["levels"][lv] = {"acc_real": oracle.acc_real, "acc_real_ci": list(wilson_interval(k_real, n_real)),
                                  "n_real_images": n_real, "n_folds": oracle.n_folds, "n_classes": K,
                                  "chance_top1": 1.0 / K, "chance_top5": min(5, K) / K, "metric": name,
+                                 "identities_left_out": sorted(thin),
                                  "methods": per_method}
     results.sections["rca"] = section
     results.after_summary.append(attach_rca_intervals)
@@ -102,28 +119,14 @@ def attach_rca_intervals(results) -> None:
             r["rca_ci"] = [e["ci_low"] / ar, e["ci_high"] / ar] if ar > 0 else None
 
 
-def distribution_protocol(real_records, generations, encoder, *, results, cache=None, problems=None, progress=True, seed=0):
-    emb_r = embed_records(encoder, real_records, cache=cache, problems=problems, progress=progress, desc="real (FID)")
-    emb_q = embed_records(encoder, generations.records, cache=cache, problems=problems, progress=progress, desc="generations")
-    R, _ = embedding_matrix(emb_r, real_records)
-    out = {"encoder": encoder.name, "real_images": len(R), "methods": {}, "warnings": []}
-    for m, recs in generations.by_method().items():
-        G, _ = embedding_matrix(emb_q, recs)
-        if len(G) < 2:
-            continue
-        with warnings.catch_warnings(record=True) as w:
-            warnings.simplefilter("always")
-            fid = frechet_distance(G, R)
-        kid = kernel_inception_distance(G, R, subset_size=1000, n_subsets=50, seed=seed)
-        out["methods"][m] = {"fid": fid, "kid": kid.mean, "kid_std": kid.std, "kid_subset_size": kid.subset_size,
-                             "n": len(G)}
-        out["warnings"] += sorted({str(x.message) for x in w} - set(out["warnings"]))
-    results.sections["distribution"] = out
-    return out
+def _run(data, ctx) -> None:
+    levels = ctx.opt("rca", "levels") or list(data.gallery.levels)
+    rca_protocol(data.gallery, data.generations, ctx.image_encoder, levels=levels, results=ctx.results, cache=ctx.cache,
+                 problems=ctx.problems, progress=ctx.progress, seed=ctx.seed, references=data.references)
 
 
-def demo_step(*, gallery, full_gallery, refs, gens, encoder, cache, results, problems, progress, seed, **_):
-    rca_protocol(gallery, gens, encoder, levels=list(gallery.levels), results=results, cache=cache, problems=problems,
-                 progress=progress, seed=seed, references=refs)
-    distribution_protocol(gallery.records, gens, encoder, results=results, cache=cache, problems=problems,
-                          progress=progress, seed=seed)
+from idbench.protocols.registry import Protocol, register_protocol  # noqa: E402
+
+register_protocol(Protocol("rca", ("gallery", "generations"), _run,
+                           "Relative Classification Accuracy: an oracle trained on the labelled gallery names the "
+                           "identity of each generated image", needs_image_encoder=True))

@@ -245,3 +245,19 @@ def _examples(Q, qrecs: list[ImageRecord], G, gal: list[ImageRecord], level, lab
                     "top": [{"path": str(gal[j].path.resolve()), "label": gal[j].label(level),
                              "correct": gal[j].label(level) == want, "sim": float(s)} for s, j in zip(sims[row], idx[row])]})
     return out
+
+
+def _run(data, ctx) -> None:
+    enc = ctx.image_encoder
+    levels = ctx.opt("retrieval", "levels") or list(data.gallery.levels)
+    rank_protocol(data.gallery, data.generations, enc, levels=levels, references=data.references, results=ctx.results,
+                  cache=ctx.cache, problems=ctx.problems, progress=ctx.progress,
+                  no_relevant=ctx.opt("retrieval", "no_relevant", "zero"), ties=ctx.opt("retrieval", "ties", "pessimistic"),
+                  leaked=ctx.opt("retrieval", "leaked", "remove"), n_resamples=ctx.n_resamples, seed=ctx.seed)
+
+
+from idbench.protocols.registry import Protocol, register_protocol  # noqa: E402
+
+register_protocol(Protocol("retrieval", ("gallery", "generations"), _run,
+                           "Finer-Personalization Rank: generated images as queries against the labelled gallery, per "
+                           "level, with the real-reference upper bound and chance levels", needs_image_encoder=True))

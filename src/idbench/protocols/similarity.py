@@ -236,7 +236,7 @@ def _input_reference(g, faces: list[tuple]) -> tuple:
 def score_distribution(references: ReferenceSet, generations: GenerationSet, encoder: Encoder, *, results: Results,
                        cache=None, problems=None, progress=True, seed: int = 0) -> dict:
     """FID / KID per method against the references, on ``encoder``'s features."""
-    from idbench.protocols.rca import distribution_protocol
+    from idbench.protocols.distribution import distribution_protocol
 
     return distribution_protocol(references.records, generations, encoder, results=results, cache=cache,
                                  problems=problems, progress=progress, seed=seed)
@@ -314,3 +314,19 @@ def score_aps(face_encoder: Encoder, attribute_rows: list[dict], attribute_names
         out["methods"][m]["n_faces"] = len(gs)
     results.sections["aps"] = out
     return out
+
+
+# ----------------------------------------------------------------------------- study registration
+
+
+def _run(data, ctx) -> None:
+    policy = FacePolicy(ctx.opt("similarity", "no_face", "zero"), ctx.opt("similarity", "faces", "best"))
+    evaluate_similarity(data.references, data.generations, ctx.encoders, cache=ctx.cache, problems=ctx.problems,
+                        progress=ctx.progress, results=ctx.results, face_policy=policy)
+
+
+from idbench.protocols.registry import Protocol, register_protocol  # noqa: E402
+
+register_protocol(Protocol("similarity", ("references", "generations"), _run,
+                           "cosine to the subject's references per encoder (CLIP-I / DINO style); IPS, SIS, FaceSim, "
+                           "copy-paste and the face-found rate for face encoders"))

@@ -1,0 +1,1 @@
+"""Readers for published benchmark layouts, one module each; see :mod:`idbench.data.layout`."""

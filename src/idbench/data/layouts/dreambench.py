@@ -1,0 +1,116 @@
+"""DreamBench (google/dreambooth): ``dataset/<subject>/*.jpg`` and ``dataset/prompts_and_classes.txt``.
+
+The prompt file holds a ``subject_name,class`` table, then two 25-prompt lists (objects, and live
+subjects: cats and dogs), each prompt a Python format string with ``{0}`` = the unique token and
+``{1}`` = the class noun. The classes become the ``class`` label level of the references.
+Generations stay in ``<method>/<subject>/``; each is matched to its prompt by the prompt index in
+its file name (the first integer: ``07.png``, ``prompt07_seed2.png``, ``07_1.jpg``) and the prompt
+text is filled with ``unique_token`` (default ``sks``) and the class.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+from idbench.data.layout import Layout, register_layout
+from idbench.data.manifest import ManifestError
+from idbench.data.records import ImageRecord, ReferenceSet
+
+PROMPT_FILE = "prompts_and_classes.txt"
+LIVE_CLASSES = {"cat", "dog"}
+
+
+def _dataset_dir(path: Path) -> Path | None:
+    for d in (path, path / "dataset"):
+        if (d / PROMPT_FILE).is_file():
+            return d
+    return None
+
+
+def parse_prompt_file(text: str) -> tuple[dict[str, str], list[str], list[str]]:
+    """``(classes {subject: class}, object prompts, live-subject prompts)`` as format strings."""
+    classes: dict[str, str] = {}
+    lists: list[list[str]] = []
+    current: list[str] | None = None
+    in_table = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line == "subject_name,class":
+            in_table = True
+            continue
+        if in_table:
+            if not line:
+                in_table = False
+                continue
+            subj, _, cls = line.partition(",")
+            classes[subj.strip()] = cls.strip()
+            continue
+        if line.startswith("prompt_list"):
+            current = []
+            continue
+        if current is not None:
+            if line.startswith("]"):
+                lists.append(current)
+                current = None
+                continue
+            m = re.match(r"""^(['"])(.*)\1\.format""", line)
+            if m:
+                current.append(m.group(2))
+    if not classes or len(lists) < 2:
+        raise ManifestError(f"{PROMPT_FILE}: expected a subject_name,class table and two prompt lists")
+    return classes, lists[0], lists[1]
+
+
+def prompt_index(name: str) -> int | None:
+    m = re.search(r"\d+", name)
+    return int(m.group()) if m else None
+
+
+def _detect(path: Path, role: str) -> bool:
+    return role == "refs" and path.is_dir() and _dataset_dir(path) is not None
+
+
+def _read(path: Path, role: str, problems, context: dict) -> dict:
+    from idbench.data.manifest import load_references
+
+    d = _dataset_dir(path)
+    classes, objects, live = parse_prompt_file((d / PROMPT_FILE).read_text(encoding="utf-8-sig"))
+    refs = load_references(d, problems)
+    recs = []
+    for r in refs:
+        if r.subject not in classes:
+            problems.add(r.path, "unknown_subject", f"subject {r.subject!r} is not in {PROMPT_FILE}; no class label",
+                         "warning")
+            recs.append(r)
+            continue
+        recs.append(replace(r, labels={"class": classes[r.subject]}))
+    token = context.get("unique_token", "sks")
+
+    def prompts_for(subject: str) -> list[str]:
+        cls = classes.get(subject, subject)
+        return [p.format(token, cls) for p in (live if cls in LIVE_CLASSES else objects)]
+
+    def name_prompts(gens, problems_):
+        out = []
+        for g in gens:
+            k = prompt_index(g.path.stem)
+            plist = prompts_for(g.subject)
+            if g.prompt is None and k is not None and 0 <= k < len(plist):
+                g = replace(g, prompt=plist[k], extra={**g.extra, "prompt_index": str(k)})
+            elif g.prompt is None:
+                problems_.add(g.path, "no_prompt", f"no prompt index 0-{len(plist) - 1} in the file name; prompt unknown",
+                              "warning")
+            out.append(g)
+        gens.records = out
+        return gens
+
+    context["name_prompts"] = name_prompts
+    context["dreambench_prompts"] = prompts_for
+    return {"references": ReferenceSet(recs)}
+
+
+register_layout(Layout("dreambench", _detect, _read,
+                       "a dataset/ folder with <subject>/*.jpg and prompts_and_classes.txt (google/dreambooth)",
+                       roles=("refs",)))

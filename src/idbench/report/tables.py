@@ -1,0 +1,189 @@
+"""Paper tables: ``tables.md`` and ``tables.tex`` (booktabs) from a results folder.
+
+Every cell is ``mean [95% CI]``; each table has the counts (subjects / images) of every method and
+a chance row where a chance level exists. A cell is bold only when the Holm-corrected paired
+sign-flip test over subjects separates its method from every other (``rank_methods(...).best``);
+when too few subjects can reach significance, nothing is bold and a note says why.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from idbench.report.format import DASH, fmt_ci, fmt_interval, fmt_num, is_missing
+from idbench.results import Results
+
+
+def _main_metrics(res: Results) -> list[str]:
+    return [m for m in res.metrics if not m.startswith(("cmc@",))]
+
+
+def _chance_of(res: Results, metric: str) -> float | None:
+    """The chance level of a metric column, when it has one."""
+    sec = res.sections
+    if metric.startswith("ap:") and "retrieval" in sec:
+        lv = metric[3:].split("[", 1)[0]
+        vals = [(c.get(lv, {}).get("ap"), sec["retrieval"]["methods"].get(m, {}).get(lv, {}).get("n_queries", 0))
+                for m, c in sec["retrieval"].get("chance", {}).items()]
+        vals = [(v, n) for v, n in vals if v is not None and n]
+        if vals:
+            return sum(v * n for v, n in vals) / sum(n for _, n in vals)
+    if metric.startswith("top1:") and "rca" in sec:
+        lv = metric[5:].split("[", 1)[0]
+        return sec["rca"].get("levels", {}).get(lv, {}).get("chance_top1")
+    return None
+
+
+def _rankings(res: Results, metrics: list[str]) -> dict:
+    from idbench.stats.compare import compare_methods, rank_methods
+
+    out = {}
+    for metric in metrics:
+        means = {m: v[metric]["mean"] for m, v in res.methods.items() if metric in v}
+        subj = {m: {s: d[metric] for s, d in res.subjects.get(m, {}).items() if metric in d} for m in means}
+        comps = compare_methods(subj, metric, n_resamples=2000) if len(means) > 1 else []
+        out[metric] = rank_methods(means, comps, higher_is_better=res.metrics[metric].higher_is_better) if means else None
+    return out
+
+
+def table_data(res: Results) -> list[dict]:
+    """Tables as ``{"title", "header", "rows", "bold" (set of (row, col)), "notes"}``."""
+    tables = []
+    metrics = _main_metrics(res)
+    ranks = _rankings(res, metrics)
+    n_img: dict[str, int] = {}
+    subj: dict[str, set] = {}
+    for r in res.rows:
+        n_img[r["method"]] = n_img.get(r["method"], 0) + 1
+        subj.setdefault(r["method"], set()).add(r["subject"])
+    rows, bold = [], set()
+    for i, (m, per) in enumerate(res.methods.items()):
+        cells = [m, str(len(subj.get(m, ()))), str(n_img.get(m, 0))]
+        for j, metric in enumerate(metrics):
+            e = per.get(metric)
+            cells.append(fmt_ci(e))
+            rk = ranks.get(metric)
+            if rk is not None and rk.best == m:
+                bold.add((i, 3 + j))
+        rows.append(cells)
+    chance = [_chance_of(res, m) for m in metrics]
+    if any(c is not None for c in chance):
+        rows.append(["chance", "", "", *[fmt_num(c) if c is not None else "" for c in chance]])
+    notes = sorted({rk.why for rk in ranks.values() if rk is not None and not rk.ranked and len(res.methods) > 1})
+    b = res.bootstrap
+    if b:
+        notes.insert(0, f"mean [{int(b.get('confidence', 0.95) * 100)}% CI], cluster bootstrap over subjects "
+                        f"({b.get('n_resamples')} resamples, seed {b.get('seed')}); bold: significantly better than every "
+                        "other method (paired sign-flip test over subjects, Holm, alpha 0.05)")
+    tables.append({"title": "Methods x metrics", "header": ["method", "subjects", "images", *metrics], "rows": rows,
+                   "bold": bold, "notes": notes})
+    sec = res.sections
+    if "retrieval" in sec:
+        r = sec["retrieval"]
+        rows = []
+        for lv in r.get("levels", []):
+            real = r.get("real", {}).get(lv)
+            if real:
+                rows.append(["real references", lv, f"{real.get('n_subjects', '')} / {real.get('n_queries', '')}",
+                             fmt_num(real.get("ap")), fmt_num(real.get("chance", {}).get("ap")), "1.00"])
+            for m, per in r.get("methods", {}).items():
+                q = per.get(lv, {})
+                rel = r.get("relative", {}).get(m, {}).get(lv)
+                rows.append([m, lv, f"{q.get('n_subjects', '')} / {q.get('n_queries', '')}", fmt_num(q.get("ap")),
+                             fmt_num(r.get("chance", {}).get(m, {}).get(lv, {}).get("ap")),
+                             fmt_ci(rel, 2) if real else DASH])
+        tables.append({"title": f"Retrieval ({r.get('encoder', '')}, gallery of {r.get('gallery_size', '')})",
+                       "header": ["queries", "level", "subjects / images", "mAP", "chance mAP", "gen / real mAP [95% CI]"],
+                       "rows": rows, "bold": set(),
+                       "notes": [] if r.get("real") else [f"gen / real: {DASH} (no references given)"]})
+    if "rca" in sec:
+        rows = []
+        for lv, v in sec["rca"].get("levels", {}).items():
+            if "error" in v:
+                rows.append([lv, DASH, "", "", "", "", f"not scored: {v['error']}"])
+                continue
+            for m, x in v.get("methods", {}).items():
+                rows.append([lv, m, f"{x.get('n_subjects', '')} / {x.get('n_images', '')}",
+                             f"{fmt_num(v['acc_real'])} {fmt_interval(*(v.get('acc_real_ci') or [None, None]))}",
+                             f"{fmt_num(x['acc_gen'])} {fmt_interval(*(x.get('acc_gen_ci') or [None, None]))}",
+                             f"{fmt_num(x['rca'], 2)} {fmt_interval(*(x.get('rca_ci') or [None, None]), digits=2)}",
+                             fmt_num(v.get("chance_top1"))])
+        tables.append({"title": f"Relative Classification Accuracy ({sec['rca'].get('encoder', '')})",
+                       "header": ["level", "method", "subjects / images", "Acc_real [95% CI]", "Acc_gen [95% CI]",
+                                  "RCA [95% CI]", "chance"], "rows": rows, "bold": set(), "notes": []})
+    if "nearid" in sec:
+        n = sec["nearid"]
+        ci = lambda k: fmt_interval(*(n.get(k) or [None, None]))  # noqa: E731
+        rows = [[n.get("encoder", ""), str(n.get("n_samples", "")), str(n.get("n_incomplete", "")),
+                 f"{fmt_num(n.get('ssr'))} {ci('ssr_ci')}".strip(), f"{fmt_num(n.get('pa'))} {ci('pa_ci')}".strip(),
+                 fmt_num(n.get("chance", {}).get("pa"))]]
+        tables.append({"title": "NearID", "header": ["encoder", "samples", "incomplete", "SSR [95% CI]", "PA [95% CI]",
+                                                     "chance PA"], "rows": rows, "bold": set(),
+                       "notes": ["SSR: share of samples whose every margin is > 0 (strict); PA: share of winning margins; "
+                                 "95% CI: cluster bootstrap over samples"]})
+    return tables
+
+
+def _md_escape(s: str) -> str:
+    return str(s).replace("|", "\\|")
+
+
+def to_markdown(tables: list[dict]) -> str:
+    out = []
+    for t in tables:
+        out.append(f"### {t['title']}\n")
+        out.append("| " + " | ".join(_md_escape(h) for h in t["header"]) + " |")
+        out.append("|" + "---|" * len(t["header"]))
+        for i, row in enumerate(t["rows"]):
+            cells = [f"**{_md_escape(c)}**" if (i, j) in t["bold"] else _md_escape(c) for j, c in enumerate(row)]
+            out.append("| " + " | ".join(cells) + " |")
+        out += [""] + [f"_{_md_escape(n)}_  " for n in t["notes"]] + [""]
+    return "\n".join(out)
+
+
+_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
+        "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "–": "--"}
+
+
+def tex_escape(s: str) -> str:
+    return "".join(_TEX.get(ch, ch) for ch in str(s))
+
+
+def to_latex(tables: list[dict]) -> str:
+    out = ["% idbench tables; needs \\usepackage{booktabs}"]
+    for t in tables:
+        out += ["\\begin{table}[t]", "\\centering", "\\small", f"\\caption{{{tex_escape(t['title'])}}}",
+                "\\begin{tabular}{l" + "c" * (len(t["header"]) - 1) + "}", "\\toprule",
+                " & ".join(tex_escape(h) for h in t["header"]) + " \\\\", "\\midrule"]
+        for i, row in enumerate(t["rows"]):
+            if row and row[0] == "chance":
+                out.append("\\midrule")
+            cells = [f"\\textbf{{{tex_escape(c)}}}" if (i, j) in t["bold"] else tex_escape(c) for j, c in enumerate(row)]
+            out.append(" & ".join(cells) + " \\\\")
+        out += ["\\bottomrule", "\\end{tabular}"]
+        if t["notes"]:
+            out.append("\\\\[2pt]\\footnotesize " + " ".join(tex_escape(n) for n in t["notes"]))
+        out += ["\\end{table}", ""]
+    return "\n".join(out)
+
+
+def render_tables(res: Results, fmt: str = "md") -> str:
+    if fmt not in ("md", "tex"):
+        raise ValueError(f"format must be md or tex, got {fmt!r}")
+    data = table_data(res)
+    return to_markdown(data) if fmt == "md" else to_latex(data)
+
+
+def write_tables(res: Results, out_dir: str | Path) -> list[Path]:
+    out = Path(out_dir)
+    paths = []
+    for fmt in ("md", "tex"):
+        p = out / f"tables.{fmt}"
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_text(render_tables(res, fmt), encoding="utf-8")
+        tmp.replace(p)
+        paths.append(p)
+    return paths
+
+
+__all__ = ["render_tables", "write_tables", "table_data", "to_markdown", "to_latex", "tex_escape", "is_missing"]
