@@ -89,7 +89,8 @@ class Results:
         self.truth.update(newer.truth)
         self.problems.extend(newer.problems)
         self.after_summary += [h for h in newer.after_summary if h not in self.after_summary]
-        self.command = newer.command if not self.command else f"{self.command}; {newer.command}"
+        if newer.command and newer.command not in self.command.split("; "):
+            self.command = newer.command if not self.command else f"{self.command}; {newer.command}"
         return self
 
     # ------------------------------------------------------------------ summary

@@ -35,10 +35,8 @@ def demo(out_dir, seed, encoder_spec, instances, per_subject, n_resamples, quiet
     from idbench.data.manifest import load_gallery, load_generations, load_references
     from idbench.data.problems import ProblemLog
     from idbench.data.records import Gallery
-    from idbench.encoders import create_encoder
-    from idbench.protocols.similarity import evaluate_similarity
-    from idbench.protocols.retrieval import rank_protocol
-    from idbench.results import Results
+    from idbench.nearid.samples import samples_from_world
+    from idbench.study import Study
     from idbench.world import DEFAULT_METHODS, WorldSpec, make_world, method_truth, simulate_methods
 
     t0 = time.perf_counter()
@@ -57,47 +55,26 @@ def demo(out_dir, seed, encoder_spec, instances, per_subject, n_resamples, quiet
     gens = load_generations(gen_dir, problems, references=refs)
     full = load_gallery(world_dir / "gallery.csv", problems)
     gallery = Gallery([r for r in full if r.extra.get("role") == "view"], levels=full.levels)
-    enc = create_encoder(encoder_spec)
-    cache = EmbeddingCache(out_dir / "cache")
-    results = Results(command=command_line(), problems=problems)
+    study = Study(refs=refs, gen=gens, gallery=gallery, samples=samples_from_world(full.records), distribution=True,
+                  encoders=[encoder_spec], seed=seed, n_resamples=n_resamples, progress=not quiet,
+                  cache=EmbeddingCache(out_dir / "cache"), command=command_line())
+    out = study.run(problems)
+    results = out.results
     truth = method_truth(gen_dir)
     results.truth = {m: {"drift": t["drift"], "copies_context": t["copies_context"]} for m, t in truth.items()}
-
-    evaluate_similarity(refs, gens, [enc], cache=cache, problems=problems, progress=not quiet, results=results)
-    rank_protocol(gallery, gens, enc, levels=list(gallery.levels), references=refs, results=results, cache=cache,
-                  problems=problems, progress=not quiet)
-    for step in _optional_steps():
-        step(world_dir=world_dir, full_gallery=full, gallery=gallery, refs=refs, gens=gens, encoder=enc, cache=cache,
-             results=results, problems=problems, progress=not quiet, seed=seed)
-
-    results.summarise(n_resamples=n_resamples, seed=seed)
     _meta(results)
-    results.write(res_dir)
+    out.write(res_dir, merge=False)
     click.echo("")
     print_summary(results)
     _print_meta(results)
-    from idbench.cli.evaluate import write_report
+    n = results.sections.get("nearid", {})
+    if n:
+        from idbench.report.format import fmt_interval, fmt_num
 
-    write_report(res_dir)
-    click.echo(f"done in {time.perf_counter() - t0:.0f} s; results: {res_dir}/")
-
-
-def _optional_steps():
-    """Protocols that join the demo as they land (each a function of the demo's data)."""
-    steps = []
-    try:
-        from idbench.protocols.nearid import demo_step as nearid_step
-
-        steps.append(nearid_step)
-    except ImportError:
-        pass
-    try:
-        from idbench.protocols.rca import demo_step as rca_step
-
-        steps.append(rca_step)
-    except ImportError:
-        pass
-    return steps
+        click.echo(f"\nNearID (matched-context distractors): SSR {fmt_num(n.get('ssr'))} "
+                   f"{fmt_interval(*(n.get('ssr_ci') or [None, None]))}, PA {fmt_num(n.get('pa'))} "
+                   f"{fmt_interval(*(n.get('pa_ci') or [None, None]))} over {n.get('n_samples')} samples")
+    click.echo(f"done in {time.perf_counter() - t0:.0f} s; results: {res_dir}/ (report.html, tables.md, summary.json)")
 
 
 def _meta(results) -> None:
