@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from idbench.cli._common import stderr_problem_log, user_errors
+from idbench.cli._common import print_problem_counts, stderr_problem_log, user_errors
 
 
 @click.group()
@@ -21,26 +21,39 @@ def distractors():
               help="Labelled photos: manifest path,subject,<parent label> (e.g. class).")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--masks", "mask_spec", default="grabcut", show_default=True,
-              help="Mask provider: grabcut[:margin] (offline default) or file:<dir> (masks named <stem>.png).")
+              help="Mask provider: grabcut[:margin] (offline), file:<dir> (masks named <stem>.png), hf:<SAM model>.")
 @click.option("--pair-level", default=None, help="Pair each subject with another of the same label at this level [default: the parent level].")
 @click.option("--views", "n_views", type=click.IntRange(2), default=3, show_default=True)
+@click.option("--max-upscale", type=click.FloatRange(1.0), default=2.0, show_default=True,
+              help="Reject when B's source crop would be scaled up more than this.")
+@click.option("--min-area", type=click.FloatRange(0, 1), default=0.02, show_default=True, help="Smallest mask share of the image.")
+@click.option("--max-area", type=click.FloatRange(0, 1), default=0.85, show_default=True, help="Largest mask share of the image.")
+@click.option("--min-change", type=click.FloatRange(0), default=8.0, show_default=True,
+              help="Smallest mean |distractor - view| (0-255) inside the placed box.")
+@click.option("--max-uncovered", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Largest share of A's mask left outside B's pasted mask (A's inpainted remains).")
 @click.option("-q", "--quiet", is_flag=True)
 @user_errors
-def build(pool_path, out_dir, mask_spec, pair_level, n_views, quiet):
+def build(pool_path, out_dir, mask_spec, pair_level, n_views, max_upscale, min_area, max_area, min_change, max_uncovered,
+          quiet):
     """For each view of subject A, put subject B (same parent label) into A's exact background.
 
-    A is removed by OpenCV inpainting over its dilated mask, B is cut out by its mask, scaled to
-    A's box and composited with a feathered edge. Writes OUT/images, OUT/masks (for inspection),
-    OUT/samples.csv (a NearID samples manifest) and OUT/provenance.jsonl.
+    Every attempt passes quality gates or is rejected with a named reason: the mask (empty, no
+    subject, too small or large, fragmented), B's upscaling, a distractor too similar to its
+    view, A's remains outside B. Writes OUT/samples.csv (accepted distractors only; a rejected
+    view leaves an empty slot, which NearID scores as incomplete), OUT/review.csv (every attempt,
+    with an editable accept column that `nearid eval` honours), OUT/sheet.html (view | mask |
+    distractor | decision), OUT/problems.csv, OUT/provenance.jsonl and OUT/build.json (counts).
     """
-    import cv2
     import numpy as np
     from PIL import Image
     from tqdm.auto import tqdm
 
-    from idbench.data.images import ImageError, load_image
     from idbench.data.manifest import load_gallery
-    from idbench.distractors import make_distractor, mask_provider
+    from idbench.distractors.build import build_distractors, gate_counts, pair_subjects
+    from idbench.distractors.gates import GateConfig
+    from idbench.distractors.masks import mask_provider
+    from idbench.distractors.sheet import render_sheet
     from idbench.safe_names import safe_filename
 
     problems = stderr_problem_log(quiet)
@@ -51,66 +64,64 @@ def build(pool_path, out_dir, mask_spec, pair_level, n_views, quiet):
         raise click.ClickException("the pool has no label above subject to pair subjects by (use --pair-level)")
     try:
         provider = mask_provider(mask_spec)
-    except ValueError as e:
-        raise click.ClickException(str(e))
+    except (ValueError, OSError, ImportError) as e:
+        raise click.ClickException(f"cannot create mask provider {mask_spec!r}: {e}")
+    cfg = GateConfig(min_area=min_area, max_area=max_area, max_upscale=max_upscale, min_change=min_change,
+                     max_uncovered=max_uncovered)
     by_subject = pool.by_subject()
-    by_label: dict[str, list[str]] = {}
-    for s, recs in sorted(by_subject.items()):
-        by_label.setdefault(recs[0].label(level), []).append(s)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "images").mkdir(exist_ok=True)
-    (out_dir / "masks").mkdir(exist_ok=True)
-    masks: dict[str, np.ndarray] = {}
-
-    def rgb_and_mask(rec):
-        rgb = np.asarray(load_image(rec.path))
-        if rec.id not in masks:
-            masks[rec.id] = provider(rgb, rec.path)
-            Image.fromarray(masks[rec.id]).save(out_dir / "masks" / f"{safe_filename(rec.id)}.png")
-        return rgb, masks[rec.id]
-
-    samples, n_made = [], 0
-    with open(out_dir / "provenance.jsonl", "w", encoding="utf-8") as prov:
-        pairs = [(a, subs[(i + 1) % len(subs)]) for subs in by_label.values() if len(subs) > 1 for i, a in enumerate(subs)]
-        for a, b in tqdm(pairs, desc="distractors", disable=quiet, leave=False):
-            views, dists = [], []
-            try:
-                b_rgb, b_mask = rgb_and_mask(by_subject[b][0])
-            except (ImageError, ValueError, OSError, cv2.error) as e:
-                problems.add(by_subject[b][0].path, "mask", f"no mask ({_reason(e)}); subject {b!r} not used as a distractor")
-                continue
-            for rec in by_subject[a][:n_views]:
+    pairs = pair_subjects(by_subject, level)
+    with tqdm(total=len(pairs), desc="distractors", disable=quiet, leave=False) as bar:
+        attempts = build_distractors(by_subject, pairs, provider, n_views=n_views, cfg=cfg, progress=bar.update)
+    for d in ("images", "rejected", "masks"):
+        (out_dir / d).mkdir(parents=True, exist_ok=True)
+    samples: dict[str, dict] = {}
+    views_rgb = {}
+    with open(out_dir / "provenance.jsonl", "w", encoding="utf-8") as prov, \
+            open(out_dir / "review.csv", "w", newline="", encoding="utf-8") as rev:
+        w = csv.writer(rev)
+        w.writerow(["sample_id", "slot", "view", "distractor", "partner", "gate", "reason", "accept"])
+        for a in attempts:
+            name = safe_filename(f"{a.sample_id}__{a.view.path.stem}__with__{a.partner}") + ".png"
+            rel = ""
+            if a.distractor is not None:
+                rel = f"{'images' if a.accepted else 'rejected'}/{name}"
+                Image.fromarray(a.distractor.image).save(out_dir / rel)
+            if a.view_mask is not None:
+                Image.fromarray(a.view_mask).save(out_dir / "masks" / f"{safe_filename(a.view.id)}.png")
+            s = samples.setdefault(a.sample_id, {"views": [], "distractors": []})
+            s["views"].append(str(a.view.path.resolve()))
+            s["distractors"].append(rel if a.accepted else "")
+            w.writerow([a.sample_id, a.slot, str(a.view.path.resolve()), rel, a.partner, a.gate, a.reason, int(a.accepted)])
+            if a.accepted:
+                prov.write(json.dumps({"distractor": rel, "view": str(a.view.path), "a": a.sample_id, "b": a.partner,
+                                       "b_source": str(a.source.path), "masks": mask_spec, **a.distractor.provenance}) + "\n")
+            else:
+                problems.add(a.view.path, f"rejected_{a.gate}", f"no distractor with {a.partner!r}: {a.reason}", "rejected")
+            if a.view.id not in views_rgb:
                 try:
-                    a_rgb, a_mask = rgb_and_mask(rec)
-                    d = make_distractor(a_rgb, a_mask, b_rgb, b_mask)
-                except (ImageError, ValueError, OSError, cv2.error) as e:
-                    problems.add(rec.path, "mask", f"no distractor: {_reason(e)}")
-                    views.append(str(rec.path.resolve()))
-                    dists.append("")
-                    continue
-                name = safe_filename(f"{a}__{rec.path.stem}__with__{b}") + ".png"
-                Image.fromarray(d.image).save(out_dir / "images" / name)
-                Image.fromarray(d.changed).save(out_dir / "masks" / f"changed__{name}")
-                prov.write(json.dumps({"distractor": f"images/{name}", "view": str(rec.path), "a": a, "b": b,
-                                       "b_source": str(by_subject[b][0].path), "masks": mask_spec, **d.provenance}) + "\n")
-                views.append(str(rec.path.resolve()))
-                dists.append(f"images/{name}")
-                n_made += 1
-            if len(views) >= 2:
-                samples.append({"sample_id": a, "identity": a, "source": f"composite-{mask_spec.split(':')[0]}",
-                                "views": ";".join(views), "distractors": ";".join(dists)})
+                    from idbench.data.images import load_image
+
+                    views_rgb[a.view.id] = np.asarray(load_image(a.view.path))
+                except Exception:  # already named as a rejection
+                    pass
     with open(out_dir / "samples.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=["sample_id", "identity", "source", "views", "distractors"])
         w.writeheader()
-        w.writerows(samples)
-    click.echo(f"{n_made} distractors in {len(samples)} samples -> {out_dir}/samples.csv "
-               f"({len(problems)} problems)")
-
-
-def _reason(e: Exception) -> str:
-    from idbench.data.images import ImageError
-
-    if isinstance(e, ImageError):
-        return e.reason
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[-1] if text else ''}"
+        for sid, s in samples.items():
+            if len(s["views"]) >= 2:
+                w.writerow({"sample_id": sid, "identity": sid, "source": f"composite-{mask_spec.split(':')[0]}",
+                            "views": ";".join(s["views"]), "distractors": ";".join(s["distractors"])})
+    with open(out_dir / "problems.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "kind", "reason", "action"])
+        for p in problems.items:
+            w.writerow([p.path, p.kind, p.reason, p.action])
+    counts = gate_counts(attempts)
+    (out_dir / "build.json").write_text(json.dumps({"masks": mask_spec, "gates": cfg.to_dict(), **counts}, indent=2),
+                                        encoding="utf-8")
+    (out_dir / "sheet.html").write_text(render_sheet(attempts, counts, views_rgb), encoding="utf-8")
+    share = f"{counts['accepted_share']:.0%}" if counts["accepted_share"] is not None else "–"
+    rej = ", ".join(f"{g} {n}" for g, n in sorted(counts["rejected"].items())) or "none"
+    click.echo(f"{counts['accepted']} of {counts['attempts']} distractors accepted ({share}); rejected: {rej}")
+    click.echo(f"{len(samples)} samples -> {out_dir}/samples.csv; review: {out_dir}/sheet.html, {out_dir}/review.csv")
+    print_problem_counts(problems)

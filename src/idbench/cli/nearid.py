@@ -35,6 +35,19 @@ def _load_samples(samples_path: Path | None, world: Path | None, problems):
     return found["samples"] if found else load_samples(samples_path)
 
 
+def _review(samples, samples_path, review_path):
+    from idbench.data.manifest import ManifestError
+    from idbench.nearid.samples import apply_review
+
+    path = review_path or (samples_path.parent / "review.csv" if samples_path else None)
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        return apply_review(samples, path)
+    except ManifestError as e:
+        raise click.ClickException(f"review file: {e}")
+
+
 def _print(res, title: str) -> None:
     from idbench.report.format import fmt_interval, fmt_num
 
@@ -56,11 +69,13 @@ def _print(res, title: str) -> None:
 @click.option("--world", type=click.Path(exists=True, file_okay=False, path_type=Path), help="A synthetic world folder.")
 @click.option("-e", "--encoder", "encoder_spec", default="effnet-lite0", show_default=True)
 @click.option("--views", "n_views", type=click.IntRange(2), default=3, show_default=True, help="Views per sample (published: 3).")
+@click.option("--review", "review_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="review.csv with an accept column [default: review.csv beside the samples manifest, when present].")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("idbench-nearid"), show_default=True)
 @click.option("-q", "--quiet", is_flag=True)
 @cache_options
 @user_errors
-def eval_(samples_path, world, encoder_spec, n_views, out_dir, quiet, cache_dir, no_cache):
+def eval_(samples_path, world, encoder_spec, n_views, review_path, out_dir, quiet, cache_dir, no_cache):
     """SSR, PA and the margin distribution of an encoder, overall and per distractor source."""
     import csv
 
@@ -69,6 +84,7 @@ def eval_(samples_path, world, encoder_spec, n_views, out_dir, quiet, cache_dir,
 
     problems = stderr_problem_log(quiet)
     samples = _load_samples(samples_path, world, problems)
+    review = _review(samples, samples_path, review_path)
     section, groups = nearid_section(samples, make_encoder(encoder_spec), n_views=n_views,
                                      cache=open_cache(cache_dir, no_cache), problems=problems, progress=not quiet)
     if not groups:
@@ -78,6 +94,19 @@ def eval_(samples_path, world, encoder_spec, n_views, out_dir, quiet, cache_dir,
     from idbench.results import Results, _jsonable
 
     results = Results(command=command_line(), problems=problems)
+    if review:
+        section["review"] = review
+        click.echo(f"review {review['review_file']}: {review['removed']} distractor(s) rejected by a person, "
+                   f"{review['restored']} restored")
+    build = samples_path.parent / "build.json" if samples_path else None
+    if build is not None and build.is_file():
+        try:
+            b = json.loads(build.read_text(encoding="utf-8"))
+            section["distractor_build"] = {k: b.get(k) for k in ("masks", "attempts", "accepted", "rejected", "gates")}
+            click.echo(f"distractors: {b.get('accepted')} of {b.get('attempts')} attempts passed the gates; rejected: "
+                       + (", ".join(f"{g} {n}" for g, n in (b.get("rejected") or {}).items()) or "none"))
+        except (ValueError, OSError):
+            pass
     results.sections["nearid"] = section
     finish_results(results, out_dir, report=True, n_resamples=2000, seed=0)
     (out_dir / "nearid.json").write_text(json.dumps(_jsonable({"encoder": encoder_spec, **res.summary(),

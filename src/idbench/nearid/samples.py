@@ -66,3 +66,39 @@ def samples_from_world(gallery_records: list[ImageRecord], n_views: int | None =
         ds = [dist.get(v.id) for v in vs]
         out.append(NearIDSample(s, s, "world-composite", vs, ds))
     return out
+
+
+def apply_review(samples: list[NearIDSample], review_path: str | Path) -> dict:
+    """Honour a person's decisions in ``review.csv`` (written by ``idbench distractors build``).
+
+    Each row names a sample, a view slot, the distractor file (relative to the review file) and
+    ``accept`` (1/0, yes/no, true/false). ``accept`` 0 empties the slot (the sample becomes
+    incomplete); ``accept`` 1 on a slot that is empty puts the reviewed distractor in (a gate's
+    rejection overruled). Returns the counts for the NearID section."""
+    path = Path(review_path)
+    rows = read_rows(path)
+    by_id = {s.sample_id: s for s in samples}
+    counts = {"review_file": str(path), "rows": len(rows), "removed": 0, "restored": 0, "unknown_rows": 0}
+    for r in rows:
+        s = by_id.get(r.get("sample_id", ""))
+        flag = str(r.get("accept", "")).strip().lower()
+        if s is None or flag not in ("1", "0", "yes", "no", "true", "false", "y", "n"):
+            counts["unknown_rows"] += 1
+            continue
+        try:
+            slot = int(r.get("slot", ""))
+        except ValueError:
+            counts["unknown_rows"] += 1
+            continue
+        if not 0 <= slot < len(s.distractors):
+            counts["unknown_rows"] += 1
+            continue
+        accept = flag in ("1", "yes", "true", "y")
+        if not accept and s.distractors[slot] is not None:
+            s.distractors[slot] = None
+            counts["removed"] += 1
+        elif accept and s.distractors[slot] is None and r.get("distractor"):
+            p = Path(r["distractor"])
+            s.distractors[slot] = ImageRecord(f"{s.sample_id}/d{slot}", p if p.is_absolute() else path.parent / p, s.identity)
+            counts["restored"] += 1
+    return counts
