@@ -125,7 +125,7 @@ class SamMasks:
     def __call__(self, rgb: np.ndarray, path: Path) -> np.ndarray:
         h, w = rgb.shape[:2]
         x, y, bw, bh = central_box(h, w, self.margin)
-        inputs = self.processor(images=rgb, input_boxes=[[[x, y, x + bw, y + bh]]], return_tensors="pt")
+        inputs = self.processor(images=np.array(rgb), input_boxes=[[[x, y, x + bw, y + bh]]], return_tensors="pt")
         inputs = {k: (v.to(self.device) if hasattr(v, "to") else v) for k, v in inputs.items()}
         with self._torch.no_grad():
             out = self.model(**inputs, multimask_output=True)
