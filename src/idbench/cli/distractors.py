@@ -22,6 +22,13 @@ def distractors():
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--masks", "mask_spec", default="grabcut", show_default=True,
               help="Mask provider: grabcut[:margin] (offline), file:<dir> (masks named <stem>.png), hf:<SAM model>.")
+@click.option("--source", "source_spec", default="composite", show_default=True,
+              help="composite (another subject's photo pasted in) or diffusers:<inpainting model id or folder> "
+                   "(A's region redrawn as another instance of its parent label; needs idbench[inpaint]).")
+@click.option("--steps", type=click.IntRange(1), default=30, show_default=True, help="Inpainting steps (diffusers source).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Inpainting seed (diffusers source).")
+@click.option("--size", "inpaint_size", type=click.IntRange(64), default=512, show_default=True,
+              help="Side the inpainting pipeline runs at (diffusers source; its output is resized back).")
 @click.option("--pair-level", default=None, help="Pair each subject with another of the same label at this level [default: the parent level].")
 @click.option("--views", "n_views", type=click.IntRange(2), default=3, show_default=True)
 @click.option("--max-upscale", type=click.FloatRange(1.0), default=2.0, show_default=True,
@@ -34,7 +41,7 @@ def distractors():
               help="Largest share of A's mask left outside B's pasted mask (A's inpainted remains).")
 @click.option("-q", "--quiet", is_flag=True)
 @user_errors
-def build(pool_path, out_dir, mask_spec, pair_level, n_views, max_upscale, min_area, max_area, min_change, max_uncovered,
+def build(pool_path, out_dir, mask_spec, source_spec, steps, seed, inpaint_size, pair_level, n_views, max_upscale, min_area, max_area, min_change, max_uncovered,
           quiet):
     """For each view of subject A, put subject B (same parent label) into A's exact background.
 
@@ -60,7 +67,7 @@ def build(pool_path, out_dir, mask_spec, pair_level, n_views, max_upscale, min_a
     pool = load_gallery(pool_path, problems)
     levels = list(pool.levels)
     level = pair_level or (levels[-2] if len(levels) >= 2 else None)
-    if level is None:
+    if level is None and not source_spec.startswith("diffusers:"):
         raise click.ClickException("the pool has no label above subject to pair subjects by (use --pair-level)")
     try:
         provider = mask_provider(mask_spec)
@@ -69,9 +76,25 @@ def build(pool_path, out_dir, mask_spec, pair_level, n_views, max_upscale, min_a
     cfg = GateConfig(min_area=min_area, max_area=max_area, max_upscale=max_upscale, min_change=min_change,
                      max_uncovered=max_uncovered)
     by_subject = pool.by_subject()
-    pairs = pair_subjects(by_subject, level)
-    with tqdm(total=len(pairs), desc="distractors", disable=quiet, leave=False) as bar:
-        attempts = build_distractors(by_subject, pairs, provider, n_views=n_views, cfg=cfg, progress=bar.update)
+    if source_spec.startswith("diffusers:"):
+        from idbench.distractors.build import build_inpainted
+        from idbench.distractors.inpaint import DiffusersInpainter
+
+        try:
+            inpainter = DiffusersInpainter(source_spec.split(":", 1)[1], steps=steps, seed=seed, size=inpaint_size)
+        except (ImportError, OSError, ValueError) as e:
+            raise click.ClickException(f"cannot load inpainting pipeline {source_spec!r}: {e}")
+        # the prompt's noun: the parent label, else a 'class' column, else the subject's name
+        labels = {s: (recs[0].label(level) if level else recs[0].extra.get("class") or s) for s, recs in by_subject.items()}
+        with tqdm(total=len(by_subject), desc="inpainting", disable=quiet, leave=False) as bar:
+            attempts = build_inpainted(by_subject, labels, provider, inpainter, n_views=n_views, cfg=cfg,
+                                       progress=bar.update)
+    elif source_spec == "composite":
+        pairs = pair_subjects(by_subject, level)
+        with tqdm(total=len(pairs), desc="distractors", disable=quiet, leave=False) as bar:
+            attempts = build_distractors(by_subject, pairs, provider, n_views=n_views, cfg=cfg, progress=bar.update)
+    else:
+        raise click.UsageError(f"--source must be composite or diffusers:<model>, got {source_spec!r}")
     for d in ("images", "rejected", "masks"):
         (out_dir / d).mkdir(parents=True, exist_ok=True)
     samples: dict[str, dict] = {}
@@ -94,7 +117,8 @@ def build(pool_path, out_dir, mask_spec, pair_level, n_views, max_upscale, min_a
             w.writerow([a.sample_id, a.slot, str(a.view.path.resolve()), rel, a.partner, a.gate, a.reason, int(a.accepted)])
             if a.accepted:
                 prov.write(json.dumps({"distractor": rel, "view": str(a.view.path), "a": a.sample_id, "b": a.partner,
-                                       "b_source": str(a.source.path), "masks": mask_spec, **a.distractor.provenance}) + "\n")
+                                       "b_source": str(a.source.path), "masks": mask_spec,
+                                       "source": source_spec.split(":")[0], **a.distractor.provenance}) + "\n")
             else:
                 problems.add(a.view.path, f"rejected_{a.gate}", f"no distractor with {a.partner!r}: {a.reason}", "rejected")
             if a.view.id not in views_rgb:
@@ -109,7 +133,8 @@ def build(pool_path, out_dir, mask_spec, pair_level, n_views, max_upscale, min_a
         w.writeheader()
         for sid, s in samples.items():
             if len(s["views"]) >= 2:
-                w.writerow({"sample_id": sid, "identity": sid, "source": f"composite-{mask_spec.split(':')[0]}",
+                w.writerow({"sample_id": sid, "identity": sid,
+                            "source": f"{source_spec.split(':')[0]}-{mask_spec.split(':')[0]}",
                             "views": ";".join(s["views"]), "distractors": ";".join(s["distractors"])})
     with open(out_dir / "problems.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
@@ -117,7 +142,8 @@ def build(pool_path, out_dir, mask_spec, pair_level, n_views, max_upscale, min_a
         for p in problems.items:
             w.writerow([p.path, p.kind, p.reason, p.action])
     counts = gate_counts(attempts)
-    (out_dir / "build.json").write_text(json.dumps({"masks": mask_spec, "gates": cfg.to_dict(), **counts}, indent=2),
+    (out_dir / "build.json").write_text(json.dumps({"masks": mask_spec, "source": source_spec, "gates": cfg.to_dict(),
+                                                    **counts}, indent=2),
                                         encoding="utf-8")
     (out_dir / "sheet.html").write_text(render_sheet(attempts, counts, views_rgb), encoding="utf-8")
     share = f"{counts['accepted_share']:.0%}" if counts["accepted_share"] is not None else "–"

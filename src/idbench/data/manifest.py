@@ -135,8 +135,8 @@ def infer_levels(rows: list[dict[str, str]], problems: ProblemLog | None = None,
             from idbench.metrics.labels import normal_form
 
             # a would-be level broken only by the form of its labels ('1' and '1.0' for one subject)
-            if all(len({normal_form(v) for v in vs}) == 1 for vs in per_subject.values()):
-                multi = next((s, sorted(v)) for s, v in per_subject.items() if len(v) > 1)
+            multi = next(((s, sorted(v)) for s, v in per_subject.items() if len(v) > 1), None)
+            if multi and all(len({normal_form(v) for v in vs}) == 1 for vs in per_subject.values()):
                 problems.add(source, "label_level_dropped",
                              f"column {c!r} is not used as a label level: subject {multi[0]!r} has values "
                              f"{' and '.join(map(repr, multi[1][:4]))}, which differ only in form; a level needs one "

@@ -68,6 +68,32 @@ def pair_subjects(by_subject: dict[str, list[ImageRecord]], level: str) -> list[
     return [(a, subs[(i + 1) % len(subs)]) for subs in by_label.values() if len(subs) > 1 for i, a in enumerate(subs)]
 
 
+def build_inpainted(by_subject: dict[str, list[ImageRecord]], labels: dict[str, str], provider: Callable, inpainter, *,
+                    n_views: int = 3, cfg: GateConfig = GateConfig(), progress=None) -> list[Attempt]:
+    """Distractors by generative inpainting: each view's subject redrawn as another instance of its
+    parent label (``labels``: subject -> parent label), gated like composites."""
+    masks = _Masks(provider, cfg)
+    attempts: list[Attempt] = []
+    for a, views in sorted(by_subject.items()):
+        partner = f"inpaint:{labels.get(a, a)}"
+        for slot, view in enumerate(views[:n_views]):
+            v_rgb, v_mask, g = masks.get(view)
+            if not g.ok:
+                attempts.append(Attempt(a, slot, view, partner, None, False, g.gate, f"view: {g.reason}", view_mask=v_mask))
+                continue
+            d = inpainter(v_rgb, v_mask, labels.get(a, a))
+            g = check_composite(v_rgb, d, v_mask, cfg)
+            if g.ok:
+                try:
+                    g = check_remains(d, provider(d.image, view.path), cfg)
+                except (ValueError, OSError, cv2.error):
+                    pass
+            attempts.append(Attempt(a, slot, view, partner, view, g.ok, g.gate, g.reason, d, v_mask))
+        if progress is not None:
+            progress()
+    return attempts
+
+
 def build_distractors(by_subject: dict[str, list[ImageRecord]], pairs: Sequence[tuple[str, str]], provider: Callable, *,
                       n_views: int = 3, cfg: GateConfig = GateConfig(), progress=None) -> list[Attempt]:
     masks = _Masks(provider, cfg)
