@@ -145,3 +145,27 @@ def test_topk_search_matches_numpy():
     assert np.allclose(sims, np.take_along_axis(full, idx, 1), atol=1e-5)
     sims2, idx2 = topk_search(q, g, 5, use_faiss=False)
     assert np.array_equal(idx, idx2)
+
+
+@pytest.mark.parametrize("ties", ["pessimistic", "optimistic"])
+@pytest.mark.parametrize("with_ids", [False, True])
+def test_engine_paths_agree_exactly(ties, with_ids):
+    """The candidate-pair path, the sorted-rows path (forced by candidate_share) and explicit
+    device='cpu' give identical per-query metrics, with ties, exclusions and no-relevant queries."""
+    rng = np.random.default_rng(7)
+    G = np.round(rng.normal(size=(300, 6)), 1).astype(np.float32)  # coarse values: many exact ties
+    G /= np.linalg.norm(G, axis=1, keepdims=True)
+    Q = np.concatenate([G[:40], np.round(rng.normal(size=(30, 6)), 1).astype(np.float32)])
+    Q /= np.linalg.norm(Q, axis=1, keepdims=True)
+    gl = rng.integers(0, 12, len(G))
+    ql = np.concatenate([gl[:40], rng.integers(0, 14, 30)])  # labels 12, 13: no relevant item
+    kw = dict(ties=ties, block_size=16)
+    if with_ids:
+        kw.update(query_ids=list(range(40)) + [-1] * 30, gallery_ids=list(range(300)))
+    a = retrieval_metrics(Q, ql, G, gl, candidate_share=1.0, **kw)
+    b = retrieval_metrics(Q, ql, G, gl, candidate_share=0.0, sort_elements=1000, **kw)
+    c = retrieval_metrics(Q, ql, G, gl, device="cpu", **kw)
+    for name in a.per_query:
+        np.testing.assert_array_equal(a.per_query[name], b.per_query[name])
+        np.testing.assert_array_equal(a.per_query[name], c.per_query[name])
+    assert (a.n_candidates == b.n_candidates).all()

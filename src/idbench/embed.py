@@ -9,13 +9,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from idbench.cache.store import EmbeddingCache
 from idbench.data.images import MAX_PIXELS, ImageError, file_sha256, load_image
 from idbench.data.problems import ProblemLog
 from idbench.data.records import ImageRecord
 from idbench.encoders.base import Encoder, ImageEmbedding
+from idbench.progress import progress_bar
 
 
 def _load_and_preprocess(encoder: Encoder, path, max_pixels: int) -> Any:
@@ -69,9 +69,7 @@ def embed_records(
     failed: dict[str, ImageError] = {}
     if todo:
         batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
-        bar = tqdm(
-            total=len(todo), desc=desc or f"encoding [{encoder.name}]", unit="img", disable=not progress, leave=False
-        )
+        bar = progress_bar(len(todo), desc or f"encoding [{encoder.name}]", enabled=progress, unit="img")
         with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
 
             def submit(batch: list[str]) -> list[Future]:

@@ -29,7 +29,7 @@ def demo(out_dir, seed, encoder_spec, instances, per_subject, n_resamples, quiet
     granularities, NearID margins, RCA, FID/KID. Ends with the meta-evaluation: which metric
     follows the true drift. Writes OUT/results (summary.json, per_image.csv, report.html).
     """
-    from tqdm.auto import tqdm
+    from idbench.progress import progress_bar
 
     from idbench.cache.store import EmbeddingCache
     from idbench.data.manifest import load_gallery, load_generations, load_references
@@ -44,7 +44,7 @@ def demo(out_dir, seed, encoder_spec, instances, per_subject, n_resamples, quiet
     world_dir, gen_dir, res_dir = out_dir / "world", out_dir / "gen", out_dir / "results"
     spec = WorldSpec(seed=seed, instances=instances)
     n_subjects = spec.categories * spec.subclasses * spec.instances
-    with tqdm(total=n_subjects + len(DEFAULT_METHODS), desc="rendering world", disable=quiet, leave=False) as bar:
+    with progress_bar(n_subjects + len(DEFAULT_METHODS), "rendering world", enabled=not quiet) as bar:
         make_world(world_dir, spec, progress=bar.update)
         simulate_methods(world_dir, gen_dir, per_subject=per_subject, seed=seed, progress=bar.update)
     click.echo(f"world: {n_subjects} subjects in {spec.categories} categories x {spec.subclasses} subclasses; "

@@ -54,7 +54,7 @@ def build(pool_path, out_dir, mask_spec, source_spec, steps, seed, inpaint_size,
     """
     import numpy as np
     from PIL import Image
-    from tqdm.auto import tqdm
+    from idbench.progress import progress_bar
 
     from idbench.data.manifest import load_gallery
     from idbench.distractors.build import build_distractors, gate_counts, pair_subjects
@@ -86,12 +86,12 @@ def build(pool_path, out_dir, mask_spec, source_spec, steps, seed, inpaint_size,
             raise click.ClickException(f"cannot load inpainting pipeline {source_spec!r}: {e}")
         # the prompt's noun: the parent label, else a 'class' column, else the subject's name
         labels = {s: (recs[0].label(level) if level else recs[0].extra.get("class") or s) for s, recs in by_subject.items()}
-        with tqdm(total=len(by_subject), desc="inpainting", disable=quiet, leave=False) as bar:
+        with progress_bar(len(by_subject), "inpainting", enabled=not quiet, unit="subject") as bar:
             attempts = build_inpainted(by_subject, labels, provider, inpainter, n_views=n_views, cfg=cfg,
                                        progress=bar.update)
     elif source_spec == "composite":
         pairs = pair_subjects(by_subject, level)
-        with tqdm(total=len(pairs), desc="distractors", disable=quiet, leave=False) as bar:
+        with progress_bar(len(pairs), "distractors", enabled=not quiet, unit="pair") as bar:
             attempts = build_distractors(by_subject, pairs, provider, n_views=n_views, cfg=cfg, progress=bar.update)
     else:
         raise click.UsageError(f"--source must be composite or diffusers:<model>, got {source_spec!r}")

@@ -31,8 +31,8 @@ Factory = Callable[..., Encoder]
 _REGISTRY: dict[str, Factory] = {}
 # name -> module that registers it; imported lazily so that `idbench --help` stays fast.
 _LAZY: dict[str, str] = {
-    "effnet-lite0": "idbench.encoders.effnet_lite0",
-    "dlib-face": "idbench.encoders.dlib_face",
+    "effnet-lite0": "idbench.encoders.builtin",
+    "dlib-face": "idbench.encoders.builtin",
     "hf": "idbench.encoders.hf",
     "timm": "idbench.encoders.timm_encoder",
     "nearid": "idbench.encoders.nearid_head",

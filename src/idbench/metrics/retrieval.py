@@ -7,8 +7,14 @@ irrelevant items score at least as high:
 
     rank_k = k + #{irrelevant g : s(g) >= s_(k)}      (s_(k): k-th highest relevant similarity)
 
-computed in query blocks with a batched ``searchsorted`` against the few relevant similarities
-(O(G log R) per query instead of O(G log G)), with bounded memory.
+The engine works in query blocks (memory O(block x gallery)) with the gallery sorted by label, so
+each query's relevant items are one contiguous slice whose scores are gathered directly. Only
+items scoring at least the query's lowest relevant score can change a rank: when those candidates
+are few (any useful encoder), they are counted pair by pair; when they are many (a near-random
+encoder), every item is placed among the row's sorted relevant scores with one batched
+``searchsorted`` and the places are tallied. Measured (``benchmarks/bench_rank.py``, 2,000 x
+50,000 x 512, 2 CPU cores): 1.46x the similarity matmul alone at mAP 0.91 and 4.2x at mAP 0.002;
+the same code runs on a CUDA device (``device=``).
 
 Ties (documented rule, independent of input order): **pessimistic** by default -- a relevant item
 that ties with irrelevant items is ranked after all of them; ``ties="optimistic"`` ranks it before.
@@ -87,7 +93,10 @@ def retrieval_metrics(
     ks: Sequence[int] = DEFAULT_KS,
     ties: str = "pessimistic",
     no_relevant: str = "zero",
-    block_size: int = 256,
+    block_size: int = 1024,
+    device: str | None = None,
+    candidate_share: float = 0.05,
+    sort_elements: int = 1 << 24,
 ) -> RetrievalResult:
     """Exact retrieval metrics of every query against the whole gallery.
 
@@ -101,6 +110,12 @@ def retrieval_metrics(
     ties : "pessimistic" (default) or "optimistic"; see the module docstring.
     no_relevant : "zero" (default, published), "skip" or "error".
     block_size : queries per block; memory is O(block_size x G).
+    device : torch device for the similarity matrix and the counting ("cuda" on a GPU machine);
+        default CPU. The same code runs on either; results are identical up to float rounding of
+        the similarities.
+    candidate_share, sort_elements : engine tuning: above this share of candidate items per block
+        every item is placed among the relevant scores instead (in chunks of at most
+        ``sort_elements`` similarities).
 
     Examples
     --------
@@ -125,10 +140,22 @@ def retrieval_metrics(
     if any(k < 1 for k in ks):
         raise ValueError(f"ks must be >= 1, got {ks}")
     lq, lg = _encode_labels(query_labels, gallery_labels)
-    exclude = None
+    iq = ig = None
     if query_ids is not None and gallery_ids is not None:
         iq, ig = _encode_labels(query_ids, gallery_ids)
-        exclude = (torch.from_numpy(iq), torch.from_numpy(ig))
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+
+    # The gallery sorted by label: each query's relevant items are one contiguous slice [lo, hi).
+    order = np.argsort(lg, kind="stable")
+    lg_s = lg[order]
+    n_codes = int(max(lq.max(initial=-1), lg.max(initial=-1))) + 1
+    lo_c = np.searchsorted(lg_s, np.arange(n_codes), side="left")
+    hi_c = np.searchsorted(lg_s, np.arange(n_codes), side="right")
+    lo_q, hi_q = lo_c[lq], hi_c[lq]
+    Gt = torch.from_numpy(np.ascontiguousarray(G[order])).to(dev)
+    lo_t, hi_t = torch.from_numpy(lo_q).to(dev), torch.from_numpy(hi_q).to(dev)
+    ig_t = torch.from_numpy(ig[order]).to(dev) if ig is not None else None
+    iq_t = torch.from_numpy(iq).to(dev) if iq is not None else None
 
     nq = len(Q)
     out = {name: np.full(nq, np.nan) for name in METRICS}
@@ -136,45 +163,52 @@ def retrieval_metrics(
         out[f"cmc@{k}"] = np.full(nq, np.nan)
     n_rel = np.zeros(nq, dtype=np.int64)
     n_cand = np.full(nq, len(G), dtype=np.int64)
-    Gt = torch.from_numpy(G)
-    lg_t = torch.from_numpy(lg)
+    if iq is not None:  # gallery items sharing the query's id are left out of its ranking
+        ids, counts = np.unique(ig, return_counts=True)
+        per_id = dict(zip(ids.tolist(), counts.tolist()))
+        n_cand -= np.array([per_id.get(i, 0) for i in iq.tolist()], dtype=np.int64)
+    span = int((hi_q - lo_q).max()) if nq else 0
     right = ties == "pessimistic"
+    inf = float("inf")
     for start in range(0, nq, block_size):
         stop = min(start + block_size, nq)
-        S = torch.from_numpy(Q[start:stop]) @ Gt.T  # (B, G)
-        rel = torch.from_numpy(lq[start:stop])[:, None] == lg_t[None, :]
-        if exclude is not None:
-            excl = exclude[0][start:stop, None] == exclude[1][None, :]
-            rel &= ~excl
-            n_cand[start:stop] -= excl.sum(1).numpy()
-        else:
-            excl = None
-        R = rel.sum(dim=1)  # (B,)
-        n_rel[start:stop] = R.numpy()
-        rmax = int(R.max()) if len(R) else 0
+        B = stop - start
+        S = torch.from_numpy(Q[start:stop]).to(dev) @ Gt.T  # (B, G): the only full-size product
+        if span == 0:
+            continue
+        # relevant similarities: gathered from each query's slice (B x span, small)
+        ar = torch.arange(span, device=dev)
+        idx = lo_t[start:stop, None] + ar[None, :]
+        valid = ar[None, :] < (hi_t[start:stop] - lo_t[start:stop])[:, None]
+        idx = idx.clamp(max=len(G) - 1)
+        if iq_t is not None:
+            valid &= ig_t[idx] != iq_t[start:stop, None]
+        rel = torch.where(valid, S.gather(1, idx), torch.tensor(inf, device=dev))
+        R = valid.sum(1)
+        thr = rel.sort(dim=1).values  # ascending; +inf pads the rows with fewer relevant items
+        rmax = int(R.max())
+        n_rel[start:stop] = R.cpu().numpy()
         if rmax == 0:
             continue
-        inf = torch.tensor(float("inf"))
-        # relevant similarities ascending, padded with +inf
-        thr = torch.where(rel, S, inf).topk(rmax, dim=1, largest=False).values  # (B, rmax)
-        irr = S.masked_fill(rel, -inf)
-        if excl is not None:
-            irr = irr.masked_fill(excl, -inf)
-        idx = torch.searchsorted(thr.contiguous(), irr.contiguous(), right=right)  # thresholds passed, per item
-        hist = torch.zeros(len(S), rmax + 1, dtype=torch.int64).scatter_add_(1, idx, torch.ones_like(idx))
-        # n_ge[:, j] = #irrelevant items beating threshold j (ascending j)
-        n_ge = hist.flip(1).cumsum(1).flip(1)[:, 1:]
-        # k-th best relevant (1-based) sits at ascending position R - k
-        ranks = np.full((len(S), rmax), np.inf)
-        Rn = R.numpy()
-        n_ge_np = n_ge.numpy()
-        for b in range(len(S)):
-            r = Rn[b]
-            if r:
-                k = np.arange(1, r + 1)
-                ranks[b, :r] = k + n_ge_np[b, r - k]
-        sims_rel = torch.where(rel, S, torch.zeros(())).sum(1) / R.clamp(min=1)
-        _fill(out, ranks, Rn, sims_rel.numpy(), start, ks)
+        thr = thr[:, :rmax].contiguous()
+        # Only items scoring at least the query's lowest relevant score can push a relevant item down.
+        # Few such candidates (the usual case): count them pair by pair. Many (a near-random encoder):
+        # tally every item's place among the relevant scores instead; time and memory stay bounded.
+        cand = S >= thr[:, :1]
+        n_cand_block = int(cand.sum())
+        if n_cand_block <= candidate_share * cand.numel():
+            n_ge = _count_candidates(S, cand, thr, lo_t[start:stop], hi_t[start:stop],
+                                     ig_t, iq_t[start:stop] if iq_t is not None else None, right, rmax)
+        else:
+            del cand
+            n_ge = _count_dense(S, thr, rel, valid, R, ig_t, iq_t[start:stop] if iq_t is not None else None, right,
+                                sort_elements)
+        Rn = R.cpu().numpy()
+        k = np.arange(1, rmax + 1)
+        pos = np.clip(Rn[:, None] - k[None, :], 0, rmax - 1)  # k-th best relevant sits at ascending position R - k
+        ranks = np.where(k[None, :] <= Rn[:, None], k[None, :] + np.take_along_axis(n_ge, pos, axis=1), np.inf)
+        sims_rel = torch.where(valid, rel, torch.zeros((), device=dev)).sum(1) / R.clamp(min=1)
+        _fill(out, ranks, Rn, sims_rel.cpu().numpy(), start, ks)
 
     none = n_rel == 0
     if none.any():
@@ -244,6 +278,44 @@ def chance_retrieval(n_relevant, n_candidates, ks: Sequence[int] = DEFAULT_KS) -
     for k in ks:
         out[f"cmc@{k}"] = float(expected_random_cmc(N, M, k).mean())
     return out
+
+
+def _count_candidates(S, cand, thr, lo, hi, ig_t, iq_b, right: bool, rmax: int) -> np.ndarray:
+    """n_ge[b, j]: irrelevant, non-excluded items scoring above (pessimistic: at least) the j-th
+    lowest relevant score of query b, counted over the candidate pairs only."""
+    rows, cols = cand.nonzero(as_tuple=True)
+    keep = (cols < lo[rows]) | (cols >= hi[rows])
+    if ig_t is not None:
+        keep &= ig_t[cols] != iq_b[rows]
+    rows, cols = rows[keep], cols[keep]
+    passed = torch.searchsorted(thr[rows], S[rows, cols][:, None].contiguous(), right=right).squeeze(1)
+    B = S.shape[0]
+    hist = torch.bincount(rows * (rmax + 1) + passed, minlength=B * (rmax + 1)).reshape(B, rmax + 1)
+    return hist.flip(1).cumsum(1).flip(1)[:, 1:].cpu().numpy()
+
+
+def _count_dense(S, thr, rel, valid, R, ig_t, iq_b, right: bool, chunk_elements: int) -> np.ndarray:
+    """The same counts when most items are candidates: every item is placed among its row's sorted
+    relevant scores (``searchsorted``, O(G log R) per row, cheaper than sorting the row) and the
+    places are tallied; relevant items are then taken out of the tallies, and excluded items
+    never enter them. Rows go in chunks of at most ``chunk_elements`` similarities."""
+    B, G = S.shape
+    rmax = thr.shape[1]
+    n_ge = torch.empty((B, rmax), dtype=torch.int64, device=S.device)
+    step = max(1, chunk_elements // max(G, 1))
+    for s in range(0, B, step):
+        block = S[s:s + step]
+        if ig_t is not None:
+            block = block.masked_fill(ig_t[None, :] == iq_b[s:s + step, None], float("-inf"))
+        places = torch.searchsorted(thr[s:s + step], block.contiguous(), right=right)
+        hist = torch.zeros((len(block), rmax + 1), dtype=torch.int64, device=S.device)
+        hist.scatter_add_(1, places, torch.ones_like(places))
+        n_ge[s:s + step] = hist.flip(1).cumsum(1).flip(1)[:, 1:]
+        del places, hist
+    # relevant items sit in the tallies too: take out those at or above each threshold
+    rel_sorted = torch.where(valid, rel, torch.tensor(float("inf"), device=S.device)).sort(dim=1).values[:, :rmax]
+    rel_above = R[:, None] - torch.searchsorted(rel_sorted.contiguous(), thr, right=not right)
+    return (n_ge - rel_above).cpu().numpy()
 
 
 def _fill(out: dict, ranks: np.ndarray, R: np.ndarray, avg_cos: np.ndarray, start: int, ks) -> None:

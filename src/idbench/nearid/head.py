@@ -76,7 +76,7 @@ def evaluate_groups(groups: list[IdentityGroup], embed: Callable[[np.ndarray], n
 
 def train_head(train: list[IdentityGroup], val: list[IdentityGroup], cfg: HeadConfig, progress: bool = True):
     """Train with early stopping on validation SSR; returns (head, history)."""
-    from tqdm.auto import tqdm
+    from idbench.progress import progress_bar
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -87,8 +87,8 @@ def train_head(train: list[IdentityGroup], val: list[IdentityGroup], cfg: HeadCo
         raise ValueError("training needs at least 2 identities with 2+ views and a distractor")
     best, best_state, since, history = -1.0, None, 0, []
     embed = _embedder(head)
-    bar = tqdm(range(cfg.epochs), desc="training NearID head", disable=not progress, leave=False)
-    for epoch in bar:
+    bar = progress_bar(cfg.epochs, "training NearID head", enabled=progress, unit="epoch")
+    for epoch in range(cfg.epochs):
         head.train()
         order = rng.permutation(len(usable))
         losses = []
@@ -116,6 +116,7 @@ def train_head(train: list[IdentityGroup], val: list[IdentityGroup], cfg: HeadCo
         val_ssr = evaluate_groups(val, embed).ssr if val else float("nan")
         history.append({"epoch": epoch, "loss": float(np.mean(losses)) if losses else float("nan"), "val_ssr": val_ssr})
         bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", val_ssr=f"{val_ssr:.3f}")
+        bar.update(1)
         if val_ssr > best:
             best, since = val_ssr, 0
             best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
