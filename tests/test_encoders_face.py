@@ -48,3 +48,24 @@ def test_large_image_downscaled_boxes_in_original_pixels(astronaut):
     (full,) = ref.embed_batch([ref.preprocess(astronaut)])
     if big.n:  # at 256 px the face may be below the detector's size; when found, coordinates must match
         assert np.allclose(big.boxes[0], full.boxes[0], atol=30)
+
+
+def test_dlib_workers_give_the_single_thread_descriptors():
+    """One model per worker thread: the same faces and descriptors as one thread, image by image."""
+    from idbench.data.images import load_image
+    from idbench.encoders.dlib_face import DlibFaceEncoder
+    from tests.conftest import SHARED
+
+    photos = sorted((SHARED / "datasets" / "faces-small" / "images").glob("*/*.jpg"))
+    if not photos:
+        import pytest
+
+        pytest.skip("faces-small not found")
+    one, two = DlibFaceEncoder(workers=1), DlibFaceEncoder(workers=2)
+    items = [one.preprocess(load_image(p)) for p in photos] * 2
+    a, b = one.embed_batch(items), two.embed_batch(items)
+    assert sum(e.n for e in a) > 0
+    for x, y in zip(a, b):
+        assert x.n == y.n
+        np.testing.assert_array_equal(x.vectors, y.vectors)
+        np.testing.assert_array_equal(x.boxes, y.boxes)

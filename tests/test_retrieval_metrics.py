@@ -169,3 +169,16 @@ def test_engine_paths_agree_exactly(ties, with_ids):
         np.testing.assert_array_equal(a.per_query[name], b.per_query[name])
         np.testing.assert_array_equal(a.per_query[name], c.per_query[name])
     assert (a.n_candidates == b.n_candidates).all()
+
+
+def test_order_keys_keep_order_and_ties_exactly():
+    import torch
+
+    from idbench.metrics.retrieval import _order_keys
+
+    x = np.array([-np.inf, -1.0, -0.5, -1e-30, -0.0, 0.0, 1e-30, 0.25, 0.25, np.nextafter(np.float32(0.25), np.float32(1)),
+                  1.0, np.inf], dtype=np.float32)
+    k = _order_keys(torch.from_numpy(x)).numpy()
+    for i in range(len(x)):
+        for j in range(len(x)):
+            assert (x[i] < x[j]) == (k[i] < k[j]) and (x[i] == x[j]) == (k[i] == k[j]), (x[i], x[j])

@@ -97,6 +97,7 @@ def retrieval_metrics(
     device: str | None = None,
     candidate_share: float = 0.05,
     sort_elements: int = 1 << 24,
+    block_elements: int = 1 << 26,
 ) -> RetrievalResult:
     """Exact retrieval metrics of every query against the whole gallery.
 
@@ -109,7 +110,8 @@ def retrieval_metrics(
     ks : cut-offs for CMC / Recall@k.
     ties : "pessimistic" (default) or "optimistic"; see the module docstring.
     no_relevant : "zero" (default, published), "skip" or "error".
-    block_size : queries per block; memory is O(block_size x G).
+    block_size : queries per block (at most ``block_elements`` similarities per block, 2^26 by
+        default: 256 MB of float32); memory is O(block x G).
     device : torch device for the similarity matrix and the counting ("cuda" on a GPU machine);
         default CPU. The same code runs on either; results are identical up to float rounding of
         the similarities.
@@ -168,6 +170,7 @@ def retrieval_metrics(
         per_id = dict(zip(ids.tolist(), counts.tolist()))
         n_cand -= np.array([per_id.get(i, 0) for i in iq.tolist()], dtype=np.int64)
     span = int((hi_q - lo_q).max()) if nq else 0
+    block_size = max(1, min(block_size, block_elements // max(len(G), 1)))
     right = ties == "pessimistic"
     inf = float("inf")
     for start in range(0, nq, block_size):
@@ -280,16 +283,28 @@ def chance_retrieval(n_relevant, n_candidates, ks: Sequence[int] = DEFAULT_KS) -
     return out
 
 
+def _order_keys(x: torch.Tensor) -> torch.Tensor:
+    """int64 keys with the order (and the ties) of float32 values: -0.0 and +0.0 share a key."""
+    bits = (x.float() + 0.0).contiguous().view(torch.int32).to(torch.int64)  # + 0.0 turns -0.0 into +0.0
+    u = bits & 0xFFFFFFFF
+    return torch.where(bits >= 0, u + (1 << 31), (1 << 32) - 1 - u)
+
+
 def _count_candidates(S, cand, thr, lo, hi, ig_t, iq_b, right: bool, rmax: int) -> np.ndarray:
     """n_ge[b, j]: irrelevant, non-excluded items scoring above (pessimistic: at least) the j-th
-    lowest relevant score of query b, counted over the candidate pairs only."""
+    lowest relevant score of query b, counted over the candidate pairs only. Every row's sorted
+    thresholds are laid end to end as exact integer keys (row << 32 | order key), so one 1-D
+    ``searchsorted`` places all candidates without copying thresholds per candidate."""
     rows, cols = cand.nonzero(as_tuple=True)
     keep = (cols < lo[rows]) | (cols >= hi[rows])
     if ig_t is not None:
         keep &= ig_t[cols] != iq_b[rows]
     rows, cols = rows[keep], cols[keep]
-    passed = torch.searchsorted(thr[rows], S[rows, cols][:, None].contiguous(), right=right).squeeze(1)
     B = S.shape[0]
+    row_off = torch.arange(B, device=S.device, dtype=torch.int64)[:, None] << 32
+    thr_keys = (row_off + _order_keys(thr)).reshape(-1)
+    keys = (rows.to(torch.int64) << 32) + _order_keys(S[rows, cols])
+    passed = torch.searchsorted(thr_keys, keys, right=right) - rows * rmax
     hist = torch.bincount(rows * (rmax + 1) + passed, minlength=B * (rmax + 1)).reshape(B, rmax + 1)
     return hist.flip(1).cumsum(1).flip(1)[:, 1:].cpu().numpy()
 
@@ -341,25 +356,39 @@ def _fill(out: dict, ranks: np.ndarray, R: np.ndarray, avg_cos: np.ndarray, star
         out[f"cmc@{kk}"][i] = (first <= kk).astype(float)
 
 
-def topk_search(query_emb: np.ndarray, gallery_emb: np.ndarray, k: int, *, use_faiss: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``k`` gallery items per query by inner product: (similarities, indices), each (Q, k).
+_TOPK_BACKEND: dict[int, str] = {}
 
-    Uses faiss ``IndexFlatIP`` (exact, multithreaded BLAS) when available, else a blocked torch
-    ``topk``. For the top-k metrics (CMC@k, P@1) on very large galleries; mAP stays exact through
-    :func:`retrieval_metrics`.
-    """
-    Q = np.ascontiguousarray(query_emb, dtype=np.float32)
-    G = np.ascontiguousarray(gallery_emb, dtype=np.float32)
-    k = min(int(k), len(G))
-    if use_faiss:
-        try:
-            import faiss
 
-            index = faiss.IndexFlatIP(G.shape[1])
-            index.add(G)
-            return index.search(Q, k)
-        except ImportError:
-            pass
+def _faster_topk_backend(Q: np.ndarray, G: np.ndarray, k: int) -> str:
+    """'faiss' or 'torch', whichever runs a small sample of this search faster on this machine
+    (decided once per process and dimension; faiss's bundled BLAS can be slow on some CPUs)."""
+    import time
+
+    d = Q.shape[1]
+    if d in _TOPK_BACKEND:
+        return _TOPK_BACKEND[d]
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        _TOPK_BACKEND[d] = "torch"
+        return "torch"
+    q, g = Q[: min(len(Q), 256)], G[: min(len(G), 20000)]
+    times = {}
+    for name in ("faiss", "torch"):
+        t = time.perf_counter()
+        _topk(q, g, min(k, len(g)), name)
+        times[name] = time.perf_counter() - t
+    _TOPK_BACKEND[d] = min(times, key=times.get)
+    return _TOPK_BACKEND[d]
+
+
+def _topk(Q: np.ndarray, G: np.ndarray, k: int, backend: str) -> tuple[np.ndarray, np.ndarray]:
+    if backend == "faiss":
+        import faiss
+
+        index = faiss.IndexFlatIP(G.shape[1])
+        index.add(G)
+        return index.search(Q, k)
     sims, idx = [], []
     Gt = torch.from_numpy(G)
     for s in range(0, len(Q), 1024):
@@ -367,3 +396,27 @@ def topk_search(query_emb: np.ndarray, gallery_emb: np.ndarray, k: int, *, use_f
         sims.append(v.numpy())
         idx.append(i.numpy())
     return np.concatenate(sims), np.concatenate(idx)
+
+
+def topk_search(query_emb: np.ndarray, gallery_emb: np.ndarray, k: int, *, use_faiss: bool | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` gallery items per query by inner product: (similarities, indices), each (Q, k).
+
+    ``use_faiss``: True (faiss ``IndexFlatIP``), False (blocked torch ``topk``), or None (default):
+    whichever is faster on this machine, measured once per process on a small sample. Both are
+    exact. For the top-k metrics on very large galleries; mAP stays exact through
+    :func:`retrieval_metrics`.
+    """
+    Q = np.ascontiguousarray(query_emb, dtype=np.float32)
+    G = np.ascontiguousarray(gallery_emb, dtype=np.float32)
+    k = min(int(k), len(G))
+    if use_faiss is None:
+        backend = _faster_topk_backend(Q, G, k)
+    else:
+        backend = "faiss" if use_faiss else "torch"
+        if backend == "faiss":
+            try:
+                import faiss  # noqa: F401
+            except ImportError:
+                backend = "torch"
+    return _topk(Q, G, k, backend)
