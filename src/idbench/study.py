@@ -57,6 +57,8 @@ class Study:
     progress: bool = True
     cache: Any = "default"  # an EmbeddingCache, None for no cache, or "default"
     command: str = ""
+    backend: str = "local"  # "ray": embed every input on a Ray cluster first (idbench[ray])
+    ray_address: str | None = None
 
     # ------------------------------------------------------------------ construction
 
@@ -183,6 +185,10 @@ class Study:
             raise StudyError("nothing to run: " + "; ".join(f"{k} {v}" for k, v in why.items()))
         encoders = [e if not isinstance(e, str) else create_encoder(e, device=self.device) for e in self.encoders]
         cache = EmbeddingCache(default_cache_dir()) if self.cache == "default" else self.cache
+        if self.backend == "ray":
+            cache = self._prefill_ray(data, encoders, cache, problems)
+        elif self.backend != "local":
+            raise StudyError(f"backend must be 'local' or 'ray', got {self.backend!r}")
         results = Results(command=self.command, problems=problems)
         if data.generations is not None:
             results.rows = base_rows(data.generations)
@@ -215,7 +221,33 @@ class Study:
                                                 for k, v in (("refs", self.refs), ("gen", self.gen), ("gallery", self.gallery),
                                                              ("samples", self.samples), ("human", self.human)) if v is not None},
                                      "seconds": round(time.perf_counter() - t0, 2)}
+        if self.backend == "ray":
+            results.sections["study"]["ray"] = self._ray_stats
         return StudyResults(results)
+
+    def _prefill_ray(self, data: StudyData, encoders, cache, problems):
+        """Embed every input image on the Ray cluster into the cache (a temporary one with no cache)."""
+        import tempfile
+
+        from idbench.cache.store import EmbeddingCache
+        from idbench.scale import prefill_cache_ray
+
+        if cache is None:
+            cache = EmbeddingCache(tempfile.mkdtemp(prefix="idbench-ray-"))
+        recs = []
+        for name in ("references", "generations", "gallery"):
+            v = getattr(data, name)
+            recs += list(v.records) if v is not None else []
+        for s in data.samples or []:
+            recs += list(s.views) + [d for d in s.distractors if d is not None]
+        self._ray_stats = {}
+        for spec, enc in zip(self.encoders, encoders):
+            if not isinstance(spec, str):
+                raise StudyError("--backend ray needs encoders given as spec strings (they are rebuilt on the workers)")
+            self._ray_stats[enc.name] = prefill_cache_ray(spec, recs, cache, encoder_cache_id=enc.cache_id,
+                                                          problems=problems, address=self.ray_address,
+                                                          device=self.device)
+        return cache
 
 
 def _add_extra_metrics(results: Results, extra: dict) -> None:

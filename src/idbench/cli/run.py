@@ -28,6 +28,10 @@ _PATH = click.Path(exists=True, path_type=Path)
 @click.option("--levels", default=None, help="Gallery label levels for retrieval and RCA, coarse to fine [default: all].")
 @click.option("--no-face", "no_face", type=click.Choice(["zero", "skip"]), default=None, help="Face encoders: see `evaluate --help`.")
 @click.option("--faces", "face_rule", type=click.Choice(["best", "largest"]), default=None, help="Face encoders: see `evaluate --help`.")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: embed every input on a Ray cluster first (one encoder per actor; idbench[ray]); "
+                   "the protocols then read the cache as usual.")
+@click.option("--ray-address", default=None, help="Ray cluster address (default: a local cluster, or RAY_ADDRESS).")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("idbench-study"),
               show_default=True, help="The results folder (merged with what is already there).")
 @click.option("--report/--no-report", default=True, show_default=True)
@@ -35,7 +39,7 @@ _PATH = click.Path(exists=True, path_type=Path)
 @run_options
 @user_errors
 def run(study_file, refs, gen, gallery, samples, human, encoders, layout, protocols, distribution, levels, no_face, face_rule,
-        out_dir, report, cache_dir, no_cache, batch_size, device, quiet, n_resamples, seed):
+        backend, ray_address, out_dir, report, cache_dir, no_cache, batch_size, device, quiet, n_resamples, seed):
     """Run every protocol the inputs allow, into one results folder.
 
     similarity (needs --refs and --gen), retrieval and RCA (--gallery and --gen), NearID
@@ -62,7 +66,8 @@ def run(study_file, refs, gen, gallery, samples, human, encoders, layout, protoc
     kw = dict(refs=refs, gen=gen, gallery=gallery, samples=samples, human=human,
               encoders=list(encoders) or None, protocols=[p.strip() for p in protocols.split(",")] if protocols else None,
               distribution=distribution or None, layout=None if layout == "auto" else layout, seed=seed,
-              n_resamples=n_resamples, device=device, progress=not quiet, command=command_line())
+              n_resamples=n_resamples, device=device, progress=not quiet, command=command_line(),
+              backend=backend if backend != "local" else None, ray_address=ray_address)
     try:
         if study_file:
             study = Study.from_toml(study_file, **{k: v for k, v in kw.items() if v is not None})
@@ -76,7 +81,7 @@ def run(study_file, refs, gen, gallery, samples, human, encoders, layout, protoc
         problems = stderr_problem_log(quiet)
         out = study.run(problems)
         out.write(out_dir, report=report)
-    except StudyError as e:
+    except (StudyError, ImportError) as e:
         raise click.ClickException(str(e))
     res = out.results
     print_summary(res)

@@ -1,0 +1,126 @@
+"""Embedding beyond one process: Ray Data fills idbench's embedding cache, then every protocol runs
+unchanged (each finds its embeddings in the cache).
+
+``prefill_cache_ray(spec, records, cache)`` hashes the files on the driver, skips those already
+cached, and sends the rest through ``ray.data`` ``map_batches`` over an actor pool: one encoder per
+actor (built from its spec string, so any registered encoder works), ``num_gpus=1`` per actor when
+the cluster has GPUs. Each finished batch is written to the cache as it arrives, so an
+interrupted run keeps what it finished, as in-process runs do.
+
+Small machines: actors that take every CPU starve Ray's read tasks, so at most ``cpus - 1`` actors
+are started (at least one); a local cluster gets an explicit ``object_store_memory``.
+Install with ``pip install 'idbench[ray]'``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from idbench.data.problems import ProblemLog
+from idbench.data.records import ImageRecord
+
+
+class EncoderActor:
+    """A Ray actor: one encoder, images in (paths), embedding rows out (as bytes, with shapes)."""
+
+    def __init__(self, spec: str, device: str | None, cache_root: str | None):
+        from idbench.cache.store import set_cache_root
+        from idbench.encoders import create_encoder
+
+        if cache_root:
+            set_cache_root(cache_root)  # exported models and the like stay under the run's cache folder
+        enc = create_encoder(spec, device=device)
+        self.enc = enc.real() if hasattr(enc, "real") else enc
+
+    def __call__(self, batch: dict) -> dict:
+        from idbench.data.images import ImageError, load_image
+
+        keys, paths = list(batch["key"]), list(batch["path"])
+        items, ok, errors = [], [], {}
+        for k, p in zip(keys, paths):
+            try:
+                items.append(self.enc.preprocess(load_image(p)))
+                ok.append(k)
+            except ImageError as e:
+                errors[k] = f"{e.kind}\t{e.reason}"
+            except Exception as e:  # one image's failure costs only that image
+                errors[k] = f"encoder_error\t{type(e).__name__}: {e}"
+        embs = dict(zip(ok, self.enc.embed_batch(items))) if items else {}
+        out = {"key": [], "n": [], "dim": [], "vectors": [], "boxes": [], "scores": [], "error": []}
+        for k in keys:
+            e = embs.get(k)
+            out["key"].append(k)
+            out["error"].append(errors.get(k, ""))
+            out["n"].append(e.n if e is not None else 0)
+            out["dim"].append(int(e.vectors.shape[1]) if e is not None else 0)
+            out["vectors"].append(np.ascontiguousarray(e.vectors, np.float32).tobytes() if e is not None else b"")
+            out["boxes"].append(np.ascontiguousarray(e.boxes, np.float32).tobytes() if e is not None and e.boxes is not None else b"")
+            out["scores"].append(np.ascontiguousarray(e.scores, np.float32).tobytes() if e is not None and e.scores is not None else b"")
+        return {k: np.array(v, dtype=object) for k, v in out.items()}
+
+
+def _ensure_ray(address: str | None, object_store_memory: int):
+    try:
+        import ray
+    except ImportError as e:
+        raise ImportError(f"--backend ray needs Ray: pip install 'idbench[ray]' ({e})") from None
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+        else:
+            ray.init(object_store_memory=object_store_memory, ignore_reinit_error=True, log_to_driver=False,
+                     include_dashboard=False)
+    return ray
+
+
+def prefill_cache_ray(spec: str, records: Sequence[ImageRecord], cache, *, encoder_cache_id: str,
+                      problems: ProblemLog | None = None, address: str | None = None, batch_size: int = 32,
+                      num_actors: int | None = None, device: str | None = None,
+                      object_store_memory: int = 256 * 1024 * 1024) -> dict:
+    """Encode every record not yet in ``cache`` on a Ray cluster; returns counts."""
+    from idbench.cache.store import default_cache_dir
+    from idbench.data.content import content_hashes, content_key
+    from idbench.encoders.base import ImageEmbedding
+
+    problems = problems if problems is not None else ProblemLog()
+    hashes = content_hashes(records)
+    path_of: dict[str, str] = {}
+    for r in records:
+        h = hashes.get(content_key(r))
+        if h is not None:
+            path_of.setdefault(h, str(Path(r.path).resolve()))
+    have = cache.get_many(encoder_cache_id, list(path_of))
+    todo = [h for h in path_of if h not in have]
+    stats = {"images": len(path_of), "cached": len(have), "encoded": 0, "failed": 0}
+    if not todo:
+        return stats
+    ray = _ensure_ray(address, object_store_memory)
+    resources = ray.cluster_resources()
+    cpus, gpus = int(resources.get("CPU", 1)), int(resources.get("GPU", 0))
+    n = num_actors or (max(1, gpus) if gpus else max(1, cpus - 1))
+    ds = ray.data.from_items([{"key": h, "path": path_of[h]} for h in todo])
+    out = ds.map_batches(EncoderActor, fn_constructor_kwargs={"spec": spec, "device": device,
+                                                              "cache_root": str(default_cache_dir())},
+                         batch_size=batch_size, concurrency=n, num_gpus=1 if gpus else 0, num_cpus=1,
+                         batch_format="numpy")
+    for batch in out.iter_batches(batch_size=batch_size, batch_format="numpy"):
+        new = {}
+        for i, key in enumerate(batch["key"]):
+            err = str(batch["error"][i])
+            if err:
+                kind, _, reason = err.partition("\t")
+                problems.add(path_of[str(key)], kind, reason)
+                stats["failed"] += 1
+                continue
+            nrow, dim = int(batch["n"][i]), int(batch["dim"][i])
+            vec = np.frombuffer(batch["vectors"][i], np.float32).reshape(nrow, dim) if nrow else np.zeros((0, dim or 1), np.float32)
+            boxes = np.frombuffer(batch["boxes"][i], np.float32).reshape(nrow, 4) if len(batch["boxes"][i]) else None
+            scores = np.frombuffer(batch["scores"][i], np.float32).copy() if len(batch["scores"][i]) else None
+            new[str(key)] = ImageEmbedding(vec.copy(), None if boxes is None else boxes.copy(), scores)
+        if new:
+            cache.put_many(encoder_cache_id, new)
+            stats["encoded"] += len(new)
+    return stats
