@@ -66,6 +66,15 @@ class Results:
     def row_index(self) -> dict[tuple[str, str], dict[str, Any]]:
         return {(r["method"], r["image_id"]): r for r in self.rows}
 
+    def method_counts(self) -> dict[str, tuple[int, int]]:
+        """``{method: (subjects, images)}`` over the per-image rows."""
+        subj: dict[str, set] = {}
+        n: dict[str, int] = {}
+        for r in self.rows:
+            n[r["method"]] = n.get(r["method"], 0) + 1
+            subj.setdefault(r["method"], set()).add(r["subject"])
+        return {m: (len(subj[m]), n[m]) for m in n}
+
     def set_scores(self, method: str, image_id: str, scores: dict[str, float]) -> None:
         """Add metric values to an existing per-image row."""
         idx = self.row_index()

@@ -150,11 +150,7 @@ def print_summary(results, *, truth_key: str | None = "drift", skip_prefixes: tu
     metrics = [m for m in results.metrics if not m.startswith(skip_prefixes)]
     truth_cols = [truth_key] if truth_key and any(truth_key in t for t in results.truth.values()) else []
     header = ["method", "subjects", "images", *truth_cols, *metrics]
-    n_rows: dict[str, int] = {}
-    subj: dict[str, set] = {}
-    for r in results.rows:
-        n_rows[r["method"]] = n_rows.get(r["method"], 0) + 1
-        subj.setdefault(r["method"], set()).add(r["subject"])
+    counts = results.method_counts()
     rows, notes = [], set()
     for method, per in results.methods.items():
         t = [f"{results.truth[method][truth_key]:.2f}" if truth_key in results.truth.get(method, {}) else DASH] if truth_cols else []
@@ -168,7 +164,8 @@ def print_summary(results, *, truth_key: str | None = "drift", skip_prefixes: tu
                 text += f" n={e['n_images']}/{e['n_images'] + e['n_missing']}"
                 notes.add("n=a/b: the metric covers a of the method's b images (the rest: no face, no reference, ...)")
             cells.append(text)
-        rows.append([method, str(len(subj.get(method, ()))), str(n_rows.get(method, 0)), *t, *cells])
+        n_subj, n_img = counts.get(method, (0, 0))
+        rows.append([method, str(n_subj), str(n_img), *t, *cells])
     click.echo(format_table(header, rows))
     b = results.bootstrap
     if b:

@@ -96,11 +96,7 @@ def build_context(res: Results, results_dir: Path) -> dict:
         comps = compare_methods(subj, metric, n_resamples=2000) if len(means) > 1 else []
         hib = res.metrics[metric].higher_is_better
         rankings[metric] = rank_methods(means, comps, higher_is_better=hib) if means else None
-    n_rows: dict[str, int] = {}
-    subjects_of: dict[str, set] = {}
-    for r in res.rows:
-        n_rows[r["method"]] = n_rows.get(r["method"], 0) + 1
-        subjects_of.setdefault(r["method"], set()).add(r["subject"])
+    counts = res.method_counts()
     for m in methods:
         cells = []
         for metric in metrics:
@@ -110,7 +106,7 @@ def build_context(res: Results, results_dir: Path) -> dict:
             cells.append({"text": _fmt(e), "best": bool(rk and rk.best == m),
                           "rank": rk.ranks.get(m) if rk and rk.ranked else None, "coverage": cov})
         table.append({"method": m, "truth": res.truth.get(m, {}).get("drift"), "cells": cells,
-                      "n_subjects": len(subjects_of.get(m, ())), "n_images": n_rows.get(m, 0)})
+                      "n_subjects": counts.get(m, (0, 0))[0], "n_images": counts.get(m, (0, 0))[1]})
     not_ranked = sorted({rk.why for rk in rankings.values() if rk and not rk.ranked and len(methods) > 1})
     heatmaps = []
     for metric in metrics[:4]:

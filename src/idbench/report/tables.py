@@ -51,14 +51,10 @@ def table_data(res: Results) -> list[dict]:
     tables = []
     metrics = _main_metrics(res)
     ranks = _rankings(res, metrics)
-    n_img: dict[str, int] = {}
-    subj: dict[str, set] = {}
-    for r in res.rows:
-        n_img[r["method"]] = n_img.get(r["method"], 0) + 1
-        subj.setdefault(r["method"], set()).add(r["subject"])
+    counts = res.method_counts()
     rows, bold = [], set()
     for i, (m, per) in enumerate(res.methods.items()):
-        cells = [m, str(len(subj.get(m, ()))), str(n_img.get(m, 0))]
+        cells = [m, *map(str, counts.get(m, (0, 0)))]
         for j, metric in enumerate(metrics):
             e = per.get(metric)
             cells.append(fmt_ci(e))
