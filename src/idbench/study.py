@@ -282,6 +282,10 @@ class StudyResults:
         else:
             r.write(out)
         write_tables(self.results, out)
+        if "rca" in self.results.sections:
+            from idbench.report.confusion import write_confusions
+
+            write_confusions(self.results.sections["rca"], out)
         if report:
             self.report(out)
         return out

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
 import click
@@ -52,16 +50,12 @@ def build(pool_path, out_dir, mask_spec, source_spec, steps, seed, inpaint_size,
     with an editable accept column that `nearid eval` honours), OUT/sheet.html (view | mask |
     distractor | decision), OUT/problems.csv, OUT/provenance.jsonl and OUT/build.json (counts).
     """
-    import numpy as np
-    from PIL import Image
-    from idbench.progress import progress_bar
-
     from idbench.data.manifest import load_gallery
-    from idbench.distractors.build import build_distractors, gate_counts, pair_subjects
+    from idbench.distractors.build import build_distractors, pair_subjects
     from idbench.distractors.gates import GateConfig
     from idbench.distractors.masks import mask_provider
-    from idbench.distractors.sheet import render_sheet
-    from idbench.safe_names import safe_filename
+    from idbench.distractors.write import write_build
+    from idbench.progress import progress_bar
 
     problems = stderr_problem_log(quiet)
     pool = load_gallery(pool_path, problems)
@@ -95,59 +89,9 @@ def build(pool_path, out_dir, mask_spec, source_spec, steps, seed, inpaint_size,
             attempts = build_distractors(by_subject, pairs, provider, n_views=n_views, cfg=cfg, progress=bar.update)
     else:
         raise click.UsageError(f"--source must be composite or diffusers:<model>, got {source_spec!r}")
-    for d in ("images", "rejected", "masks"):
-        (out_dir / d).mkdir(parents=True, exist_ok=True)
-    samples: dict[str, dict] = {}
-    views_rgb = {}
-    with open(out_dir / "provenance.jsonl", "w", encoding="utf-8") as prov, \
-            open(out_dir / "review.csv", "w", newline="", encoding="utf-8") as rev:
-        w = csv.writer(rev)
-        w.writerow(["sample_id", "slot", "view", "distractor", "partner", "gate", "reason", "accept"])
-        for a in attempts:
-            name = safe_filename(f"{a.sample_id}__{a.view.path.stem}__with__{a.partner}") + ".png"
-            rel = ""
-            if a.distractor is not None:
-                rel = f"{'images' if a.accepted else 'rejected'}/{name}"
-                Image.fromarray(a.distractor.image).save(out_dir / rel)
-            if a.view_mask is not None:
-                Image.fromarray(a.view_mask).save(out_dir / "masks" / f"{safe_filename(a.view.id)}.png")
-            s = samples.setdefault(a.sample_id, {"views": [], "distractors": []})
-            s["views"].append(str(a.view.path.resolve()))
-            s["distractors"].append(rel if a.accepted else "")
-            w.writerow([a.sample_id, a.slot, str(a.view.path.resolve()), rel, a.partner, a.gate, a.reason, int(a.accepted)])
-            if a.accepted:
-                prov.write(json.dumps({"distractor": rel, "view": str(a.view.path), "a": a.sample_id, "b": a.partner,
-                                       "b_source": str(a.source.path), "masks": mask_spec,
-                                       "source": source_spec.split(":")[0], **a.distractor.provenance}) + "\n")
-            else:
-                problems.add(a.view.path, f"rejected_{a.gate}", f"no distractor with {a.partner!r}: {a.reason}", "rejected")
-            if a.view.id not in views_rgb:
-                try:
-                    from idbench.data.images import load_image
-
-                    views_rgb[a.view.id] = np.asarray(load_image(a.view.path))
-                except Exception:  # already named as a rejection
-                    pass
-    with open(out_dir / "samples.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=["sample_id", "identity", "source", "views", "distractors"])
-        w.writeheader()
-        for sid, s in samples.items():
-            if len(s["views"]) >= 2:
-                w.writerow({"sample_id": sid, "identity": sid,
-                            "source": f"{source_spec.split(':')[0]}-{mask_spec.split(':')[0]}",
-                            "views": ";".join(s["views"]), "distractors": ";".join(s["distractors"])})
-    with open(out_dir / "problems.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["path", "kind", "reason", "action"])
-        for p in problems.items:
-            w.writerow([p.path, p.kind, p.reason, p.action])
-    counts = gate_counts(attempts)
-    (out_dir / "build.json").write_text(json.dumps({"masks": mask_spec, "source": source_spec, "gates": cfg.to_dict(),
-                                                    **counts}, indent=2),
-                                        encoding="utf-8")
-    (out_dir / "sheet.html").write_text(render_sheet(attempts, counts, views_rgb), encoding="utf-8")
+    counts = write_build(attempts, out_dir, mask_spec=mask_spec, source_spec=source_spec, cfg=cfg, problems=problems)
     share = f"{counts['accepted_share']:.0%}" if counts["accepted_share"] is not None else "–"
     rej = ", ".join(f"{g} {n}" for g, n in sorted(counts["rejected"].items())) or "none"
     click.echo(f"{counts['accepted']} of {counts['attempts']} distractors accepted ({share}); rejected: {rej}")
-    click.echo(f"{len(samples)} samples -> {out_dir}/samples.csv; review: {out_dir}/sheet.html, {out_dir}/review.csv")
+    click.echo(f"{counts['samples']} samples -> {out_dir}/samples.csv; review: {out_dir}/sheet.html, {out_dir}/review.csv")
     print_problem_counts(problems)

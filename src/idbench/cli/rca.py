@@ -33,15 +33,12 @@ def rca(train_path, gen_path, encoder_spec, levels, out_dir, distribution, repor
     per-level confusion matrices (rca_confusion_<level>_<method>.csv/.png) and, with
     --distribution, FID / KID per method against the real images.
     """
-    import csv
-
     from idbench.data.manifest import load_gallery, load_generations
     from idbench.protocols.similarity import base_rows
     from idbench.protocols.distribution import distribution_protocol
     from idbench.protocols.rca import rca_protocol
     from idbench.report.format import fmt_interval
     from idbench.results import Results
-    from idbench.safe_names import safe_filename
 
     problems = stderr_problem_log(quiet)
     lv = [x.strip() for x in levels.split(",")] if levels else None
@@ -72,13 +69,9 @@ def rca(train_path, gen_path, encoder_spec, levels, out_dir, distribution, repor
                          f"{r['acc_gen']:.3f} {fmt_interval(*(r.get('acc_gen_ci') or [None, None]))}",
                          f"{r['acc_gen_top5']:.3f}", f"{r['rca']:.3f} {fmt_interval(*(r.get('rca_ci') or [None, None]))}",
                          f"{v['chance_top1']:.3f}"])
-            stem = safe_filename(f"rca_confusion_{level}_{m}")
-            with open(out_dir / f"{stem}.csv", "w", newline="", encoding="utf-8") as f:
-                w = csv.writer(f)
-                w.writerow(["true \\ predicted", *r["confusion"]["labels"]])
-                for lab, row in zip(r["confusion"]["labels"], r["confusion"]["matrix"]):
-                    w.writerow([lab, *row])
-            _confusion_png(out_dir / f"{stem}.png", r["confusion"], f"{m}: confusion at level {level}")
+    from idbench.report.confusion import write_confusions
+
+    write_confusions(section, out_dir)
     print_summary(results)
     click.echo(format_table(["method", "level", "subjects", "images", "Acc_real [95% CI]", "Acc_gen [95% CI]", "top-5",
                              "RCA [95% CI]", "chance top-1"], rows))
@@ -87,23 +80,3 @@ def rca(train_path, gen_path, encoder_spec, levels, out_dir, distribution, repor
 
         write_report(out_dir)
     click.echo(f"results: {out_dir}/")
-
-
-def _confusion_png(path: Path, confusion: dict, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    labels, mat = confusion["labels"], np.array(confusion["matrix"])
-    fig, ax = plt.subplots(figsize=(max(4, 0.35 * len(labels) + 2), max(3.5, 0.35 * len(labels) + 1.5)))
-    im = ax.imshow(mat, cmap="viridis")
-    ax.set_xticks(range(len(labels)), labels, rotation=70, ha="right", fontsize=6)
-    ax.set_yticks(range(len(labels)), labels, fontsize=6)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("conditioning identity")
-    ax.set_title(title, fontsize=9)
-    fig.colorbar(im, ax=ax, fraction=0.03)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)

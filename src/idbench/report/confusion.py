@@ -1,0 +1,46 @@
+"""RCA confusion matrices as files: ``rca_confusion_<level>_<method>.csv`` and ``.png`` (names made
+safe: a method called ``sd/v1.5`` never writes outside the folder)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from idbench.safe_names import safe_filename
+
+
+def write_confusions(rca_section: dict, out_dir: str | Path) -> list[Path]:
+    out = Path(out_dir)
+    written = []
+    for level, v in rca_section.get("levels", {}).items():
+        for m, r in (v.get("methods") or {}).items():
+            stem = safe_filename(f"rca_confusion_{level}_{m}")
+            with open(out / f"{stem}.csv", "w", newline="", encoding="utf-8") as f:
+                w = csv.writer(f)
+                w.writerow(["true \\ predicted", *r["confusion"]["labels"]])
+                for lab, row in zip(r["confusion"]["labels"], r["confusion"]["matrix"]):
+                    w.writerow([lab, *row])
+            confusion_png(out / f"{stem}.png", r["confusion"], f"{m}: confusion at level {level}")
+            written += [out / f"{stem}.csv", out / f"{stem}.png"]
+    return written
+
+
+def confusion_png(path: Path, confusion: dict, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels, mat = confusion["labels"], np.array(confusion["matrix"])
+    fig, ax = plt.subplots(figsize=(max(4, 0.35 * len(labels) + 2), max(3.5, 0.35 * len(labels) + 1.5)))
+    im = ax.imshow(mat, cmap="viridis")
+    ax.set_xticks(range(len(labels)), labels, rotation=70, ha="right", fontsize=6)
+    ax.set_yticks(range(len(labels)), labels, fontsize=6)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("conditioning identity")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.03)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
