@@ -75,8 +75,7 @@ def test_cli_with_file_masks(tmp_path):
 # ----------------------------------------------------------------------------- gates
 
 
-from idbench.distractors.build import build_distractors, gate_counts, pair_subjects  # noqa: E402
-from idbench.distractors.gates import GateConfig, check_composite, check_mask  # noqa: E402
+from idbench.distractors.gates import check_composite, check_mask  # noqa: E402
 from tests.conftest import DREAMBOOTH  # noqa: E402
 
 

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from idbench.cli.main import cli
-from tests.conftest import DREAMBOOTH, REPO
+from tests.conftest import DREAMBOOTH
 
 BAD_NAME = os.fsdecode(b"bad\xff\xfename.png")  # not UTF-8: a surrogate-escaped str on Linux
 

@@ -4,12 +4,10 @@ pixel is the view's, bit for bit), passes through the same gates, and reaches sa
 
 import csv
 import json
-import shutil
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
 
 from idbench.cli.main import cli
 from tests.conftest import DREAMBOOTH

@@ -4,7 +4,6 @@ read as they are (auto-detected, and with --layout)."""
 import csv
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner

@@ -1,10 +1,8 @@
 """The HTML report: self-contained, escaped, and rendered in a real browser when Chromium is present."""
 
-import json
 import shutil
 import subprocess
 import tempfile
-from pathlib import Path
 
 import pytest
 from PIL import Image

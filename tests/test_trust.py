@@ -79,6 +79,7 @@ def test_leaked_reference_copies_change_no_real_figure(tmp_path, dreambooth_rows
     assert "18 gallery image(s) were byte copies of references" in r2.output
     # kept on request, a reference still never retrieves its own bytes; the count stays honest
     r3 = _rank(leaky, leaky / "keep", "--refs", str(leaky / "refs"), "--leaked", "keep")
+    assert r3.exit_code == 0, r3.output
     k = json.loads((leaky / "keep" / "summary.json").read_text())["sections"]["retrieval"]
     assert k["leakage"]["gallery_copies_of_references"] == 18 and k["gallery_size"] == ra["gallery_size"] + 18
     assert k["real"]["subject"]["references_in_gallery"] == 18
@@ -313,7 +314,7 @@ def test_no_rank_when_subjects_cannot_reach_significance(tmp_path):
     """5 subjects: the smallest exact two-sided sign-flip p is 0.0625 > 0.05, so no method is #1 in bold."""
     from idbench.report.html import render_report
     from idbench.results import Results
-    from idbench.stats.compare import min_attainable_p, rank_methods, separable
+    from idbench.stats.compare import min_attainable_p, separable
 
     assert min_attainable_p(5) == 0.0625 and not separable(5, 1) and separable(6, 1) and not separable(6, 3)
     res = Results(command="test")

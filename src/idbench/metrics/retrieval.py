@@ -175,7 +175,6 @@ def retrieval_metrics(
     inf = float("inf")
     for start in range(0, nq, block_size):
         stop = min(start + block_size, nq)
-        B = stop - start
         S = torch.from_numpy(Q[start:stop]).to(dev) @ Gt.T  # (B, G): the only full-size product
         if span == 0:
             continue

@@ -6,8 +6,8 @@ import numpy as np
 
 from idbench.embed import embed_records
 from idbench.metrics.nearid import sample_margins, ssr_pa
-from idbench.nearid.head import HeadConfig, IdentityGroup, embed_with, evaluate_groups, train_head
-from idbench.nearid.samples import NearIDSample, samples_from_world
+from idbench.nearid.head import IdentityGroup
+from idbench.nearid.samples import NearIDSample
 
 
 def embed_samples(samples: list[NearIDSample], encoder, *, cache=None, problems=None, progress=True) -> list[IdentityGroup]:

@@ -21,7 +21,7 @@ from idbench.data.problems import ProblemLog
 from idbench.data.records import GenerationSet, ReferenceSet
 from idbench.embed import embed_records
 from idbench.encoders.base import Encoder
-from idbench.metrics.similarity import ips_and_sis, mean_cosine_to_references
+from idbench.metrics.similarity import mean_cosine_to_references
 from idbench.results import Results
 
 

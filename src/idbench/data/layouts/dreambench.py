@@ -16,7 +16,7 @@ from pathlib import Path
 
 from idbench.data.layout import Layout, register_layout
 from idbench.data.manifest import ManifestError
-from idbench.data.records import ImageRecord, ReferenceSet
+from idbench.data.records import ReferenceSet
 
 PROMPT_FILE = "prompts_and_classes.txt"
 LIVE_CLASSES = {"cat", "dog"}
