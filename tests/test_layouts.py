@@ -57,6 +57,8 @@ def test_dreambench(tmp_path, dreambooth_rows):
         (gen / "dreambooth" / s).mkdir(parents=True)
         shutil.copy(_photos(dreambooth_rows, s)[3], gen / "dreambooth" / s / "prompt02_seed0.jpg")
         shutil.copy(_photos(dreambooth_rows, s)[4], gen / "dreambooth" / s / "01.jpg")
+    (gen / "dreambooth" / "vase" / "00").mkdir(parents=True)  # per-prompt folder: <subject>/<prompt>/<k>.jpg
+    shutil.copy(_photos(dreambooth_rows, "vase")[3], gen / "dreambooth" / "vase" / "00" / "seed.jpg")
     assert detect_layout(tmp_path / "dreambooth", "refs") == "dreambench"
     log = ProblemLog()
     data = Study(refs=tmp_path / "dreambooth", gen=gen).load(log)
@@ -64,13 +66,15 @@ def test_dreambench(tmp_path, dreambooth_rows):
     prompts = {(g.subject, g.path.name): g.prompt for g in data.generations}
     assert prompts[("can", "prompt02_seed0.jpg")] == "a red sks can"
     assert prompts[("clock", "01.jpg")] == "a sks clock in the snow"
+    assert prompts[("vase", "seed.jpg")] == "a sks vase in the jungle"
     # the whole study from the published layout
     out = tmp_path / "res"
     r = CliRunner().invoke(cli, ["run", "--refs", str(tmp_path / "dreambooth"), "--gen", str(gen), "-o", str(out), "-q",
                                  "--bootstrap", "200", "--no-report"], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader(open(out / "per_image.csv")))
-    assert {x["prompt"] for x in rows} == {"a red sks can", "a sks can in the snow", "a red sks clock", "a sks clock in the snow"}
+    assert {x["prompt"] for x in rows} == {"a red sks can", "a sks can in the snow", "a red sks clock", "a sks clock in the snow",
+                                          "a sks vase in the jungle"}
 
 
 def _dreambenchpp(tmp_path, rows):

@@ -133,6 +133,9 @@ def test_labels_that_differ_in_form_are_named(tmp_path, dreambooth_rows):
         w.writerow(["path", "method", "subject"])
         for s in ids:
             w.writerow([str(DREAMBOOTH / next(r for r in rows if r["subject"] == s)["path"]), "m", ids[s] + ".0"])
+    r = CliRunner().invoke(cli, ["evaluate", "--refs", str(tmp_path / "gallery.csv"), "--gen", str(tmp_path / "gen.csv"),
+                                 "-q", "--no-report", "-o", str(tmp_path / "o"), "-e", "test-color"], catch_exceptions=False)
+    assert r.exit_code != 0 and "did you mean '1'?" in r.output, r.output
     for cmd in (["rank", "--gallery"], ["rca", "--train"]):
         r = CliRunner().invoke(cli, [*cmd, str(tmp_path / "gallery.csv"), "--gen", str(tmp_path / "gen.csv"), "-q",
                                      "--no-report", "-o", str(tmp_path / "o")], catch_exceptions=False)

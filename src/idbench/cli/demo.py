@@ -96,10 +96,12 @@ def _meta(results) -> None:
 
 
 def _print_meta(results) -> None:
+    from idbench.report.format import fmt_num
+
     rows = results.sections.get("meta", {}).get("rows", [])
     if not rows:
         return
     click.echo("\nmeta-evaluation: does each metric follow the true identity drift?")
     click.echo(format_table(["metric", "tau (methods)", "tau (images)", "true order"],
-                            [[r["metric"], f"{r['tau_methods']:+.2f}", f"{r['tau_images']:+.2f}",
+                            [[r["metric"], fmt_num(r["tau_methods"], 2, signed=True), fmt_num(r["tau_images"], 2, signed=True),
                               "yes" if r["true_order"] else "no"] for r in rows]))

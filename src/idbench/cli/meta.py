@@ -34,10 +34,12 @@ def meta(results_dir, gen_dir):
     means = {k: {m: v[k]["mean"] for m, v in res.methods.items() if k in v} for k in res.metrics}
     per_image = {k: (np.array([r.get(k, np.nan) for r in res.rows], float),
                      np.array([drift.get(r["method"], np.nan) for r in res.rows], float)) for k in res.metrics}
+    from idbench.report.format import fmt_num
+
     rows = meta_evaluate(means, drift, {k: i.higher_is_better for k, i in res.metrics.items()}, per_image)
     click.echo(format_table(["metric", "tau (methods)", "p", "tau (images)", "true order"],
-                            [[r.metric, f"{r.tau_methods:+.3f}", f"{r.p_methods:.3g}", f"{r.tau_images:+.3f}",
-                              "yes" if r.true_order else "no"] for r in rows]))
+                            [[r.metric, fmt_num(r.tau_methods, signed=True), fmt_num(r.p_methods, 3),
+                              fmt_num(r.tau_images, signed=True), "yes" if r.true_order else "no"] for r in rows]))
     with open(results_dir / "meta.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0].__dict__))
         w.writeheader()

@@ -37,7 +37,7 @@ def rca(train_path, gen_path, encoder_spec, levels, out_dir, distribution, repor
     from idbench.protocols.similarity import base_rows
     from idbench.protocols.distribution import distribution_protocol
     from idbench.protocols.rca import rca_protocol
-    from idbench.report.format import fmt_interval
+    from idbench.report.format import fmt_interval, fmt_num
     from idbench.results import Results
 
     problems = stderr_problem_log(quiet)
@@ -65,10 +65,11 @@ def rca(train_path, gen_path, encoder_spec, levels, out_dir, distribution, repor
             continue
         for m, r in v["methods"].items():
             rows.append([m, level, str(r["n_subjects"]), str(r["n_images"]),
-                         f"{v['acc_real']:.3f} {fmt_interval(*v['acc_real_ci'])}",
-                         f"{r['acc_gen']:.3f} {fmt_interval(*(r.get('acc_gen_ci') or [None, None]))}",
-                         f"{r['acc_gen_top5']:.3f}", f"{r['rca']:.3f} {fmt_interval(*(r.get('rca_ci') or [None, None]))}",
-                         f"{v['chance_top1']:.3f}"])
+                         f"{fmt_num(v['acc_real'])} {fmt_interval(*v['acc_real_ci'])}",
+                         f"{fmt_num(r['acc_gen'])} {fmt_interval(*(r.get('acc_gen_ci') or [None, None]))}",
+                         fmt_num(r["acc_gen_top5"]),
+                         f"{fmt_num(r['rca'], why='Acc_real is 0')} {fmt_interval(*(r.get('rca_ci') or [None, None]))}",
+                         fmt_num(v["chance_top1"])])
     from idbench.report.confusion import write_confusions
 
     write_confusions(section, out_dir)

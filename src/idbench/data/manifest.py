@@ -374,18 +374,21 @@ def load_generations(
     else:
         raise ManifestError(f"{path}: generations not found (give a folder gen/<method>/<subject>/*.png or a manifest)")
     if references is not None:
+        from idbench.metrics.labels import closest_labels, describe_missing
+
         known = set(references.subjects)
         kept = []
         for r in records:
             if r.subject not in known:
-                problems.add(
-                    r.path,
-                    "unknown_subject",
-                    f"generation of subject {r.subject!r} has no references (reference subjects: "
-                    f"{', '.join(sorted(known)[:10])}{', ...' if len(known) > 10 else ''})",
-                )
+                sugg = closest_labels(r.subject, known)
+                hint = (f"did you mean {' or '.join(map(repr, sugg))}? labels are compared as written" if sugg else
+                        f"reference subjects: {', '.join(sorted(known)[:10])}{', ...' if len(known) > 10 else ''}")
+                problems.add(r.path, "unknown_subject", f"generation of subject {r.subject!r} has no references ({hint})")
                 continue
             kept.append(r)
+        if not kept and records:
+            raise ManifestError(f"{path}: no generated image has a subject among the references: "
+                                + describe_missing({r.subject for r in records}, known, "the references"))
         records = kept
     if not records:
         raise ManifestError(f"{path}: no usable generated images")

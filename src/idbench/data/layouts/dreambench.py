@@ -4,7 +4,8 @@ The prompt file holds a ``subject_name,class`` table, then two 25-prompt lists (
 subjects: cats and dogs), each prompt a Python format string with ``{0}`` = the unique token and
 ``{1}`` = the class noun. The classes become the ``class`` label level of the references.
 Generations stay in ``<method>/<subject>/``; each is matched to its prompt by the prompt index in
-its file name (the first integer: ``07.png``, ``prompt07_seed2.png``, ``07_1.jpg``) and the prompt
+its file name (the first integer: ``07.png``, ``prompt07_seed2.png``, ``07_1.jpg``; else of a
+per-prompt folder ``<subject>/07/0.png``) and the prompt
 text is filled with ``unique_token`` (default ``sks``) and the class.
 """
 
@@ -63,9 +64,14 @@ def parse_prompt_file(text: str) -> tuple[dict[str, str], list[str], list[str]]:
     return classes, lists[0], lists[1]
 
 
-def prompt_index(name: str) -> int | None:
-    m = re.search(r"\d+", name)
-    return int(m.group()) if m else None
+def prompt_index(name: str, folder: str = "") -> int | None:
+    """The first integer of the file name (``07.png``, ``prompt07_seed2.png``), else of its folder
+    (``<subject>/07/0.png``)."""
+    for text in (name, folder):
+        m = re.search(r"\d+", text)
+        if m:
+            return int(m.group())
+    return None
 
 
 def _detect(path: Path, role: str) -> bool:
@@ -95,7 +101,7 @@ def _read(path: Path, role: str, problems, context: dict) -> dict:
     def name_prompts(gens, problems_):
         out = []
         for g in gens:
-            k = prompt_index(g.path.stem)
+            k = prompt_index(g.path.stem, g.path.parent.name if g.path.parent.name != g.subject else "")
             plist = prompts_for(g.subject)
             if g.prompt is None and k is not None and 0 <= k < len(plist):
                 g = replace(g, prompt=plist[k], extra={**g.extra, "prompt_index": str(k)})

@@ -1,6 +1,7 @@
 """Finer-Personalization Rank: ``data/<species>/<name>/{train,gallery,generated_images}/`` with
 ``train_data.csv``, ``gallery_data.csv`` and ``generated_data.csv`` (columns ``name``,
-``file_path``, ``species``; ``file_path`` relative to the table's folder, or absolute). The train
+``file_path``, ``species``; ``file_path`` relative to the table's folder, to the given folder or
+to the working folder, or absolute). The train
 images are the references, the gallery keeps ``species`` as the level above the identity
 (``name``), and the generated images are one method (its ``method`` column when present, else
 ``generated``). Tables are found anywhere below the given folder and concatenated.
@@ -38,7 +39,8 @@ def _read(path: Path, role: str, problems, context: dict) -> dict:
             raise ManifestError(f"{t}: needs columns name, file_path (and species)")
         for i, r in enumerate(rows, 2):
             p = Path(r["file_path"])
-            full = p if p.is_absolute() else t.parent / p
+            bases = [t.parent, path if path.is_dir() else path.parent, Path.cwd()]
+            full = p if p.is_absolute() else next((b / p for b in bases if (b / p).is_file()), t.parent / p)
             if not full.is_file():
                 problems.add(full, "missing_file", f"listed in {t.name}:{i} but does not exist")
                 continue
