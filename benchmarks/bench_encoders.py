@@ -13,7 +13,7 @@ Files are distinct copies (so the content-hash dedup does not skip any).
 from __future__ import annotations
 
 import argparse
-import csv
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +25,8 @@ from idbench.data.records import ImageRecord
 from idbench.embed import embed_records
 from idbench.encoders import create_encoder
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _photos import SHARED, distinct_photos  # noqa: E402
 
 
 def main() -> None:
@@ -33,14 +34,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=222)
     ap.add_argument("--batch", type=int, default=32)
     args = ap.parse_args()
-    with open(SHARED / "dreambooth-objects" / "manifest.csv", newline="") as f:
-        paths = [SHARED / "dreambooth-objects" / r["path"] for r in csv.DictReader(f)]
     with tempfile.TemporaryDirectory() as tmp:
-        files = []
-        for i in range(args.n):  # distinct bytes: append i to the JPEG (ignored by decoders)
-            p = Path(tmp) / f"{i}.jpg"
-            p.write_bytes(paths[i % len(paths)].read_bytes() + str(i).encode())
-            files.append(p)
+        files = distinct_photos(args.n, Path(tmp))
         enc = create_encoder("effnet-lite0").real()
         recs = [ImageRecord(str(i), p, "s") for i, p in enumerate(files)]
         embed_records(enc, recs[:4], progress=False)  # warm-up (session created)

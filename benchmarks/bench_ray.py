@@ -8,12 +8,13 @@ for reads), both into an empty cache, in one process.
 from __future__ import annotations
 
 import argparse
-import csv
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _photos import distinct_photos  # noqa: E402
 
 
 def main() -> None:
@@ -28,14 +29,8 @@ def main() -> None:
     from idbench.encoders import create_encoder
     from idbench.scale import prefill_cache_ray
 
-    with open(SHARED / "dreambooth-objects" / "manifest.csv", newline="") as f:
-        paths = [SHARED / "dreambooth-objects" / r["path"] for r in csv.DictReader(f)]
     with tempfile.TemporaryDirectory() as tmp:
-        recs = []
-        for i in range(args.n):
-            p = Path(tmp) / f"{i}.jpg"
-            p.write_bytes(paths[i % len(paths)].read_bytes() + str(i).encode())
-            recs.append(ImageRecord(str(i), p, "s"))
+        recs = [ImageRecord(str(i), p, "s") for i, p in enumerate(distinct_photos(args.n, Path(tmp) / ""))]
         enc = create_encoder("effnet-lite0")
         embed_records(enc, recs[:2], progress=False)  # model loaded and exported before timing
         t = time.perf_counter()
