@@ -67,13 +67,10 @@ def demo(out_dir, seed, encoder_spec, instances, per_subject, n_resamples, quiet
     click.echo("")
     print_summary(results)
     _print_meta(results)
-    n = results.sections.get("nearid", {})
-    if n:
-        from idbench.report.format import fmt_interval, fmt_num
+    if results.sections.get("nearid"):
+        from idbench.report.rows import nearid_line
 
-        click.echo(f"\nNearID (matched-context distractors): SSR {fmt_num(n.get('ssr'))} "
-                   f"{fmt_interval(*(n.get('ssr_ci') or [None, None]))}, PA {fmt_num(n.get('pa'))} "
-                   f"{fmt_interval(*(n.get('pa_ci') or [None, None]))} over {n.get('n_samples')} samples")
+        click.echo("\n" + nearid_line(results.sections["nearid"], "NearID (matched-context distractors)"))
     click.echo(f"done in {time.perf_counter() - t0:.0f} s; results: {res_dir}/ (report.html, tables.md, summary.json)")
 
 

@@ -118,12 +118,3 @@ def _optional_groups(groups, refs, gens, encs, detector, attributes_path, result
             ev.score_aps(faces[0], rows, names, refs, gens, results=results, cache=cache, problems=problems, progress=not quiet)
         except ValueError as e:
             raise click.ClickException(f"APS: {e}")
-
-
-def write_report(out_dir: Path) -> None:
-    try:
-        from idbench.report.html import render_report
-    except ImportError:  # report module not available in this build
-        return
-    path = render_report(out_dir)
-    click.echo(f"report: {path}")

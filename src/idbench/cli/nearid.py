@@ -49,17 +49,12 @@ def _review(samples, samples_path, review_path):
 
 
 def _print(res, title: str) -> None:
-    from idbench.report.format import fmt_interval, fmt_num
+    from idbench.report.format import fmt_num
+    from idbench.report.rows import nearid_line
 
     s = res.summary()
-    if not s["n_samples"]:
-        click.echo(f"{title}: SSR – PA – (no complete sample: {s['n_incomplete']} incomplete, a distractor missing)")
-        return
-    ci = lambda k: " " + fmt_interval(*s[k]) if k in s else ""  # noqa: E731
-    click.echo(f"{title}: SSR {fmt_num(s['ssr'])}{ci('ssr_ci')}  PA {fmt_num(s['pa'])}{ci('pa_ci')}  "
-               f"({s['n_samples']} samples, {s['n_margins']} margins, {s['n_incomplete']} incomplete left out; "
-               f"95% CI: cluster bootstrap over samples)")
-    if len(s["per_source"]) > 1:
+    click.echo(nearid_line(s, title))
+    if s["n_samples"] and len(s["per_source"]) > 1:
         click.echo(format_table(["source", "SSR", "PA", "samples"],
                                 [[k, fmt_num(v['ssr']), fmt_num(v['pa']), str(v["n_samples"])] for k, v in s["per_source"].items()]))
 

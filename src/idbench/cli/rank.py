@@ -72,22 +72,12 @@ def rank(gallery_path, gen_path, refs_path, encoder_spec, levels, no_relevant, t
 
 
 def print_rank_section(section: dict) -> None:
-    from idbench.report.format import DASH, fmt_ci, fmt_num
+    from idbench.report.format import DASH
+    from idbench.report.rows import retrieval_rows
 
-    rows, notes = [], []
-    for lv in section["levels"]:
-        real = section["real"].get(lv)
-        if real:
-            ch = real.get("chance", {})
-            rows.append(["(real references)", lv, str(real.get("n_subjects", "")), str(real["n_queries"]),
-                         fmt_num(real["ap"]), fmt_num(real["cmc@1"]), fmt_num(real["cmc@5"]), fmt_num(ch.get("ap")), "1.00"])
-        for m, per in section["methods"].items():
-            s = per[lv]
-            ch = section.get("chance", {}).get(m, {}).get(lv, {})
-            rel = section["relative"].get(m, {}).get(lv)
-            rel_text = fmt_ci(rel, 2) if real else DASH
-            rows.append([m, lv, str(s.get("n_subjects", "")), str(s.get("n_queries", "")), fmt_num(s["ap"]),
-                         fmt_num(s["cmc@1"]), fmt_num(s["cmc@5"]), fmt_num(ch.get("ap")), rel_text])
+    notes = []
+    rows = [["(real references)" if x["real"] else x["who"], x["level"], str(x["n_subjects"]), str(x["n_images"]),
+             x["map"], x["r1"], x["r5"], x["chance"], x["relative"]] for x in retrieval_rows(section)]
     click.echo(format_table(["queries", "level", "subjects", "images", "mAP", "R@1", "R@5", "chance mAP",
                              "gen/real mAP [95% CI]"], rows))
     if not section["real"]:

@@ -37,7 +37,6 @@ def rca(train_path, gen_path, encoder_spec, levels, out_dir, distribution, repor
     from idbench.protocols.similarity import base_rows
     from idbench.protocols.distribution import distribution_protocol
     from idbench.protocols.rca import rca_protocol
-    from idbench.report.format import fmt_interval, fmt_num
     from idbench.results import Results
 
     problems = stderr_problem_log(quiet)
@@ -56,28 +55,20 @@ def rca(train_path, gen_path, encoder_spec, levels, out_dir, distribution, repor
                                   progress=not quiet, seed=seed)
     except ValueError as e:
         raise click.ClickException(str(e))
-    results = finish_results(results, out_dir, report=False, n_resamples=n_resamples, seed=seed)
-    section = results.sections["rca"]
-    rows = []
-    for level, v in section["levels"].items():
-        if "error" in v:
-            click.secho(f"level {level}: not scored: {v['error']}", fg="yellow")
-            continue
-        for m, r in v["methods"].items():
-            rows.append([m, level, str(r["n_subjects"]), str(r["n_images"]),
-                         f"{fmt_num(v['acc_real'])} {fmt_interval(*v['acc_real_ci'])}",
-                         f"{fmt_num(r['acc_gen'])} {fmt_interval(*(r.get('acc_gen_ci') or [None, None]))}",
-                         fmt_num(r["acc_gen_top5"]),
-                         f"{fmt_num(r['rca'], why='Acc_real is 0')} {fmt_interval(*(r.get('rca_ci') or [None, None]))}",
-                         fmt_num(v["chance_top1"])])
     from idbench.report.confusion import write_confusions
+    from idbench.report.rows import rca_rows
 
+    results = finish_results(results, out_dir, report=report, n_resamples=n_resamples, seed=seed)
+    section = results.sections["rca"]
     write_confusions(section, out_dir)
+    rows = []
+    for x in rca_rows(section, rca_digits=3):
+        if x["error"]:
+            click.secho(f"level {x['level']}: not scored: {x['error']}", fg="yellow")
+            continue
+        rows.append([x["method"], x["level"], str(x["n_subjects"]), str(x["n_images"]), x["acc_real"], x["acc_gen"],
+                     x["top5"], x["rca"], x["chance"]])
     print_summary(results)
     click.echo(format_table(["method", "level", "subjects", "images", "Acc_real [95% CI]", "Acc_gen [95% CI]", "top-5",
                              "RCA [95% CI]", "chance top-1"], rows))
-    if report:
-        from idbench.cli.evaluate import write_report
-
-        write_report(out_dir)
     click.echo(f"results: {out_dir}/")

@@ -96,10 +96,8 @@ def run(study_file, refs, gen, gallery, samples, human, encoders, layout, protoc
 
         print_rank_section(res.sections["retrieval"])
     if "nearid" in res.sections:
-        n = res.sections["nearid"]
-        from idbench.report.format import fmt_interval, fmt_num
+        from idbench.report.rows import nearid_line
 
-        click.echo(f"NearID [{n.get('encoder')}]: SSR {fmt_num(n.get('ssr'))} {fmt_interval(*(n.get('ssr_ci') or [None, None]))}  "
-                   f"PA {fmt_num(n.get('pa'))} {fmt_interval(*(n.get('pa_ci') or [None, None]))}  "
-                   f"({n.get('n_samples')} samples, {n.get('n_incomplete')} incomplete)")
+        n = res.sections["nearid"]
+        click.echo(nearid_line(n, f"NearID [{n.get('encoder')}]"))
     click.echo(f"results: {out_dir}/ (summary.json, per_image.csv, tables.md, tables.tex{', report.html' if report else ''})")

@@ -107,7 +107,7 @@ def infer_levels(rows: list[dict[str, str]], problems: ProblemLog | None = None,
     Labels are compared as written. With ``problems``, two things are logged as warnings: a column
     left out because some subject has several values, and labels that differ only in form (``1``
     and ``1.0``, ``Dog`` and ``dog``), which idbench keeps apart."""
-    from idbench.metrics.labels import form_conflicts
+    from idbench.metrics.labels import form_conflicts, normal_form
 
     if not rows:
         return ["subject"]
@@ -132,8 +132,6 @@ def infer_levels(rows: list[dict[str, str]], problems: ProblemLog | None = None,
                                                        "only in form; they are different labels as written (fix the "
                                                        "manifest if they mean the same)", "warning")
         elif problems is not None and "" not in values:
-            from idbench.metrics.labels import normal_form
-
             # a would-be level broken only by the form of its labels ('1' and '1.0' for one subject)
             multi = next(((s, sorted(v)) for s, v in per_subject.items() if len(v) > 1), None)
             if multi and all(len({normal_form(v) for v in vs}) == 1 for vs in per_subject.values()):

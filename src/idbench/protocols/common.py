@@ -59,7 +59,7 @@ def flag_generation_copies(generations: Sequence[ImageRecord], sources: dict[str
 
     Adds the per-image column ``copy_of`` (``"reference:<path>"`` or ``"gallery:<path>"``, empty
     otherwise), logs each as a ``copy`` problem (action ``flagged``) and returns the per-method
-    counts for the protocol section. ``hashes``: ``{record id: sha256}`` (see
+    counts for the protocol section. ``hashes``: ``{content_key(record): sha256}`` (see
     :func:`idbench.data.content.content_hashes`).
     """
     copies = find_copies(generations, hashes, sources)

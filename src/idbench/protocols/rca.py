@@ -17,7 +17,6 @@ from idbench.data.content import content_hashes
 from idbench.protocols.common import (check_query_labels, embedding_matrix, flag_generation_copies,
                                       subject_labels)
 
-_matrix = embedding_matrix
 
 
 def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, problems=None, progress=True, seed=0,

@@ -36,8 +36,6 @@ from idbench.results import Results
 
 ROW_METRICS = ("ap", "cmc@1", "cmc@5")
 
-# kept for callers of the old private names
-_matrix = embedding_matrix
 
 
 def rank_protocol(
@@ -116,6 +114,7 @@ def rank_protocol(
     section["near_duplicates"] = near
     h_gal = [hashes.get(content_key(r), content_key(r)) for r in gal]
     h_q = [hashes.get(content_key(r), content_key(r)) for r in qrecs]
+    gallery_contents = set(h_gal)
     by_method: dict[str, list[int]] = {}
     for i, r in enumerate(qrecs):
         by_method.setdefault(r.method or "", []).append(i)
@@ -147,7 +146,7 @@ def rank_protocol(
             rres = retrieval_metrics(R, rl, G, gl, query_ids=h_r, gallery_ids=h_gal, no_relevant=no_relevant, ties=ties)
             section["real"][lv] = rres.summary()
             section["real"][lv]["n_subjects"] = len({r.subject for r in rrecs})
-            section["real"][lv]["references_in_gallery"] = int(sum(h in set(h_gal) for h in h_r))
+            section["real"][lv]["references_in_gallery"] = int(sum(h in gallery_contents for h in h_r))
             section["real"][lv]["chance"] = rres.chance()
             r_subjects = [r.subject for r in rrecs]
             from idbench.stats.bootstrap import ratio_bootstrap

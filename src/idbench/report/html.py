@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from idbench.report.format import fmt_ci, fmt_interval, fmt_num
+from idbench.report.format import fmt_ci, fmt_num
 from idbench.results import Results
 
 THUMB = 112
@@ -84,18 +84,11 @@ def _fmt(entry: dict | None) -> str:
 
 
 def build_context(res: Results, results_dir: Path) -> dict:
-    from idbench.stats.compare import compare_methods, rank_methods
+    from idbench.report.rows import metric_rankings, rca_rows, retrieval_rows
 
     metrics = [m for m in res.metrics if not m.startswith("cmc@")]
     methods = list(res.methods)
-    table, rankings = [], {}
-    for metric in metrics:
-        means = {m: res.methods[m][metric]["mean"] for m in methods if metric in res.methods[m]}
-        subj = {m: res.subjects.get(m, {}) for m in means}
-        subj = {m: {s: v[metric] for s, v in d.items() if metric in v} for m, d in subj.items()}
-        comps = compare_methods(subj, metric, n_resamples=2000) if len(means) > 1 else []
-        hib = res.metrics[metric].higher_is_better
-        rankings[metric] = rank_methods(means, comps, higher_is_better=hib) if means else None
+    table, rankings = [], metric_rankings(res, metrics)
     counts = res.method_counts()
     for m in methods:
         cells = []
@@ -126,20 +119,8 @@ def build_context(res: Results, results_dir: Path) -> dict:
         for e in r.get("examples", [])[:12]:
             ex.append({**e, "query_uri": _thumb(_abs(e["query_path"], results_dir)),
                        "top": [{**t, "uri": _thumb(_abs(t["path"], results_dir))} for t in e["top"]]})
-        rows = []
-        for lv in r["levels"]:
-            real = r.get("real", {}).get(lv)
-            if real:
-                rows.append({"who": "real references (upper bound)", "level": lv, "n": f"{real.get('n_subjects', '')} / {real.get('n_queries', '')}",
-                             "map": fmt_num(real.get("ap")), "r1": fmt_num(real.get("cmc@1")),
-                             "chance": fmt_num(real.get("chance", {}).get("ap")), "relative": "1.00"})
-            for m, per in r.get("methods", {}).items():
-                q = per.get(lv, {})
-                ch = r.get("chance", {}).get(m, {}).get(lv, {})
-                rel = r.get("relative", {}).get(m, {}).get(lv)
-                rows.append({"who": m, "level": lv, "n": f"{q.get('n_subjects', '')} / {q.get('n_queries', '')}",
-                             "map": fmt_num(q.get("ap")), "r1": fmt_num(q.get("cmc@1")), "chance": fmt_num(ch.get("ap")),
-                             "relative": fmt_ci(rel, 2) if real else "– (no references given)"})
+        rows = [{**x, "who": "real references (upper bound)" if x["real"] else x["who"],
+                 "relative": x["relative"] if x["has_real"] else "– (no references given)"} for x in retrieval_rows(r)]
         ctx["sections"]["retrieval"] = {"examples": ex, "rows": rows, "leakage": r.get("leakage", {}),
                                         "copies": r.get("copies", {}), "near": r.get("near_duplicates", {}),
                                         "gallery_size": r.get("gallery_size")}
@@ -149,18 +130,7 @@ def build_context(res: Results, results_dir: Path) -> dict:
                                                                  f"NearID margins ({n.get('encoder', '')})")}
     if "rca" in sec:
         levels = sec["rca"].get("levels", {})
-        rows = []
-        for lv, v in levels.items():
-            if "error" in v:
-                rows.append({"level": lv, "error": v["error"]})
-                continue
-            for m, r in (v.get("methods") or {}).items():
-                rows.append({"level": lv, "method": m, "n": f"{r.get('n_subjects', '')} / {r.get('n_images', '')}",
-                             "acc_real": f"{fmt_num(v['acc_real'])} {fmt_interval(*(v.get('acc_real_ci') or [None, None]))}",
-                             "acc_gen": f"{fmt_num(r['acc_gen'])} {fmt_interval(*(r.get('acc_gen_ci') or [None, None]))}",
-                             "top5": fmt_num(r["acc_gen_top5"]),
-                             "rca": f"{fmt_num(r['rca'], 2)} {fmt_interval(*(r.get('rca_ci') or [None, None]), digits=2)}",
-                             "chance": fmt_num(v.get("chance_top1"))})
+        rows = rca_rows(sec["rca"])
         lv = next((k for k in reversed(list(levels)) if "methods" in levels[k]), None)
         conf = []
         if lv:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from idbench.report.format import DASH, fmt_ci, fmt_interval, fmt_num, is_missing
+from idbench.report.format import DASH, fmt_ci, fmt_interval, fmt_num
+from idbench.report.rows import metric_rankings, rca_rows, retrieval_rows
 from idbench.results import Results
 
 
@@ -34,23 +35,11 @@ def _chance_of(res: Results, metric: str) -> float | None:
     return None
 
 
-def _rankings(res: Results, metrics: list[str]) -> dict:
-    from idbench.stats.compare import compare_methods, rank_methods
-
-    out = {}
-    for metric in metrics:
-        means = {m: v[metric]["mean"] for m, v in res.methods.items() if metric in v}
-        subj = {m: {s: d[metric] for s, d in res.subjects.get(m, {}).items() if metric in d} for m in means}
-        comps = compare_methods(subj, metric, n_resamples=2000) if len(means) > 1 else []
-        out[metric] = rank_methods(means, comps, higher_is_better=res.metrics[metric].higher_is_better) if means else None
-    return out
-
-
 def table_data(res: Results) -> list[dict]:
     """Tables as ``{"title", "header", "rows", "bold" (set of (row, col)), "notes"}``."""
     tables = []
     metrics = _main_metrics(res)
-    ranks = _rankings(res, metrics)
+    ranks = metric_rankings(res, metrics)
     counts = res.method_counts()
     rows, bold = [], set()
     for i, (m, per) in enumerate(res.methods.items()):
@@ -76,34 +65,16 @@ def table_data(res: Results) -> list[dict]:
     sec = res.sections
     if "retrieval" in sec:
         r = sec["retrieval"]
-        rows = []
-        for lv in r.get("levels", []):
-            real = r.get("real", {}).get(lv)
-            if real:
-                rows.append(["real references", lv, f"{real.get('n_subjects', '')} / {real.get('n_queries', '')}",
-                             fmt_num(real.get("ap")), fmt_num(real.get("chance", {}).get("ap")), "1.00"])
-            for m, per in r.get("methods", {}).items():
-                q = per.get(lv, {})
-                rel = r.get("relative", {}).get(m, {}).get(lv)
-                rows.append([m, lv, f"{q.get('n_subjects', '')} / {q.get('n_queries', '')}", fmt_num(q.get("ap")),
-                             fmt_num(r.get("chance", {}).get(m, {}).get(lv, {}).get("ap")),
-                             fmt_ci(rel, 2) if real else DASH])
+        rows = [["real references" if x["real"] else x["who"], x["level"], x["n"], x["map"], x["chance"], x["relative"]]
+                for x in retrieval_rows(r)]
         tables.append({"title": f"Retrieval ({r.get('encoder', '')}, gallery of {r.get('gallery_size', '')})",
                        "header": ["queries", "level", "subjects / images", "mAP", "chance mAP", "gen / real mAP [95% CI]"],
                        "rows": rows, "bold": set(),
                        "notes": [] if r.get("real") else [f"gen / real: {DASH} (no references given)"]})
     if "rca" in sec:
-        rows = []
-        for lv, v in sec["rca"].get("levels", {}).items():
-            if "error" in v:
-                rows.append([lv, DASH, "", "", "", "", f"not scored: {v['error']}"])
-                continue
-            for m, x in v.get("methods", {}).items():
-                rows.append([lv, m, f"{x.get('n_subjects', '')} / {x.get('n_images', '')}",
-                             f"{fmt_num(v['acc_real'])} {fmt_interval(*(v.get('acc_real_ci') or [None, None]))}",
-                             f"{fmt_num(x['acc_gen'])} {fmt_interval(*(x.get('acc_gen_ci') or [None, None]))}",
-                             f"{fmt_num(x['rca'], 2)} {fmt_interval(*(x.get('rca_ci') or [None, None]), digits=2)}",
-                             fmt_num(v.get("chance_top1"))])
+        rows = [[x["level"], DASH, "", "", "", "", f"not scored: {x['error']}"] if x["error"] else
+                [x["level"], x["method"], x["n"], x["acc_real"], x["acc_gen"], x["rca"], x["chance"]]
+                for x in rca_rows(sec["rca"])]
         tables.append({"title": f"Relative Classification Accuracy ({sec['rca'].get('encoder', '')})",
                        "header": ["level", "method", "subjects / images", "Acc_real [95% CI]", "Acc_gen [95% CI]",
                                   "RCA [95% CI]", "chance"], "rows": rows, "bold": set(), "notes": []})
@@ -182,4 +153,4 @@ def write_tables(res: Results, out_dir: str | Path) -> list[Path]:
     return paths
 
 
-__all__ = ["render_tables", "write_tables", "table_data", "to_markdown", "to_latex", "tex_escape", "is_missing"]
+__all__ = ["render_tables", "write_tables", "table_data", "to_markdown", "to_latex", "tex_escape"]

@@ -1,0 +1,73 @@
+"""The rows every view of a results folder shows (console, HTML report, paper tables), built once
+from the summary's sections so that the three never drift apart."""
+
+from __future__ import annotations
+
+from idbench.report.format import DASH, fmt_ci, fmt_interval, fmt_num
+
+
+def metric_rankings(res, metrics) -> dict:
+    """``{metric: Ranking or None}``: ranks from the Holm-corrected paired test over subjects."""
+    from idbench.stats.compare import compare_methods, rank_methods
+
+    out = {}
+    for metric in metrics:
+        means = {m: v[metric]["mean"] for m, v in res.methods.items() if metric in v}
+        subj = {m: {s: d[metric] for s, d in res.subjects.get(m, {}).items() if metric in d} for m in means}
+        comps = compare_methods(subj, metric, n_resamples=2000) if len(means) > 1 else []
+        out[metric] = rank_methods(means, comps, higher_is_better=res.metrics[metric].higher_is_better) if means else None
+    return out
+
+
+def retrieval_rows(section: dict) -> list[dict]:
+    """Per level: the real references' row (``real`` True), then one row per method. Figures are
+    formatted; ``relative`` is ``–`` when no references were given (``has_real`` False)."""
+    rows = []
+    for lv in section.get("levels", []):
+        real = section.get("real", {}).get(lv)
+        if real:
+            rows.append({"real": True, "has_real": True, "who": "", "level": lv,
+                         "n_subjects": real.get("n_subjects", ""), "n_images": real.get("n_queries", ""),
+                         "map": fmt_num(real.get("ap")), "r1": fmt_num(real.get("cmc@1")), "r5": fmt_num(real.get("cmc@5")),
+                         "chance": fmt_num(real.get("chance", {}).get("ap")), "relative": "1.00"})
+        for m, per in section.get("methods", {}).items():
+            q = per.get(lv, {})
+            rel = section.get("relative", {}).get(m, {}).get(lv)
+            rows.append({"real": False, "has_real": bool(real), "who": m, "level": lv,
+                         "n_subjects": q.get("n_subjects", ""), "n_images": q.get("n_queries", ""),
+                         "map": fmt_num(q.get("ap")), "r1": fmt_num(q.get("cmc@1")), "r5": fmt_num(q.get("cmc@5")),
+                         "chance": fmt_num(section.get("chance", {}).get(m, {}).get(lv, {}).get("ap")),
+                         "relative": fmt_ci(rel, 2) if real else DASH})
+    for r in rows:
+        r["n"] = f"{r['n_subjects']} / {r['n_images']}"
+    return rows
+
+
+def rca_rows(section: dict, *, rca_digits: int = 2) -> list[dict]:
+    """Per level and method: Acc_real, Acc_gen and RCA with their intervals, top-5, chance; a level
+    that could not be scored gives one row with ``error``."""
+    rows = []
+    for lv, v in section.get("levels", {}).items():
+        if "error" in v:
+            rows.append({"level": lv, "error": v["error"]})
+            continue
+        for m, r in (v.get("methods") or {}).items():
+            rows.append({"level": lv, "method": m, "error": "", "n_subjects": r.get("n_subjects", ""),
+                         "n_images": r.get("n_images", ""), "n": f"{r.get('n_subjects', '')} / {r.get('n_images', '')}",
+                         "acc_real": f"{fmt_num(v['acc_real'])} {fmt_interval(*(v.get('acc_real_ci') or [None, None]))}",
+                         "acc_gen": f"{fmt_num(r['acc_gen'])} {fmt_interval(*(r.get('acc_gen_ci') or [None, None]))}",
+                         "top5": fmt_num(r["acc_gen_top5"]),
+                         "rca": f"{fmt_num(r['rca'], rca_digits, why='Acc_real is 0')} "
+                                f"{fmt_interval(*(r.get('rca_ci') or [None, None]), digits=rca_digits)}",
+                         "chance": fmt_num(v.get("chance_top1"))})
+    return rows
+
+
+def nearid_line(s: dict, title: str) -> str:
+    """One line for a NearID section (or ``NearIDResult.summary()``): SSR and PA with intervals and counts."""
+    if not s.get("n_samples"):
+        return f"{title}: SSR – PA – (no complete sample: {s.get('n_incomplete', 0)} incomplete, a distractor missing)"
+    ci = lambda k: " " + fmt_interval(*s[k]) if s.get(k) else ""  # noqa: E731
+    return (f"{title}: SSR {fmt_num(s['ssr'])}{ci('ssr_ci')}  PA {fmt_num(s['pa'])}{ci('pa_ci')}  "
+            f"({s['n_samples']} samples, {s['n_margins']} margins, {s['n_incomplete']} incomplete left out; "
+            f"95% CI: cluster bootstrap over samples)")
