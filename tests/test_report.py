@@ -68,3 +68,17 @@ def test_report_renders_in_headless_chromium(tmp_path, dreambooth_rows):
     subprocess.run([_chromium(), *flags, "--window-size=1400,2000", f"--screenshot={shot}", report.as_uri()],
                    capture_output=True, timeout=120)
     assert shot.is_file() and Image.open(shot).size[0] >= 1000
+
+
+def test_heatmaps_skip_metrics_without_values(tmp_path, dreambooth_rows):
+    from idbench.report.html import build_context
+
+    res = Results(command="x")
+    res.add_metric("ips[f]", "never found a face")
+    res.add_metric("cos[x]", "cosine")
+    for i in range(4):
+        res.rows.append({"method": "m", "subject": f"s{i % 2}", "image_id": str(i), "path": "", "prompt": "",
+                         "cos[x]": 0.5 + 0.1 * i})
+    res.summarise(n_resamples=100)
+    ctx = build_context(res, tmp_path)
+    assert [h["metric"] for h in ctx["heatmaps"]] == ["cos[x]"]

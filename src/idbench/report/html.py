@@ -102,7 +102,10 @@ def build_context(res: Results, results_dir: Path) -> dict:
                       "n_subjects": counts.get(m, (0, 0))[0], "n_images": counts.get(m, (0, 0))[1]})
     not_ranked = sorted({rk.why for rk in rankings.values() if rk and not rk.ranked and len(methods) > 1})
     heatmaps = []
-    for metric in metrics[:4]:
+    # the first four metrics that have a per-subject value (a metric no image has, e.g. IPS when no
+    # face was found, would draw an empty map)
+    shown = [k for k in metrics if any(k in v for d in res.subjects.values() for v in d.values())][:4]
+    for metric in shown:
         subjects = sorted({s for m in methods for s in res.subjects.get(m, {})})
         if not subjects:
             continue
