@@ -158,7 +158,7 @@ def test_real_pool_gates_review_and_nearid(tmp_path, dreambooth_rows):
     # nearid eval honours the review: a person rejects one accepted distractor
     e1 = CliRunner().invoke(cli, ["nearid", "eval", "--samples", str(out / "samples.csv"), "-o", str(tmp_path / "n1"), "-q"],
                             catch_exceptions=False)
-    s1 = json.loads((tmp_path / "n1" / "nearid.json").read_text())
+    s1 = json.loads((tmp_path / "n1" / "summary.json").read_text())["sections"]["nearid"]
     complete = [sid for sid in {x["sample_id"] for x in review}
                 if all(x["accept"] == "1" for x in review if x["sample_id"] == sid)]
     first = next(x for x in accepted if x["sample_id"] == sorted(complete)[0])
@@ -172,7 +172,7 @@ def test_real_pool_gates_review_and_nearid(tmp_path, dreambooth_rows):
         w.writerows(rows)
     e2 = CliRunner().invoke(cli, ["nearid", "eval", "--samples", str(out / "samples.csv"), "-o", str(tmp_path / "n2"), "-q"],
                             catch_exceptions=False)
-    s2 = json.loads((tmp_path / "n2" / "nearid.json").read_text())
+    s2 = json.loads((tmp_path / "n2" / "summary.json").read_text())["sections"]["nearid"]
     assert e1.exit_code == 0 and e2.exit_code == 0
     assert s2["n_incomplete"] == s1["n_incomplete"] + 1 and s2["n_samples"] == s1["n_samples"] - 1
     summ = json.loads((tmp_path / "n2" / "summary.json").read_text())["sections"]["nearid"]

@@ -380,6 +380,6 @@ def test_nearid_eval_survives_broken_views_and_distractors(tmp_path, dreambooth_
         csv.writer(f).writerows(rows)
     r = _invoke("nearid", "eval", "--samples", tmp_path / "samples.csv", "-e", "test-color", "-o", tmp_path / "o", "-q")
     assert r.exit_code == 0, r.output
-    res = json.loads((tmp_path / "o" / "nearid.json").read_text())
+    res = json.loads((tmp_path / "o" / "summary.json").read_text())["sections"]["nearid"]
     assert res["n_samples"] == 1 and res["n_incomplete"] >= 1
     assert bad[0].name in r.output and bad[1].name in r.output

@@ -14,7 +14,7 @@ def test_world_samples_train_and_encoder(tmp_path):
     r = CliRunner().invoke(cli, ["nearid", "eval", "--world", str(tmp_path / "w"), "-e", "test-color", "-q",
                                  "-o", str(tmp_path / "ev")])
     assert r.exit_code == 0, r.output
-    s = json.loads((tmp_path / "ev/nearid.json").read_text())
+    s = json.loads((tmp_path / "ev/summary.json").read_text())["sections"]["nearid"]
     assert s["n_samples"] == 16 and s["n_margins"] == 16 * 6 and s["n_incomplete"] == 0
     assert 0 <= s["ssr"] <= 1 and 0 <= s["pa"] <= 1
     r = CliRunner().invoke(cli, ["nearid", "train", "--world", str(tmp_path / "w"), "-e", "test-color", "-q",

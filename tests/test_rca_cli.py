@@ -34,5 +34,5 @@ def test_rca_real_heldout_vs_wrong_subject(tmp_path, dreambooth_rows):
     sub = s["subject"]["methods"]
     assert sub["real-heldout"]["rca"] > 0.7 and sub["other-subject"]["rca"] < 0.2
     assert (out / "rca_confusion_subject_other-subject.csv").is_file()
-    assert (out / "rca_confusion_subject_other-subject.png").is_file()
+    assert not (out / "rca_confusion_subject_other-subject.png").exists()  # figures only with a report
     print(json.dumps({lv: {"acc_real": v["acc_real"], **{m: x["rca"] for m, x in v["methods"].items()}} for lv, v in s.items()}))

@@ -175,7 +175,7 @@ def test_exact_zero_margins_from_byte_copies(tmp_path, dreambooth_rows):
     r = CliRunner().invoke(cli, ["nearid", "eval", "--samples", str(tmp_path / "samples.csv"), "-o", str(out), "-q"],
                            catch_exceptions=False)
     assert r.exit_code == 0, r.output
-    res = json.loads((out / "nearid.json").read_text())
+    res = json.loads((out / "summary.json").read_text())["sections"]["nearid"]
     assert res["ssr"] == 0.0 and res["n_samples"] == 12
     rows_out = list(csv.DictReader(open(out / "nearid_samples.csv")))
     assert all(float(x["min_margin"]) <= 0.0 and x["success"] == "False" for x in rows_out)

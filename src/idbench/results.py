@@ -165,7 +165,9 @@ class Results:
                 merged = Results.read(out).merge(self)
             except (ResultsError, OSError):
                 merged = self  # a damaged folder is replaced, not merged into
-        merged.summarise(n_resamples=n_resamples, confidence=confidence, seed=seed)
+        b = merged.bootstrap
+        if merged is not self or (b.get("n_resamples"), b.get("confidence"), b.get("seed")) != (n_resamples, confidence, seed):
+            merged.summarise(n_resamples=n_resamples, confidence=confidence, seed=seed)
         merged.write(out)
         return merged
 

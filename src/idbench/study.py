@@ -29,10 +29,35 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from idbench.data.problems import ProblemLog
+from idbench.options import Option
 from idbench.protocols.registry import RunContext, StudyData, available_protocols, get_protocol
+from idbench.registry import did_you_mean
 from idbench.results import Results
 
 _INPUT_OF = {"refs": "references", "gen": "generations", "gallery": "gallery", "samples": "samples", "human": "ratings"}
+
+#: The study's own keys (a study file's top level; Study's fields). Each protocol declares its
+#: options in its own module (``[options.<protocol>]``): see :mod:`idbench.options`.
+STUDY_OPTIONS = (
+    Option("refs", "path", None, "references: refs/<subject>/*.jpg, a manifest, or a benchmark layout"),
+    Option("gen", "path", None, "generations: gen/<method>/<subject>/*.png, a manifest, or a benchmark layout"),
+    Option("gallery", "path", None, "labelled gallery (retrieval and RCA): manifest or folder tree"),
+    Option("samples", "path", None, "NearID samples manifest (idbench's or NearID's tables)"),
+    Option("human", "path", None, "human ratings (image_id, score[, rater]) or DreamBench++ rating files"),
+    Option("encoders", "list", ["effnet-lite0"], "encoder specs; retrieval, RCA, NearID and FID use the first image "
+           "encoder"),
+    Option("protocols", "list", None, "the protocols to run (default: every one the inputs allow)"),
+    Option("distribution", "bool", False, "also FID / KID (opt-in: meaningful only with many images per method)"),
+    Option("layout", "str", None, "published benchmark layout of the inputs (default: auto-detected)"),
+    Option("options", "table", None, "per-protocol options: [options.<protocol>] tables"),
+    Option("seed", "int", 0, "seed for resampling and sampling"),
+    Option("bootstrap", "int", 2000, "bootstrap resamples (over subjects) for confidence intervals", minimum=100),
+    Option("backend", "str", "local", "ray: embed every input on a Ray cluster first", choices=("local", "ray")),
+    Option("ray_address", "str", None, "Ray cluster address (only with backend = \"ray\")"),
+    Option("batch_size", "int", 32, "images per encoder batch", minimum=1),
+    Option("device", "str", None, "torch device (default: cuda when present, else cpu)"),
+)
+_FIELD_OF = {"bootstrap": "n_resamples"}  # study-file key -> Study field, where they differ
 
 
 class StudyError(ValueError):
@@ -46,13 +71,14 @@ class Study:
     gallery: Any = None
     samples: Any = None
     human: Any = None
-    encoders: Sequence[str] = ("effnet-lite0",)
+    encoders: Sequence[Any] = ("effnet-lite0",)
     protocols: Sequence[str] | None = None  # None: every protocol the inputs allow (opt-in ones excluded)
     distribution: bool = False  # FID / KID (opt-in)
     layout: str | None = None  # a published layout name, else auto-detected
     options: dict[str, dict] = field(default_factory=dict)
     seed: int = 0
     n_resamples: int = 2000
+    batch_size: int = 32
     device: str | None = None
     progress: bool = True
     cache: Any = "default"  # an EmbeddingCache, None for no cache, or "default"
@@ -60,37 +86,92 @@ class Study:
     backend: str = "local"  # "ray": embed every input on a Ray cluster first (idbench[ray])
     ray_address: str | None = None
 
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> "Study":
+        """Check every field against :data:`STUDY_OPTIONS` and each protocol's declared options."""
+        from idbench.data.layout import available_layouts
+        from idbench.options import OptionError, check_protocol_options
+        from idbench.protocols.registry import available_protocols
+
+        try:
+            for opt in STUDY_OPTIONS:
+                name = _FIELD_OF.get(opt.name, opt.name)
+                value = getattr(self, name)
+                if opt.name == "options":
+                    self.options = check_protocol_options(value)
+                elif opt.name in _INPUT_OF and value is not None and not isinstance(value, (str, Path)):
+                    continue  # an already loaded input (ReferenceSet, GenerationSet, ...)
+                elif opt.name == "encoders":
+                    objs = isinstance(value, (list, tuple)) and any(hasattr(e, "kind") for e in value)
+                    if objs and all(hasattr(e, "kind") or isinstance(e, str) for e in value):
+                        self.encoders = list(value)  # built encoder objects (Python API), maybe mixed with specs
+                        continue
+                    value = opt.check(list(value) if isinstance(value, tuple) else value, "study")
+                    if value is None:
+                        raise OptionError("study.encoders: expected a list of encoder specs, got nothing")
+                    self.encoders = value
+                else:
+                    setattr(self, name, opt.check(list(value) if isinstance(value, tuple) else value, "study"))
+            if self.protocols is not None:
+                known = available_protocols()
+                for p in self.protocols:
+                    if p not in known:
+                        raise OptionError(f"study.protocols: unknown protocol {p!r}{did_you_mean(p, known)}; "
+                                          f"available: {', '.join(known)}")
+            if self.layout not in (None, "auto", "idbench") and self.layout not in available_layouts():
+                raise OptionError(f"study.layout: unknown layout {self.layout!r}"
+                                  f"{did_you_mean(self.layout, available_layouts())}; available: "
+                                  f"{', '.join(['auto', 'idbench', *available_layouts()])}")
+            if self.ray_address and self.backend != "ray":
+                raise OptionError("study.ray_address is set but the backend is 'local': add --backend ray "
+                                  "(backend = \"ray\") or drop the address")
+        except OptionError as e:
+            raise StudyError(str(e)) from None
+        return self
+
     # ------------------------------------------------------------------ construction
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides) -> "Study":
+        """A study from a TOML file; ``overrides`` (e.g. flags given on the command line) win over
+        the file, keys left as None do not. Unknown keys, sections and wrong types are errors."""
         import tomllib
+
+        from idbench.options import OptionError
 
         path = Path(path)
         try:
             cfg = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
             raise StudyError(f"{path}: cannot read the study file ({e})") from None
-        known = {"refs", "gen", "gallery", "samples", "human", "encoders", "protocols", "distribution", "layout",
-                 "options", "seed", "bootstrap"}
-        unknown = sorted(set(cfg) - known)
-        if unknown:
-            raise StudyError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        known = [o.name for o in STUDY_OPTIONS]
+        for k in cfg:
+            if k not in known:
+                raise StudyError(f"{path}: unknown key {k!r}{did_you_mean(k, known)}; known: {', '.join(known)}")
         base = path.parent
         kw: dict[str, Any] = {}
-        for k in _INPUT_OF:
-            if cfg.get(k):
-                p = Path(cfg[k]).expanduser()
-                kw[k] = p if p.is_absolute() else base / p
-        if "encoders" in cfg:
-            kw["encoders"] = [cfg["encoders"]] if isinstance(cfg["encoders"], str) else list(cfg["encoders"])
-        for k in ("protocols", "distribution", "layout", "options", "seed"):
-            if k in cfg:
-                kw[k] = cfg[k]
-        if "bootstrap" in cfg:
-            kw["n_resamples"] = int(cfg["bootstrap"])
+        try:
+            for opt in STUDY_OPTIONS:
+                if opt.name not in cfg:
+                    continue
+                v = cfg[opt.name] if opt.name == "options" else opt.check(cfg[opt.name], "study")
+                if opt.name in _INPUT_OF and v is not None:
+                    q = Path(v).expanduser()
+                    v = q if q.is_absolute() else base / q
+                kw[_FIELD_OF.get(opt.name, opt.name)] = v
+        except OptionError as e:
+            raise StudyError(f"{path}: {e}") from None
+        options = kw.pop("options", None) or {}
+        for proto, table in (overrides.pop("options", None) or {}).items():  # flags win, key by key
+            if isinstance(options, dict) and isinstance(options.get(proto, {}), dict):
+                options.setdefault(proto, {}).update(table)
         kw.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**kw)
+        try:
+            return cls(**kw, options=options)
+        except StudyError as e:
+            raise StudyError(f"{path}: {e}") from None
 
     # ------------------------------------------------------------------ loading
 
@@ -108,6 +189,7 @@ class Study:
                     setattr(data, _INPUT_OF[key], value)
                 continue
             path = Path(value)
+            data.paths[key] = path
             found = read_layout(path, problems, name=self.layout, role=key, context=context)
             if found is not None:
                 for name, v in found.items():
@@ -123,7 +205,7 @@ class Study:
                 if context.get("name_prompts"):  # e.g. DreamBench: prompts by the index in the file name
                     data.generations = context["name_prompts"](data.generations, problems)
             elif key == "gallery":
-                levels = self.options.get("retrieval", {}).get("levels")
+                levels = self.options.get("retrieval", {}).get("levels") or self.options.get("rca", {}).get("levels")
                 data.gallery = manifest.load_gallery(path, problems, levels=levels)
             elif key == "samples":
                 from idbench.nearid.samples import load_samples
@@ -174,8 +256,7 @@ class Study:
 
     def run(self, problems: ProblemLog | None = None) -> "StudyResults":
         from idbench.cache.store import EmbeddingCache, default_cache_dir
-        from idbench.encoders import create_encoder
-        from idbench.protocols.similarity import base_rows
+        from idbench.protocols.common import base_rows
 
         t0 = time.perf_counter()
         problems = problems if problems is not None else ProblemLog()
@@ -183,7 +264,7 @@ class Study:
         run, why = self.plan(data)
         if not run:
             raise StudyError("nothing to run: " + "; ".join(f"{k} {v}" for k, v in why.items()))
-        encoders = [e if not isinstance(e, str) else create_encoder(e, device=self.device) for e in self.encoders]
+        encoders = [e if not isinstance(e, str) else _make_encoder(e, self.device) for e in self.encoders]
         cache = EmbeddingCache(default_cache_dir()) if self.cache == "default" else self.cache
         if self.backend == "ray":
             cache = self._prefill_ray(data, encoders, cache, problems)
@@ -194,7 +275,8 @@ class Study:
             results.rows = base_rows(data.generations)
             _add_extra_metrics(results, data.extra_metrics)
         ctx = RunContext(encoders=encoders, results=results, problems=problems, cache=cache, progress=self.progress,
-                         seed=self.seed, n_resamples=self.n_resamples, options=dict(self.options))
+                         seed=self.seed, n_resamples=self.n_resamples, batch_size=self.batch_size, device=self.device,
+                         options=dict(self.options))
         ran, failed = [], {}
         for name in run:
             p = get_protocol(name)
@@ -250,6 +332,29 @@ class Study:
         return cache
 
 
+def _write_nearid_samples(rows: list[dict], path: Path) -> None:
+    import csv
+    import os
+
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["sample_id", "source", "min_margin", "success"])
+        for r in rows:
+            w.writerow([r["sample_id"], r["source"], "" if r["min_margin"] is None else f"{r['min_margin']:.6g}",
+                        "" if r["success"] is None else r["success"]])
+    os.replace(tmp, path)
+
+
+def _make_encoder(spec: str, device: str | None):
+    from idbench.encoders import create_encoder
+
+    try:
+        return create_encoder(spec, device=device)
+    except (ValueError, OSError, ImportError, RuntimeError) as e:
+        raise StudyError(f"cannot create encoder {spec!r}: {e}") from None
+
+
 def _add_extra_metrics(results: Results, extra: dict) -> None:
     """Per-image scores a layout ships (e.g. DreamBench++'s GPT ratings) as metric columns."""
     if not extra:
@@ -271,7 +376,9 @@ class StudyResults:
     results: Results
 
     def write(self, out_dir: str | Path, *, report: bool = True, merge: bool = True) -> Path:
-        """Write summary.json, per_image.csv (+ .parquet), tables.md / tables.tex and report.html."""
+        """Write summary.json, per_image.csv (+ .parquet), tables.md / tables.tex, the protocols'
+        own files (retrieval queries, NearID samples, RCA confusions) and, with ``report``, the
+        figures and report.html."""
         from idbench.report.tables import write_tables
 
         out = Path(out_dir)
@@ -282,10 +389,13 @@ class StudyResults:
         else:
             r.write(out)
         write_tables(self.results, out)
+        nearid = self.results.sections.get("nearid")
+        if nearid and nearid.get("samples") is not None:
+            _write_nearid_samples(nearid["samples"], out / "nearid_samples.csv")
         if "rca" in self.results.sections:
             from idbench.report.confusion import write_confusions
 
-            write_confusions(self.results.sections["rca"], out)
+            write_confusions(self.results.sections["rca"], out, figures=report)
         if report:
             self.report(out)
         return out

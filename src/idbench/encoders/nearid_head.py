@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from idbench.encoders import create_encoder, register
+from idbench.encoders import create_encoder
 from idbench.encoders.base import Encoder, ImageEmbedding
 
 
@@ -46,8 +46,8 @@ class NearIDEncoder(Encoder):
         return [ImageEmbedding(row[None]) for row in y]
 
 
-@register("nearid")
-def _make(arg: str | None = None, device: str | None = None, **kw) -> NearIDEncoder:
+def make(arg: str | None = None, device: str | None = None, **kw) -> NearIDEncoder:
+    """nearid:<dir>: a trained NearID identity head on its backbone (idbench nearid train)"""
     if not arg:
         raise ValueError("nearid needs a head folder: nearid:<dir>")
     return NearIDEncoder(arg, device=device)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from idbench.encoders import pick_device, register
+from idbench.encoders import pick_device
 from idbench.encoders.base import Encoder, ImageEmbedding, l2_normalize
 
 
@@ -73,8 +73,8 @@ class TimmEncoder(Encoder):
         return [ImageEmbedding(row[None]) for row in l2_normalize(f)]
 
 
-@register("timm")
-def _make(arg: str | None = None, device: str | None = None, **kw) -> TimmEncoder:
+def make(arg: str | None = None, device: str | None = None, **kw) -> TimmEncoder:
+    """timm:<name or dir>: any timm image model (pooled features)"""
     if not arg:
         raise ValueError("timm needs a model name or folder: timm:<name or dir>")
     return TimmEncoder(arg, device=device)

@@ -39,8 +39,8 @@ def _run(data, ctx) -> None:
     ctx.results.sections["agreement"] = section
 
 
-from idbench.protocols.registry import Protocol, register_protocol  # noqa: E402
+from idbench.protocols.registry import Protocol  # noqa: E402
 
-register_protocol(Protocol("agreement", ("ratings", "generations"), _run,
-                           "Pearson / Spearman / Kendall tau-b / pairwise accuracy of each metric with human ratings",
-                           after_summary=True))
+PROTOCOL = Protocol("agreement", ("ratings", "generations"), _run,
+                    "Pearson / Spearman / Kendall tau-b / pairwise accuracy of each metric with human ratings",
+                    order=60, after_summary=True)

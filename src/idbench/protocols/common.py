@@ -16,6 +16,14 @@ class UnknownLabelError(ValueError):
     """Query labels that the gallery / oracle does not have, named with the closest existing ones."""
 
 
+def base_rows(generations) -> list[dict]:
+    """One per-image row per generated image: method, subject, image id, path, prompt."""
+    return [
+        {"method": g.method or "", "subject": g.subject, "image_id": g.id, "path": str(g.path), "prompt": g.prompt or ""}
+        for g in generations
+    ]
+
+
 def subject_labels(*sets) -> dict[str, dict[str, str]]:
     """subject -> {level: label} from any records that carry labels (first seen wins)."""
     out: dict[str, dict[str, str]] = {}

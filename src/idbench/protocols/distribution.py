@@ -36,8 +36,8 @@ def _run(data, ctx) -> None:
                           problems=ctx.problems, progress=ctx.progress, seed=ctx.seed)
 
 
-from idbench.protocols.registry import Protocol, register_protocol  # noqa: E402
+from idbench.protocols.registry import Protocol  # noqa: E402
 
-register_protocol(Protocol("distribution", ("generations",), _run,
-                           "FID / KID per method against the references (or the gallery); opt-in",
-                           opt_in=True, needs_image_encoder=True))
+PROTOCOL = Protocol("distribution", ("generations",), _run,
+                    "FID / KID per method against the references (or the gallery); opt-in", order=50, opt_in=True,
+                    needs_image_encoder=True)

@@ -65,18 +65,79 @@ def nearid_section(samples: list[NearIDSample], encoder, *, n_views: int = 3, ca
     return section, groups
 
 
+def review_path_for(samples_path, given=None):
+    """The review sheet to honour: the one given, else ``review.csv`` beside the samples manifest."""
+    from pathlib import Path
+
+    if given:
+        return Path(given)
+    if samples_path is not None:
+        p = Path(samples_path)
+        p = (p if p.is_dir() else p.parent) / "review.csv"
+        if p.is_file():
+            return p
+    return None
+
+
+def per_sample_rows(groups: list[IdentityGroup], n_views: int) -> list[dict]:
+    """One row per scored sample: id, distractor source, its smallest margin and whether every margin wins."""
+    out = []
+    for g in groups:
+        m = sample_margins(g.views[:n_views], g.distractors[:n_views])
+        ok = not np.isnan(m).any()
+        out.append({"sample_id": g.identity, "source": g.source, "min_margin": float(m.min()) if ok else None,
+                    "success": bool((m > 0).all()) if ok else None})
+    return out
+
+
 def _run(data, ctx) -> None:
-    section, _ = nearid_section(data.samples, ctx.image_encoder, n_views=ctx.opt("nearid", "n_views", 3),
-                                cache=ctx.cache, problems=ctx.problems, progress=ctx.progress,
-                                n_resamples=ctx.n_resamples, seed=ctx.seed)
-    review = ctx.opt("nearid", "review_counts")
+    import copy
+    import json
+
+    from idbench.data.manifest import ManifestError
+    from idbench.nearid.samples import apply_review
+
+    samples = [copy.copy(s) for s in data.samples]
+    for s in samples:
+        s.distractors = list(s.distractors)
+    review = None
+    path = review_path_for(data.paths.get("samples"), ctx.opt("nearid", "review"))
+    if path is not None:
+        try:
+            review = apply_review(samples, path)
+        except ManifestError as e:
+            raise ValueError(f"review file: {e}") from None
+    n_views = ctx.opt("nearid", "n_views")
+    section, groups = nearid_section(samples, ctx.image_encoder, n_views=n_views, cache=ctx.cache, problems=ctx.problems,
+                                     progress=ctx.progress, n_resamples=ctx.n_resamples, seed=ctx.seed)
+    if not groups:
+        raise ValueError("no NearID sample could be embedded")
     if review:
         section["review"] = review
+    src = data.paths.get("samples")
+    if src is not None:
+        from pathlib import Path
+
+        build = (Path(src) if Path(src).is_dir() else Path(src).parent) / "build.json"
+        if build.is_file():
+            try:
+                b = json.loads(build.read_text(encoding="utf-8"))
+                section["distractor_build"] = {k: b.get(k) for k in ("masks", "attempts", "accepted", "rejected", "gates")}
+            except (ValueError, OSError) as e:
+                ctx.problems.add(build, "unreadable", f"distractor build record not read: {e}", "warning")
+    section["samples"] = per_sample_rows(groups, n_views)
     ctx.results.sections["nearid"] = section
 
 
-from idbench.protocols.registry import Protocol, register_protocol  # noqa: E402
+from idbench.options import Option  # noqa: E402
+from idbench.protocols.registry import Protocol  # noqa: E402
 
-register_protocol(Protocol("nearid", ("samples",), _run,
-                           "NearID: strict margins of view-view over view-distractor similarity (SSR, PA)",
-                           needs_image_encoder=True))
+OPTIONS = (
+    Option("n_views", "int", 3, "views per sample (published: 3)", minimum=2, flag="--views"),
+    Option("review", "path", None, "a review.csv with an accept column (default: review.csv beside the samples "
+           "manifest, when present)"),
+)
+
+PROTOCOL = Protocol("nearid", ("samples",), _run,
+                    "NearID: strict margins of view-view over view-distractor similarity (SSR, PA)", options=OPTIONS,
+                    order=40, needs_image_encoder=True)

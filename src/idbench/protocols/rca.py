@@ -124,8 +124,11 @@ def _run(data, ctx) -> None:
                  problems=ctx.problems, progress=ctx.progress, seed=ctx.seed, references=data.references)
 
 
-from idbench.protocols.registry import Protocol, register_protocol  # noqa: E402
+from idbench.options import Option  # noqa: E402
+from idbench.protocols.registry import Protocol  # noqa: E402
 
-register_protocol(Protocol("rca", ("gallery", "generations"), _run,
-                           "Relative Classification Accuracy: an oracle trained on the labelled gallery names the "
-                           "identity of each generated image", needs_image_encoder=True))
+OPTIONS = (Option("levels", "list", None, "gallery label levels the oracle names (default: every level)"),)
+
+PROTOCOL = Protocol("rca", ("gallery", "generations"), _run,
+                    "Relative Classification Accuracy: an oracle trained on the labelled gallery names the identity "
+                    "of each generated image", options=OPTIONS, order=30, needs_image_encoder=True)

@@ -1,30 +1,24 @@
-"""Protocols, created by name through one registry (as encoders are).
+"""Protocols, created by name through the plug-in registry (entry-point group ``idbench.protocols``).
 
 A protocol declares the inputs it needs (``references``, ``generations``, ``gallery``,
-``samples``, ``ratings``) and a ``run(data, ctx)`` that adds per-image columns and its section to
-``ctx.results``. :class:`idbench.study.Study` runs every protocol its inputs allow. Adding a
-protocol is adding one module that calls :func:`register_protocol`, and one line in ``_MODULES``.
+``samples``, ``ratings``), its options (:class:`idbench.options.Option`, checked wherever they
+are given: CLI, study file, Python) and a ``run(data, ctx)`` that adds per-image columns and its
+section to ``ctx.results``. :class:`idbench.study.Study` runs every protocol its inputs allow, in
+``order``; every CLI command that evaluates is a front end of one Study. Adding a protocol is
+adding one module that defines ``PROTOCOL = Protocol(...)`` and one entry point naming it.
 
->>> [p for p in available_protocols()][:3]
+>>> available_protocols()[:3]
 ['similarity', 'retrieval', 'rca']
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-#: name -> module that registers it, in the order a study runs them
-_MODULES: dict[str, str] = {
-    "similarity": "idbench.protocols.similarity",
-    "retrieval": "idbench.protocols.retrieval",
-    "rca": "idbench.protocols.rca",
-    "nearid": "idbench.protocols.nearid",
-    "distribution": "idbench.protocols.distribution",
-    "agreement": "idbench.protocols.agreement",
-}
-_REGISTRY: dict[str, "Protocol"] = {}
+from idbench.registry import Registry
+
+PROTOCOLS = Registry("idbench.protocols", "protocol")
 
 
 @dataclass
@@ -37,6 +31,7 @@ class StudyData:
     samples: Any = None  # list[NearIDSample]
     ratings: Any = None  # {image_id: {rater: score}}
     extra_metrics: dict = field(default_factory=dict)  # {metric: {image_id: value, "_info": {...}}} shipped by a layout
+    paths: dict = field(default_factory=dict)  # {"samples": Path, ...}: where each input was read from
 
     def has(self, name: str) -> bool:
         v = getattr(self, name)
@@ -54,10 +49,19 @@ class RunContext:
     progress: bool = True
     seed: int = 0
     n_resamples: int = 2000
+    batch_size: int = 32
+    device: str | None = None
     options: dict[str, dict] = field(default_factory=dict)
 
-    def opt(self, protocol: str, key: str, default=None):
-        return self.options.get(protocol, {}).get(key, default)
+    def opt(self, protocol: str, key: str):
+        """The option's value as given, else its declared default (an undeclared key is a bug)."""
+        given = self.options.get(protocol, {})
+        if key in given and given[key] is not None:
+            return given[key]
+        for o in get_protocol(protocol).options:
+            if o.name == key:
+                return o.default
+        raise KeyError(f"protocol {protocol!r} declares no option {key!r}")
 
     @property
     def image_encoder(self):
@@ -74,23 +78,17 @@ class Protocol:
     needs: tuple[str, ...]
     run: Callable[[StudyData, RunContext], None]
     description: str
+    options: tuple = ()  # idbench.options.Option declarations
+    order: int = 100  # a study runs its protocols in this order
     opt_in: bool = False  # runs only when asked for (FID / KID)
     after_summary: bool = False  # runs on the summarised results (agreement with humans)
     needs_image_encoder: bool = False
 
 
-def register_protocol(p: Protocol) -> Protocol:
-    _REGISTRY[p.name] = p
-    return p
-
-
 def available_protocols() -> list[str]:
-    return list(_MODULES)
+    """Every registered protocol, in the order a study runs them."""
+    return sorted(PROTOCOLS.names(), key=lambda n: (get_protocol(n).order, n))
 
 
 def get_protocol(name: str) -> Protocol:
-    if name not in _REGISTRY:
-        if name not in _MODULES:
-            raise ValueError(f"unknown protocol {name!r}; available: {', '.join(_MODULES)}")
-        importlib.import_module(_MODULES[name])
-    return _REGISTRY[name]
+    return PROTOCOLS.get(name)

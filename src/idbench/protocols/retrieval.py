@@ -247,16 +247,27 @@ def _examples(Q, qrecs: list[ImageRecord], G, gal: list[ImageRecord], level, lab
 
 
 def _run(data, ctx) -> None:
-    enc = ctx.image_encoder
     levels = ctx.opt("retrieval", "levels") or list(data.gallery.levels)
-    rank_protocol(data.gallery, data.generations, enc, levels=levels, references=data.references, results=ctx.results,
-                  cache=ctx.cache, problems=ctx.problems, progress=ctx.progress,
-                  no_relevant=ctx.opt("retrieval", "no_relevant", "zero"), ties=ctx.opt("retrieval", "ties", "pessimistic"),
-                  leaked=ctx.opt("retrieval", "leaked", "remove"), n_resamples=ctx.n_resamples, seed=ctx.seed)
+    rank_protocol(data.gallery, data.generations, ctx.image_encoder, levels=levels, references=data.references,
+                  results=ctx.results, cache=ctx.cache, problems=ctx.problems, progress=ctx.progress,
+                  no_relevant=ctx.opt("retrieval", "no_relevant"), ties=ctx.opt("retrieval", "ties"),
+                  leaked=ctx.opt("retrieval", "leaked"), n_resamples=ctx.n_resamples, seed=ctx.seed)
 
 
-from idbench.protocols.registry import Protocol, register_protocol  # noqa: E402
+from idbench.options import Option  # noqa: E402
+from idbench.protocols.registry import Protocol  # noqa: E402
 
-register_protocol(Protocol("retrieval", ("gallery", "generations"), _run,
-                           "Finer-Personalization Rank: generated images as queries against the labelled gallery, per "
-                           "level, with the real-reference upper bound and chance levels", needs_image_encoder=True))
+OPTIONS = (
+    Option("levels", "list", None, "gallery label levels, coarse to fine (default: every level of the gallery)"),
+    Option("no_relevant", "str", "zero", "queries with no relevant gallery item: AP 0 (published), excluded, or an "
+           "error", choices=("zero", "skip", "error")),
+    Option("ties", "str", "pessimistic", "a relevant item tied with irrelevant ones ranks after (pessimistic) or "
+           "before them", choices=("pessimistic", "optimistic")),
+    Option("leaked", "str", "remove", "gallery images byte-identical to a reference: removed from the gallery "
+           "(counted and named) or kept", choices=("remove", "keep")),
+)
+
+PROTOCOL = Protocol("retrieval", ("gallery", "generations"), _run,
+                    "Finer-Personalization Rank: generated images as queries against the labelled gallery, per "
+                    "level, with the real-reference upper bound and chance levels", options=OPTIONS, order=20,
+                    needs_image_encoder=True)

@@ -25,13 +25,6 @@ from idbench.metrics.similarity import mean_cosine_to_references
 from idbench.results import Results
 
 
-def base_rows(generations: GenerationSet) -> list[dict]:
-    return [
-        {"method": g.method or "", "subject": g.subject, "image_id": g.id, "path": str(g.path), "prompt": g.prompt or ""}
-        for g in generations
-    ]
-
-
 def evaluate_similarity(
     references: ReferenceSet,
     generations: GenerationSet,
@@ -43,11 +36,14 @@ def evaluate_similarity(
     batch_size: int = 32,
     results: Results | None = None,
     face_policy: FacePolicy | None = None,
+    text: bool = True,
 ) -> Results:
     """Score every generated image against its subject's references with each encoder."""
     problems = problems if problems is not None else ProblemLog()
     results = results if results is not None else Results(problems=problems)
     if not results.rows:
+        from idbench.protocols.common import base_rows
+
         results.rows = base_rows(generations)
     from idbench.data.content import content_hashes
     from idbench.protocols.common import flag_generation_copies
@@ -64,14 +60,15 @@ def evaluate_similarity(
         emb_gen = embed_records(enc, generations.records, cache=cache, problems=problems, progress=progress,
                                 batch_size=batch_size, desc=f"generations [{enc.name}]")
         if enc.kind == "image":
-            _score_image_encoder(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems)
+            _score_image_encoder(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems, text)
         else:
             _score_face_encoder(enc, references, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems,
                                 face_policy or FacePolicy())
     return results
 
 
-def _score_image_encoder(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems) -> None:
+def _score_image_encoder(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems,
+                         text: bool = True) -> None:
     name = f"cos[{enc.name}]"
     results.add_metric(name, f"mean cosine similarity to the subject's references ({enc.name} embeddings; "
                              "CLIP-I / DINO style)", encoder=enc.name)
@@ -88,7 +85,7 @@ def _score_image_encoder(enc, generations, ref_by_subject, emb_ref, emb_gen, row
             problems.add(g.path, "no_references", f"subject {g.subject!r} has no usable reference image for {enc.name}")
             continue
         rows[(g.method or "", g.id)][name] = float(mean_cosine_to_references(emb_gen[g.id].vectors, refs)[0])
-    if enc.has_text:
+    if text and enc.has_text:
         _score_text(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results)
 
 
@@ -320,13 +317,67 @@ def score_aps(face_encoder: Encoder, attribute_rows: list[dict], attribute_names
 
 
 def _run(data, ctx) -> None:
-    policy = FacePolicy(ctx.opt("similarity", "no_face", "zero"), ctx.opt("similarity", "faces", "best"))
-    evaluate_similarity(data.references, data.generations, ctx.encoders, cache=ctx.cache, problems=ctx.problems,
-                        progress=ctx.progress, results=ctx.results, face_policy=policy)
+    from pathlib import Path
+
+    encoders = list(ctx.encoders)
+    pad = ctx.opt("similarity", "face_pad_retry")
+    if pad > 0:
+        from idbench.encoders.face_retry import PaddedRetry
+
+        encoders = [PaddedRetry(e, pad) if e.kind == "face" else e for e in encoders]
+    policy = FacePolicy(ctx.opt("similarity", "no_face"), ctx.opt("similarity", "faces"))
+    evaluate_similarity(data.references, data.generations, encoders, cache=ctx.cache, problems=ctx.problems,
+                        progress=ctx.progress, batch_size=ctx.batch_size, results=ctx.results, face_policy=policy,
+                        text=ctx.opt("similarity", "text"))
+    gens, image_encs = data.generations, [e for e in encoders if e.kind == "image"]
+    if ctx.opt("similarity", "rfs"):
+        for e in [e for e in image_encs if e.has_text]:
+            score_rfs(e, gens, embed_records(e, gens.records, cache=ctx.cache, problems=ctx.problems, progress=False),
+                      results=ctx.results)
+    detector = ctx.opt("similarity", "goa_detector")
+    if detector:
+        from idbench.metrics.grounding import OwlDetector
+
+        try:
+            det = OwlDetector(detector)
+        except (OSError, ValueError) as e:
+            raise ValueError(f"cannot load the GOA detector {detector!r}: {e}") from None
+        score_goa(det, gens, results=ctx.results, problems=ctx.problems)
+    attributes = ctx.opt("similarity", "aps_attributes")
+    if attributes:
+        from idbench.data.manifest import read_rows
+
+        faces = [e for e in encoders if e.kind == "face"]
+        if not faces:
+            raise ValueError("APS (aps_attributes) needs a face encoder (-e dlib-face or -e arcface:<pack>)")
+        attributes = Path(attributes)
+        rows = read_rows(attributes)
+        names = [c for c in rows[0] if c not in ("path", "subject", "id")] if rows else []
+        for r in rows:
+            q = Path(r["path"])
+            r["path"] = str(q if q.is_absolute() else attributes.parent / q)
+        score_aps(faces[0], rows, names, data.references, gens, results=ctx.results, cache=ctx.cache,
+                  problems=ctx.problems, progress=ctx.progress)
 
 
-from idbench.protocols.registry import Protocol, register_protocol  # noqa: E402
+from idbench.options import Option  # noqa: E402
+from idbench.protocols.registry import Protocol  # noqa: E402
 
-register_protocol(Protocol("similarity", ("references", "generations"), _run,
-                           "cosine to the subject's references per encoder (CLIP-I / DINO style); IPS, SIS, FaceSim, "
-                           "copy-paste and the face-found rate for face encoders"))
+OPTIONS = (
+    Option("no_face", "str", "zero", "face encoders: a generated image with no detected face scores 0 in IPS, SIS and "
+           "FaceSim (Stellar's published rule) or is left out of them (ConsisID's); the face-found rate is shown "
+           "either way", choices=("zero", "skip")),
+    Option("faces", "str", "best", "faces compared: the best-matching pair (Stellar's IPS) or the largest face of "
+           "each image (ConsisID, WithAnyone)", choices=("best", "largest")),
+    Option("face_pad_retry", "float", 0.0, "when no face is found, detect again on the image padded by this "
+           "fraction of its longer side (0: off; ConsisID's retry)", minimum=0.0, maximum=2.0),
+    Option("text", "bool", True, "CLIP-T and Stellar's prompt gate, with encoders that have a text tower"),
+    Option("rfs", "bool", False, "relation fidelity (needs a 'relation' column subject|relation|object)"),
+    Option("goa_detector", "str", None, "GOA: OWL-ViT / OWLv2 model id or folder", flag="--detector"),
+    Option("aps_attributes", "path", None, "APS: CSV with path, subject and one 0/1 column per face attribute",
+           flag="--attributes"),
+)
+
+PROTOCOL = Protocol("similarity", ("references", "generations"), _run,
+                    "cosine to the subject's references per encoder (CLIP-I / DINO style); IPS, SIS, FaceSim, "
+                    "copy-paste and the face-found rate for face encoders", options=OPTIONS, order=10)

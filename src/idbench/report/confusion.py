@@ -11,7 +11,8 @@ import numpy as np
 from idbench.safe_names import safe_filename
 
 
-def write_confusions(rca_section: dict, out_dir: str | Path) -> list[Path]:
+def write_confusions(rca_section: dict, out_dir: str | Path, *, figures: bool = True) -> list[Path]:
+    """The confusion matrices as CSV files, and as PNG figures when ``figures`` (only with a report)."""
     out = Path(out_dir)
     written = []
     for level, v in rca_section.get("levels", {}).items():
@@ -22,8 +23,10 @@ def write_confusions(rca_section: dict, out_dir: str | Path) -> list[Path]:
                 w.writerow(["true \\ predicted", *r["confusion"]["labels"]])
                 for lab, row in zip(r["confusion"]["labels"], r["confusion"]["matrix"]):
                     w.writerow([lab, *row])
-            confusion_png(out / f"{stem}.png", r["confusion"], f"{m}: confusion at level {level}")
-            written += [out / f"{stem}.csv", out / f"{stem}.png"]
+            written.append(out / f"{stem}.csv")
+            if figures:
+                confusion_png(out / f"{stem}.png", r["confusion"], f"{m}: confusion at level {level}")
+                written.append(out / f"{stem}.png")
     return written
 
 

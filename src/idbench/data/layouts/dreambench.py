@@ -15,7 +15,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from idbench.data.layout import Layout, register_layout
+from idbench.data.layout import Layout
 from idbench.data.manifest import ManifestError
 from idbench.data.records import ReferenceSet
 
@@ -117,6 +117,6 @@ def _read(path: Path, role: str, problems, context: dict) -> dict:
     return {"references": ReferenceSet(recs)}
 
 
-register_layout(Layout("dreambench", _detect, _read,
+LAYOUT = Layout("dreambench", _detect, _read,
                        "a dataset/ folder with <subject>/*.jpg and prompts_and_classes.txt (google/dreambooth)",
-                       roles=("refs",)))
+                       roles=("refs",), order=10)

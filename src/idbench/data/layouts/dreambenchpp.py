@@ -20,7 +20,7 @@ import json
 import re
 from pathlib import Path
 
-from idbench.data.layout import Layout, register_layout
+from idbench.data.layout import Layout
 from idbench.data.manifest import ManifestError
 from idbench.data.records import GenerationSet, ImageRecord, ReferenceSet
 
@@ -159,6 +159,6 @@ def _read(path: Path, role: str, problems, context: dict) -> dict:
     return {"refs": _read_refs, "gen": _read_gen, "human": _read_human}[role](path, problems, context)
 
 
-register_layout(Layout("dreambenchpp", _detect, _read,
+LAYOUT = Layout("dreambenchpp", _detect, _read,
                        "data/images/<category>/NN.jpg + data/captions/...; samples/<method>/tgt_image/<collection>/<p>_<k>.jpg; "
-                       "<method>-cp.json human ratings", roles=("refs", "gen", "human")))
+                       "<method>-cp.json human ratings", roles=("refs", "gen", "human"), order=20)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from idbench.data.layout import Layout, register_layout
+from idbench.data.layout import Layout
 from idbench.data.manifest import ManifestError, read_rows
 from idbench.data.records import Gallery, GenerationSet, ImageRecord, ReferenceSet
 
@@ -58,6 +58,6 @@ def _read(path: Path, role: str, problems, context: dict) -> dict:
     return {"gallery": Gallery(recs, levels=levels)}
 
 
-register_layout(Layout("fpr", _detect, _read,
+LAYOUT = Layout("fpr", _detect, _read,
                        "train_data.csv / gallery_data.csv / generated_data.csv (name, file_path, species)",
-                       roles=("refs", "gallery", "gen")))
+                       roles=("refs", "gallery", "gen"), order=50)

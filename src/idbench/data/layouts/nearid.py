@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from idbench.data.layout import Layout, register_layout
+from idbench.data.layout import Layout
 from idbench.data.manifest import ManifestError, read_rows
 from idbench.data.records import ImageRecord
 
@@ -82,5 +82,5 @@ def _read(path: Path, role: str, problems, context: dict) -> dict:
     return {"samples": out}
 
 
-register_layout(Layout("nearid", _detect, _read,
-                       "NearID tables: id, category, img1..imgN (+ nimg1..nimgN, same id)", roles=("samples",)))
+LAYOUT = Layout("nearid", _detect, _read,
+                       "NearID tables: id, category, img1..imgN (+ nimg1..nimgN, same id)", roles=("samples",), order=40)

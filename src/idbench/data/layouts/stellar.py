@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from idbench.data.images import is_image_path
-from idbench.data.layout import Layout, register_layout
+from idbench.data.layout import Layout
 from idbench.data.manifest import ManifestError
 from idbench.data.records import GenerationSet, ImageRecord, ReferenceSet
 
@@ -108,6 +108,6 @@ def _read(path: Path, role: str, problems, context: dict) -> dict:
     return {"refs": _read_refs, "gen": _read_gen}[role](path, problems, context)
 
 
-register_layout(Layout("stellar", _detect, _read,
+LAYOUT = Layout("stellar", _detect, _read,
                        "<identity>/<k>.jpg + <k>_attributes.json + prompt.json; flat <identity>-<k>-<prompt>.png + .json "
-                       "with image_path", roles=("refs", "gen")))
+                       "with image_path", roles=("refs", "gen"), order=30)

@@ -1,0 +1,85 @@
+"""Encoders, created from a spec string through the plug-in registry (entry-point group
+``idbench.encoders``).
+
+A spec is ``name`` or ``name:argument``; the factory registered as ``name`` is called as
+``factory(argument or None, device=device, **kwargs)``. Built-ins (declared in idbench's
+``pyproject.toml``): ``effnet-lite0``, ``dlib-face``, ``hf:<id or dir>``, ``timm:<name or dir>``,
+``nearid:<head dir>``, ``arcface:<pack>``.
+
+Adding an encoder is one module with a factory and one entry point naming it, in idbench's
+``pyproject.toml`` or in any other installed package::
+
+    [project.entry-points."idbench.encoders"]
+    my-encoder = "mypackage.encoders:make"
+
+>>> "effnet-lite0" in available_encoders()
+True
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from idbench.encoders.base import Encoder
+from idbench.registry import Registry, UnknownPluginError, first_line
+
+Factory = Callable[..., Encoder]
+
+ENCODERS = Registry("idbench.encoders", "encoder")
+_INSTANCES: dict[tuple, Encoder] = {}
+
+
+def register(name: str) -> Callable[[Factory], Factory]:
+    """Decorator: register ``factory(arg, **kwargs) -> Encoder`` under ``name`` in this process."""
+    return ENCODERS.register(name)
+
+
+def available_encoders() -> list[str]:
+    return ENCODERS.names()
+
+
+def describe_encoder(name: str) -> str:
+    """One line: what the encoder is (its factory's docstring), or why it cannot be loaded."""
+    try:
+        return first_line(ENCODERS.get(name))
+    except UnknownPluginError as e:
+        return str(e)
+
+
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """``"hf:openai/clip-vit-base-patch32"`` -> ``("hf", "openai/clip-vit-base-patch32")``."""
+    spec = spec.strip()
+    if ":" in spec:
+        name, arg = spec.split(":", 1)
+        return name, arg
+    return spec, None
+
+
+def create_encoder(spec: str, *, device: str | None = None, cached: bool = True, **kwargs) -> Encoder:
+    """Create (or reuse) the encoder named by ``spec``.
+
+    Raises
+    ------
+    ValueError
+        If no installed package registers the spec's name (the message names the closest ones).
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"an encoder spec is a non-empty string such as 'effnet-lite0', got {spec!r}")
+    name, arg = parse_spec(spec)
+    key = (name, arg, device, tuple(sorted(kwargs.items())))
+    if cached and key in _INSTANCES:
+        return _INSTANCES[key]
+    factory = ENCODERS.get(name)
+    enc = factory(arg, device=device, **kwargs)
+    if cached:
+        _INSTANCES[key] = enc
+    return enc
+
+
+def pick_device(device: str | None = None) -> str:
+    """``device`` if given, else ``"cuda"`` when a GPU is present, else ``"cpu"``."""
+    if device:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
