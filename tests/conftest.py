@@ -33,6 +33,48 @@ def dreambooth_rows() -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def write_study_inputs(tmp_path: Path, rows: list[dict]) -> Path:
+    """A study of the DreamBooth photos under ``tmp_path``: per subject, 2 references
+    (refs/<subject>/), 1 held-out photo as method ``heldout`` (gen/heldout/<subject>/), the rest as
+    the gallery (gallery.csv: path, subject, class); 8 NearID samples whose distractors are the next
+    subject's photos (samples.csv). Returns ``tmp_path``."""
+    import shutil
+
+    by: dict[str, list[dict]] = {}
+    for r in rows:
+        by.setdefault(r["subject"], []).append(r)
+    gal = [["path", "subject", "class"]]
+    samples = [["sample_id", "source", "views", "distractors"]]
+    subjects = sorted(by)
+    for k, (s, rs) in enumerate(sorted(by.items())):
+        for i, r in enumerate(rs):
+            if i < 2:
+                d = tmp_path / "refs" / s
+                d.mkdir(parents=True, exist_ok=True)
+                shutil.copy(DREAMBOOTH / r["path"], d / f"{i}.jpg")
+            elif i == 2:
+                d = tmp_path / "gen" / "heldout" / s
+                d.mkdir(parents=True, exist_ok=True)
+                shutil.copy(DREAMBOOTH / r["path"], d / "0.jpg")
+            else:
+                gal.append([str(DREAMBOOTH / r["path"]), s, r["class"]])
+        other = by[subjects[(k + 1) % len(subjects)]]
+        if k < 8:
+            samples.append([s, "other-subject", ";".join(str(DREAMBOOTH / r["path"]) for r in rs[:3]),
+                            ";".join(str(DREAMBOOTH / r["path"]) for r in other[:3])])
+    with open(tmp_path / "gallery.csv", "w", newline="") as f:
+        csv.writer(f).writerows(gal)
+    with open(tmp_path / "samples.csv", "w", newline="") as f:
+        csv.writer(f).writerows(samples)
+    return tmp_path
+
+
+@pytest.fixture
+def study_inputs(tmp_path, dreambooth_rows) -> Path:
+    """:func:`write_study_inputs` in this test's folder."""
+    return write_study_inputs(tmp_path, dreambooth_rows)
+
+
 from idbench.encoders import register  # noqa: E402
 from idbench.encoders.base import Encoder, ImageEmbedding, l2_normalize  # noqa: E402
 

@@ -12,33 +12,7 @@ from idbench.study import Study
 from tests.conftest import DREAMBOOTH
 
 
-def _inputs(tmp_path, rows):
-    by = {}
-    for r in rows:
-        by.setdefault(r["subject"], []).append(r)
-    gal = [["path", "subject", "class"]]
-    samples = [["sample_id", "source", "views", "distractors"]]
-    subjects = sorted(by)
-    for k, (s, rs) in enumerate(sorted(by.items())):
-        for i, r in enumerate(rs):
-            if i < 2:
-                d = tmp_path / "refs" / s
-                d.mkdir(parents=True, exist_ok=True)
-                shutil.copy(DREAMBOOTH / r["path"], d / f"{i}.jpg")
-            elif i == 2:
-                d = tmp_path / "gen" / "heldout" / s
-                d.mkdir(parents=True, exist_ok=True)
-                shutil.copy(DREAMBOOTH / r["path"], d / "0.jpg")
-            else:
-                gal.append([str(DREAMBOOTH / r["path"]), s, r["class"]])
-        other = by[subjects[(k + 1) % len(subjects)]]
-        if k < 8:
-            samples.append([s, "other-subject", ";".join(str(DREAMBOOTH / r["path"]) for r in rs[:3]),
-                            ";".join(str(DREAMBOOTH / r["path"]) for r in other[:3])])
-    with open(tmp_path / "gallery.csv", "w", newline="") as f:
-        csv.writer(f).writerows(gal)
-    with open(tmp_path / "samples.csv", "w", newline="") as f:
-        csv.writer(f).writerows(samples)
+from tests.conftest import write_study_inputs as _inputs  # noqa: E402
 
 
 def test_run_writes_one_folder_with_every_protocol(tmp_path, dreambooth_rows):
