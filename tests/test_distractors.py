@@ -62,7 +62,7 @@ def test_cli_with_file_masks(tmp_path):
     assert r.exit_code == 0, r.output
     samples = list(csv.DictReader(open(tmp_path / "out/samples.csv")))
     assert len(samples) == 2 and all(len(s["distractors"].split(";")) == 3 for s in samples)
-    from idbench.nearid.samples import load_samples
+    from idbench.data.nearid import load_samples
 
     loaded = load_samples(tmp_path / "out/samples.csv")
     assert all(d is not None and d.path.is_file() for s in loaded for d in s.distractors)

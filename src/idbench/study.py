@@ -208,7 +208,7 @@ class Study:
                 levels = self.options.get("retrieval", {}).get("levels") or self.options.get("rca", {}).get("levels")
                 data.gallery = manifest.load_gallery(path, problems, levels=levels)
             elif key == "samples":
-                from idbench.nearid.samples import load_samples
+                from idbench.data.nearid import load_samples
 
                 data.samples = load_samples(path)
             elif key == "human":

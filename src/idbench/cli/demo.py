@@ -35,7 +35,7 @@ def demo(out_dir, seed, encoder_spec, instances, per_subject, n_resamples, quiet
     from idbench.data.manifest import load_gallery, load_generations, load_references
     from idbench.data.problems import ProblemLog
     from idbench.data.records import Gallery
-    from idbench.nearid.samples import samples_from_world
+    from idbench.data.nearid import samples_from_world
     from idbench.study import Study
     from idbench.world import DEFAULT_METHODS, WorldSpec, make_world, method_truth, simulate_methods
 

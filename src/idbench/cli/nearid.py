@@ -23,7 +23,7 @@ def nearid():
 
 def _load_samples(samples_path: Path | None, world: Path | None, problems):
     from idbench.data.manifest import load_gallery
-    from idbench.nearid.samples import load_samples, samples_from_world
+    from idbench.data.nearid import load_samples, samples_from_world
 
     if bool(samples_path) == bool(world):
         raise click.UsageError("give exactly one of --samples MANIFEST or --world DIR")

@@ -15,12 +15,15 @@ out of SSR and PA and reports how many were left out (``n_incomplete``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 
 def sample_margins(views: np.ndarray, distractors: np.ndarray) -> np.ndarray:
@@ -132,8 +135,8 @@ def ssr_pa(margins_per_sample: Sequence[np.ndarray], sources: Sequence[str] | No
     return NearIDResult(ssr, pa, len(scored), incomplete, int(pooled.size), ok, pooled, per_source, owner)
 
 
-def two_tier_loss(anchors: torch.Tensor, positives: torch.Tensor, distractors: torch.Tensor,
-                  temperature: float = 0.07, alpha: float = 0.5) -> torch.Tensor:
+def two_tier_loss(anchors: "torch.Tensor", positives: "torch.Tensor", distractors: "torch.Tensor",
+                  temperature: float = 0.07, alpha: float = 0.5) -> "torch.Tensor":
     """NearID's two-tier contrastive loss (same identity > near-identity distractor > random negative).
 
     Parameters
@@ -148,6 +151,9 @@ def two_tier_loss(anchors: torch.Tensor, positives: torch.Tensor, distractors: t
     * L2 = mean over (b, k) of -log(exp(u_bk) / (exp(u_bk) + sum_{m not b's own} exp(z_bm)))
     * L = L1 + alpha * L2
     """
+    import torch
+    import torch.nn.functional as F
+
     B, P, D = positives.shape
     K = distractors.shape[1]
     if anchors.shape != (B, D) or distractors.shape[0] != B or distractors.shape[2] != D:

@@ -44,6 +44,26 @@ class Oracle:
     acc_real_per_class: dict[str, float]
     n_folds: int
 
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The fitted oracle as plain arrays (stored by the results cache, never pickled)."""
+        names = sorted(self.acc_real_per_class)
+        return {"coef": self.model.coef_, "intercept": self.model.intercept_, "classes": self.classes.astype(str),
+                "acc_real": np.float64(self.acc_real), "per_class_names": np.array(names, dtype=str),
+                "per_class_acc": np.array([self.acc_real_per_class[c] for c in names], np.float64),
+                "n_folds": np.int64(self.n_folds), "C": np.float64(self.model.C),
+                "seed": np.int64(self.model.random_state)}
+
+    @classmethod
+    def from_arrays(cls, d: dict[str, np.ndarray]) -> "Oracle":
+        """The oracle :meth:`to_arrays` stored: predicts exactly as the fitted one."""
+        model = _probe(float(d["C"]), int(d["seed"]))
+        model.coef_, model.intercept_ = np.asarray(d["coef"]), np.asarray(d["intercept"])
+        model.classes_ = np.asarray(d["classes"]).astype(str)
+        model.n_features_in_ = model.coef_.shape[1]
+        model.n_iter_ = np.zeros(1, np.int32)
+        per = {str(c): float(a) for c, a in zip(d["per_class_names"], d["per_class_acc"])}
+        return cls(model, model.classes_, float(d["acc_real"]), per, int(d["n_folds"]))
+
     def predict_topk(self, X: np.ndarray, k: int = 5) -> np.ndarray:
         proba = self.model.predict_proba(np.asarray(X, np.float32))
         k = min(k, proba.shape[1])

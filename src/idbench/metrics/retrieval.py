@@ -37,10 +37,12 @@ Queries with no relevant item: ``no_relevant="zero"`` (published; all metrics 0,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 METRICS = ("ap", "p@1", "rr", "r_precision", "map@r", "avg_cos")
 DEFAULT_KS = (1, 5, 10)
@@ -61,6 +63,20 @@ class RetrievalResult:
         if self.n_candidates is None:
             raise ValueError("n_candidates unknown")
         return chance_retrieval(self.n_relevant, self.n_candidates, self.ks)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Plain arrays (stored by the results cache, never pickled)."""
+        out = {f"q:{k}": v for k, v in self.per_query.items()}
+        out.update(n_relevant=self.n_relevant, n_no_relevant=np.int64(self.n_no_relevant), ks=np.array(self.ks))
+        if self.n_candidates is not None:
+            out["n_candidates"] = self.n_candidates
+        return out
+
+    @classmethod
+    def from_arrays(cls, d: dict[str, np.ndarray]) -> "RetrievalResult":
+        return cls({k[2:]: np.asarray(v) for k, v in d.items() if k.startswith("q:")}, np.asarray(d["n_relevant"]),
+                   int(d["n_no_relevant"]), tuple(int(k) for k in d["ks"]),
+                   np.asarray(d["n_candidates"]) if "n_candidates" in d else None)
 
     def mean(self, name: str) -> float:
         v = self.per_query[name]
@@ -145,6 +161,8 @@ def retrieval_metrics(
     iq = ig = None
     if query_ids is not None and gallery_ids is not None:
         iq, ig = _encode_labels(query_ids, gallery_ids)
+    import torch
+
     dev = torch.device(device) if device is not None else torch.device("cpu")
 
     # The gallery sorted by label: each query's relevant items are one contiguous slice [lo, hi).
@@ -283,6 +301,8 @@ def chance_retrieval(n_relevant, n_candidates, ks: Sequence[int] = DEFAULT_KS) -
 
 
 def _order_keys(x: torch.Tensor) -> torch.Tensor:
+    import torch
+
     """int64 keys with the order (and the ties) of float32 values: -0.0 and +0.0 share a key."""
     bits = (x.float() + 0.0).contiguous().view(torch.int32).to(torch.int64)  # + 0.0 turns -0.0 into +0.0
     u = bits & 0xFFFFFFFF
@@ -294,6 +314,8 @@ def _count_candidates(S, cand, thr, lo, hi, ig_t, iq_b, right: bool, rmax: int) 
     lowest relevant score of query b, counted over the candidate pairs only. Every row's sorted
     thresholds are laid end to end as exact integer keys (row << 32 | order key), so one 1-D
     ``searchsorted`` places all candidates without copying thresholds per candidate."""
+    import torch
+
     rows, cols = cand.nonzero(as_tuple=True)
     keep = (cols < lo[rows]) | (cols >= hi[rows])
     if ig_t is not None:
@@ -313,6 +335,8 @@ def _count_dense(S, thr, rel, valid, R, ig_t, iq_b, right: bool, chunk_elements:
     relevant scores (``searchsorted``, O(G log R) per row, cheaper than sorting the row) and the
     places are tallied; relevant items are then taken out of the tallies, and excluded items
     never enter them. Rows go in chunks of at most ``chunk_elements`` similarities."""
+    import torch
+
     B, G = S.shape
     rmax = thr.shape[1]
     n_ge = torch.empty((B, rmax), dtype=torch.int64, device=S.device)
@@ -388,6 +412,12 @@ def _topk(Q: np.ndarray, G: np.ndarray, k: int, backend: str) -> tuple[np.ndarra
         index = faiss.IndexFlatIP(G.shape[1])
         index.add(G)
         return index.search(Q, k)
+    if backend == "numpy":  # small searches (report examples): no framework import at all
+        S = Q @ G.T
+        idx = np.argsort(-S, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(S, idx, axis=1), idx
+    import torch
+
     sims, idx = [], []
     Gt = torch.from_numpy(G)
     for s in range(0, len(Q), 1024):
@@ -402,14 +432,16 @@ def topk_search(query_emb: np.ndarray, gallery_emb: np.ndarray, k: int, *, use_f
     """Top-``k`` gallery items per query by inner product: (similarities, indices), each (Q, k).
 
     ``use_faiss``: True (faiss ``IndexFlatIP``), False (blocked torch ``topk``), or None (default):
-    whichever is faster on this machine, measured once per process on a small sample. Both are
-    exact. For the top-k metrics on very large galleries; mAP stays exact through
+    numpy for small searches (at most 2^20 query-gallery pairs), else whichever of faiss and torch is
+    faster on this machine, measured once per process on a small sample. All are exact. For the top-k metrics on very large galleries; mAP stays exact through
     :func:`retrieval_metrics`.
     """
     Q = np.ascontiguousarray(query_emb, dtype=np.float32)
     G = np.ascontiguousarray(gallery_emb, dtype=np.float32)
     k = min(int(k), len(G))
-    if use_faiss is None:
+    if use_faiss is None and len(Q) * len(G) <= 1 << 20:
+        backend = "numpy"
+    elif use_faiss is None:
         backend = _faster_topk_backend(Q, G, k)
     else:
         backend = "faiss" if use_faiss else "torch"

@@ -19,6 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from idbench.data.nearid import IdentityGroup
 from idbench.metrics.nearid import sample_margins, ssr_pa, two_tier_loss
 
 
@@ -48,16 +49,6 @@ class IdentityHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.normalize(self.mlp(x) + self.skip(x), dim=-1)
-
-
-@dataclass
-class IdentityGroup:
-    """One identity's views (n, D) and the distractor of each view (n, D); NaN rows = missing."""
-
-    identity: str
-    views: np.ndarray
-    distractors: np.ndarray
-    source: str = "all"
 
 
 def evaluate_groups(groups: list[IdentityGroup], embed: Callable[[np.ndarray], np.ndarray] | None = None, n_views: int = 3):

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from idbench.stats.agreement import agreement_by_method, krippendorff_alpha_interval
 
 
 def agreement_section(results, ratings: dict[str, dict[str, float]], metrics=None) -> tuple[dict, list[dict]]:
     """``(section, points)``: per metric, pooled / per-method / Fisher-z agreement with the mean
     human score of each image, Krippendorff's alpha between raters, and the (metric, human) points."""
+    from idbench.stats.agreement import agreement_by_method, krippendorff_alpha_interval
+
     raters = sorted({k for d in ratings.values() for k in d})
     out = {"n_rated_images": len(ratings), "n_ratings": sum(len(d) for d in ratings.values()), "raters": raters,
            "metrics": {}}

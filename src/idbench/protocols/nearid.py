@@ -6,8 +6,7 @@ import numpy as np
 
 from idbench.embed import embed_records
 from idbench.metrics.nearid import sample_margins, ssr_pa
-from idbench.nearid.head import IdentityGroup
-from idbench.nearid.samples import NearIDSample
+from idbench.data.nearid import IdentityGroup, NearIDSample
 
 
 def embed_samples(samples: list[NearIDSample], encoder, *, cache=None, problems=None, progress=True) -> list[IdentityGroup]:
@@ -95,7 +94,7 @@ def _run(data, ctx) -> None:
     import json
 
     from idbench.data.manifest import ManifestError
-    from idbench.nearid.samples import apply_review
+    from idbench.data.nearid import apply_review
 
     samples = [copy.copy(s) for s in data.samples]
     for s in samples:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from idbench.embed import embed_records
-from idbench.metrics.rca import fit_oracle, relative_classification_accuracy, wilson_interval
+from idbench.metrics.rca import Oracle, fit_oracle, relative_classification_accuracy, wilson_interval
 from idbench.data.content import content_hashes
 from idbench.protocols.common import (check_query_labels, embedding_matrix, flag_generation_copies,
                                       subject_labels)
@@ -59,7 +59,7 @@ def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, 
                          f"{', ...' if len(thin) > 8 else ''}; their {len(q_keep) - sum(q_keep)} generated image(s) are "
                          "not scored at this level", "warning")
         try:
-            oracle = fit_oracle(X_lv, y, seed=seed)
+            oracle = _oracle(X_lv, y, seed, cache)
         except ValueError as e:
             section["levels"][lv] = {"error": str(e)}
             problems.add(f"rca level {lv}", "rca_level", f"level not scored: {e}", "warning")
@@ -97,6 +97,21 @@ def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, 
     results.sections["rca"] = section
     results.after_summary.append(attach_rca_intervals)
     return section
+
+
+def _oracle(X, y, seed: int, cache):
+    """The oracle for these training embeddings and labels, fitted once and then read from the
+    results cache (keyed by the embeddings' bytes, the labels, C, the folds' seed and sklearn's version)."""
+    import sklearn
+
+    from idbench.cache.results import cached_arrays
+    from idbench.cache.store import default_cache_dir
+
+    root = default_cache_dir() if cache is not None else None
+    d = cached_arrays("rca-oracle", ["oracle-v1", sklearn.__version__, np.asarray(X, np.float32),
+                                     np.asarray(y).astype(str), 10.0, seed],
+                      lambda: fit_oracle(X, y, seed=seed).to_arrays(), root=root)
+    return Oracle.from_arrays(d)
 
 
 def attach_rca_intervals(results) -> None:

@@ -126,7 +126,7 @@ def rank_protocol(
             results.add_metric(name(m), f"retrieval {m} at level {lv} against the gallery ({encoder.name})",
                                encoder=encoder.name, protocol="retrieval")
         ql = [labels_of[r.subject].get(lv, "") for r in qrecs]
-        res = retrieval_metrics(Q, ql, G, gl, query_ids=h_q, gallery_ids=h_gal, no_relevant=no_relevant, ties=ties)
+        res = _ranked(Q, ql, G, gl, h_q, h_gal, no_relevant, ties, cache)
         for i, r in enumerate(qrecs):
             rows[(r.method or "", r.id)].update({name(m): float(res.per_query[m][i]) for m in ROW_METRICS})
         for method, idx in by_method.items():
@@ -143,7 +143,7 @@ def rank_protocol(
             R, rrecs = real
             rl = [labels_of[r.subject].get(lv, "") for r in rrecs]
             h_r = [hashes.get(content_key(r), content_key(r)) for r in rrecs]
-            rres = retrieval_metrics(R, rl, G, gl, query_ids=h_r, gallery_ids=h_gal, no_relevant=no_relevant, ties=ties)
+            rres = _ranked(R, rl, G, gl, h_r, h_gal, no_relevant, ties, cache)
             section["real"][lv] = rres.summary()
             section["real"][lv]["n_subjects"] = len({r.subject for r in rrecs})
             section["real"][lv]["references_in_gallery"] = int(sum(h in gallery_contents for h in h_r))
@@ -166,9 +166,8 @@ def rank_protocol(
                 gi, qi = np.flatnonzero(pg == grp), np.flatnonzero(pq == grp)
                 if len(gi) == 0:
                     continue
-                gres = retrieval_metrics(Q[qi], [ql[i] for i in qi], G[gi], [gl[i] for i in gi],
-                                         query_ids=[h_q[i] for i in qi], gallery_ids=[h_gal[i] for i in gi],
-                                         no_relevant=no_relevant, ties=ties)
+                gres = _ranked(Q[qi], [ql[i] for i in qi], G[gi], [gl[i] for i in gi], [h_q[i] for i in qi],
+                               [h_gal[i] for i in gi], no_relevant, ties, cache)
                 for method in by_method:
                     sel = [k for k, i in enumerate(qi) if (qrecs[i].method or "") == method]
                     if sel:
@@ -200,6 +199,22 @@ def _near_duplicates(Q, qrecs, real, G, gal, hashes, problems, cache) -> dict:
             problems.add(a.path, "near_duplicate", f"near-duplicate of gallery image {b.path} (cosine {c:.3f}, "
                                                    f"dHash distance {ham}/64); kept, check for leakage", "warning")
     return out
+
+
+def _ranked(Q, ql, G, gl, qids, gids, no_relevant, ties, cache):
+    """:func:`retrieval_metrics`, computed once per content (embeddings, labels, ids, rules) and then
+    read from the results cache: a warm study ranks nothing again (and imports no torch)."""
+    from idbench.cache.results import cached_arrays
+    from idbench.cache.store import default_cache_dir
+    from idbench.metrics.retrieval import RetrievalResult
+
+    root = default_cache_dir() if cache is not None else None
+    key = ["retrieval-v1", Q, np.asarray(ql).astype(str), G, np.asarray(gl).astype(str), np.asarray(qids).astype(str),
+           np.asarray(gids).astype(str), no_relevant, ties]
+    d = cached_arrays("retrieval", key, lambda: retrieval_metrics(Q, ql, G, gl, query_ids=qids, gallery_ids=gids,
+                                                                  no_relevant=no_relevant, ties=ties).to_arrays(),
+                      root=root)
+    return RetrievalResult.from_arrays(d)
 
 
 def _parent_level(levels: Sequence[str], lv: str) -> str | None:

@@ -35,16 +35,30 @@ def _thumb(path: str | Path, size: int = THUMB) -> str | None:
         return None
 
 
-def _fig_uri(fig) -> str:
+def _fig_png(fig) -> bytes:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    return buf.getvalue()
+
+
+def _figure(key: list, draw) -> str:
+    """A figure as a data URI, drawn once per content (the results cache keeps its PNG)."""
+    from idbench.cache.results import cached_png
+    from idbench.cache.store import default_cache_dir
+
+    png = cached_png(["report-figure-v1", *key], draw, root=default_cache_dir())
+    return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
 def _heatmap(matrix: np.ndarray, rows: list[str], cols: list[str], title: str, fmt: str = "{:.2f}") -> str:
+    return _figure(["heatmap", np.asarray(matrix, np.float64), rows, cols, title, fmt],
+                   lambda: _draw_heatmap(matrix, rows, cols, title, fmt))
+
+
+def _draw_heatmap(matrix: np.ndarray, rows: list[str], cols: list[str], title: str, fmt: str) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -61,10 +75,14 @@ def _heatmap(matrix: np.ndarray, rows: list[str], cols: list[str], title: str, f
             for j in range(matrix.shape[1]):
                 if np.isfinite(matrix[i, j]):
                     ax.text(j, i, fmt.format(matrix[i, j]), ha="center", va="center", fontsize=6, color="w")
-    return _fig_uri(fig)
+    return _fig_png(fig)
 
 
 def _histogram(edges: list[float], counts: list[int], title: str) -> str:
+    return _figure(["histogram", list(edges), list(counts), title], lambda: _draw_histogram(edges, counts, title))
+
+
+def _draw_histogram(edges: list[float], counts: list[int], title: str) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -76,7 +94,7 @@ def _histogram(edges: list[float], counts: list[int], title: str) -> str:
     ax.axvline(0, color="r", lw=1)
     ax.set_xlabel("margin  sim(view_i, view_j) - sim(view, distractor)")
     ax.set_title(title, fontsize=9)
-    return _fig_uri(fig)
+    return _fig_png(fig)
 
 
 def _fmt(entry: dict | None) -> str:
@@ -187,7 +205,7 @@ def _agreement_plots(path: Path) -> list[dict]:
         ax.set_xlabel(metric, fontsize=8)
         ax.set_ylabel("human score", fontsize=8)
         ax.legend(fontsize=6)
-        out.append({"metric": metric, "uri": _fig_uri(fig)})
+        out.append({"metric": metric, "uri": "data:image/png;base64," + base64.b64encode(_fig_png(fig)).decode()})
     return out
 
 

@@ -44,7 +44,7 @@ def _detect(path: Path, role: str) -> bool:
 
 
 def _read(path: Path, role: str, problems, context: dict) -> dict:
-    from idbench.nearid.samples import NearIDSample
+    from idbench.data.nearid import NearIDSample
 
     pos: dict[str, dict] = {}
     neg: dict[str, dict] = {}

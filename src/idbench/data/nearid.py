@@ -1,4 +1,5 @@
-"""NearID samples: n views of one identity, one distractor per view, tagged with its source.
+"""NearID records: samples (n views of one identity, one distractor per view, tagged with its
+source) as read from a manifest, and identity groups (their embeddings) as the protocol scores them.
 
 Manifest (CSV or JSONL), one row per sample::
 
@@ -15,8 +16,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from idbench.data.manifest import ManifestError, read_rows
 from idbench.data.records import ImageRecord
+
+
+@dataclass
+class IdentityGroup:
+    """One identity's views (n, D) and the distractor of each view (n, D); NaN rows = missing."""
+
+    identity: str
+    views: np.ndarray
+    distractors: np.ndarray
+    source: str = "all"
 
 
 @dataclass

@@ -1,0 +1,89 @@
+"""Computed results cached by content: a warm study refits no oracle and re-ranks no gallery.
+
+An entry is a set of named numpy arrays stored as ``.npz`` (never pickled), keyed by the SHA-256
+of everything the computation depends on (its input arrays' bytes, shapes and dtypes, labels,
+options and a version tag). A damaged or unreadable entry is a miss; writes are atomic.
+
+>>> import numpy as np, tempfile
+>>> d = tempfile.mkdtemp()
+>>> calls = []
+>>> f = lambda: calls.append(1) or {"x": np.arange(3)}
+>>> a = cached_arrays("demo", [np.ones(2), "opt"], f, root=d)
+>>> b = cached_arrays("demo", [np.ones(2), "opt"], f, root=d)
+>>> len(calls), b["x"].tolist()
+(1, [0, 1, 2])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+
+def content_key(parts: Iterable[Any]) -> str:
+    """SHA-256 over arrays (dtype, shape, bytes) and any other values (their ``repr``)."""
+    h = hashlib.sha256()
+    for p in parts:
+        if isinstance(p, np.ndarray):
+            a = np.ascontiguousarray(p)
+            if a.dtype == object:
+                a = a.astype(str)
+            h.update(f"array:{a.dtype.str}:{a.shape}:".encode())
+            h.update(a.tobytes())
+        else:
+            h.update(f"value:{p!r}:".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+def cached_arrays(kind: str, key_parts: Iterable[Any], compute: Callable[[], dict[str, Any]], *,
+                  root: str | Path | None) -> dict[str, np.ndarray]:
+    """``compute()`` (a dict of arrays / scalars / strings), or its stored copy for the same key.
+
+    ``root`` None: no caching (``--no-cache``)."""
+    if root is None:
+        return {k: np.asarray(v) for k, v in compute().items()}
+    path = Path(root) / "results" / kind / f"{content_key(key_parts)}.npz"
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except Exception:  # damaged entry: recompute  # noqa: BLE001
+            pass
+    out = {k: np.asarray(v) for k, v in compute().items()}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **{k: (v.astype(str) if v.dtype == object else v) for k, v in out.items()})
+        os.replace(tmp, path)
+    except OSError:
+        pass  # an unwritable cache never fails the run
+    return out
+
+
+def cached_png(key_parts: Iterable[Any], draw: Callable[[], bytes], *, root: str | Path | None) -> bytes:
+    """A figure's PNG bytes, drawn once per content (a warm report imports no matplotlib)."""
+    if root is None:
+        return draw()
+    path = Path(root) / "results" / "figures" / f"{content_key(key_parts)}.png"
+    try:
+        data = path.read_bytes()
+        if data.startswith(b"\x89PNG"):
+            return data
+    except OSError:
+        pass
+    data = draw()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png.tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return data
