@@ -247,3 +247,49 @@ def test_every_registry_lists_its_builtins():
     assert available_protocols() == ["similarity", "retrieval", "rca", "nearid", "distribution", "agreement"]
     assert available_layouts() == ["dreambench", "dreambenchpp", "stellar", "nearid", "fpr"]
     assert {"grabcut", "file", "hf"} <= set(available_mask_providers())
+
+
+# ----------------------------------------------------------------------------- nothing computed twice
+
+
+def test_warm_full_study_imports_no_torch_and_refits_nothing(study_inputs):
+    """Second run of the same study (similarity, retrieval, RCA, report) on a warm cache: every
+    embedding, oracle, ranking and figure comes from the cache, so torch is never imported, and the
+    numbers are identical."""
+    import os
+    import re
+
+    t = study_inputs
+    env = {**os.environ, "IDBENCH_CACHE": str(t / "cache")}
+
+    def run(out):
+        p = subprocess.run([sys.executable, "-X", "importtime", "-m", "idbench.cli.main", "run", "--refs", str(t / "refs"),
+                            "--gen", str(t / "gen"), "--gallery", str(t / "gallery.csv"), "-o", str(t / out), "-q",
+                            "--bootstrap", "200"], capture_output=True, text=True, env=env)
+        assert p.returncode == 0, p.stderr[-3000:]
+        return {m.group(1) for m in re.finditer(r"\|\s+([\w.]+)\s*$", p.stderr, re.M)}
+
+    cold = run("cold")
+    warm = run("warm")
+    assert "torch" in cold  # the cold run really encoded and ranked
+    assert "torch" not in warm and "onnxruntime" not in warm and "matplotlib" not in warm
+    a, b = _summary(t / "cold"), _summary(t / "warm")
+    assert a["methods"] == b["methods"]
+    assert a["sections"]["rca"]["levels"] == b["sections"]["rca"]["levels"]
+    assert (t / "warm" / "report.html").is_file()
+
+
+def test_cached_oracle_predicts_exactly_as_the_fitted_one():
+    import numpy as np
+
+    from idbench.metrics.rca import Oracle, fit_oracle
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 8)).astype(np.float32)
+    y = np.repeat(["a", "b", "c", "d"], 10)
+    o = fit_oracle(X, y, seed=0)
+    r = Oracle.from_arrays(o.to_arrays())
+    Q = rng.normal(size=(25, 8)).astype(np.float32)
+    assert (o.predict_topk(Q, 3) == r.predict_topk(Q, 3)).all()
+    assert np.array_equal(o.model.predict_proba(Q), r.model.predict_proba(Q))
+    assert r.acc_real == o.acc_real and r.acc_real_per_class == o.acc_real_per_class
