@@ -293,3 +293,62 @@ def test_cached_oracle_predicts_exactly_as_the_fitted_one():
     assert (o.predict_topk(Q, 3) == r.predict_topk(Q, 3)).all()
     assert np.array_equal(o.model.predict_proba(Q), r.model.predict_proba(Q))
     assert r.acc_real == o.acc_real and r.acc_real_per_class == o.acc_real_per_class
+
+
+# ----------------------------------------------------------------------------- one definition per metric
+
+
+def test_docs_metrics_page_is_the_catalogue():
+    from pathlib import Path
+
+    from idbench.metrics.catalogue import catalogue_markdown
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "metrics.md").read_text(encoding="utf-8")
+    assert page.endswith(catalogue_markdown()), "regenerate docs/metrics.md: idbench metrics --format md"
+
+
+def test_every_catalogue_function_exists_and_every_written_column_is_catalogued(study_inputs):
+    import importlib
+
+    from idbench.metrics.catalogue import CATALOGUE, MetricId
+
+    for m in CATALOGUE:
+        module, _, attr = m.function.rpartition(".")
+        try:
+            obj = importlib.import_module(m.function)
+        except ImportError:
+            obj = getattr(importlib.import_module(module), attr)
+        assert obj is not None, m.id
+    t = study_inputs
+    r = _invoke(["run", "--refs", str(t / "refs"), "--gen", str(t / "gen"), "--gallery", str(t / "gallery.csv"), "-o",
+                 str(t / "o"), "-q", "--no-report", "--bootstrap", "200"])
+    assert r.exit_code == 0, r.output
+    for column in _summary(t / "o")["metrics"]:
+        assert MetricId.parse(column).spec is not None, column
+    r = _invoke(["metrics"])
+    for m in CATALOGUE:
+        assert f"{m.id}  ({m.name};" in r.output
+
+
+def test_the_ranking_engine_equals_the_per_query_definitions():
+    """retrieval_metrics (one exact pass) against average_precision, cmc_at_k, ... written per query."""
+    import numpy as np
+
+    from idbench.metrics import retrieval as R
+
+    rng = np.random.default_rng(3)
+    G = rng.normal(size=(60, 8)).astype(np.float32)
+    G /= np.linalg.norm(G, axis=1, keepdims=True)
+    Q = rng.normal(size=(15, 8)).astype(np.float32)
+    Q /= np.linalg.norm(Q, axis=1, keepdims=True)
+    gl, ql = rng.integers(0, 6, 60).astype(str), rng.integers(0, 6, 15).astype(str)
+    res = R.retrieval_metrics(Q, ql, G, gl)
+    for i in range(len(Q)):
+        order = np.argsort(-(G @ Q[i]), kind="stable")
+        ranks = 1 + np.flatnonzero(gl[order] == ql[i])
+        assert np.isclose(res.per_query["ap"][i], R.average_precision(ranks))
+        assert np.isclose(res.per_query["rr"][i], R.reciprocal_rank(ranks))
+        assert np.isclose(res.per_query["r_precision"][i], R.r_precision(ranks))
+        assert np.isclose(res.per_query["map@r"][i], R.map_at_r(ranks))
+        assert np.isclose(res.per_query["p@1"][i], R.precision_at_1(ranks))
+        assert np.isclose(res.per_query["cmc@5"][i], R.cmc_at_k(ranks, 5))

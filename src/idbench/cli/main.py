@@ -13,6 +13,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "idbench.cli.evaluate:evaluate",
     "cache": "idbench.cli.cache_cmd:cache",
     "encoders": "idbench.cli.encoders_cmd:encoders",
+    "metrics": "idbench.cli.metrics_cmd:metrics",
     "rank": "idbench.cli.rank:rank",
     "demo": "idbench.cli.demo:demo",
     "nearid": "idbench.cli.nearid:nearid",

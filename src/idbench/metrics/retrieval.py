@@ -20,14 +20,16 @@ Ties (documented rule, independent of input order): **pessimistic** by default -
 that ties with irrelevant items is ranked after all of them; ``ties="optimistic"`` ranks it before.
 Tied relevant items among themselves do not change any metric.
 
-Per-query metrics, from the 1-based ranks ``r_1 < r_2 < ... < r_N`` of the N relevant items:
+Per-query metrics, from the 1-based ranks ``r_1 < r_2 < ... < r_N`` of the N relevant items (each
+defined once, for one query, by the function named beside it; :func:`retrieval_metrics` fills them
+all in one exact pass over the gallery and is tested equal to these definitions):
 
-* AP        = (1/N) sum_k k / r_k                                (published mAP = mean over queries)
-* CMC@k     = [r_1 <= k]  (Recall@k in the re-ID sense; averaged over queries gives CMC)
-* P@1       = [r_1 == 1]
-* RR        = 1 / r_1                                            (mean: MRR)
-* R-prec    = #{k : r_k <= N} / N
-* mAP@R     = (1/N) sum_{k : r_k <= N} k / r_k                   (pytorch-metric-learning)
+* AP        = (1/N) sum_k k / r_k      :func:`average_precision`  (published mAP = mean over queries)
+* CMC@k     = [r_1 <= k]               :func:`cmc_at_k` (Recall@k in the re-ID sense)
+* P@1       = [r_1 == 1]               :func:`precision_at_1`
+* RR        = 1 / r_1                  :func:`reciprocal_rank` (mean: MRR)
+* R-prec    = #{k : r_k <= N} / N      :func:`r_precision`
+* mAP@R     = (1/N) sum_{k : r_k <= N} k / r_k   :func:`map_at_r` (pytorch-metric-learning)
 * avg_cos   = mean cosine to the relevant gallery items          (published avg_cos_sim)
 
 Queries with no relevant item: ``no_relevant="zero"`` (published; all metrics 0, avg_cos NaN),
@@ -88,6 +90,76 @@ class RetrievalResult:
         out["n_queries"] = int(len(self.n_relevant))
         out["n_no_relevant"] = int(self.n_no_relevant)
         return out
+
+
+def _relevant_ranks(relevant_ranks) -> np.ndarray:
+    r = np.sort(np.asarray(relevant_ranks, dtype=float))
+    if r.ndim != 1 or (r < 1).any():
+        raise ValueError("relevant_ranks: 1-based ranks of the relevant items, a 1-d array")
+    return r
+
+
+def average_precision(relevant_ranks) -> float:
+    """AP of one query from the 1-based ranks of its N relevant items: (1/N) sum_k k / r_k.
+
+    >>> average_precision([1, 3])
+    0.8333333333333333
+    """
+    r = _relevant_ranks(relevant_ranks)
+    return float((np.arange(1, len(r) + 1) / r).mean()) if len(r) else 0.0
+
+
+def precision_at_1(relevant_ranks) -> float:
+    """P@1 = 1 if a relevant item is ranked first, else 0 (equals CMC@1 for one query).
+
+    >>> precision_at_1([2, 5])
+    0.0
+    """
+    r = _relevant_ranks(relevant_ranks)
+    return float(len(r) > 0 and r[0] == 1)
+
+
+def cmc_at_k(relevant_ranks, k: int) -> float:
+    """CMC@k (Recall@k in the re-identification sense) = 1 if r_1 <= k.
+
+    >>> cmc_at_k([4, 9], 5)
+    1.0
+    """
+    r = _relevant_ranks(relevant_ranks)
+    return float(len(r) > 0 and r[0] <= k)
+
+
+def reciprocal_rank(relevant_ranks) -> float:
+    """RR = 1 / r_1 (mean over queries: MRR).
+
+    >>> reciprocal_rank([4, 9])
+    0.25
+    """
+    r = _relevant_ranks(relevant_ranks)
+    return float(1.0 / r[0]) if len(r) else 0.0
+
+
+def r_precision(relevant_ranks) -> float:
+    """R-precision = #{k : r_k <= N} / N.
+
+    >>> r_precision([1, 3])
+    0.5
+    """
+    r = _relevant_ranks(relevant_ranks)
+    return float((r <= len(r)).mean()) if len(r) else 0.0
+
+
+def map_at_r(relevant_ranks) -> float:
+    """mAP@R = (1/N) sum_{k : r_k <= N} k / r_k (Musgrave et al.'s MAP@R for one query).
+
+    >>> map_at_r([1, 3])
+    0.5
+    """
+    r = _relevant_ranks(relevant_ranks)
+    if not len(r):
+        return 0.0
+    k = np.arange(1, len(r) + 1)
+    return float(np.where(r <= len(r), k / r, 0.0).sum() / len(r))
 
 
 def _encode_labels(query_labels: Sequence, gallery_labels: Sequence) -> tuple[np.ndarray, np.ndarray]:

@@ -139,7 +139,7 @@ class FacePolicy:
 
 def _score_face_encoder(enc, references, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems,
                         policy: FacePolicy = FacePolicy()) -> None:
-    from idbench.metrics.similarity import copy_paste, facesim, select_faces
+    from idbench.metrics.similarity import copy_paste, facesim, ips_and_sis, select_faces
 
     e = enc.name
     names = {"ips": f"ips[{e}]", "sis": f"sis[{e}]", "found": f"face_found[{e}]", "cos": f"face_cos[{e}]",
@@ -193,8 +193,7 @@ def _score_face_encoder(enc, references, generations, ref_by_subject, emb_ref, e
             problems.add(g.path, "no_references", f"subject {g.subject!r} has no reference image with a face")
             continue
         gf = select_faces(emb.vectors, emb.boxes, policy.faces)
-        pair = [float((gf @ f.T).max()) for _, f, _ in faces]
-        row[names["ips"]], row[names["sis"]] = float(np.mean(pair)), float(np.min(pair))
+        row[names["ips"]], row[names["sis"]] = ips_and_sis(gf, [f for _, f, _ in faces])
         g_large = select_faces(emb.vectors, emb.boxes, "largest")[0]
         inp = _input_reference(g, faces)
         row[names["cos"]], row[names["sim"]] = facesim(g_large, inp[2])

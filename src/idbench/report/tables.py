@@ -10,27 +10,36 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from idbench.metrics.catalogue import MetricId
 from idbench.report.format import DASH, fmt_ci, fmt_interval, fmt_num
 from idbench.report.rows import metric_rankings, rca_rows, retrieval_rows
 from idbench.results import Results
 
 
 def _main_metrics(res: Results) -> list[str]:
-    return [m for m in res.metrics if not m.startswith(("cmc@",))]
+    return [m for m in res.metrics if not MetricId.parse(m).id.startswith("cmc@")]
+
+
+def metric_headers(metrics: list[str]) -> list[str]:
+    """Column names a person reads, from the metric catalogue: ``mAP (subject)``, with the encoder
+    in brackets only when the columns come from more than one encoder."""
+    ids = [MetricId.parse(m) for m in metrics]
+    several = len({i.encoder for i in ids if i.encoder}) > 1
+    return [i.label + (f" [{i.encoder}]" if several and i.encoder else "") for i in ids]
 
 
 def _chance_of(res: Results, metric: str) -> float | None:
     """The chance level of a metric column, when it has one."""
     sec = res.sections
-    if metric.startswith("ap:") and "retrieval" in sec:
-        lv = metric[3:].split("[", 1)[0]
+    mid = MetricId.parse(metric)
+    lv = mid.level
+    if mid.id == "ap" and "retrieval" in sec:
         vals = [(c.get(lv, {}).get("ap"), sec["retrieval"]["methods"].get(m, {}).get(lv, {}).get("n_queries", 0))
                 for m, c in sec["retrieval"].get("chance", {}).items()]
         vals = [(v, n) for v, n in vals if v is not None and n]
         if vals:
             return sum(v * n for v, n in vals) / sum(n for _, n in vals)
-    if metric.startswith("top1:") and "rca" in sec:
-        lv = metric[5:].split("[", 1)[0]
+    if mid.id == "top1" and "rca" in sec:
         return sec["rca"].get("levels", {}).get(lv, {}).get("chance_top1")
     return None
 
@@ -60,7 +69,7 @@ def table_data(res: Results) -> list[dict]:
         notes.insert(0, f"mean [{int(b.get('confidence', 0.95) * 100)}% CI], cluster bootstrap over subjects "
                         f"({b.get('n_resamples')} resamples, seed {b.get('seed')}); bold: significantly better than every "
                         "other method (paired sign-flip test over subjects, Holm, alpha 0.05)")
-    tables.append({"title": "Methods x metrics", "header": ["method", "subjects", "images", *metrics], "rows": rows,
+    tables.append({"title": "Methods x metrics", "header": ["method", "subjects", "images", *metric_headers(metrics)], "rows": rows,
                    "bold": bold, "notes": notes})
     sec = res.sections
     if "retrieval" in sec:
