@@ -1,8 +1,7 @@
 import numpy as np
 from scipy import stats
 
-from idbench.stats.agreement import (agreement, agreement_by_method, fisher_z_mean, krippendorff_alpha_interval,
-                                     pairwise_accuracy)
+from idbench.stats.agreement import agreement, agreement_by_method, fisher_z_mean, krippendorff_alpha_interval, pairwise_accuracy
 
 
 def test_against_scipy_and_loop():

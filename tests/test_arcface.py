@@ -69,8 +69,9 @@ def test_pack_by_name_routing_and_nested_folder(tmp_path, monkeypatch):
     # antelopev2's names, one folder down (how its zip unpacks), plus a landmark-like extra model
     nested = write_pack(tmp_path / "if" / "models" / "antelopev2" / "antelopev2", det_name="scrfd_10g_bnkps.onnx",
                         rec_name="glintr100.onnx")
-    from tests.face_packs import arcface_model
     import onnx
+
+    from tests.face_packs import arcface_model
 
     m = arcface_model(5)
     m.graph.input[0].type.tensor_type.shape.dim[2].dim_value = 96  # a 96x96 model: not a recognizer
@@ -114,8 +115,9 @@ def test_pack_errors_name_the_path_and_the_files(tmp_path, case, dreambooth_rows
 def test_faceless_image_gives_zero_faces(tmp_path):
     enc = ArcFaceEncoder(str(write_pack(tmp_path / "p")), det_size=(320, 320))
     # a score bias of -20 makes every anchor fail the 0.5 threshold: a detection failure, not an error
-    from tests.face_packs import scrfd_model
     import onnx
+
+    from tests.face_packs import scrfd_model
 
     onnx.save(scrfd_model(0, score_bias=-20.0), str(tmp_path / "p" / "det_10g.onnx"))
     enc = ArcFaceEncoder(str(tmp_path / "p"), det_size=(320, 320))

@@ -55,8 +55,8 @@ def test_preprocessing_shape_and_range():
 
 def test_same_identity_closer_than_other_identity(dreambooth_rows):
     """Two photos of one real object are closer than photos of different objects, on average."""
-    from tests.conftest import DREAMBOOTH
     from idbench.data.images import load_image
+    from tests.conftest import DREAMBOOTH
 
     enc = create_encoder("effnet-lite0")
     by = {}

@@ -95,8 +95,8 @@ def test_timm_local_dir(tmp_path):
 
 def test_evaluate_adds_clip_t_and_gate_for_text_encoders(tiny_clip, tmp_path):
     from idbench.data.records import GenerationSet, ImageRecord, ReferenceSet
-    from idbench.protocols.similarity import evaluate_similarity
     from idbench.metrics.text import fill_prompt
+    from idbench.protocols.similarity import evaluate_similarity
 
     for name, col in (("r0", (200, 0, 0)), ("r1", (190, 20, 0)), ("g0", (0, 0, 200))):
         Image.new("RGB", (32, 32), col).save(tmp_path / f"{name}.png")
@@ -114,8 +114,8 @@ def test_evaluate_adds_clip_t_and_gate_for_text_encoders(tiny_clip, tmp_path):
 
 def test_evaluate_rfs_group(tiny_clip, tmp_path):
     from idbench.data.records import GenerationSet, ImageRecord
-    from idbench.protocols.similarity import score_rfs
     from idbench.metrics.relation import relation_fidelity, relation_prompts
+    from idbench.protocols.similarity import score_rfs
     from idbench.results import Results
 
     Image.new("RGB", (32, 32), (10, 100, 200)).save(tmp_path / "g.png")

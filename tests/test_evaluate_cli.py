@@ -38,7 +38,7 @@ def _make_tree(tmp_path, rows):
 
 
 def test_evaluate_end_to_end(tmp_path, dreambooth_rows):
-    subjects = _make_tree(tmp_path, dreambooth_rows)
+    _make_tree(tmp_path, dreambooth_rows)
     out = tmp_path / "res"
     r = CliRunner().invoke(cli, ["evaluate", "--refs", str(tmp_path / "refs"), "--gen", str(tmp_path / "gen"),
                                  "-e", "test-color", "-o", str(out), "-q", "--bootstrap", "200", "--no-report"])
@@ -48,6 +48,7 @@ def test_evaluate_end_to_end(tmp_path, dreambooth_rows):
     m = "cos[test-color]"
     assert set(summary["methods"]) == {"good", "wrong"}
     good, wrong = summary["methods"]["good"][m], summary["methods"]["wrong"][m]
+    assert good["mean"] > wrong["mean"]  # the subject's own photos resemble its references more than another's
     assert good["n_images"] == 8 and good["n_subjects"] == 4
     assert good["ci_low"] <= good["mean"] <= good["ci_high"]
     kinds = summary["problems"]["by_kind"]

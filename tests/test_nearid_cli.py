@@ -22,8 +22,9 @@ def test_world_samples_train_and_encoder(tmp_path):
     assert r.exit_code == 0, r.output
     cfg = json.loads((tmp_path / "head/config.json").read_text())
     assert cfg["backbone"] == "test-color" and cfg["training"]["identities"]["test"] >= 2
-    from idbench.encoders import create_encoder
     from PIL import Image
+
+    from idbench.encoders import create_encoder
 
     enc = create_encoder(f"nearid:{tmp_path / 'head'}")
     e = enc.embed_images([Image.new("RGB", (32, 32), (200, 30, 30))])

@@ -2,16 +2,12 @@
 
 import csv
 import json
-import shutil
 
 import pytest
 from click.testing import CliRunner
 
 from idbench.cli.main import cli
 from idbench.study import Study
-from tests.conftest import DREAMBOOTH
-
-
 from tests.conftest import write_study_inputs as _inputs  # noqa: E402
 
 

@@ -5,8 +5,9 @@ This is the only place that turns files into embeddings; every protocol calls it
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

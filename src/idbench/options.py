@@ -20,8 +20,9 @@ idbench.options.OptionError: nearid.n_views: expected an integer, got '4' (str)
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from idbench.registry import did_you_mean
 

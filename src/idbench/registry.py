@@ -29,8 +29,9 @@ Code may also register an object in-process (tests, notebooks) with :meth:`Regis
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from importlib import metadata
-from typing import Any, Callable
+from typing import Any
 
 
 class UnknownPluginError(ValueError):

@@ -143,7 +143,7 @@ class Results:
         return {
             "idbench_version": idbench.__version__,
             "command": self.command,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "bootstrap": self.bootstrap,
             "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
             "methods": self.methods,

@@ -14,8 +14,8 @@ Install with ``pip install 'idbench[ray]'``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

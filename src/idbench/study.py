@@ -24,9 +24,10 @@ things plus per-protocol options::
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from idbench.data.problems import ProblemLog
 from idbench.options import Option

@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import click
 
@@ -32,14 +32,11 @@ def cache_options(f: Callable) -> Callable:
 
 def set_cache_root_for(cache_dir: Path | None, no_cache: bool) -> None:
     import atexit
+    import os
     import shutil
     import tempfile
 
-    from idbench.cache.store import set_cache_root
-
-    import os
-
-    from idbench.cache.store import default_cache_dir
+    from idbench.cache.store import default_cache_dir, set_cache_root
 
     if no_cache:
         tmp = tempfile.mkdtemp(prefix="idbench-nocache-")

@@ -29,13 +29,12 @@ def demo(out_dir, seed, encoder_spec, instances, per_subject, n_resamples, quiet
     granularities, NearID margins, RCA, FID/KID. Ends with the meta-evaluation: which metric
     follows the true drift. Writes OUT/results (summary.json, per_image.csv, report.html).
     """
-    from idbench.progress import progress_bar
-
     from idbench.cache.store import EmbeddingCache
     from idbench.data.manifest import load_gallery, load_generations, load_references
+    from idbench.data.nearid import samples_from_world
     from idbench.data.problems import ProblemLog
     from idbench.data.records import Gallery
-    from idbench.data.nearid import samples_from_world
+    from idbench.progress import progress_bar
     from idbench.study import Study
     from idbench.world import DEFAULT_METHODS, WorldSpec, make_world, method_truth, simulate_methods
 

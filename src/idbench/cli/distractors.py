@@ -39,7 +39,8 @@ def distractors():
               help="Largest share of A's mask left outside B's pasted mask (A's inpainted remains).")
 @click.option("-q", "--quiet", is_flag=True)
 @user_errors
-def build(pool_path, out_dir, mask_spec, source_spec, steps, seed, inpaint_size, pair_level, n_views, max_upscale, min_area, max_area, min_change, max_uncovered,
+def build(pool_path, out_dir, mask_spec, source_spec, steps, seed, inpaint_size, pair_level, n_views, max_upscale, min_area, max_area, min_change,
+          max_uncovered,
           quiet):
     """For each view of subject A, put subject B (same parent label) into A's exact background.
 

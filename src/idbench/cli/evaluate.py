@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from idbench.cli._common import (cache_options, finish_study, protocol_options, run_options,
-                                 run_study, user_errors)
+from idbench.cli._common import cache_options, finish_study, protocol_options, run_options, run_study, user_errors
 
 _GROUPS = ("similarity", "text", "distribution", "rfs", "goa", "aps")
 

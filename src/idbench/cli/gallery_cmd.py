@@ -37,8 +37,8 @@ def gallery():
 def build(pool_path, out_path, images_per_subject, subjects_per_group, exclude_paths, choice, group_by, parent_level,
           encoder_spec, seed, quiet, cache_dir, no_cache):
     """Choose N subjects per group and M images per subject, disjoint from the references, seeded."""
-    from idbench.data.gallery_builder import build_gallery
     from idbench.data.content import exclude_by_content
+    from idbench.data.gallery_builder import build_gallery
     from idbench.data.manifest import image_files, load_gallery
     from idbench.embed import embed_records
 

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from idbench.cli._common import (cache_options, finish_study, format_table, make_encoder, open_cache, print_nearid_section,
-                                 protocol_options, run_options, run_study, stderr_problem_log, user_errors)
+from idbench.cli._common import (
+    cache_options,
+    finish_study,
+    format_table,
+    make_encoder,
+    open_cache,
+    print_nearid_section,
+    protocol_options,
+    run_options,
+    run_study,
+    stderr_problem_log,
+    user_errors,
+)
 
 
 @click.group()

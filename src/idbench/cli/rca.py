@@ -7,8 +7,15 @@ from pathlib import Path
 
 import click
 
-from idbench.cli._common import (cache_options, finish_study, print_rca_section, protocol_options, run_options, run_study,
-                                 user_errors)
+from idbench.cli._common import (
+    cache_options,
+    finish_study,
+    print_rca_section,
+    protocol_options,
+    run_options,
+    run_study,
+    user_errors,
+)
 
 
 @click.command()

@@ -6,8 +6,16 @@ from pathlib import Path
 
 import click
 
-from idbench.cli._common import (cache_options, finish_study, given_on_command_line, print_sections, protocol_options,
-                                 run_options, run_study, user_errors)
+from idbench.cli._common import (
+    cache_options,
+    finish_study,
+    given_on_command_line,
+    print_sections,
+    protocol_options,
+    run_options,
+    run_study,
+    user_errors,
+)
 from idbench.data.layout import available_layouts
 from idbench.protocols.registry import available_protocols
 

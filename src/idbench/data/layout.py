@@ -16,9 +16,9 @@ Adding a layout is adding one module that defines ``LAYOUT = Layout(...)`` and o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from idbench.data.manifest import ManifestError
 from idbench.data.problems import ProblemLog

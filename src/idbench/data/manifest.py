@@ -28,8 +28,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from idbench.data.images import IMAGE_SUFFIXES, is_image_path
 from idbench.data.problems import ProblemLog

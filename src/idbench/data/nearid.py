@@ -56,7 +56,8 @@ def load_samples(path: str | Path) -> list[NearIDSample]:
         ds = r["distractors"].split(";")
         if len(ds) != len(vs):
             raise ManifestError(f"{path}: sample {r['sample_id']}: {len(vs)} views but {len(ds)} distractor slots")
-        rec = lambda p, k, kind: ImageRecord(f"{r['sample_id']}/{kind}{k}", (path.parent / p) if not Path(p).is_absolute() else Path(p), ident)  # noqa: E731
+        rec = lambda p, k, kind, r=r, ident=ident: ImageRecord(  # noqa: E731
+            f"{r['sample_id']}/{kind}{k}", (path.parent / p) if not Path(p).is_absolute() else Path(p), ident)
         out.append(NearIDSample(r["sample_id"], ident, r.get("source") or "default",
                                 [rec(p, k, "v") for k, p in enumerate(vs)],
                                 [rec(p, k, "d") if p else None for k, p in enumerate(ds)]))

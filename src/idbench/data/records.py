@@ -14,9 +14,9 @@ Records are paired by id and subject, never by sort order.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ reason, and the view's distractor slot stays empty (NearID scores such a sample 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import cv2
 import numpy as np

@@ -13,8 +13,8 @@ A provider is ``provide(rgb uint8 (H, W, 3), path) -> uint8 (H, W) 0/255``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from idbench.encoders.builtin import DLIB_PP, dlib_cache_id, dlib_models_dir
 from idbench.encoders.base import Encoder, ImageEmbedding, l2_normalize
+from idbench.encoders.builtin import DLIB_PP, dlib_cache_id, dlib_models_dir
 
 
 def models_dir() -> Path:

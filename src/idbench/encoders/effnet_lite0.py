@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -25,8 +25,8 @@ from PIL import Image
 from torch import nn
 
 from idbench.encoders import pick_device
-from idbench.encoders.builtin import EFFNET_PP, effnet_weights_path
 from idbench.encoders.base import Encoder, ImageEmbedding, l2_normalize
+from idbench.encoders.builtin import EFFNET_PP, effnet_weights_path
 
 # (repeats, kernel, stride, expand ratio, in channels, out channels) -- EfficientNet-B0 / Lite0 stages
 BLOCKS = [(1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
@@ -157,7 +157,7 @@ class EffNetLite0Encoder(Encoder):
             except Exception as e:  # exporter or runtime trouble: fall back, loudly
                 import warnings
 
-                warnings.warn(f"ONNX export/runtime failed ({e}); using PyTorch for effnet-lite0")
+                warnings.warn(f"ONNX export/runtime failed ({e}); using PyTorch for effnet-lite0", stacklevel=2)
                 self.backend = "torch"
 
     @property

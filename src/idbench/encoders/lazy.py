@@ -9,7 +9,8 @@ actually be encoded. When every embedding is in the cache, neither the model nor
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from idbench.encoders.base import Encoder
 

@@ -18,7 +18,7 @@ True
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from idbench.encoders.base import Encoder
 from idbench.registry import Registry, UnknownPluginError, first_line

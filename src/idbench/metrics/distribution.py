@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
-
 #: Below this many samples per feature dimension FID is dominated by its small-sample bias
 #: (the covariance of n < d samples is singular; Chong & Forsyth 2020): idbench warns and points to KID.
 FID_MIN_SAMPLES_PER_DIM = 1.0

@@ -9,8 +9,8 @@ all predicted boxes. Objects come from a ``detectables`` list per prompt, or fro
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch

@@ -8,7 +8,7 @@ Instead they reject arrays that mix types, with a message that says which types 
 from __future__ import annotations
 
 import difflib
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -155,7 +155,6 @@ def two_tier_loss(anchors: "torch.Tensor", positives: "torch.Tensor", distractor
     import torch.nn.functional as F
 
     B, P, D = positives.shape
-    K = distractors.shape[1]
     if anchors.shape != (B, D) or distractors.shape[0] != B or distractors.shape[2] != D:
         raise ValueError(f"shape mismatch: anchors {tuple(anchors.shape)}, positives {tuple(positives.shape)}, "
                          f"distractors {tuple(distractors.shape)}")

@@ -11,8 +11,8 @@ real images) on generated images, counted against the conditioning identity::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression

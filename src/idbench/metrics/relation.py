@@ -13,7 +13,7 @@ text towers are weak at relations, so read it as a coarse signal.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

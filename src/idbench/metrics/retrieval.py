@@ -38,8 +38,9 @@ Queries with no relevant item: ``no_relevant="zero"`` (published; all metrics 0,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 

@@ -10,9 +10,9 @@ Early stopping on validation SSR (identities disjoint from training).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 
 
-
 def agreement_section(results, ratings: dict[str, dict[str, float]], metrics=None) -> tuple[dict, list[dict]]:
     """``(section, points)``: per metric, pooled / per-method / Fisher-z agreement with the mean
     human score of each image, Krippendorff's alpha between raters, and the (metric, human) points."""

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from idbench.data.content import content_hashes
 from idbench.embed import embed_records
 from idbench.metrics.rca import Oracle, fit_oracle, relative_classification_accuracy, wilson_interval
-from idbench.data.content import content_hashes
-from idbench.protocols.common import (check_query_labels, embedding_matrix, flag_generation_copies,
-                                      subject_labels)
-
+from idbench.protocols.common import check_query_labels, embedding_matrix, flag_generation_copies, subject_labels
 
 
 def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, problems=None, progress=True, seed=0,
@@ -120,7 +118,7 @@ def attach_rca_intervals(results) -> None:
     sec = results.sections.get("rca")
     if not sec:
         return
-    for lv, v in sec.get("levels", {}).items():
+    for v in sec.get("levels", {}).values():
         name = v.get("metric")
         if not name:
             continue

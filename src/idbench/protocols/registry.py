@@ -13,8 +13,9 @@ adding one module that defines ``PROTOCOL = Protocol(...)`` and one entry point 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from idbench.registry import Registry
 

@@ -20,7 +20,7 @@ the actual queries and gallery.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -30,8 +30,7 @@ from idbench.data.records import Gallery, GenerationSet, ImageRecord, ReferenceS
 from idbench.embed import embed_records
 from idbench.encoders.base import Encoder
 from idbench.metrics.retrieval import retrieval_metrics, topk_search
-from idbench.protocols.common import (check_query_labels, embedding_matrix, flag_generation_copies,
-                                      subject_labels)
+from idbench.protocols.common import check_query_labels, embedding_matrix, flag_generation_copies, subject_labels
 from idbench.results import Results
 
 ROW_METRICS = ("ap", "cmc@1", "cmc@5")
@@ -121,7 +120,7 @@ def rank_protocol(
     q_subjects = np.array([r.subject for r in qrecs])
     for lv in levels:
         gl = [r.label(lv) for r in gal]
-        name = lambda m: f"{m}:{lv}[{encoder.name}]"  # noqa: E731
+        name = lambda m, lv=lv: f"{m}:{lv}[{encoder.name}]"  # noqa: E731
         for m in ROW_METRICS:
             results.add_metric(name(m), f"retrieval {m} at level {lv} against the gallery ({encoder.name})",
                                encoder=encoder.name, protocol="retrieval")

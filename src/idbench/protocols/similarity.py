@@ -11,8 +11,8 @@ Takes records and encoders (data, not paths) and returns a :class:`~idbench.resu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

@@ -26,8 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from idbench.world.render import (CATEGORIES, Identity, View, random_marks, random_subclass_traits, random_view,
-                                  render_view)
+from idbench.world.render import CATEGORIES, Identity, View, random_marks, random_subclass_traits, random_view, render_view
 
 PROMPTS = ("a photo of sks {c} on the beach", "a photo of sks {c} in the snow", "a photo of sks {c} in a city street",
            "a photo of sks {c} on a wooden table", "a photo of sks {c} in the jungle", "a photo of sks {c} at night")
