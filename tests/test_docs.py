@@ -44,7 +44,7 @@ def test_documented_commands_use_existing_flags(doc):
         cmd, used = _command(words)
         if not used:
             continue  # "idbench evaluates ..." in prose
-        flags = {o for p in cmd.params for o in (*p.opts, *p.secondary_opts)}
+        flags = {"--help", "-h"} | {o for p in cmd.params for o in (*p.opts, *p.secondary_opts)}
         for flag in re.findall(r"(?<![\w-])(--?[a-zA-Z][\w-]*)", " ".join(words[len(used):])):
             assert flag in flags, f"{doc.name}: `{inv.strip()}` uses {flag}, which `idbench {' '.join(used)}` lacks"
         checked += 1

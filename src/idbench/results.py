@@ -52,7 +52,6 @@ class Results:
     methods: dict[str, dict[str, dict]] = field(default_factory=dict)
     subjects: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     bootstrap: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
     #: functions ``f(results)`` run at the end of :meth:`summarise`: protocols use them to put the
     #: per-method intervals into their sections (not written to disk)
     after_summary: list = field(default_factory=list, repr=False)
@@ -74,11 +73,6 @@ class Results:
             n[r["method"]] = n.get(r["method"], 0) + 1
             subj.setdefault(r["method"], set()).add(r["subject"])
         return {m: (len(subj[m]), n[m]) for m in n}
-
-    def set_scores(self, method: str, image_id: str, scores: dict[str, float]) -> None:
-        """Add metric values to an existing per-image row."""
-        idx = self.row_index()
-        idx[(method, image_id)].update(scores)
 
     def merge(self, newer: "Results") -> "Results":
         """Fold ``newer`` (a later run into the same folder) into this one: its metrics, per-image
@@ -151,7 +145,6 @@ class Results:
             "truth": self.truth,
             "problems": self.problems.to_dict(),
             "sections": self.sections,
-            **self.extra,
         }
 
     def write_merged(self, out_dir: str | Path, *, n_resamples: int = 2000, confidence: float = 0.95,

@@ -9,7 +9,7 @@ matched-context distractor.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
@@ -198,8 +198,3 @@ def render_view(ident: Identity, view: View, size: int = 224) -> tuple[np.ndarra
     layer, mask = render_subject(ident, size)
     lit, wmask = place(layer, mask, view)
     return composite(render_background(view.background, size), lit, wmask), wmask
-
-
-def with_marks(ident: Identity, marks: dict) -> Identity:
-    return replace(ident, **marks)
-
