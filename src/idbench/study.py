@@ -46,7 +46,7 @@ STUDY_OPTIONS = (
     Option("samples", "path", None, "NearID samples manifest (idbench's or NearID's tables)"),
     Option("human", "path", None, "human ratings (image_id, score[, rater]) or DreamBench++ rating files"),
     Option("encoders", "list", ["effnet-lite0"], "encoder specs; retrieval, RCA, NearID and FID use the first image "
-           "encoder"),
+           "encoder", nullable=False),
     Option("protocols", "list", None, "the protocols to run (default: every one the inputs allow)"),
     Option("distribution", "bool", False, "also FID / KID (opt-in: meaningful only with many images per method)"),
     Option("layout", "str", None, "published benchmark layout of the inputs (default: auto-detected)"),
@@ -104,15 +104,8 @@ class Study:
                     self.options = check_protocol_options(value)
                 elif opt.name in _INPUT_OF and value is not None and not isinstance(value, (str, Path)):
                     continue  # an already loaded input (ReferenceSet, GenerationSet, ...)
-                elif opt.name == "encoders":
-                    objs = isinstance(value, (list, tuple)) and any(hasattr(e, "kind") for e in value)
-                    if objs and all(hasattr(e, "kind") or isinstance(e, str) for e in value):
-                        self.encoders = list(value)  # built encoder objects (Python API), maybe mixed with specs
-                        continue
-                    value = opt.check(list(value) if isinstance(value, tuple) else value, "study")
-                    if value is None:
-                        raise OptionError("study.encoders: expected a list of encoder specs, got nothing")
-                    self.encoders = value
+                elif opt.name == "encoders" and _built_encoders(value):
+                    self.encoders = list(value)  # encoder objects (Python API), maybe mixed with specs
                 else:
                     setattr(self, name, opt.check(list(value) if isinstance(value, tuple) else value, "study"))
             if self.protocols is not None:
@@ -333,18 +326,25 @@ class Study:
         return cache
 
 
+def _built_encoders(value) -> bool:
+    """Whether ``value`` is a list of already built encoders (objects with a ``kind``), maybe mixed with specs."""
+    return (isinstance(value, (list, tuple)) and any(hasattr(e, "kind") for e in value)
+            and all(hasattr(e, "kind") or isinstance(e, str) for e in value))
+
+
 def _write_nearid_samples(rows: list[dict], path: Path) -> None:
     import csv
-    import os
+    import io
 
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["sample_id", "source", "min_margin", "success"])
-        for r in rows:
-            w.writerow([r["sample_id"], r["source"], "" if r["min_margin"] is None else f"{r['min_margin']:.6g}",
-                        "" if r["success"] is None else r["success"]])
-    os.replace(tmp, path)
+    from idbench.cache.results import atomic_write_bytes
+
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(["sample_id", "source", "min_margin", "success"])
+    for r in rows:
+        w.writerow([r["sample_id"], r["source"], "" if r["min_margin"] is None else f"{r['min_margin']:.6g}",
+                    "" if r["success"] is None else r["success"]])
+    atomic_write_bytes(path, buf.getvalue().encode("utf-8", "surrogateescape"))
 
 
 def _make_encoder(spec: str, device: str | None):

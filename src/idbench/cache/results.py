@@ -17,6 +17,7 @@ options and a version tag). A damaged or unreadable entry is a miss; writes are 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
 from collections.abc import Callable, Iterable
@@ -56,14 +57,9 @@ def cached_arrays(kind: str, key_parts: Iterable[Any], compute: Callable[[], dic
         except Exception:  # damaged entry: recompute  # noqa: BLE001
             pass
     out = {k: np.asarray(v) for k, v in compute().items()}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{k: (v.astype(str) if v.dtype == object else v) for k, v in out.items()})
-        os.replace(tmp, path)
-    except OSError:
-        pass  # an unwritable cache never fails the run
+    buf = io.BytesIO()
+    np.savez(buf, **{k: (v.astype(str) if v.dtype == object else v) for k, v in out.items()})
+    _store(path, buf.getvalue())
     return out
 
 
@@ -79,12 +75,26 @@ def cached_png(key_parts: Iterable[Any], draw: Callable[[], bytes], *, root: str
     except OSError:
         pass
     data = draw()
+    _store(path, data)
+    return data
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a unique temporary file renamed into place (a reader never
+    sees a half-written file, and two writers never share a temporary name)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png.tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _store(path: Path, data: bytes) -> None:
+    try:
+        atomic_write_bytes(path, data)
     except OSError:
-        pass
-    return data
+        pass  # an unwritable cache never fails the run

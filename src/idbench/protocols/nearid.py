@@ -53,45 +53,41 @@ def retrieval_map(groups: list[IdentityGroup], embed=None) -> float:
 
 def nearid_section(samples: list[NearIDSample], encoder, *, n_views: int = 3, cache=None, problems=None, progress=True,
                    n_resamples: int = 2000, seed: int = 0) -> tuple[dict, list[IdentityGroup]]:
-    """SSR / PA with intervals, margins and counts for one encoder: the ``nearid`` section."""
+    """SSR / PA with intervals, margins and counts for one encoder: the ``nearid`` section, with one
+    row per scored sample (id, distractor source, smallest margin, whether every margin wins)."""
     groups = embed_samples(samples, encoder, cache=cache, problems=problems, progress=progress)
-    res = score_groups(groups, n_views)
+    margins = [sample_margins(g.views[:n_views], g.distractors[:n_views]) for g in groups]
+    res = ssr_pa(margins, [g.source for g in groups])
     section = {"encoder": encoder.name, "n_views": n_views, "n_samples_given": len(samples),
                "n_samples_not_embedded": len(samples) - len(groups), **res.summary()}
     section.update(res.intervals(n_resamples=n_resamples, seed=seed))
     section["chance"] = {"pa": 0.5, "how": "a margin is as likely positive as negative when the encoder cannot tell "
                                             "identity from background"}
+    section["samples"] = [_sample_row(g, m) for g, m in zip(groups, margins)]
     return section, groups
 
 
-def review_path_for(samples_path, given=None):
-    """The review sheet to honour: the one given, else ``review.csv`` beside the samples manifest."""
+def _sample_row(g: IdentityGroup, m: np.ndarray) -> dict:
+    ok = not np.isnan(m).any()
+    return {"sample_id": g.identity, "source": g.source, "min_margin": float(m.min()) if ok else None,
+            "success": bool((m > 0).all()) if ok else None}
+
+
+def beside_samples(samples_path, name: str):
+    """``name`` in the samples manifest's folder (or in the samples folder itself), when that file exists."""
     from pathlib import Path
 
-    if given:
-        return Path(given)
-    if samples_path is not None:
-        p = Path(samples_path)
-        p = (p if p.is_dir() else p.parent) / "review.csv"
-        if p.is_file():
-            return p
-    return None
-
-
-def per_sample_rows(groups: list[IdentityGroup], n_views: int) -> list[dict]:
-    """One row per scored sample: id, distractor source, its smallest margin and whether every margin wins."""
-    out = []
-    for g in groups:
-        m = sample_margins(g.views[:n_views], g.distractors[:n_views])
-        ok = not np.isnan(m).any()
-        out.append({"sample_id": g.identity, "source": g.source, "min_margin": float(m.min()) if ok else None,
-                    "success": bool((m > 0).all()) if ok else None})
-    return out
+    if samples_path is None:
+        return None
+    p = Path(samples_path)
+    p = (p if p.is_dir() else p.parent) / name
+    return p if p.is_file() else None
 
 
 def _run(data, ctx) -> None:
     import copy
     import json
+    from pathlib import Path
 
     from idbench.data.manifest import ManifestError
     from idbench.data.nearid import apply_review
@@ -100,7 +96,8 @@ def _run(data, ctx) -> None:
     for s in samples:
         s.distractors = list(s.distractors)
     review = None
-    path = review_path_for(data.paths.get("samples"), ctx.opt("nearid", "review"))
+    given = ctx.opt("nearid", "review")
+    path = Path(given) if given else beside_samples(data.paths.get("samples"), "review.csv")
     if path is not None:
         try:
             review = apply_review(samples, path)
@@ -113,18 +110,13 @@ def _run(data, ctx) -> None:
         raise ValueError("no NearID sample could be embedded")
     if review:
         section["review"] = review
-    src = data.paths.get("samples")
-    if src is not None:
-        from pathlib import Path
-
-        build = (Path(src) if Path(src).is_dir() else Path(src).parent) / "build.json"
-        if build.is_file():
-            try:
-                b = json.loads(build.read_text(encoding="utf-8"))
-                section["distractor_build"] = {k: b.get(k) for k in ("masks", "attempts", "accepted", "rejected", "gates")}
-            except (ValueError, OSError) as e:
-                ctx.problems.add(build, "unreadable", f"distractor build record not read: {e}", "warning")
-    section["samples"] = per_sample_rows(groups, n_views)
+    build = beside_samples(data.paths.get("samples"), "build.json")
+    if build is not None:
+        try:
+            b = json.loads(build.read_text(encoding="utf-8"))
+            section["distractor_build"] = {k: b.get(k) for k in ("masks", "attempts", "accepted", "rejected", "gates")}
+        except (ValueError, OSError) as e:
+            ctx.problems.add(build, "unreadable", f"distractor build record not read: {e}", "warning")
     ctx.results.sections["nearid"] = section
 
 

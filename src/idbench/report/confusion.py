@@ -32,16 +32,11 @@ def write_confusions(rca_section: dict, out_dir: str | Path, *, figures: bool = 
 
 def confusion_png(path: Path, confusion: dict, title: str) -> None:
     """The confusion matrix as a PNG figure (drawn once per content; the results cache keeps it)."""
-    import os
-
-    from idbench.cache.results import cached_png
+    from idbench.cache.results import atomic_write_bytes, cached_png
     from idbench.cache.store import default_cache_dir
 
     key = ["confusion-v1", list(map(str, confusion["labels"])), np.asarray(confusion["matrix"], np.int64), title]
-    png = cached_png(key, lambda: _draw_confusion(confusion, title), root=default_cache_dir())
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(png)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, cached_png(key, lambda: _draw_confusion(confusion, title), root=default_cache_dir()))
 
 
 def _draw_confusion(confusion: dict, title: str) -> bytes:
