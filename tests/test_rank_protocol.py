@@ -60,7 +60,8 @@ def test_rank_levels_and_real_upper_bound(tmp_path, dreambooth_rows):
     # chance levels sit beside every level, far below the real upper bound
     assert 0 < s["chance"]["class-only"]["subject"]["ap"] < 0.2 < real["subject"]["ap"]
     # the "class-only" generations are copies of other subjects' references: flagged, per method
-    assert s["copies"]["per_method"]["class-only"] == len(list((tmp_path / "gen").rglob("*.jpg")))
+    content = json.loads((out / "summary.json").read_text())["sections"]["content"]
+    assert content["per_method"]["class-only"]["copies"] == len(list((tmp_path / "gen").rglob("*.jpg")))
     assert "toy" in s["per_group"]["subject"]["map"]["class-only"]
     assert len(s["examples"]) >= 1 and len(s["examples"][0]["top"]) == 5
     print(json.dumps({lv: {"real": real[lv]["ap"], "class-only": gen[lv]["ap"]} for lv in ("class", "subject")}))

@@ -76,7 +76,7 @@ def test_leaked_reference_copies_change_no_real_figure(tmp_path, dreambooth_rows
     assert rb["gallery_size"] == ra["gallery_size"]
     named = {p["path"] for p in b["problems"]["items"] if p["kind"] == "leaked_reference"}
     assert named == {str(c) for c in leaks}
-    assert "18 gallery image(s) were byte copies of references" in r2.output
+    assert "18 gallery image(s) copy a reference" in r2.output
     # kept on request, a reference still never retrieves its own bytes; the count stays honest
     r3 = _rank(leaky, leaky / "keep", "--refs", str(leaky / "refs"), "--leaked", "keep")
     assert r3.exit_code == 0, r3.output
@@ -113,7 +113,7 @@ def test_generated_copy_is_flagged_and_never_its_own_match(tmp_path, dreambooth_
     assert r.exit_code == 0, r.output
     s = json.loads((tmp_path / "res" / "summary.json").read_text())
     sec = s["sections"]["retrieval"]
-    assert sec["copies"]["per_method"]["copier"] == 1
+    assert s["sections"]["content"]["per_method"]["copier"]["copies"] == 1
     row = next(x for x in csv.DictReader(open(tmp_path / "res" / "per_image.csv")) if x["method"] == "copier")
     assert row["copy_of"].startswith("gallery:")
     # its own gallery copy is left out: AP equals the one computed without that gallery item
@@ -350,7 +350,8 @@ def test_evaluate_flags_copies_and_keeps_fid_opt_in(tmp_path, dreambooth_rows):
                                  str(tmp_path / "res"), "-q", "--bootstrap", "200", "--no-report"], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     summ = json.loads((tmp_path / "res" / "summary.json").read_text())
-    assert summ["sections"]["similarity"]["copies"]["per_method"] == {"copier": 1, "faithful": 0}
+    per = summ["sections"]["content"]["per_method"]
+    assert (per["copier"]["copies"], per["faithful"]["copies"], per["faithful"]["near_copies"]) == (1, 0, 0)
     assert "distribution" not in summ["sections"]
     assert any(p["kind"] == "copy" and p["action"] == "flagged" for p in summ["problems"]["items"])
     assert "no interval: 1 subject" in r.output  # the copier has one subject: no zero-width interval
@@ -382,7 +383,7 @@ def test_gallery_labels_that_differ_in_form_are_warned(tmp_path, dreambooth_rows
     assert any(p.kind == "label_level_dropped" and "differ only in form" in p.reason for p in log.items)
 
 
-def test_near_duplicate_of_a_reference_in_the_gallery_is_warned(tmp_path, dreambooth_rows):
+def test_near_copy_of_a_reference_in_the_gallery_is_a_leak(tmp_path, dreambooth_rows):
     _world(tmp_path, dreambooth_rows)
     ref = sorted((tmp_path / "refs").iterdir())[0] / "0.jpg"
     near = tmp_path / "near.jpg"
@@ -393,8 +394,9 @@ def test_near_duplicate_of_a_reference_in_the_gallery_is_warned(tmp_path, dreamb
     r = _rank(tmp_path, tmp_path / "res", "--refs", str(tmp_path / "refs"))
     assert r.exit_code == 0, r.output
     s = json.loads((tmp_path / "res" / "summary.json").read_text())
-    assert s["sections"]["retrieval"]["near_duplicates"]["reference_gallery"] >= 1
-    assert any(p["kind"] == "near_duplicate" and p["path"] == str(ref) for p in s["problems"]["items"])
+    leak = s["sections"]["retrieval"]["leakage"]
+    assert leak["removed"] == 1 and leak["items"][0] == {"gallery": str(near), "reference": str(ref), "kind": "near-copy"}
+    assert any(p["kind"] == "leaked_reference" and p["path"] == str(near) for p in s["problems"]["items"])
 
 
 def test_report_examples_with_relative_paths_spread_over_subjects(tmp_path, dreambooth_rows, monkeypatch):

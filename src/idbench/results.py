@@ -101,10 +101,12 @@ class Results:
     def summarise(self, *, n_resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> None:
         """Per method and metric: the mean over images with a cluster-bootstrap CI over subjects;
         per method, subject and metric: the subject mean."""
-        from idbench.stats.bootstrap import cluster_bootstrap
+        from idbench.metrics.catalogue import metric_spec
+        from idbench.stats.bootstrap import cluster_bootstrap, rate_interval
 
         self.bootstrap = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed, "unit": "subject",
-                          "interval": "percentile"}
+                          "interval": "percentile; for rates (0/1 scores) the hull of it and the Wilson interval of "
+                                      "the pooled count, so that an interval never claims more than the number of images"}
         by_method: dict[str, list[dict]] = {}
         for r in self.rows:
             by_method.setdefault(r["method"], []).append(r)
@@ -122,8 +124,14 @@ class Results:
                 n_subj = int(len(set(subjects[ok])))
                 entry = {"mean": float(res.mean), "ci_low": float(res.ci_low), "ci_high": float(res.ci_high),
                          "n_images": int(ok.sum()), "n_missing": int((~ok).sum()), "n_subjects": n_subj}
-                if n_subj < 2:  # a bootstrap over one subject has zero width: no interval, and say why
+                spec = metric_spec(metric)
+                if spec is not None and spec.rate:
+                    entry.update(rate_interval(vals[ok], res, n_subj, confidence))
+                elif n_subj < 2:  # a bootstrap over one subject has zero width: no interval, and say why
                     entry.update(ci_low=None, ci_high=None, ci_note="no interval: 1 subject")
+                elif entry["ci_low"] == entry["ci_high"]:
+                    entry["ci_note"] = (f"zero width: all {entry['n_images']} values are equal" if np.ptp(vals[ok]) == 0
+                                        else f"zero width: every one of the {n_subj} subjects has the same mean")
                 self.methods[method][metric] = entry
                 for s in sorted(set(subjects[ok])):
                     m = ok & (subjects == s)

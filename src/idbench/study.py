@@ -268,6 +268,7 @@ class Study:
         if data.generations is not None:
             results.rows = base_rows(data.generations)
             _add_extra_metrics(results, data.extra_metrics)
+        data.content = self._audit(data, cache, problems, results)
         ctx = RunContext(encoders=encoders, results=results, problems=problems, cache=cache, progress=self.progress,
                          seed=self.seed, n_resamples=self.n_resamples, batch_size=self.batch_size, device=self.device,
                          options=dict(self.options))
@@ -300,6 +301,18 @@ class Study:
         if self.backend == "ray":
             results.sections["study"]["ray"] = self._ray_stats
         return StudyResults(results)
+
+    def _audit(self, data: StudyData, cache, problems, results):
+        """Copies and near-copies in every direction, once for every protocol (see :mod:`idbench.data.content`)."""
+        from idbench.data.content import audit_content
+        from idbench.protocols.common import mark_copies
+
+        recs = lambda v: list(v.records) if v is not None else []  # noqa: E731
+        audit = audit_content(recs(data.references), recs(data.generations), recs(data.gallery), cache=cache,
+                              problems=problems, progress=self.progress)
+        if data.generations is not None:
+            mark_copies(results, audit, data.generations.records)
+        return audit
 
     def _prefill_ray(self, data: StudyData, encoders, cache, problems):
         """Embed every input image on the Ray cluster into the cache (a temporary one with no cache)."""

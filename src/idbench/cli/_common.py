@@ -313,16 +313,8 @@ def print_rank_section(section: dict) -> None:
     notes.append("chance mAP: exact expected AP of a random ranking of this gallery for these queries")
     leak = section.get("leakage", {})
     if leak.get("gallery_copies_of_references"):
-        notes.append(f"{leak['gallery_copies_of_references']} gallery image(s) were byte copies of references: "
+        notes.append(f"{leak['gallery_copies_of_references']} gallery image(s) copy a reference (bytes or near-copy): "
                      f"{'removed from the gallery' if leak['policy'] == 'remove' else 'kept (--leaked keep)'}")
-    cp = {m: n for m, n in section.get("copies", {}).get("per_method", {}).items() if n}
-    if cp:
-        notes.append("generated images that are byte copies of a reference or gallery image (flagged, column copy_of): "
-                     + ", ".join(f"{m} {n}" for m, n in cp.items()))
-    nd = section.get("near_duplicates", {})
-    if nd.get("generation_gallery") or nd.get("reference_gallery"):
-        notes.append(f"near-duplicates of gallery images (warnings): {nd['generation_gallery']} generated, "
-                     f"{nd['reference_gallery']} references")
     for n in notes:
         click.echo(n)
 

@@ -34,6 +34,12 @@ class MetricSpec:
     protocol: str
     per_image: bool = True  # a column of per_image.csv (else a figure of a protocol's section)
 
+    @property
+    def rate(self) -> bool:
+        """A per-image 0/1 score (or a mean of them): its mean is a proportion, whose interval must
+        also reflect the number of images (Wilson), not only the spread between subjects."""
+        return self.range in ("{0, 1}", "[0, 1] (share of probes)")
+
 
 _S, _R, _C, _N, _F, _D = "similarity", "retrieval", "rca", "nearid", "face", "distribution"
 _RET = "idbench.metrics.retrieval.retrieval_metrics"
@@ -91,10 +97,11 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     MetricSpec("relative_map", "gen/real mAP", "generated mAP / the real references' mAP against the same gallery",
                True, "[0, ~1]", "1: as retrievable as real photos", "Finer-Personalization Rank",
                "idbench.protocols.retrieval.rank_protocol", _R, False),
-    MetricSpec("top1", "oracle top-1 (Acc_gen)", "1 if the RCA oracle names the conditioning identity; mean = "
-               "Acc_gen", True, "{0, 1}", "chance: 1/K for K identities", "RCA (Relative Classification Accuracy)",
+    MetricSpec("top1", "oracle top-1 (Acc_gen)", "share of the cross-fitted oracle's fold probes that name the "
+               "conditioning identity (0/1 for a copy of a training image, scored by one probe); mean = Acc_gen", True,
+               "[0, 1] (share of probes)", "chance: 1/K for K identities", "RCA (Relative Classification Accuracy)",
                "idbench.metrics.rca.relative_classification_accuracy", _C),
-    MetricSpec("acc_real", "Acc_real", "the oracle's cross-validated top-1 accuracy on real images", True, "[0, 1]",
+    MetricSpec("acc_real", "Acc_real", "the cross-fitted oracle's top-1 accuracy on real images, each predicted by the fold probe that did not see it", True, "[0, 1]",
                "chance: 1/K", "RCA (Relative Classification Accuracy)", "idbench.metrics.rca.fit_oracle", _C, False),
     MetricSpec("rca", "RCA", "Acc_gen / Acc_real", True, "[0, ~1]", "1: as recognisable as real photos",
                "RCA (Relative Classification Accuracy)", "idbench.metrics.rca.relative_classification_accuracy", _C,

@@ -1,10 +1,16 @@
 """Relative Classification Accuracy: an oracle's accuracy on generated images relative to real ones.
 
 The oracle is a linear probe (scikit-learn logistic regression) on L2-normalised embeddings of
-real, labelled images. ``Acc_real`` is its top-1 accuracy on held-out real images, estimated by
-stratified k-fold cross-validation (k = min(5, smallest class size), at least 2) because
-identities usually have few images; ``Acc_gen`` is the top-1 accuracy of the oracle (fit on all
-real images) on generated images, counted against the conditioning identity::
+real, labelled images, **cross-fitted**: the real images are split into k stratified folds
+(k = min(5, smallest class size), at least 2) and one probe is fitted per fold on the other k - 1.
+
+* ``Acc_real``: each real image predicted by the probe that did not see it (k-fold held out);
+* ``Acc_gen``: each generated image predicted by the same k probes, its correctness the mean over
+  them (a generation that copies a real training image is scored only by the probe whose held-out
+  fold holds that image).
+
+Both accuracies therefore come from the same fitted probes, trained on the same amount of data, so
+real photos the oracle never saw score ``RCA = Acc_gen / Acc_real`` = 1 in expectation::
 
     RCA = Acc_gen / Acc_real        (1.0: generations are as recognisable as real photos)
 """
@@ -38,40 +44,56 @@ def _probe(C: float, seed: int) -> LogisticRegression:
 
 @dataclass
 class Oracle:
-    model: LogisticRegression
+    """k probes, one per fold; ``fold_of[i]`` is the fold whose probe did not see training image i."""
+
+    models: list[LogisticRegression]
     classes: np.ndarray
     acc_real: float
     acc_real_per_class: dict[str, float]
     n_folds: int
+    fold_of: np.ndarray
+    n_real_correct: int = 0
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The fitted oracle as plain arrays (stored by the results cache, never pickled)."""
         names = sorted(self.acc_real_per_class)
-        return {"coef": self.model.coef_, "intercept": self.model.intercept_, "classes": self.classes.astype(str),
-                "acc_real": np.float64(self.acc_real), "per_class_names": np.array(names, dtype=str),
+        m0 = self.models[0]
+        return {"coef": np.stack([m.coef_ for m in self.models]), "intercept": np.stack([m.intercept_ for m in self.models]),
+                "classes": self.classes.astype(str), "acc_real": np.float64(self.acc_real),
+                "per_class_names": np.array(names, dtype=str),
                 "per_class_acc": np.array([self.acc_real_per_class[c] for c in names], np.float64),
-                "n_folds": np.int64(self.n_folds), "C": np.float64(self.model.C),
-                "seed": np.int64(self.model.random_state)}
+                "n_folds": np.int64(self.n_folds), "fold_of": np.asarray(self.fold_of, np.int64),
+                "n_real_correct": np.int64(self.n_real_correct), "C": np.float64(m0.C), "seed": np.int64(m0.random_state)}
 
     @classmethod
     def from_arrays(cls, d: dict[str, np.ndarray]) -> "Oracle":
         """The oracle :meth:`to_arrays` stored: predicts exactly as the fitted one."""
-        model = _probe(float(d["C"]), int(d["seed"]))
-        model.coef_, model.intercept_ = np.asarray(d["coef"]), np.asarray(d["intercept"])
-        model.classes_ = np.asarray(d["classes"]).astype(str)
-        model.n_features_in_ = model.coef_.shape[1]
-        model.n_iter_ = np.zeros(1, np.int32)
+        models = []
+        for coef, intercept in zip(np.asarray(d["coef"]), np.asarray(d["intercept"])):
+            m = _probe(float(d["C"]), int(d["seed"]))
+            m.coef_, m.intercept_ = coef, intercept
+            m.classes_ = np.asarray(d["classes"]).astype(str)
+            m.n_features_in_ = coef.shape[1]
+            m.n_iter_ = np.zeros(1, np.int32)
+            models.append(m)
         per = {str(c): float(a) for c, a in zip(d["per_class_names"], d["per_class_acc"])}
-        return cls(model, model.classes_, float(d["acc_real"]), per, int(d["n_folds"]))
+        return cls(models, models[0].classes_, float(d["acc_real"]), per, int(d["n_folds"]), np.asarray(d["fold_of"]),
+                   int(d["n_real_correct"]))
+
+    def fold_proba(self, X: np.ndarray) -> np.ndarray:
+        """``(k, n, classes)``: every fold probe's class probabilities."""
+        X = np.asarray(X, np.float32)
+        return np.stack([m.predict_proba(X) for m in self.models])
 
     def predict_topk(self, X: np.ndarray, k: int = 5) -> np.ndarray:
-        proba = self.model.predict_proba(np.asarray(X, np.float32))
+        """Top-k classes of the probes' mean probability (for display; scores use each probe)."""
+        proba = self.fold_proba(X).mean(0)
         k = min(k, proba.shape[1])
         return self.classes[np.argsort(-proba, axis=1, kind="stable")[:, :k]]
 
 
 def fit_oracle(X_real: np.ndarray, y_real: Sequence[str], *, C: float = 10.0, seed: int = 0) -> Oracle:
-    """Fit the probe on all real images; estimate Acc_real by stratified cross-validation."""
+    """Fit one probe per stratified fold; Acc_real from each real image's held-out probe."""
     X = np.asarray(X_real, np.float32)
     y = np.asarray(y_real).astype(str)
     classes, counts = np.unique(y, return_counts=True)
@@ -82,12 +104,16 @@ def fit_oracle(X_real: np.ndarray, y_real: Sequence[str], *, C: float = 10.0, se
         raise ValueError(f"every identity needs at least 2 real images for a held-out accuracy; "
                          f"{', '.join(classes[counts < 2][:5])} has 1")
     pred = np.empty(len(y), dtype=object)
-    for tr, te in StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(X, y):
-        pred[te] = _probe(C, seed).fit(X[tr], y[tr]).predict(X[te])
+    fold_of = np.zeros(len(y), np.int64)
+    models = []
+    for f, (tr, te) in enumerate(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(X, y)):
+        m = _probe(C, seed).fit(X[tr], y[tr])
+        models.append(m)
+        pred[te] = m.predict(X[te])
+        fold_of[te] = f
     correct = pred == y
     per = {c: float(correct[y == c].mean()) for c in classes}
-    model = _probe(C, seed).fit(X, y)
-    return Oracle(model, model.classes_, float(correct.mean()), per, k)
+    return Oracle(models, models[0].classes_, float(correct.mean()), per, k, fold_of, int(correct.sum()))
 
 
 @dataclass
@@ -97,7 +123,7 @@ class RCAResult:
     acc_gen_top5: float
     rca: float
     per_class: dict[str, dict[str, float]]
-    correct: np.ndarray  # per generated image, top-1 correct (bool)
+    correct: np.ndarray  # per generated image, top-1 correct: the share of its fold probes that name it
     predicted: np.ndarray
     confusion: np.ndarray  # rows: true (oracle classes), columns: predicted
     labels: np.ndarray
@@ -109,8 +135,12 @@ class RCAResult:
         return [(str(self.labels[i]), str(self.labels[j]), int(cm[i, j])) for i, j in idx if cm[i, j] > 0]
 
 
-def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval for k successes in n trials (per-identity Acc_gen; few images each)."""
+def wilson_interval(k: float, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval for k successes in n trials (k may be fractional: a mean of 0/1 scores).
+
+    >>> [round(v, 3) for v in wilson_interval(4, 8)]
+    [0.215, 0.785]
+    """
     if n == 0:
         return float("nan"), float("nan")
     p = k / n
@@ -120,28 +150,42 @@ def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     return float(max(0.0, c - h)), float(min(1.0, c + h))
 
 
-def relative_classification_accuracy(oracle: Oracle, X_gen: np.ndarray, y_gen: Sequence[str]) -> RCAResult:
+def relative_classification_accuracy(oracle: Oracle, X_gen: np.ndarray, y_gen: Sequence[str],
+                                     folds: Sequence[int | None] | None = None) -> RCAResult:
     """Acc_gen, top-5, RCA overall and per identity, and the confusion matrix on generated images.
 
-    Generated images of an identity the oracle does not know count as wrong.
+    Each image's top-1 (and top-5) correctness is the mean over the fold probes; ``folds[i]`` (not
+    None) restricts image i to that fold's probe (a copy of a training image: the probe that did not
+    see it). ``predicted`` and the confusion matrix use the used probes' mean probability. Generated
+    images of an identity the oracle does not know count as wrong.
     """
     y = np.asarray(y_gen).astype(str)
-    top = oracle.predict_topk(X_gen, 5)
-    pred = top[:, 0]
-    correct = pred == y
-    top5 = (top == y[:, None]).any(axis=1)
+    P = oracle.fold_proba(X_gen) if len(y) else np.zeros((oracle.n_folds, 0, len(oracle.classes)))
+    use = np.ones((P.shape[0], len(y)), bool)
+    for i, f in enumerate(folds if folds is not None else ()):
+        if f is not None:
+            use[:, i] = False
+            use[int(f), i] = True
+    order = np.argsort(-P, axis=2, kind="stable")
+    top1 = oracle.classes[order[:, :, 0]] == y[None, :]
+    kk = min(5, P.shape[2])
+    top5 = (oracle.classes[order[:, :, :kk]] == y[None, :, None]).any(axis=2)
+    w = use / use.sum(0, keepdims=True)
+    correct = (top1 * w).sum(0)
+    top5_rate = (top5 * w).sum(0)
+    pred = oracle.classes[np.argmax((P * w[:, :, None]).sum(0), axis=1)] if len(y) else np.array([], str)
     acc_gen = float(correct.mean()) if len(y) else float("nan")
     per = {}
     for c in np.unique(y):
         m = y == c
         ar = oracle.acc_real_per_class.get(c, float("nan"))
         ag = float(correct[m].mean())
-        lo, hi = wilson_interval(int(correct[m].sum()), int(m.sum()))
+        lo, hi = wilson_interval(float(correct[m].sum()), int(m.sum()))
         rca_c = ag / ar if ar and ar > 0 else float("nan")
         per[c] = {"acc_gen": ag, "acc_real": ar, "rca": rca_c, "n": int(m.sum()),
                   "rca_ci": [lo / ar, hi / ar] if ar and ar > 0 else [float("nan")] * 2}
     labels = oracle.classes
-    cm = confusion_matrix(y, pred, labels=labels)
+    cm = confusion_matrix(y, pred, labels=labels) if len(y) else np.zeros((len(labels), len(labels)), int)
     rca = acc_gen / oracle.acc_real if oracle.acc_real > 0 else float("nan")
-    return RCAResult(oracle.acc_real, acc_gen, float(top5.mean()) if len(y) else float("nan"), rca, per,
+    return RCAResult(oracle.acc_real, acc_gen, float(top5_rate.mean()) if len(y) else float("nan"), rca, per,
                      correct, pred, cm, labels)

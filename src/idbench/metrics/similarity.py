@@ -144,3 +144,37 @@ def copy_paste(generated: np.ndarray, input_reference: np.ndarray, others: np.nd
         th_tr = theta(t, r)
         vals.append(0.0 if th_tr < eps else (theta(g, t) - th_gr) / th_tr)
     return float(np.mean(vals))
+
+
+def genuine_and_impostor(items_by_subject: dict, score, impostors_of=None) -> dict:
+    """Baseline scores for any similarity ``score(probe, targets) -> tuple of floats``: what a real
+    photo of the subject gets (*genuine*) and what a photo of another subject gets (*impostor*).
+
+    * genuine: for each subject with >= 2 items, each item scored against the subject's *other* items;
+    * impostor: each item of every subject in ``impostors_of(s)`` (default: all other subjects)
+      scored against all items of ``s``.
+
+    Returns ``{"genuine": (values (n, k), subjects (n,)), "impostor": (...)}``, the subject being
+    the one whose items are the targets (the cluster for intervals).
+
+    >>> items = {"a": [np.array([1.0, 0.0]), np.array([0.8, 0.6])], "b": [np.array([0.0, 1.0])]}
+    >>> cos = lambda p, ts: (float(np.mean([p @ t for t in ts])),)
+    >>> out = genuine_and_impostor(items, cos)
+    >>> out["genuine"][0].ravel().tolist(), out["impostor"][0].ravel().round(2).tolist(), out["impostor"][1].tolist()
+    ([0.8, 0.8], [0.3, 0.0, 0.6], ['a', 'b', 'b'])
+    """
+    out: dict[str, tuple[list, list]] = {"genuine": ([], []), "impostor": ([], [])}
+    subjects = sorted(items_by_subject)
+    for s in subjects:
+        mine = items_by_subject[s]
+        if len(mine) >= 2:
+            for i, probe in enumerate(mine):
+                out["genuine"][0].append(score(probe, mine[:i] + mine[i + 1:]))
+                out["genuine"][1].append(s)
+        others = impostors_of(s) if impostors_of is not None else [t for t in subjects if t != s]
+        for t in others:
+            for probe in items_by_subject.get(t, []):
+                out["impostor"][0].append(score(probe, mine))
+                out["impostor"][1].append(s)
+    return {k: (np.asarray(v, np.float64).reshape(len(c), -1) if c else np.zeros((0, 1)), np.asarray(c, dtype=object))
+            for k, (v, c) in out.items()}

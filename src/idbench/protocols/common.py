@@ -6,8 +6,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from idbench.data.content import find_copies, log_copies
-from idbench.data.problems import ProblemLog
 from idbench.data.records import ImageRecord
 from idbench.metrics.labels import describe_missing
 
@@ -61,26 +59,44 @@ def check_query_labels(queries: dict[str, Sequence[ImageRecord]], labels_of: dic
         raise UnknownLabelError("; ".join(msgs) + ". Labels are compared as written: fix the manifest so they match.")
 
 
-def flag_generation_copies(generations: Sequence[ImageRecord], sources: dict[str, Sequence[ImageRecord]],
-                           hashes: dict[str, str], results, problems: ProblemLog) -> dict:
-    """Mark generated images that are byte copies of a reference / gallery image.
+def content_audit(content, references=None, generations=None, gallery=None, *, cache=None, problems=None,
+                  progress=False):
+    """The study's :class:`~idbench.data.content.ContentAudit`, or one computed now (a protocol
+    called on its own, outside a study)."""
+    if content is not None:
+        return content
+    from idbench.data.content import audit_content
 
-    Adds the per-image column ``copy_of`` (``"reference:<path>"`` or ``"gallery:<path>"``, empty
-    otherwise), logs each as a ``copy`` problem (action ``flagged``) and returns the per-method
-    counts for the protocol section. ``hashes``: ``{content_key(record): sha256}`` (see
-    :func:`idbench.data.content.content_hashes`).
-    """
-    copies = find_copies(generations, hashes, sources)
-    log_copies(copies, problems, kind="copy", action="flagged",
-               what="a generated image that copies its input is flagged and never its own relevant match")
+    return audit_content(list(references or ()), list(generations or ()), list(gallery or ()), cache=cache,
+                         problems=problems, progress=progress)
+
+
+def mark_copies(results, content, generations: Sequence[ImageRecord]) -> dict:
+    """Per-image columns ``copy_of`` (``<set>:<path>``) and ``copy_kind`` (``copy`` / ``near-copy``
+    / ``blank``) from the content audit, and the ``content`` section (counts per method)."""
+    from idbench.data.content import content_key
+
     rows = results.row_index()
-    counts: dict[str, int] = {}
     for g in generations:
-        counts.setdefault(g.method or "", 0)
-    for c in copies:
-        m = c.record.method or ""
-        counts[m] += 1
-        row = rows.get((m, c.record.id))
-        if row is not None:
-            row["copy_of"] = f"{c.source_set}:{c.source.path}"
-    return {"rule": "byte-identical files (same SHA-256)", "per_method": counts}
+        row = rows.get((g.method or "", g.id))
+        if row is None:
+            continue
+        c = content.copy_of(g)
+        if c is not None:
+            row["copy_of"], row["copy_kind"] = c.column, c.kind
+        elif content_key(g) in content.blank:
+            row["copy_kind"] = "blank"
+    section = content.section(generations)
+    results.sections["content"] = section
+    return section
+
+
+def flagged_methods(sections: dict) -> dict[str, str]:
+    """``{method: "n of N images copy ..."}`` for methods with copies or near-copies: such a method is
+    marked on its row and never bold or ranked first."""
+    out = {}
+    for m, d in (sections.get("content", {}).get("per_method") or {}).items():
+        n = d.get("copies", 0) + d.get("near_copies", 0)
+        if n:
+            out[m] = f"{n} of {d.get('images', n)} images copy a reference or gallery image"
+    return out

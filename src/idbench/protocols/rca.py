@@ -1,24 +1,24 @@
 """Relative Classification Accuracy over records.
 
-RCA per level: the oracle is fit on the real gallery images at that level; each generated image
-gets ``top1:<level>[enc]`` (1 if the oracle names its conditioning identity) as a per-image
-column, so its mean is Acc_gen with a cluster-bootstrap interval; RCA = Acc_gen / Acc_real, and
-its interval is the Acc_gen interval divided by Acc_real (Acc_real treated as fixed, stated in
-the section).
+RCA per level: the cross-fitted oracle (:func:`idbench.metrics.rca.fit_oracle`) is fit on the real
+gallery images at that level; each generated image gets ``top1:<level>[enc]`` (the share of the
+fold probes that name its conditioning identity) as a per-image column, so its mean is Acc_gen
+with an interval; RCA = Acc_gen / Acc_real, and its interval is the Acc_gen interval divided by
+Acc_real (Acc_real treated as fixed, stated in the section). A generation that copies one of the
+oracle's training images is scored by the probe that did not see that image.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from idbench.data.content import content_hashes
 from idbench.embed import embed_records
 from idbench.metrics.rca import Oracle, fit_oracle, relative_classification_accuracy, wilson_interval
-from idbench.protocols.common import check_query_labels, embedding_matrix, flag_generation_copies, subject_labels
+from idbench.protocols.common import check_query_labels, content_audit, embedding_matrix, mark_copies, subject_labels
 
 
 def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, problems=None, progress=True, seed=0,
-                 references=None) -> dict:
+                 references=None, content=None) -> dict:
     """RCA per level; adds ``top1:<level>[enc]`` per image and returns the ``rca`` section.
 
     Raises :class:`~idbench.protocols.common.UnknownLabelError` when a generation's label is not
@@ -27,20 +27,25 @@ def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, 
     labels_of = subject_labels(gallery, references)
     check_query_labels({"generation": generations.records}, labels_of,
                        {lv: {r.label(lv) for r in gallery} for lv in levels}, "the oracle's training labels")
-    hashes = content_hashes(list(gallery.records) + list(generations.records))
-    copies = flag_generation_copies(generations.records, {"gallery": gallery.records}, hashes, results, problems)
+    if content is None:
+        content = content_audit(None, references.records if references is not None else (), generations.records,
+                                gallery.records, cache=cache, problems=problems)
+        mark_copies(results, content, generations.records)
     emb_g = embed_records(encoder, gallery.records, cache=cache, problems=problems, progress=progress, desc="real (oracle)")
     emb_q = embed_records(encoder, generations.records, cache=cache, problems=problems, progress=progress, desc="generations")
     X, recs = embedding_matrix(emb_g, gallery.records)
     Q, qrecs = embedding_matrix(emb_q, generations.records)
     rows = results.row_index()
-    section = {"encoder": encoder.name, "acc_real_from": "stratified k-fold cross-validation on the real gallery",
+    section = {"encoder": encoder.name,
+               "oracle": "cross-fitted: one probe per stratified fold of the real gallery; Acc_real from each real "
+                         "image's held-out probe, Acc_gen from the same probes (mean over them; a copy of a training "
+                         "image only by the probe that did not see it)",
                "acc_real_interval": "Wilson score interval over the real images' held-out predictions",
-               "rca_interval": "Acc_gen cluster-bootstrap interval over subjects / Acc_real (Acc_real fixed)",
+               "rca_interval": "Acc_gen interval / Acc_real (Acc_real fixed)",
                "chance": "uniform guess: 1/K for top-1 and min(5, K)/K for top-5, K = number of oracle classes; "
                          "chance_majority: the share of the method's images in its most frequent class (the best "
                          "constant guess when classes are unbalanced)",
-               "copies": copies, "levels": {}}
+               "levels": {}}
     if len(recs) == 0 or len(qrecs) == 0:
         raise ValueError("no real or no generated image could be embedded")
     for lv in levels:
@@ -49,6 +54,7 @@ def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, 
         thin = {str(lab) for lab, c in zip(labels, counts) if c < 2}
         keep = np.array([str(v) not in thin for v in y_all], bool)
         X_lv, y = X[keep], y_all[keep].tolist()
+        train_ids = {content.content_id(r): i for i, r in enumerate(r for r, k in zip(recs, keep) if k)}
         q_keep = [labels_of[r.subject].get(lv, "") not in thin for r in qrecs]
         if thin:
             problems.add(f"rca level {lv}", "rca_thin_identity",
@@ -68,7 +74,8 @@ def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, 
             section["levels"][lv] = {"error": "no generated image of an identity the oracle knows"}
             continue
         yq = [labels_of[r.subject].get(lv, "") for r in qsel]
-        res = relative_classification_accuracy(oracle, Qsel, yq)
+        folds = [_copied_fold(content, r, train_ids, oracle) for r in qsel]
+        res = relative_classification_accuracy(oracle, Qsel, yq, folds)
         name = f"top1:{lv}[{encoder.name}]"
         results.add_metric(name, f"oracle top-1 correct at level {lv} (mean = Acc_gen; RCA = Acc_gen / Acc_real)",
                            encoder=encoder.name, protocol="rca")
@@ -76,11 +83,11 @@ def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, 
             rows[(r.method or "", r.id)][name] = float(c)
         K = len(oracle.classes)
         n_real = len(y)
-        k_real = int(round(oracle.acc_real * n_real))
+        k_real = oracle.n_real_correct
         per_method = {}
         for m in sorted({r.method or "" for r in qsel}):
             idx = np.array([(r.method or "") == m for r in qsel])
-            sub = relative_classification_accuracy(oracle, Qsel[idx], np.asarray(yq)[idx])
+            sub = relative_classification_accuracy(oracle, Qsel[idx], np.asarray(yq)[idx], [f for f, k in zip(folds, idx) if k])
             _, counts = np.unique(np.asarray(yq)[idx], return_counts=True)
             per_method[m] = {"acc_gen": sub.acc_gen, "acc_gen_top5": sub.acc_gen_top5, "rca": sub.rca,
                              "n_images": int(idx.sum()), "chance_majority": float(counts.max() / counts.sum()),
@@ -97,6 +104,14 @@ def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, 
     return section
 
 
+def _copied_fold(content, record, train_ids: dict, oracle) -> int | None:
+    """The fold whose probe did not see the training image ``record`` copies (None: not a copy)."""
+    if content.copy_of(record) is None:
+        return None
+    i = train_ids.get(content.content_id(record))
+    return None if i is None else int(oracle.fold_of[i])
+
+
 def _oracle(X, y, seed: int, cache):
     """The oracle for these training embeddings and labels, fitted once and then read from the
     results cache (keyed by the embeddings' bytes, the labels, C, the folds' seed and sklearn's version)."""
@@ -106,7 +121,7 @@ def _oracle(X, y, seed: int, cache):
     from idbench.cache.store import default_cache_dir
 
     root = default_cache_dir() if cache is not None else None
-    d = cached_arrays("rca-oracle", ["oracle-v1", sklearn.__version__, np.asarray(X, np.float32),
+    d = cached_arrays("rca-oracle", ["oracle-crossfit-v2", sklearn.__version__, np.asarray(X, np.float32),
                                      np.asarray(y).astype(str), 10.0, seed],
                       lambda: fit_oracle(X, y, seed=seed).to_arrays(), root=root)
     return Oracle.from_arrays(d)
@@ -134,7 +149,8 @@ def attach_rca_intervals(results) -> None:
 def _run(data, ctx) -> None:
     levels = ctx.opt("rca", "levels") or list(data.gallery.levels)
     rca_protocol(data.gallery, data.generations, ctx.image_encoder, levels=levels, results=ctx.results, cache=ctx.cache,
-                 problems=ctx.problems, progress=ctx.progress, seed=ctx.seed, references=data.references)
+                 problems=ctx.problems, progress=ctx.progress, seed=ctx.seed, references=data.references,
+                 content=data.content)
 
 
 from idbench.options import Option  # noqa: E402

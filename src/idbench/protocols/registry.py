@@ -33,6 +33,7 @@ class StudyData:
     ratings: Any = None  # {image_id: {rater: score}}
     extra_metrics: dict = field(default_factory=dict)  # {metric: {image_id: value, "_info": {...}}} shipped by a layout
     paths: dict = field(default_factory=dict)  # {"samples": Path, ...}: where each input was read from
+    content: Any = None  # idbench.data.content.ContentAudit: copies and near-copies, decided once per study
 
     def has(self, name: str) -> bool:
         v = getattr(self, name)

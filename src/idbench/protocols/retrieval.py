@@ -6,13 +6,12 @@ from :func:`idbench.metrics.retrieval.retrieval_metrics`; the real references ru
 against the same gallery give the upper bound, and ``relative = generated mAP / real mAP`` with a
 joint cluster-bootstrap interval over subjects.
 
-Content identity (see :mod:`idbench.data.content`):
+Content identity (see :mod:`idbench.data.content`; copies and near-copies alike):
 
-* a gallery image byte-identical to a reference is a leak: removed from the gallery by default
-  (``leaked="keep"`` keeps it, but a reference query still never retrieves its own bytes);
-* a generated image byte-identical to a reference or gallery image is flagged (``copy_of``
-  column, count per method) and its identical gallery item is left out of its ranking;
-* near-duplicates (re-encoded / resized copies) are reported as warnings.
+* a gallery image that copies a reference is a leak: removed from the gallery by default
+  (``leaked="keep"`` keeps it, but a reference query still never retrieves its own content);
+* a generated image that copies a reference or gallery image is flagged (``copy_of`` column,
+  count per method) and the gallery item it copies is left out of its ranking.
 
 Every level also carries its chance level: the exact expected AP and CMC@k of a random ranking for
 the actual queries and gallery.
@@ -24,13 +23,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from idbench.data.content import content_hashes, content_key, find_copies, find_near_duplicates, log_copies
 from idbench.data.problems import ProblemLog
 from idbench.data.records import Gallery, GenerationSet, ImageRecord, ReferenceSet
 from idbench.embed import embed_records
 from idbench.encoders.base import Encoder
 from idbench.metrics.retrieval import retrieval_metrics, topk_search
-from idbench.protocols.common import check_query_labels, embedding_matrix, flag_generation_copies, subject_labels
+from idbench.protocols.common import check_query_labels, content_audit, embedding_matrix, mark_copies, subject_labels
 from idbench.results import Results
 
 ROW_METRICS = ("ap", "cmc@1", "cmc@5")
@@ -54,6 +52,7 @@ def rank_protocol(
     n_examples: int = 12,
     n_resamples: int = 2000,
     seed: int = 0,
+    content=None,
 ) -> dict:
     """Run the protocol; adds per-image columns to ``results`` and returns the ``retrieval`` section.
 
@@ -74,14 +73,16 @@ def rank_protocol(
                        labels_of, known, "the gallery")
 
     refs = list(references.records) if references is not None else []
-    hashes = content_hashes(list(gallery.records) + list(generations.records) + refs)
-    # 1. leaks: gallery images that are byte copies of references
-    leaks = find_copies(gallery.records, hashes, {"reference": refs})
-    leaked_keys = {content_key(c.record) for c in leaks}
-    if leaks:
-        log_copies(leaks, problems, kind="leaked_reference", action="removed" if leaked == "remove" else "warning",
-                   what="removed from the gallery" if leaked == "remove" else "kept in the gallery (--leaked keep)")
-    gal_records = [r for r in gallery.records if leaked == "keep" or content_key(r) not in leaked_keys]
+    content = content_audit(content, refs, generations.records, gallery.records, cache=cache, problems=problems)
+    if not any(k in results.sections for k in ("content",)):
+        mark_copies(results, content, generations.records)
+    # 1. leaks: gallery images that copy (or nearly copy) a reference
+    leaks = [c for c in (content.leak_of(r) for r in gallery.records) if c is not None]
+    for c in leaks:
+        problems.add(c.record.path, "leaked_reference", f"gallery image {c.describe()}; "
+                     + ("removed from the gallery" if leaked == "remove" else "kept in the gallery (--leaked keep)"),
+                     "removed" if leaked == "remove" else "warning")
+    gal_records = [r for r in gallery.records if leaked == "keep" or content.leak_of(r) is None]
     if not gal_records:
         raise ValueError("every gallery image is a copy of a reference")
 
@@ -93,26 +94,21 @@ def rank_protocol(
     Q, qrecs = embedding_matrix(emb_q, generations.records)
     if len(qrecs) == 0:
         raise ValueError("no generated image could be embedded")
-    # 2. generated copies of references / gallery images
-    copies = flag_generation_copies(generations.records, {"reference": refs, "gallery": gallery.records}, hashes,
-                                    results, problems)
     rows = results.row_index()
     section: dict = {"encoder": encoder.name, "levels": list(levels), "ties": ties, "no_relevant": no_relevant,
                      "gallery_size": len(gal), "methods": {}, "real": {}, "relative": {}, "chance": {}, "per_group": {},
-                     "leakage": {"rule": "gallery image byte-identical to a reference (same SHA-256)",
+                     "leakage": {"rule": "gallery image that copies or nearly copies a reference (see the content section)",
                                  "policy": leaked, "gallery_copies_of_references": len(leaks),
                                  "removed": len(leaks) if leaked == "remove" else 0,
-                                 "items": [{"gallery": str(c.record.path), "reference": str(c.source.path)} for c in leaks]},
-                     "copies": copies}
+                                 "items": [{"gallery": str(c.record.path), "reference": str(c.source.path),
+                                            "kind": c.kind} for c in leaks]}}
     real = None
     if refs:
         emb_r = embed_records(encoder, refs, cache=cache, problems=problems, progress=progress, desc="references")
         real = embedding_matrix(emb_r, refs)
-    # 3. near-duplicates (warnings)
-    near = _near_duplicates(Q, qrecs, real, G, gal, hashes, problems, cache)
-    section["near_duplicates"] = near
-    h_gal = [hashes.get(content_key(r), content_key(r)) for r in gal]
-    h_q = [hashes.get(content_key(r), content_key(r)) for r in qrecs]
+    # a query never counts its own content (bytes or near-copy) as a match
+    h_gal = [content.content_id(r) for r in gal]
+    h_q = [content.content_id(r) for r in qrecs]
     gallery_contents = set(h_gal)
     by_method: dict[str, list[int]] = {}
     for i, r in enumerate(qrecs):
@@ -141,7 +137,7 @@ def rank_protocol(
         if real is not None and len(real[1]):
             R, rrecs = real
             rl = [labels_of[r.subject].get(lv, "") for r in rrecs]
-            h_r = [hashes.get(content_key(r), content_key(r)) for r in rrecs]
+            h_r = [content.content_id(r) for r in rrecs]
             rres = _ranked(R, rl, G, gl, h_r, h_gal, no_relevant, ties, cache)
             section["real"][lv] = rres.summary()
             section["real"][lv]["n_subjects"] = len({r.subject for r in rrecs})
@@ -181,23 +177,6 @@ def _chance(res, idx) -> dict:
     from idbench.metrics.retrieval import chance_retrieval
 
     return chance_retrieval(res.n_relevant[idx], res.n_candidates[idx], res.ks)
-
-
-def _near_duplicates(Q, qrecs, real, G, gal, hashes, problems, cache) -> dict:
-    from idbench.data.content import NEAR_COS, NEAR_HAMMING
-
-    out = {"rule": f"embedding cosine >= {NEAR_COS} and 64-bit dHash within {NEAR_HAMMING} bits "
-                   "(byte copies are counted separately)", "generation_gallery": 0, "reference_gallery": 0}
-    pairs = [("generation_gallery", Q, qrecs)]
-    if real is not None:
-        pairs.append(("reference_gallery", real[0], real[1]))
-    for key, A, arecs in pairs:
-        found = find_near_duplicates(A, arecs, G, gal, exclude_same_content=hashes, cache=cache)
-        out[key] = len(found)
-        for a, b, c, ham in found:
-            problems.add(a.path, "near_duplicate", f"near-duplicate of gallery image {b.path} (cosine {c:.3f}, "
-                                                   f"dHash distance {ham}/64); kept, check for leakage", "warning")
-    return out
 
 
 def _ranked(Q, ql, G, gl, qids, gids, no_relevant, ties, cache):
@@ -265,7 +244,7 @@ def _run(data, ctx) -> None:
     rank_protocol(data.gallery, data.generations, ctx.image_encoder, levels=levels, references=data.references,
                   results=ctx.results, cache=ctx.cache, problems=ctx.problems, progress=ctx.progress,
                   no_relevant=ctx.opt("retrieval", "no_relevant"), ties=ctx.opt("retrieval", "ties"),
-                  leaked=ctx.opt("retrieval", "leaked"), n_resamples=ctx.n_resamples, seed=ctx.seed)
+                  leaked=ctx.opt("retrieval", "leaked"), n_resamples=ctx.n_resamples, seed=ctx.seed, content=data.content)
 
 
 from idbench.options import Option  # noqa: E402

@@ -37,22 +37,35 @@ def evaluate_similarity(
     results: Results | None = None,
     face_policy: FacePolicy | None = None,
     text: bool = True,
+    content=None,
+    n_resamples: int = 2000,
+    seed: int = 0,
 ) -> Results:
-    """Score every generated image against its subject's references with each encoder."""
+    """Score every generated image against its subject's references with each encoder.
+
+    Leave-one-out for copies: a generation that copies (or nearly copies) one of its subject's
+    references is scored against the subject's *other* references (``content``: the study's
+    :class:`~idbench.data.content.ContentAudit`, computed here when not given)."""
     problems = problems if problems is not None else ProblemLog()
     results = results if results is not None else Results(problems=problems)
     if not results.rows:
         from idbench.protocols.common import base_rows
 
         results.rows = base_rows(generations)
-    from idbench.data.content import content_hashes
-    from idbench.protocols.common import flag_generation_copies
+    from idbench.protocols.common import content_audit, mark_copies
 
-    hashes = content_hashes(list(generations.records) + list(references.records))
-    results.sections.setdefault("similarity", {})["copies"] = flag_generation_copies(
-        generations.records, {"reference": references.records}, hashes, results, problems)
+    if content is None:
+        content = content_audit(None, references, generations, cache=cache, problems=problems)
+        mark_copies(results, content, generations.records)
     rows = results.row_index()
     ref_by_subject = references.by_subject()
+    results.sections.setdefault("similarity", {})["leave_one_out"] = (
+        "a generation that copies or nearly copies one of its subject's references is scored against the subject's "
+        "other references (cos, IPS, SIS, FaceSim); copy-paste keeps every reference")
+    own_source = {g.id: c.source.id for g in generations for c in [content.copy_of(g)]
+                  if c is not None and c.source_set == "reference" and c.source.subject == g.subject}
+    impostors_of = _impostor_subjects(references)
+    boot = {"n_resamples": n_resamples, "seed": seed}
 
     for enc in encoders:
         emb_ref = embed_records(enc, references.records, cache=cache, problems=problems, progress=progress,
@@ -60,33 +73,124 @@ def evaluate_similarity(
         emb_gen = embed_records(enc, generations.records, cache=cache, problems=problems, progress=progress,
                                 batch_size=batch_size, desc=f"generations [{enc.name}]")
         if enc.kind == "image":
-            _score_image_encoder(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems, text)
+            _score_image_encoder(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems, text,
+                                 own_source)
+            _image_baselines(enc, ref_by_subject, emb_ref, impostors_of, results, **boot)
         else:
             _score_face_encoder(enc, references, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems,
-                                face_policy or FacePolicy())
+                                face_policy or FacePolicy(), own_source)
+            _face_baselines(enc, ref_by_subject, emb_ref, impostors_of, results, face_policy or FacePolicy(), **boot)
     return results
 
 
 def _score_image_encoder(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems,
-                         text: bool = True) -> None:
+                         text: bool = True, own_source: dict | None = None) -> None:
     name = f"cos[{enc.name}]"
     results.add_metric(name, f"mean cosine similarity to the subject's references ({enc.name} embeddings; "
-                             "CLIP-I / DINO style)", encoder=enc.name)
-    ref_mats = {}
-    for subject, recs in ref_by_subject.items():
-        vecs = [emb_ref[r.id].vectors for r in recs if r.id in emb_ref]
-        if vecs:
-            ref_mats[subject] = np.concatenate(vecs, axis=0)
+                             "CLIP-I / DINO style; a copy of a reference is compared with the other references)",
+                       encoder=enc.name)
+    own_source = own_source or {}
     for g in generations:
         if g.id not in emb_gen:
             continue
-        refs = ref_mats.get(g.subject)
-        if refs is None:
-            problems.add(g.path, "no_references", f"subject {g.subject!r} has no usable reference image for {enc.name}")
+        recs = [r for r in ref_by_subject.get(g.subject, []) if r.id in emb_ref and r.id != own_source.get(g.id)]
+        if not recs:
+            why = ("it copies the subject's only usable reference (leave-one-out leaves none)" if g.id in own_source
+                   else f"subject {g.subject!r} has no usable reference image for {enc.name}")
+            problems.add(g.path, "no_references", f"{enc.name}: not scored: {why}")
             continue
+        refs = np.concatenate([emb_ref[r.id].vectors for r in recs], axis=0)
         rows[(g.method or "", g.id)][name] = float(mean_cosine_to_references(emb_gen[g.id].vectors, refs)[0])
     if text and enc.has_text:
         _score_text(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results)
+
+
+# ----------------------------------------------------------------------------- baselines: real and impostor
+
+
+def _impostor_subjects(references):
+    """``impostors_of(subject)``: the other subjects of the same class when class labels exist and
+    the class has other subjects, else every other subject."""
+    classes = {}
+    for r in references:
+        classes.setdefault(r.subject, r.labels.get("class"))
+    subjects = sorted(classes)
+    by_class: dict = {}
+    for s, c in classes.items():
+        by_class.setdefault(c, []).append(s)
+
+    def impostors_of(s):
+        same = [t for t in by_class.get(classes.get(s), []) if t != s] if classes.get(s) else []
+        return same or [t for t in subjects if t != s]
+
+    impostors_of.rule = ("other subjects of the same class (all other subjects where the class has no other)"
+                         if any(classes.values()) else "all other subjects")
+    return impostors_of
+
+
+def _baseline_entries(values, subjects, n_resamples: int, seed: int) -> dict | None:
+    from idbench.stats.bootstrap import cluster_bootstrap
+
+    ok = ~np.isnan(values)
+    if not ok.any():
+        return None
+    b = cluster_bootstrap(values[ok], subjects[ok], n_resamples=n_resamples, seed=seed)
+    e = {"mean": b.mean, "ci_low": b.ci_low, "ci_high": b.ci_high, "n_pairs": int(ok.sum()), "n_subjects": b.n_clusters}
+    if b.n_clusters < 2:
+        e.update(ci_low=None, ci_high=None, ci_note="no interval: 1 subject")
+    return e
+
+
+def _store_baselines(results, columns: dict[str, int], scores: dict, rule: str, n_resamples: int, seed: int) -> dict:
+    """``sections["baselines"][column] = {"real", "impostor", "impostor_from", "how"}``."""
+    out = {}
+    for col, k in columns.items():
+        entry = {"how": "real: each reference scored against the subject's other references; impostor: other "
+                        "subjects' references scored against the subject's references; mean over pairs, interval by "
+                        "cluster bootstrap over subjects", "impostor_from": rule}
+        for key, name in (("genuine", "real"), ("impostor", "impostor")):
+            vals, subj = scores[key]
+            entry[name] = _baseline_entries(vals[:, k], subj, n_resamples, seed) if len(vals) else None
+        results.sections.setdefault("baselines", {})[col] = entry
+        out[col] = entry
+    return out
+
+
+def _image_baselines(enc, ref_by_subject, emb_ref, impostors_of, results, *, n_resamples, seed) -> None:
+    from idbench.metrics.similarity import genuine_and_impostor
+
+    items = {s: [emb_ref[r.id].vectors for r in recs if r.id in emb_ref] for s, recs in ref_by_subject.items()}
+    items = {s: v for s, v in items.items() if v}
+    scores = genuine_and_impostor(items, lambda p, ts: (float(mean_cosine_to_references(p, np.concatenate(ts))[0]),),
+                                  impostors_of)
+    _store_baselines(results, {f"cos[{enc.name}]": 0}, scores, impostors_of.rule, n_resamples, seed)
+
+
+def _face_baselines(enc, ref_by_subject, emb_ref, impostors_of, results, policy, *, n_resamples, seed) -> None:
+    """IPS, SIS and FaceSim of real and impostor references (references with a face only)."""
+    from idbench.metrics.similarity import facesim, genuine_and_impostor, ips_and_sis, select_faces
+
+    items = {}
+    for s, recs in ref_by_subject.items():
+        faces = [(select_faces(emb_ref[r.id].vectors, emb_ref[r.id].boxes, policy.faces),
+                  select_faces(emb_ref[r.id].vectors, emb_ref[r.id].boxes, "largest")[0])
+                 for r in recs if r.id in emb_ref and emb_ref[r.id].n > 0]
+        if faces:
+            items[s] = faces
+
+    def score(probe, targets):
+        ips, sis = ips_and_sis(probe[0], [t[0] for t in targets])
+        cos, sim = facesim(probe[1], targets[0][1])
+        return ips, sis, cos, sim
+
+    e = enc.name
+    scores = genuine_and_impostor(items, score, impostors_of)
+    cols = {f"ips[{e}]": 0, f"sis[{e}]": 1, f"face_cos[{e}]": 2, f"facesim[{e}]": 3}
+    out = _store_baselines(results, cols, scores, impostors_of.rule, n_resamples, seed)
+    face = results.sections.setdefault("face", {}).setdefault(e, {})
+    for key in ("real", "impostor"):
+        face[key] = {col.split("[")[0]: v[key] for col, v in out.items()}
+    face["impostor_from"] = impostors_of.rule
 
 
 def _score_text(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results) -> None:
@@ -138,7 +242,7 @@ class FacePolicy:
 
 
 def _score_face_encoder(enc, references, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems,
-                        policy: FacePolicy = FacePolicy()) -> None:
+                        policy: FacePolicy = FacePolicy(), own_source: dict | None = None) -> None:
     from idbench.metrics.similarity import copy_paste, facesim, ips_and_sis, select_faces
 
     e = enc.name
@@ -182,7 +286,7 @@ def _score_face_encoder(enc, references, generations, ref_by_subject, emb_ref, e
         found = emb.n > 0
         row[names["found"]] = 1.0 if found else 0.0
         stats["found"].append(found)
-        faces = ref_faces.get(g.subject)
+        faces = [f for f in ref_faces.get(g.subject, []) if f[0].id != (own_source or {}).get(g.id)] or None
         if not found:
             problems.add(g.path, "no_face", f"{e} found no face in this generated image"
                          + (" (scored 0)" if policy.no_face == "zero" else " (left out of the face means)"), "flagged")
@@ -190,18 +294,21 @@ def _score_face_encoder(enc, references, generations, ref_by_subject, emb_ref, e
                 row[names["ips"]] = row[names["sis"]] = row[names["cos"]] = row[names["sim"]] = 0.0
             continue
         if not faces:
-            problems.add(g.path, "no_references", f"subject {g.subject!r} has no reference image with a face")
+            problems.add(g.path, "no_references", f"{e}: not scored: " + (
+                "it copies the subject's only reference with a face (leave-one-out leaves none)"
+                if g.id in (own_source or {}) else f"subject {g.subject!r} has no reference image with a face"))
             continue
         gf = select_faces(emb.vectors, emb.boxes, policy.faces)
         row[names["ips"]], row[names["sis"]] = ips_and_sis(gf, [f for _, f, _ in faces])
         g_large = select_faces(emb.vectors, emb.boxes, "largest")[0]
-        inp = _input_reference(g, faces)
-        row[names["cos"]], row[names["sim"]] = facesim(g_large, inp[2])
-        others = [lf for r, _, lf in faces if r is not inp[0]]
+        row[names["cos"]], row[names["sim"]] = facesim(g_large, _input_reference(g, faces)[2])
+        every = ref_faces.get(g.subject, [])  # copy-paste measures copying itself: every reference counts
+        inp = _input_reference(g, every)
+        others = [lf for r, _, lf in every if r is not inp[0]]
         if others:
             row[names["cp"]] = copy_paste(g_large, inp[2], np.stack(others))
     face = results.sections.setdefault("face", {})
-    face[e] = {
+    face[e] = face.get(e, {}) | {
         "policy": {"no_face": policy.no_face, "faces": policy.faces},
         "how_failures_enter_means": ("images with no detected face score 0 in IPS, SIS and FaceSim (Stellar's rule)"
                                      if policy.no_face == "zero" else
@@ -327,7 +434,8 @@ def _run(data, ctx) -> None:
     policy = FacePolicy(ctx.opt("similarity", "no_face"), ctx.opt("similarity", "faces"))
     evaluate_similarity(data.references, data.generations, encoders, cache=ctx.cache, problems=ctx.problems,
                         progress=ctx.progress, batch_size=ctx.batch_size, results=ctx.results, face_policy=policy,
-                        text=ctx.opt("similarity", "text"))
+                        text=ctx.opt("similarity", "text"), content=data.content, n_resamples=ctx.n_resamples,
+                        seed=ctx.seed)
     gens, image_encs = data.generations, [e for e in encoders if e.kind == "image"]
     if ctx.opt("similarity", "rfs"):
         for e in [e for e in image_encs if e.has_text]:

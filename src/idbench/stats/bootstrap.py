@@ -137,3 +137,37 @@ def ratio_bootstrap(
     alpha = (1.0 - confidence) / 2.0
     lo, hi = np.quantile(stats, [alpha, 1.0 - alpha])
     return BootstrapResult(mean, float(lo), float(hi), int(stats.size), k, int(x.size))
+
+
+def rate_interval(values, boot: BootstrapResult, n_subjects: int, confidence: float = 0.95) -> dict:
+    """The interval of a rate (mean of 0/1 scores, or of shares): the hull of the cluster bootstrap
+    interval ``boot`` and the Wilson score interval of the pooled count, so that identical subjects
+    (every subject at exactly 1/2, say) still get the width their number of images allows.
+
+    Returns ``{"ci_low", "ci_high", "ci_method"}`` (and ``ci_note`` when the interval is Wilson's alone).
+
+    >>> v = [1.0, 0.0] * 4
+    >>> b = cluster_bootstrap(v, ["a", "a", "b", "b", "c", "c", "d", "d"], n_resamples=200)
+    >>> (b.ci_low, b.ci_high)
+    (0.5, 0.5)
+    >>> {k: round(x, 3) if isinstance(x, float) else x for k, x in rate_interval(v, b, 4).items()}
+    {'ci_low': 0.215, 'ci_high': 0.785, 'ci_method': 'hull of the cluster bootstrap and Wilson (pooled count)'}
+    """
+    from scipy.stats import norm
+
+    v = np.asarray(values, np.float64)
+    v = v[~np.isnan(v)]
+    z = float(norm.ppf(0.5 + confidence / 2))
+    n = len(v)
+    if n == 0:
+        return {"ci_low": None, "ci_high": None, "ci_note": "no interval: no image"}
+    p = float(v.sum()) / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    lo, hi = float(max(0.0, c - h)), float(min(1.0, c + h))
+    if n_subjects < 2:
+        return {"ci_low": lo, "ci_high": hi, "ci_method": "Wilson (pooled count)",
+                "ci_note": "1 subject: Wilson interval over its images (no between-subject spread)"}
+    return {"ci_low": min(lo, float(boot.ci_low)), "ci_high": max(hi, float(boot.ci_high)),
+            "ci_method": "hull of the cluster bootstrap and Wilson (pooled count)"}
