@@ -190,6 +190,7 @@ class Results:
         finally:
             tmp.unlink(missing_ok=True)
         _write_parquet(out / "per_image.parquet", self.rows, cols, set(self.metrics))
+        self.problems.write_csv(out / "problems.csv")
         _atomic_write(out / "summary.json", summary)
         return out
 

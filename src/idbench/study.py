@@ -86,6 +86,7 @@ class Study:
     command: str = ""
     backend: str = "local"  # "ray": embed every input on a Ray cluster first (idbench[ray])
     ray_address: str | None = None
+    warn: bool = True  # emit the input problems as IdbenchWarning (one per kind) at the end of run()
 
     def __post_init__(self) -> None:
         self.validate()
@@ -300,6 +301,8 @@ class Study:
                                      "seconds": round(time.perf_counter() - t0, 2)}
         if self.backend == "ray":
             results.sections["study"]["ray"] = self._ray_stats
+        if self.warn:
+            problems.warn()
         return StudyResults(results)
 
     def _audit(self, data: StudyData, cache, problems, results):
@@ -433,6 +436,12 @@ class StudyResults:
     @property
     def sections(self) -> dict:
         return self.results.sections
+
+    @property
+    def problems(self) -> list:
+        """Every input problem (:class:`~idbench.data.problems.Problem`: path, kind, reason, action),
+        the same items as summary.json's ``problems``."""
+        return self.results.problems.items
 
     @property
     def methods(self) -> dict:

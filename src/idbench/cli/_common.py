@@ -143,10 +143,13 @@ def print_summary(results, *, truth_key: str | None = "drift", skip_prefixes: tu
     images says how many it covers. Secondary per-image columns (``skip_prefixes``) stay in the
     files, not the printed table."""
     from idbench.report.format import DASH
+    from idbench.report.rows import baseline_note, baseline_rows, content_flags
 
     metrics = [m for m in results.metrics if not m.startswith(skip_prefixes)]
     truth_cols = [truth_key] if truth_key and any(truth_key in t for t in results.truth.values()) else []
-    header = ["method", "subjects", "images", *truth_cols, *metrics]
+    flags = content_flags(results.sections)
+    flag_cols = ["flags"] if any(flags.values()) else []
+    header = ["method", "subjects", "images", *flag_cols, *truth_cols, *metrics]
     counts = results.method_counts()
     rows, notes = [], set()
     for method, per in results.methods.items():
@@ -162,7 +165,15 @@ def print_summary(results, *, truth_key: str | None = "drift", skip_prefixes: tu
                 notes.add("n=a/b: the metric covers a of the method's b images (the rest: no face, no reference, ...)")
             cells.append(text)
         n_subj, n_img = counts.get(method, (0, 0))
-        rows.append([method, str(n_subj), str(n_img), *t, *cells])
+        rows.append([method, str(n_subj), str(n_img), *([flags.get(method, "")] if flag_cols else []), *t, *cells])
+    for label, entries in baseline_rows(results.sections, metrics):
+        rows.append([label, "", "", *([""] * len(flag_cols)), *([""] * len(truth_cols)),
+                     *[fmt_ci(e) if e else "" for e in entries]])
+    if baseline_note(results.sections):
+        notes.add(baseline_note(results.sections))
+    if flag_cols:
+        notes.add("flags: images that copy (bytes or near-copy) a reference or gallery image, or are blank: "
+                  "see copy_of in per_image.csv; such a method is never ranked")
     click.echo(format_table(header, rows))
     b = results.bootstrap
     if b:
@@ -178,7 +189,8 @@ def print_problem_counts(problems) -> None:
     if n:
         by_action = ", ".join(f"{v} {k}" for k, v in sorted(problems.by_action().items()))
         kinds = ", ".join(f"{k}: {v}" for k, v in sorted(problems.counts().items()))
-        click.secho(f"{n} input problem(s): {by_action} ({kinds}); each is named above and in summary.json", fg="yellow")
+        click.secho(f"{n} input problem(s): {by_action} ({kinds}); each is named in problems.csv and summary.json",
+                    fg="yellow")
 
 
 # ----------------------------------------------------------------------------- one front door
@@ -260,6 +272,7 @@ def run_study(*, out_dir: Path, report: bool, quiet: bool, cache_dir: Path | Non
     kw = {k: v for k, v in study_kw.items() if v is not None}
     kw.setdefault("command", command_line())
     kw.setdefault("progress", not quiet)
+    kw.setdefault("warn", False)  # the console names problems as they happen
     try:
         if study_file:
             study = Study.from_toml(study_file, options=options or {}, **kw)

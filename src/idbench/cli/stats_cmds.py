@@ -41,6 +41,9 @@ def compare(results_dir, metrics, alpha, n_resamples, seed):
     unknown = [m for m in names if m not in res.metrics]
     if unknown:
         raise click.ClickException(f"unknown metric(s) {', '.join(unknown)}; available: {', '.join(res.metrics)}")
+    from idbench.protocols.common import flagged_methods
+
+    flagged = flagged_methods(res.sections)
     out_rows, notes = [], set()
     for metric in names:
         subj = {m: {s: v[metric] for s, v in d.items() if metric in v} for m, d in res.subjects.items()}
@@ -51,12 +54,14 @@ def compare(results_dir, metrics, alpha, n_resamples, seed):
         comps = compare_methods(subj, metric, n_resamples=n_resamples, seed=seed)
         means = {m: res.methods[m][metric]["mean"] for m in subj}
         hib = res.metrics[metric].higher_is_better
-        ranking = rank_methods(means, comps, higher_is_better=hib, alpha=alpha)
-        order = sorted(means, key=lambda m: (ranking.ranks[m], -means[m] if hib else means[m]))
+        ranking = rank_methods(means, comps, higher_is_better=hib, alpha=alpha, flagged=flagged)
+        order = sorted(ranking.ranks, key=lambda m: (ranking.ranks[m], -means[m] if hib else means[m]))
         if ranking.ranked:
             click.echo(f"\n{metric}: " + ", ".join(f"#{ranking.ranks[m]} {m}" for m in order))
         else:
             click.echo(f"\n{metric}: {ranking.why}")
+        for m, why in ranking.flagged.items():
+            click.echo(f"  not ranked: {m} ({why})")
         rows = []
         for c in comps:
             if c.effect_size != c.effect_size:

@@ -8,6 +8,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 
+class IdbenchWarning(UserWarning):
+    """A problem with the inputs of a study (copies, missing faces, unknown labels, ...), emitted
+    once per kind by :meth:`ProblemLog.warn`."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One skipped or suspicious input.
@@ -35,11 +40,13 @@ class ProblemLog:
     {'corrupt': 1}
     """
 
-    def __init__(self, echo=None) -> None:
+    def __init__(self, echo=None, echo_per_kind: int = 3) -> None:
         self._items: list[Problem] = []
         self._seen: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self._echo = echo  # callable(str) to report problems as they happen, e.g. click.echo to stderr
+        self._echo_per_kind = echo_per_kind  # lines echoed per kind; the rest are counted (see echo_rest)
+        self._echoed: Counter = Counter()
 
     def add(self, path: str | Path, kind: str, reason: str, action: str = "skipped") -> Problem:
         """Log a problem; the same (path, kind) met again by a later step is logged once.
@@ -53,8 +60,48 @@ class ProblemLog:
             self._seen.add((p.path, kind))
             self._items.append(p)
         if self._echo is not None:
-            self._echo(f"{p.action} {p}")
+            with self._lock:
+                self._echoed[kind] += 1
+                n = self._echoed[kind]
+            if n <= self._echo_per_kind:
+                self._echo(f"{p.action} {p}")
+            elif n == self._echo_per_kind + 1:
+                self._echo(f"... more {kind!r} problems: counted below, each named in problems.csv")
         return p
+
+    def kinds_not_echoed(self) -> dict[str, int]:
+        """``{kind: how many were not echoed}`` (beyond ``echo_per_kind``)."""
+        return {k: n - self._echo_per_kind for k, n in self._echoed.items() if n > self._echo_per_kind}
+
+    def warn(self, n_examples: int = 2) -> None:
+        """Emit one :class:`IdbenchWarning` per kind of problem (count, action, first examples), so a
+        notebook or script shows them."""
+        import warnings
+
+        by_kind: dict[str, list[Problem]] = {}
+        for p in self.items:
+            by_kind.setdefault(p.kind, []).append(p)
+        for kind, ps in by_kind.items():
+            actions = ", ".join(sorted({p.action for p in ps}))
+            ex = "; ".join(str(p) for p in ps[:n_examples])
+            more = f" (and {len(ps) - n_examples} more)" if len(ps) > n_examples else ""
+            warnings.warn(IdbenchWarning(f"{len(ps)} {kind} ({actions}): {ex}{more}"), stacklevel=3)
+
+    def write_csv(self, path: str | Path) -> None:
+        """Every problem as a row of ``path`` (path, kind, action, reason), written atomically."""
+        import csv
+        import io
+        import os
+
+        buf = io.StringIO(newline="")
+        w = csv.writer(buf)
+        w.writerow(["path", "kind", "action", "reason"])
+        for p in self.items:
+            w.writerow([p.path, p.kind, p.action, p.reason])
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(buf.getvalue(), encoding="utf-8")
+        os.replace(tmp, path)
 
     def extend(self, other: "ProblemLog") -> None:
         for p in other.items:

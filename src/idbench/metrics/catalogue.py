@@ -43,11 +43,13 @@ class MetricSpec:
 
 _S, _R, _C, _N, _F, _D = "similarity", "retrieval", "rca", "nearid", "face", "distribution"
 _RET = "idbench.metrics.retrieval.retrieval_metrics"
+_BASE = ("rows beside the methods: real (each reference against the subject's other references) and impostor (other "
+         "subjects' references, same class first)")
 
 CATALOGUE: tuple[MetricSpec, ...] = (
     MetricSpec("cos", "cosine to references", "mean over the subject's references r of cos(e(g), e(r)); "
                "CLIP-I or DINO when the encoder is CLIP or DINO", True, "[-1, 1]",
-               "none shown (real and impostor rows are not computed yet)", "DreamBooth (Ruiz et al., 2023)",
+               _BASE, "DreamBooth (Ruiz et al., 2023)",
                "idbench.metrics.similarity.mean_cosine_to_references", _S),
     MetricSpec("clip_t", "CLIP-T", "cos(text embedding of the prompt with the class noun, image embedding)", True,
                "[-1, 1]", "none", "DreamBooth (Ruiz et al., 2023)", "idbench.metrics.text.clip_t", "text"),
@@ -56,17 +58,17 @@ CATALOGUE: tuple[MetricSpec, ...] = (
                "idbench.metrics.text.prompt_gate", "text"),
     MetricSpec("ips", "IPS", "mean over the subject's references of the best face-pair cosine (Stellar's identity "
                "preservation); an image with no face scores 0 or is left out (no_face option)", True, "[-1, 1]",
-               "none shown (impostor rows are not computed yet)", "Stellar (Achlioptas et al., 2023)",
+               _BASE, "Stellar (Achlioptas et al., 2023)",
                "idbench.metrics.similarity.ips_and_sis", _F),
     MetricSpec("sis", "SIS", "minimum over the subject's references of the best face-pair cosine (stability of "
-               "identity)", True, "[-1, 1]", "none shown (impostor rows are not computed yet)", "Stellar (Achlioptas et al., 2023)",
+               "identity)", True, "[-1, 1]", _BASE, "Stellar (Achlioptas et al., 2023)",
                "idbench.metrics.similarity.ips_and_sis", _F),
     MetricSpec("face_found", "face found", "1 if the face encoder found a face in the generated image (mean: the "
                "face-found rate)", True, "{0, 1}", "none", "idbench", "idbench.protocols.similarity", _F),
     MetricSpec("face_cos", "face cosine", "cosine of the largest generated face and the input reference's largest "
-               "face", True, "[-1, 1]", "none shown (impostor rows are not computed yet)", "ConsisID (Yuan et al., 2025)",
+               "face", True, "[-1, 1]", _BASE, "ConsisID (Yuan et al., 2025)",
                "idbench.metrics.similarity.facesim", _F),
-    MetricSpec("facesim", "FaceSim", "max(0, face cosine)", True, "[0, 1]", "none shown (impostor rows are not computed yet)",
+    MetricSpec("facesim", "FaceSim", "max(0, face cosine)", True, "[0, 1]", _BASE,
                "ConsisID (Yuan et al., 2025)", "idbench.metrics.similarity.facesim", _F),
     MetricSpec("copy_paste", "copy-paste", "mean over the other references t of (angle(g, t) - angle(g, r)) / "
                "angle(t, r), r the input reference: +1 copies the input, -1 resembles the other photos", False,
@@ -101,7 +103,8 @@ CATALOGUE: tuple[MetricSpec, ...] = (
                "conditioning identity (0/1 for a copy of a training image, scored by one probe); mean = Acc_gen", True,
                "[0, 1] (share of probes)", "chance: 1/K for K identities", "RCA (Relative Classification Accuracy)",
                "idbench.metrics.rca.relative_classification_accuracy", _C),
-    MetricSpec("acc_real", "Acc_real", "the cross-fitted oracle's top-1 accuracy on real images, each predicted by the fold probe that did not see it", True, "[0, 1]",
+    MetricSpec("acc_real", "Acc_real", "the cross-fitted oracle's top-1 accuracy on real images, each predicted by the fold "
+               "probe that did not see it", True, "[0, 1]",
                "chance: 1/K", "RCA (Relative Classification Accuracy)", "idbench.metrics.rca.fit_oracle", _C, False),
     MetricSpec("rca", "RCA", "Acc_gen / Acc_real", True, "[0, ~1]", "1: as recognisable as real photos",
                "RCA (Relative Classification Accuracy)", "idbench.metrics.rca.relative_classification_accuracy", _C,

@@ -102,12 +102,13 @@ def _fmt(entry: dict | None) -> str:
 
 
 def build_context(res: Results, results_dir: Path) -> dict:
-    from idbench.report.rows import metric_rankings, rca_rows, retrieval_rows
+    from idbench.report.rows import baseline_note, baseline_rows, content_flags, metric_rankings, rca_rows, retrieval_rows
 
     metrics = [m for m in res.metrics if not m.startswith("cmc@")]
     methods = list(res.methods)
     table, rankings = [], metric_rankings(res, metrics)
     counts = res.method_counts()
+    flags = content_flags(res.sections)
     for m in methods:
         cells = []
         for metric in metrics:
@@ -116,7 +117,7 @@ def build_context(res: Results, results_dir: Path) -> dict:
             cov = f"n={e['n_images']}/{e['n_images'] + e['n_missing']}" if e and e.get("n_missing") else ""
             cells.append({"text": _fmt(e), "best": bool(rk and rk.best == m),
                           "rank": rk.ranks.get(m) if rk and rk.ranked else None, "coverage": cov})
-        table.append({"method": m, "truth": res.truth.get(m, {}).get("drift"), "cells": cells,
+        table.append({"method": m, "truth": res.truth.get(m, {}).get("drift"), "cells": cells, "flags": flags.get(m, ""),
                       "n_subjects": counts.get(m, (0, 0))[0], "n_images": counts.get(m, (0, 0))[1]})
     not_ranked = sorted({rk.why for rk in rankings.values() if rk and not rk.ranked and len(methods) > 1})
     heatmaps = []
@@ -129,10 +130,18 @@ def build_context(res: Results, results_dir: Path) -> dict:
             continue
         mat = np.array([[res.subjects.get(m, {}).get(s, {}).get(metric, np.nan) for s in subjects] for m in methods], float)
         heatmaps.append({"metric": metric, "uri": _heatmap(mat, methods, subjects, f"{metric}: per-subject mean")})
+    sec_study = res.sections.get("study", {})
     ctx = {"command": res.command, "bootstrap": res.bootstrap, "metrics": metrics, "table": table,
            "has_truth": any("drift" in t for t in res.truth.values()), "heatmaps": heatmaps,
            "descriptions": {k: v.description for k, v in res.metrics.items()},
-           "problems": res.problems.to_dict(), "sections": {}, "not_ranked": not_ranked}
+           "problems": res.problems.to_dict(), "sections": {}, "not_ranked": not_ranked,
+           "has_flags": any(flags.values()), "failed": sec_study.get("protocols_failed") or {},
+           "baselines": [{"label": lab, "cells": [_fmt(e) if e else "" for e in es]}
+                         for lab, es in baseline_rows(res.sections, metrics)],
+           "table_notes": [n for n in (baseline_note(res.sections),) if n]
+           + (["flags: images that copy (bytes or near-copy) a reference or gallery image, or are blank; such a "
+               "method is never bold or ranked"] if any(flags.values()) else []),
+           "problem_groups": problem_groups(res.problems)}
     sec = res.sections
     if "retrieval" in sec:
         r = sec["retrieval"]
@@ -173,7 +182,11 @@ def build_context(res: Results, results_dir: Path) -> dict:
                 rows[m] = {"n_images": r.get("n_images", ""), "found": _fmt(per.get(f"face_found[{enc}]")),
                            "ips": _fmt(per.get(f"ips[{enc}]")), "facesim": _fmt(per.get(f"facesim[{enc}]")),
                            "cp": _fmt(per.get(f"copy_paste[{enc}]"))}
-            faces[enc] = {"how_failures_enter_means": f.get("how_failures_enter_means", ""), "rows": rows}
+            base = [{"label": f"{key} references", "n": (f.get(key) or {}).get("ips", {}) and
+                     f"{f[key]['ips']['n_pairs']} pairs", "ips": _fmt((f.get(key) or {}).get("ips")),
+                     "facesim": _fmt((f.get(key) or {}).get("facesim"))} for key in ("real", "impostor") if f.get(key)]
+            faces[enc] = {"how_failures_enter_means": f.get("how_failures_enter_means", ""), "rows": rows,
+                          "baselines": base}
         ctx["sections"]["face"] = faces
     if "meta" in sec:
         ctx["sections"]["meta"] = sec["meta"]
@@ -181,6 +194,18 @@ def build_context(res: Results, results_dir: Path) -> dict:
     if points.is_file():
         ctx["sections"]["agreement"] = _agreement_plots(points)
     return ctx
+
+
+def problem_groups(problems, n_examples: int = 3) -> list[dict]:
+    """Problems grouped by kind: count, what was done, a few examples (the full list is in problems.csv)."""
+    groups: dict[str, dict] = {}
+    for p in problems.items:
+        g = groups.setdefault(p.kind, {"kind": p.kind, "count": 0, "actions": set(), "examples": []})
+        g["count"] += 1
+        g["actions"].add(p.action)
+        if len(g["examples"]) < n_examples:
+            g["examples"].append(p)
+    return [{**g, "actions": ", ".join(sorted(g["actions"]))} for g in sorted(groups.values(), key=lambda g: -g["count"])]
 
 
 def _agreement_plots(path: Path) -> list[dict]:

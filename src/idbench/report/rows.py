@@ -7,16 +7,57 @@ from idbench.report.format import DASH, fmt_ci, fmt_interval, fmt_num
 
 
 def metric_rankings(res, metrics) -> dict:
-    """``{metric: Ranking or None}``: ranks from the Holm-corrected paired test over subjects."""
+    """``{metric: Ranking or None}``: ranks from the Holm-corrected paired test over subjects;
+    methods whose images copy references or gallery images are left out (never ranked, never bold)."""
+    from idbench.protocols.common import flagged_methods
     from idbench.stats.compare import compare_methods, rank_methods
 
+    flagged = flagged_methods(res.sections)
     out = {}
     for metric in metrics:
         means = {m: v[metric]["mean"] for m, v in res.methods.items() if metric in v}
-        subj = {m: {s: d[metric] for s, d in res.subjects.get(m, {}).items() if metric in d} for m in means}
-        comps = compare_methods(subj, metric, n_resamples=2000) if len(means) > 1 else []
-        out[metric] = rank_methods(means, comps, higher_is_better=res.metrics[metric].higher_is_better) if means else None
+        subj = {m: {s: d[metric] for s, d in res.subjects.get(m, {}).items() if metric in d} for m in means
+                if m not in flagged}
+        comps = compare_methods(subj, metric, n_resamples=2000) if len(subj) > 1 else []
+        out[metric] = (rank_methods(means, comps, higher_is_better=res.metrics[metric].higher_is_better, flagged=flagged)
+                       if means else None)
     return out
+
+
+def content_flags(sections: dict) -> dict[str, str]:
+    """``{method: "copies 60/60"}``: each method's copies, near-copies and blank images, for its row
+    in every view (empty string when it has none)."""
+    out = {}
+    for m, d in (sections.get("content", {}).get("per_method") or {}).items():
+        parts = []
+        if d.get("copies"):
+            parts.append(f"{d['copies']} copies")
+        if d.get("near_copies"):
+            parts.append(f"{d['near_copies']} near-copies")
+        if d.get("blank"):
+            parts.append(f"{d['blank']} blank")
+        out[m] = (", ".join(parts) + f" of {d.get('images', 0)}") if parts else ""
+    return out
+
+
+def baseline_rows(sections: dict, metrics: list[str]) -> list[tuple[str, list]]:
+    """``[(label, [entry or None per metric])]``: the real and impostor rows of the similarity
+    baselines, for the metrics that have them (empty when none has)."""
+    base = sections.get("baselines") or {}
+    if not any(m in base for m in metrics):
+        return []
+    return [("real references", [(base.get(m) or {}).get("real") for m in metrics]),
+            ("impostor references", [(base.get(m) or {}).get("impostor") for m in metrics])]
+
+
+def baseline_note(sections: dict) -> str:
+    """What the real and impostor rows are (empty when there are none)."""
+    base = sections.get("baselines") or {}
+    if not base:
+        return ""
+    rule = next((b.get("impostor_from") for b in base.values() if b.get("impostor_from")), "other subjects")
+    return ("real references: each reference scored against its subject's other references (what a new real photo "
+            f"gets); impostor references: {rule}, scored against the subject's references (what another identity gets)")
 
 
 def retrieval_rows(section: dict) -> list[dict]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from idbench.metrics.catalogue import MetricId
 from idbench.report.format import DASH, fmt_ci, fmt_interval, fmt_num
-from idbench.report.rows import metric_rankings, rca_rows, retrieval_rows
+from idbench.report.rows import baseline_note, baseline_rows, content_flags, metric_rankings, rca_rows, retrieval_rows
 from idbench.results import Results
 
 
@@ -50,26 +50,39 @@ def table_data(res: Results) -> list[dict]:
     metrics = _main_metrics(res)
     ranks = metric_rankings(res, metrics)
     counts = res.method_counts()
+    flags = content_flags(res.sections)
+    show_flags = any(flags.values())
+    first = 4 if show_flags else 3
     rows, bold = [], set()
     for i, (m, per) in enumerate(res.methods.items()):
-        cells = [m, *map(str, counts.get(m, (0, 0)))]
+        cells = [m, *map(str, counts.get(m, (0, 0)))] + ([flags.get(m, "")] if show_flags else [])
         for j, metric in enumerate(metrics):
             e = per.get(metric)
             cells.append(fmt_ci(e))
             rk = ranks.get(metric)
             if rk is not None and rk.best == m:
-                bold.add((i, 3 + j))
+                bold.add((i, first + j))
         rows.append(cells)
+    pad = [""] * (first - 1)
+    for label, entries in baseline_rows(res.sections, metrics):
+        rows.append([label, *pad, *[fmt_ci(e) if e else "" for e in entries]])
     chance = [_chance_of(res, m) for m in metrics]
     if any(c is not None for c in chance):
-        rows.append(["chance", "", "", *[fmt_num(c) if c is not None else "" for c in chance]])
+        rows.append(["chance", *pad, *[fmt_num(c) if c is not None else "" for c in chance]])
     notes = sorted({rk.why for rk in ranks.values() if rk is not None and not rk.ranked and len(res.methods) > 1})
+    if baseline_note(res.sections):
+        notes.append(baseline_note(res.sections))
+    if show_flags:
+        notes.append("flags: images that are byte copies or near-copies of a reference or gallery image, or blank; a "
+                     "method with copies is never bold or ranked (its copies are scored leave-one-out: never against "
+                     "their own source)")
     b = res.bootstrap
     if b:
         notes.insert(0, f"mean [{int(b.get('confidence', 0.95) * 100)}% CI], cluster bootstrap over subjects "
                         f"({b.get('n_resamples')} resamples, seed {b.get('seed')}); bold: significantly better than every "
                         "other method (paired sign-flip test over subjects, Holm, alpha 0.05)")
-    tables.append({"title": "Methods x metrics", "header": ["method", "subjects", "images", *metric_headers(metrics)], "rows": rows,
+    tables.append({"title": "Methods x metrics", "header": ["method", "subjects", "images", *(["flags"] if show_flags else []),
+                                                         *metric_headers(metrics)], "rows": rows,
                    "bold": bold, "notes": notes})
     sec = res.sections
     if "retrieval" in sec:
@@ -132,7 +145,7 @@ def to_latex(tables: list[dict]) -> str:
                 "\\begin{tabular}{l" + "c" * (len(t["header"]) - 1) + "}", "\\toprule",
                 " & ".join(tex_escape(h) for h in t["header"]) + " \\\\", "\\midrule"]
         for i, row in enumerate(t["rows"]):
-            if row and row[0] == "chance":
+            if row and row[0] in ("chance", "real references"):
                 out.append("\\midrule")
             cells = [f"\\textbf{{{tex_escape(c)}}}" if (i, j) in t["bold"] else tex_escape(c) for j, c in enumerate(row)]
             out.append(" & ".join(cells) + " \\\\")

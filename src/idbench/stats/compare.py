@@ -13,7 +13,7 @@ independent): d_s = mean_A(s) - mean_B(s) over subjects both methods have. Then
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -121,25 +121,35 @@ class Ranking:
     ranked: bool
     best: str | None
     why: str = ""
+    flagged: dict[str, str] = field(default_factory=dict)  # methods left out of the ranking, with the reason
 
 
 def rank_methods(means: dict[str, float], comparisons: list[Comparison], *, higher_is_better: bool = True,
-                 alpha: float = 0.05) -> Ranking:
+                 alpha: float = 0.05, flagged: dict[str, str] | None = None) -> Ranking:
     """Rank methods only as far as the corrected tests separate them.
+
+    ``flagged`` (``{method: reason}``, e.g. methods whose images copy the references) are left out
+    of the ranking: never ranked, never best.
 
     >>> c = [Comparison("m", "a", "b", 0.3, 0.1, 0.5, 0.01, 0.01, 1.0, 12)]
     >>> rank_methods({"a": 0.8, "b": 0.5}, c).ranks
     {'a': 1, 'b': 2}
+    >>> r = rank_methods({"a": 0.8, "b": 0.5}, c, flagged={"a": "copies"})
+    >>> r.ranks, r.best, r.flagged
+    ({'b': 1}, None, {'a': 'copies'})
     """
-    methods = list(means)
+    flagged = {m: why for m, why in (flagged or {}).items() if m in means}
+    methods = [m for m in means if m not in flagged]
+    comparisons = [c for c in comparisons if c.a not in flagged and c.b not in flagged]
     if len(methods) < 2:
-        return Ranking({m: 1 for m in methods}, False, None, "one method: nothing to rank")
+        return Ranking({m: 1 for m in methods}, False, None,
+                       "one method: nothing to rank" + (" (the others are flagged)" if flagged else ""), flagged)
     n_subj = max((c.n_subjects for c in comparisons), default=0)
     n_pairs = len(comparisons)
     if not separable(n_subj, n_pairs, alpha):
         return Ranking({m: 1 for m in methods}, False, None,
                        f"not ranked: with {n_subj} shared subject(s) and {n_pairs} pair(s) the smallest attainable "
-                       f"Holm-adjusted p is {min(1.0, n_pairs * min_attainable_p(n_subj)):.3g} >= alpha {alpha}")
+                       f"Holm-adjusted p is {min(1.0, n_pairs * min_attainable_p(n_subj)):.3g} >= alpha {alpha}", flagged)
     sign = 1 if higher_is_better else -1
     beats: dict[str, set[str]] = {m: set() for m in methods}
     for c in comparisons:
@@ -148,7 +158,7 @@ def rank_methods(means: dict[str, float], comparisons: list[Comparison], *, high
             beats[winner].add(loser)
     ranks = {m: 1 + sum(m in beats[o] for o in methods) for m in methods}
     best = next((m for m in methods if beats[m] >= set(methods) - {m}), None)
-    return Ranking(ranks, True, best, "" if best else "no method is significantly better than every other")
+    return Ranking(ranks, True, best, "" if best else "no method is significantly better than every other", flagged)
 
 
 def rank_with_ties(means: dict[str, float], comparisons: list[Comparison], *, higher_is_better: bool = True,
