@@ -291,7 +291,7 @@ def test_cached_oracle_predicts_exactly_as_the_fitted_one():
     r = Oracle.from_arrays(o.to_arrays())
     Q = rng.normal(size=(25, 8)).astype(np.float32)
     assert (o.predict_topk(Q, 3) == r.predict_topk(Q, 3)).all()
-    assert np.array_equal(o.fold_proba(Q), r.fold_proba(Q)) and (o.fold_of == r.fold_of).all()
+    assert np.array_equal(o.fold_proba(Q), r.fold_proba(Q)) and (o.fold_of == r.fold_of).all() and np.array_equal(o.stratum_weights, r.stratum_weights)
     assert r.acc_real == o.acc_real and r.acc_real_per_class == o.acc_real_per_class
 
 

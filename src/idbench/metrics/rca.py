@@ -44,7 +44,12 @@ def _probe(C: float, seed: int) -> LogisticRegression:
 
 @dataclass
 class Oracle:
-    """k probes, one per fold; ``fold_of[i]`` is the fold whose probe did not see training image i."""
+    """The cross-fitted probes (``repeats`` x ``n_folds`` of them).
+
+    ``fold_of[i, r]``: the probe of repeat r that did not see training image i. ``strata`` and
+    ``stratum_weights[s, p]``: the share of stratum s's images that probe p did not see (a
+    generation of subject s is scored by the probes with these weights, so that it is judged by
+    probes that saw as many photos of s as those that judged the real photos of s)."""
 
     models: list[LogisticRegression]
     classes: np.ndarray
@@ -52,7 +57,9 @@ class Oracle:
     acc_real_per_class: dict[str, float]
     n_folds: int
     fold_of: np.ndarray
-    n_real_correct: int = 0
+    strata: np.ndarray
+    stratum_weights: np.ndarray
+    n_real_correct: float = 0.0
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The fitted oracle as plain arrays (stored by the results cache, never pickled)."""
@@ -63,7 +70,8 @@ class Oracle:
                 "per_class_names": np.array(names, dtype=str),
                 "per_class_acc": np.array([self.acc_real_per_class[c] for c in names], np.float64),
                 "n_folds": np.int64(self.n_folds), "fold_of": np.asarray(self.fold_of, np.int64),
-                "n_real_correct": np.int64(self.n_real_correct), "C": np.float64(m0.C), "seed": np.int64(m0.random_state)}
+                "strata": self.strata.astype(str), "stratum_weights": np.asarray(self.stratum_weights, np.float64),
+                "n_real_correct": np.float64(self.n_real_correct), "C": np.float64(m0.C), "seed": np.int64(m0.random_state)}
 
     @classmethod
     def from_arrays(cls, d: dict[str, np.ndarray]) -> "Oracle":
@@ -78,12 +86,23 @@ class Oracle:
             models.append(m)
         per = {str(c): float(a) for c, a in zip(d["per_class_names"], d["per_class_acc"])}
         return cls(models, models[0].classes_, float(d["acc_real"]), per, int(d["n_folds"]), np.asarray(d["fold_of"]),
-                   int(d["n_real_correct"]))
+                   np.asarray(d["strata"]).astype(str), np.asarray(d["stratum_weights"]), float(d["n_real_correct"]))
 
     def fold_proba(self, X: np.ndarray) -> np.ndarray:
-        """``(k, n, classes)``: every fold probe's class probabilities."""
+        """``(probes, n, classes)``: every probe's class probabilities."""
         X = np.asarray(X, np.float32)
         return np.stack([m.predict_proba(X) for m in self.models])
+
+    def probe_weights(self, strata: Sequence[str] | None, n: int) -> np.ndarray:
+        """``(probes, n)`` weights of each probe for n generations of the given strata (subjects):
+        the stratum's held-out shares; uniform for a stratum the oracle's training set lacks."""
+        W = np.full((len(self.models), n), 1.0 / len(self.models))
+        if strata is not None:
+            row = {s: i for i, s in enumerate(self.strata)}
+            for j, s in enumerate(strata):
+                if s in row:
+                    W[:, j] = self.stratum_weights[row[s]]
+        return W
 
     def predict_topk(self, X: np.ndarray, k: int = 5) -> np.ndarray:
         """Top-k classes of the probes' mean probability (for display; scores use each probe)."""
@@ -92,8 +111,19 @@ class Oracle:
         return self.classes[np.argsort(-proba, axis=1, kind="stable")[:, :k]]
 
 
-def fit_oracle(X_real: np.ndarray, y_real: Sequence[str], *, C: float = 10.0, seed: int = 0) -> Oracle:
-    """Fit one probe per stratified fold; Acc_real from each real image's held-out probe."""
+def fit_oracle(X_real: np.ndarray, y_real: Sequence[str], *, C: float = 10.0, seed: int = 0,
+               strata: Sequence[str] | None = None, repeats: int = 3) -> Oracle:
+    """Fit one probe per stratified fold, ``repeats`` times over; Acc_real from each real image's
+    held-out probes (the mean over repeats).
+
+    ``strata`` (e.g. the subject of each image when ``y`` is its class): the folds are stratified on
+    them instead of ``y`` when each stratum has >= 2 images, so that a held-out real image's subject
+    keeps the same share of its photos in the probe's training set as a generation of that subject
+    does (stratifying on the class alone would often hold out all of a subject's photos at once and
+    make real photos look harder than generations).
+    """
+    from sklearn.model_selection import RepeatedStratifiedKFold
+
     X = np.asarray(X_real, np.float32)
     y = np.asarray(y_real).astype(str)
     classes, counts = np.unique(y, return_counts=True)
@@ -103,17 +133,27 @@ def fit_oracle(X_real: np.ndarray, y_real: Sequence[str], *, C: float = 10.0, se
     if k < 2:
         raise ValueError(f"every identity needs at least 2 real images for a held-out accuracy; "
                          f"{', '.join(classes[counts < 2][:5])} has 1")
-    pred = np.empty(len(y), dtype=object)
-    fold_of = np.zeros(len(y), np.int64)
-    models = []
-    for f, (tr, te) in enumerate(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(X, y)):
+    split_on = y
+    if strata is not None:
+        st = np.asarray(strata).astype(str)
+        if np.unique(st, return_counts=True)[1].min() >= 2:
+            split_on, k = st, int(min(5, np.unique(st, return_counts=True)[1].min()))
+    names, codes = np.unique(split_on, return_inverse=True)
+    fold_of = np.zeros((len(y), repeats), np.int64)
+    models, hits = [], np.zeros(len(y))
+    held = np.zeros((len(names), k * repeats))
+    splits = RepeatedStratifiedKFold(n_splits=k, n_repeats=repeats, random_state=seed).split(X, split_on)
+    for f, (tr, te) in enumerate(splits):
         m = _probe(C, seed).fit(X[tr], y[tr])
         models.append(m)
-        pred[te] = m.predict(X[te])
-        fold_of[te] = f
-    correct = pred == y
+        hits[te] += m.predict(X[te]) == y[te]
+        fold_of[te, f // k] = f
+        held[:, f] = np.bincount(codes[te], minlength=len(names))
+    correct = hits / repeats
     per = {c: float(correct[y == c].mean()) for c in classes}
-    return Oracle(models, models[0].classes_, float(correct.mean()), per, k, fold_of, int(correct.sum()))
+    weights = held / held.sum(1, keepdims=True)
+    return Oracle(models, models[0].classes_, float(correct.mean()), per, k, fold_of, names.astype(str), weights,
+                  float(correct.sum()))
 
 
 @dataclass
@@ -151,21 +191,23 @@ def wilson_interval(k: float, n: int, z: float = 1.959964) -> tuple[float, float
 
 
 def relative_classification_accuracy(oracle: Oracle, X_gen: np.ndarray, y_gen: Sequence[str],
-                                     folds: Sequence[int | None] | None = None) -> RCAResult:
+                                     probes: Sequence | None = None, strata: Sequence[str] | None = None) -> RCAResult:
     """Acc_gen, top-5, RCA overall and per identity, and the confusion matrix on generated images.
 
-    Each image's top-1 (and top-5) correctness is the mean over the fold probes; ``folds[i]`` (not
-    None) restricts image i to that fold's probe (a copy of a training image: the probe that did not
-    see it). ``predicted`` and the confusion matrix use the used probes' mean probability. Generated
-    images of an identity the oracle does not know count as wrong.
+    Each image's top-1 (and top-5) correctness is the weighted mean over the probes, weighted by
+    its stratum's held-out shares (``strata``: each image's subject; uniform when not given);
+    ``probes[i]`` (not None: a list of probe indices) restricts image i to those probes, equally
+    weighted (a copy of a training image: the probes that did not see it). ``predicted`` and the
+    confusion matrix use the weighted mean probability. Generated images of an identity the
+    oracle does not know count as wrong.
     """
     y = np.asarray(y_gen).astype(str)
-    P = oracle.fold_proba(X_gen) if len(y) else np.zeros((oracle.n_folds, 0, len(oracle.classes)))
-    use = np.ones((P.shape[0], len(y)), bool)
-    for i, f in enumerate(folds if folds is not None else ()):
-        if f is not None:
-            use[:, i] = False
-            use[int(f), i] = True
+    P = oracle.fold_proba(X_gen) if len(y) else np.zeros((len(oracle.models), 0, len(oracle.classes)))
+    use = oracle.probe_weights(strata, len(y))
+    for i, ps in enumerate(probes if probes is not None else ()):
+        if ps is not None:
+            use[:, i] = 0.0
+            use[list(ps), i] = 1.0
     order = np.argsort(-P, axis=2, kind="stable")
     top1 = oracle.classes[order[:, :, 0]] == y[None, :]
     kk = min(5, P.shape[2])

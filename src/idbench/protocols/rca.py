@@ -63,7 +63,7 @@ def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, 
                          f"{', ...' if len(thin) > 8 else ''}; their {len(q_keep) - sum(q_keep)} generated image(s) are "
                          "not scored at this level", "warning")
         try:
-            oracle = _oracle(X_lv, y, seed, cache)
+            oracle = _oracle(X_lv, y, seed, cache, strata=[r.subject for r, k in zip(recs, keep) if k])
         except ValueError as e:
             section["levels"][lv] = {"error": str(e)}
             problems.add(f"rca level {lv}", "rca_level", f"level not scored: {e}", "warning")
@@ -74,8 +74,9 @@ def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, 
             section["levels"][lv] = {"error": "no generated image of an identity the oracle knows"}
             continue
         yq = [labels_of[r.subject].get(lv, "") for r in qsel]
-        folds = [_copied_fold(content, r, train_ids, oracle) for r in qsel]
-        res = relative_classification_accuracy(oracle, Qsel, yq, folds)
+        probes = [_copied_probes(content, r, train_ids, oracle) for r in qsel]
+        strata = [r.subject for r in qsel]
+        res = relative_classification_accuracy(oracle, Qsel, yq, probes, strata)
         name = f"top1:{lv}[{encoder.name}]"
         results.add_metric(name, f"oracle top-1 correct at level {lv} (mean = Acc_gen; RCA = Acc_gen / Acc_real)",
                            encoder=encoder.name, protocol="rca")
@@ -87,7 +88,8 @@ def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, 
         per_method = {}
         for m in sorted({r.method or "" for r in qsel}):
             idx = np.array([(r.method or "") == m for r in qsel])
-            sub = relative_classification_accuracy(oracle, Qsel[idx], np.asarray(yq)[idx], [f for f, k in zip(folds, idx) if k])
+            sub = relative_classification_accuracy(oracle, Qsel[idx], np.asarray(yq)[idx], [p for p, k in zip(probes, idx) if k],
+                                                   [s for s, k in zip(strata, idx) if k])
             _, counts = np.unique(np.asarray(yq)[idx], return_counts=True)
             per_method[m] = {"acc_gen": sub.acc_gen, "acc_gen_top5": sub.acc_gen_top5, "rca": sub.rca,
                              "n_images": int(idx.sum()), "chance_majority": float(counts.max() / counts.sum()),
@@ -104,15 +106,15 @@ def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, 
     return section
 
 
-def _copied_fold(content, record, train_ids: dict, oracle) -> int | None:
-    """The fold whose probe did not see the training image ``record`` copies (None: not a copy)."""
+def _copied_probes(content, record, train_ids: dict, oracle) -> list[int] | None:
+    """The probes that did not see the training image ``record`` copies (None: not a copy)."""
     if content.copy_of(record) is None:
         return None
     i = train_ids.get(content.content_id(record))
-    return None if i is None else int(oracle.fold_of[i])
+    return None if i is None else [int(f) for f in oracle.fold_of[i]]
 
 
-def _oracle(X, y, seed: int, cache):
+def _oracle(X, y, seed: int, cache, strata=None):
     """The oracle for these training embeddings and labels, fitted once and then read from the
     results cache (keyed by the embeddings' bytes, the labels, C, the folds' seed and sklearn's version)."""
     import sklearn
@@ -121,9 +123,10 @@ def _oracle(X, y, seed: int, cache):
     from idbench.cache.store import default_cache_dir
 
     root = default_cache_dir() if cache is not None else None
-    d = cached_arrays("rca-oracle", ["oracle-crossfit-v2", sklearn.__version__, np.asarray(X, np.float32),
-                                     np.asarray(y).astype(str), 10.0, seed],
-                      lambda: fit_oracle(X, y, seed=seed).to_arrays(), root=root)
+    d = cached_arrays("rca-oracle", ["oracle-crossfit-v3", sklearn.__version__, np.asarray(X, np.float32),
+                                     np.asarray(y).astype(str), np.asarray(strata if strata is not None else y).astype(str),
+                                     10.0, seed],
+                      lambda: fit_oracle(X, y, seed=seed, strata=strata).to_arrays(), root=root)
     return Oracle.from_arrays(d)
 
 
