@@ -59,8 +59,8 @@ def test_cli_on_real_dataset(tmp_path):
                                  "-m", "3", "-n", "2", "--seed", "0", "-q"])
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader(open(out)))
-    assert rows and set(rows[0]) == {"path", "class", "subject", "group"}
+    assert rows and set(rows[0]) == {"path", "class", "subject", "gallery_group"}
     per = {}
     for row in rows:
-        per.setdefault(row["group"], set()).add(row["subject"])
+        per.setdefault(row["gallery_group"], set()).add(row["subject"])
     assert all(len(v) <= 2 for v in per.values())

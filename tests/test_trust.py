@@ -140,7 +140,7 @@ def test_labels_that_differ_in_form_are_named(tmp_path, dreambooth_rows):
         r = CliRunner().invoke(cli, [*cmd, str(tmp_path / "gallery.csv"), "--gen", str(tmp_path / "gen.csv"), "-q",
                                      "--no-report", "-o", str(tmp_path / "o")], catch_exceptions=False)
         assert r.exit_code != 0
-        assert "'1.0' not in" in r.output and "did you mean '1'?" in r.output, r.output
+        assert "subject '1.0'" in r.output and "did you mean '1'?" in r.output, r.output
         assert "Traceback" not in r.output and "(0, 0)" not in r.output
 
 

@@ -28,9 +28,11 @@ def build_gallery(
     parent_level: str | None = None,
     embeddings: dict[str, np.ndarray] | None = None,
     seed: int = 0,
+    keep_subjects: Sequence[str] = (),
 ) -> list[tuple[ImageRecord, str]]:
     """Returns ``[(record, group)]``. ``embeddings`` (id -> (D,) row) is needed for k-means and
-    nearest-subject groups."""
+    nearest-subject groups. ``keep_subjects`` (e.g. the subjects that have generations) are chosen
+    first when a group has more subjects than ``subjects_per_group``."""
     if choice not in ("random", "kmeans") or group_by not in ("parent", "nearest"):
         raise ValueError("choice must be random|kmeans and group_by parent|nearest")
     if (choice == "kmeans" or group_by == "nearest") and embeddings is None:
@@ -63,7 +65,12 @@ def build_gallery(
     out = []
     for g, members in sorted(groups.items()):
         if subjects_per_group is not None and len(members) > subjects_per_group:
-            members = sorted(rng.choice(members, subjects_per_group, replace=False).tolist())
+            keep = [m for m in members if m in set(keep_subjects)]
+            rest = [m for m in members if m not in set(keep_subjects)]
+            if len(keep) >= subjects_per_group:
+                members = sorted(rng.choice(keep, subjects_per_group, replace=False).tolist())
+            else:
+                members = sorted(keep + rng.choice(rest, subjects_per_group - len(keep), replace=False).tolist())
         for s in members:
             recs = by_subject[s]
             m = min(images_per_subject, len(recs))

@@ -35,7 +35,9 @@ from idbench.data.images import IMAGE_SUFFIXES, is_image_path
 from idbench.data.problems import ProblemLog
 from idbench.data.records import Gallery, GenerationSet, ImageRecord, ReferenceSet
 
-RESERVED = {"path", "subject", "method", "prompt", "id"}
+#: Columns that are never label levels. ``gallery_group`` is the hard-negative group ``idbench
+#: gallery build`` chose (kept for reference: a gallery reads back with the levels it was built from).
+RESERVED = {"path", "subject", "method", "prompt", "id", "gallery_group"}
 SIDECAR_SUFFIXES = {".txt", ".json"}
 
 
@@ -142,6 +144,20 @@ def infer_levels(rows: list[dict[str, str]], problems: ProblemLog | None = None,
     return [c for _, c in sorted(levels, key=lambda t: t[0])] + ["subject"]
 
 
+def warn_label_forms(rows: list[dict[str, str]], levels: list[str], problems: ProblemLog, source: str) -> None:
+    """Warn (``label_form``) about labels of the given levels that differ only in form (``1`` and
+    ``1.0``, ``Dog`` and ``dog``): idbench keeps them apart, as written."""
+    from idbench.metrics.labels import form_conflicts
+
+    for lv in levels:
+        values = {r.get(lv, "") for r in rows} - {""}
+        for group in form_conflicts(values)[:5]:
+            what = "subjects" if lv == "subject" else f"column {lv!r}: labels"
+            problems.add(source, "label_form", f"{what} {' and '.join(map(repr, group))} differ only in form; they are "
+                                               "different labels as written (fix the manifest if they mean the same)",
+                         "warning")
+
+
 def _record_from_row(
     row: dict[str, str], base: Path, levels: list[str], *, with_method: bool
 ) -> ImageRecord:
@@ -175,6 +191,7 @@ def _records_from_manifest(
         missing = [lv for lv in levels if lv != "subject" and lv not in rows[0]]
         if missing:
             raise ManifestError(f"{path}: label level(s) {', '.join(missing)} not among the columns")
+        warn_label_forms(rows, levels, problems, str(path))
     base = path.parent
     records, seen = [], set()
     for i, row in enumerate(rows, 2 if path.suffix.lower() != ".jsonl" else 1):
@@ -390,7 +407,21 @@ def load_generations(
         records = kept
     if not records:
         raise ManifestError(f"{path}: no usable generated images")
+    warn_similar_names(sorted({r.method or "" for r in records}), "method", problems, str(path))
     return GenerationSet(records)
+
+
+def warn_similar_names(names: list[str], what: str, problems: ProblemLog, source: str) -> None:
+    """Warn (``similar_names``) about names that differ only by case, spacing or one letter
+    (``Faithful``, ``faithfull`` beside ``faithful``): they are kept apart, as written."""
+    from idbench.metrics.labels import near_identical
+
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if near_identical(a, b):
+                problems.add(f"{what}s {a} / {b}", "similar_names", f"{what}s {a!r} and {b!r} in {source} differ only by case or one letter; they "
+                                                      f"are scored as two {what}s (rename one if they are the same)",
+                             "warning")
 
 
 def load_gallery(

@@ -7,7 +7,6 @@ Instead they reject arrays that mix types, with a message that says which types 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -84,13 +83,47 @@ def normal_form(s: str) -> str:
     return s
 
 
+def near_identical(a: str, b: str) -> bool:
+    """Whether two different labels are likely one label mistyped: the same normal form (case,
+    spacing, number format), or one edit apart (a letter added, dropped, changed or two swapped)
+    where the edit touches no digit and both have at least 4 characters (``dog3`` and ``dog8``,
+    ``method1`` and ``method2`` are different names, not typos).
+
+    >>> near_identical("faithful", "faithfull"), near_identical("1", "1.0"), near_identical("dog", "dog8")
+    (True, True, False)
+    """
+    a, b = str(a), str(b)
+    if a == b:
+        return False
+    if normal_form(a) == normal_form(b):
+        return True
+    if min(len(a), len(b)) < 4 or abs(len(a) - len(b)) > 1:
+        return False
+    x, y = a.casefold(), b.casefold()
+    i = 0
+    while i < min(len(x), len(y)) and x[i] == y[i]:
+        i += 1
+    j = 0
+    while j < min(len(x), len(y)) - i and x[-1 - j] == y[-1 - j]:
+        j += 1
+    dx, dy = x[i:len(x) - j], y[i:len(y) - j]
+    if len(dx) == len(dy) == 2 and dx == dy[::-1]:
+        touched = dx
+    elif len(dx) <= 1 and len(dy) <= 1:
+        touched = dx + dy
+    else:
+        return False
+    return not any(ch.isdigit() for ch in touched)
+
+
 def closest_labels(label: str, known: Iterable[str], n: int = 3) -> list[str]:
-    """Known labels a user most likely meant: same normal form first, then close spellings."""
+    """Known labels a user most likely meant: only near-identical ones (:func:`near_identical`);
+    a label that is merely similar (``dog`` and ``dog8``) is another label, and never suggested."""
     known = list(dict.fromkeys(str(k) for k in known))
     nf = normal_form(label)
-    same = [k for k in known if normal_form(k) == nf]
-    close = difflib.get_close_matches(str(label), known, n=n, cutoff=0.6)
-    return list(dict.fromkeys(same + close))[:n]
+    same = [k for k in known if normal_form(k) == nf and k != str(label)]
+    close = [k for k in known if near_identical(label, k) and k not in same]
+    return (same + close)[:n]
 
 
 def describe_missing(missing: Iterable[str], known: Iterable[str], what: str, limit: int = 8) -> str:

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix
-from sklearn.model_selection import StratifiedKFold
 
 
 class _Probe(LogisticRegression):

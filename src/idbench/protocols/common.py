@@ -7,7 +7,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from idbench.data.records import ImageRecord
-from idbench.metrics.labels import describe_missing
 
 
 class UnknownLabelError(ValueError):
@@ -41,22 +40,40 @@ def embedding_matrix(emb, recs: Sequence[ImageRecord]) -> tuple[np.ndarray, list
     return np.concatenate([emb[r.id].vectors for r in kept]), kept
 
 
-def check_query_labels(queries: dict[str, Sequence[ImageRecord]], labels_of: dict[str, dict[str, str]],
-                       known: dict[str, set[str]], where: str) -> None:
-    """Raise :class:`UnknownLabelError` when a query's label at some level is not among ``known[level]``.
+def scored_by_gallery(generations: Sequence[ImageRecord], references: Sequence[ImageRecord],
+                      labels_of: dict[str, dict[str, str]], known: dict[str, set[str]], problems, protocol: str
+                      ) -> tuple[list[ImageRecord], list[ImageRecord], dict[str, str]]:
+    """The generations and references of the subjects the gallery can score (every ranked level's
+    label present), and ``{subject: why}`` for the others. Each subject left out is named once in
+    ``problems`` (kind ``not_in_gallery``), with a did-you-mean only for near-identical labels.
 
-    ``queries``: ``{"generation": records, "reference": records}``. Labels are compared as written;
-    the message names each missing label with the closest existing ones (``'1.0' ... did you mean '1'?``).
-    """
-    msgs = []
-    for what, recs in queries.items():
+    Raises :class:`UnknownLabelError` when no generated subject is left."""
+    from idbench.metrics.labels import closest_labels
+
+    left_out: dict[str, str] = {}
+    for subject in sorted({r.subject for r in generations} | {r.subject for r in references}):
+        missing = []
         for lv, have in known.items():
-            missing = {labels_of.get(r.subject, {}).get(lv, r.subject if lv == "subject" else "") for r in recs}
-            missing = {m for m in missing if m not in have}
-            if missing:
-                msgs.append(f"{what} {lv} label(s): " + describe_missing(missing, have, where))
-    if msgs:
-        raise UnknownLabelError("; ".join(msgs) + ". Labels are compared as written: fix the manifest so they match.")
+            lab = labels_of.get(subject, {}).get(lv, subject if lv == "subject" else "")
+            if lab not in have:
+                sugg = closest_labels(lab, have)
+                missing.append(f"{lv} {lab!r}" + (f" (did you mean {' or '.join(map(repr, sugg))}? labels are "
+                                                   "compared as written)" if sugg else ""))
+        if missing:
+            left_out[subject] = "not in the gallery: " + ", ".join(missing)
+    gens = [r for r in generations if r.subject not in left_out]
+    refs = [r for r in references if r.subject not in left_out]
+    with_gen = {r.subject for r in generations}
+    for subject, why in left_out.items():
+        if subject in with_gen:
+            n = sum(r.subject == subject for r in generations)
+            problems.add(f"subject {subject}", "not_in_gallery", f"{protocol}: {why}; its {n} generated image(s) are "
+                                                                 "not scored and its references leave the upper bound",
+                         "skipped")
+    if generations and not gens:
+        raise UnknownLabelError("no generated subject is in the gallery: "
+                                + "; ".join(f"{s}: {w}" for s, w in list(left_out.items())[:8]))
+    return gens, refs, {s: w for s, w in left_out.items() if s in with_gen}
 
 
 def content_audit(content, references=None, generations=None, gallery=None, *, cache=None, problems=None,

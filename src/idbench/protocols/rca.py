@@ -14,27 +14,27 @@ import numpy as np
 
 from idbench.embed import embed_records
 from idbench.metrics.rca import Oracle, fit_oracle, relative_classification_accuracy, wilson_interval
-from idbench.protocols.common import check_query_labels, content_audit, embedding_matrix, mark_copies, subject_labels
+from idbench.protocols.common import content_audit, embedding_matrix, mark_copies, scored_by_gallery, subject_labels
 
 
 def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, problems=None, progress=True, seed=0,
                  references=None, content=None) -> dict:
     """RCA per level; adds ``top1:<level>[enc]`` per image and returns the ``rca`` section.
 
-    Raises :class:`~idbench.protocols.common.UnknownLabelError` when a generation's label is not
-    one of the oracle's classes (named, with the closest labels)."""
+    Subjects whose label is not one of the oracle's classes are left out and named; raises
+    :class:`~idbench.protocols.common.UnknownLabelError` when no generated subject is left."""
     problems = problems if problems is not None else results.problems
     labels_of = subject_labels(gallery, references)
-    check_query_labels({"generation": generations.records}, labels_of,
-                       {lv: {r.label(lv) for r in gallery} for lv in levels}, "the oracle's training labels")
+    gens, _, left_out = scored_by_gallery(generations.records, [], labels_of,
+                                          {lv: {r.label(lv) for r in gallery} for lv in levels}, problems, "rca")
     if content is None:
         content = content_audit(None, references.records if references is not None else (), generations.records,
                                 gallery.records, cache=cache, problems=problems)
         mark_copies(results, content, generations.records)
     emb_g = embed_records(encoder, gallery.records, cache=cache, problems=problems, progress=progress, desc="real (oracle)")
-    emb_q = embed_records(encoder, generations.records, cache=cache, problems=problems, progress=progress, desc="generations")
+    emb_q = embed_records(encoder, gens, cache=cache, problems=problems, progress=progress, desc="generations")
     X, recs = embedding_matrix(emb_g, gallery.records)
-    Q, qrecs = embedding_matrix(emb_q, generations.records)
+    Q, qrecs = embedding_matrix(emb_q, gens)
     rows = results.row_index()
     section = {"encoder": encoder.name,
                "oracle": "cross-fitted: one probe per stratified fold of the real gallery; Acc_real from each real "
@@ -45,7 +45,7 @@ def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, 
                "chance": "uniform guess: 1/K for top-1 and min(5, K)/K for top-5, K = number of oracle classes; "
                          "chance_majority: the share of the method's images in its most frequent class (the best "
                          "constant guess when classes are unbalanced)",
-               "levels": {}}
+               "levels": {}, "subjects_not_in_gallery": left_out}
     if len(recs) == 0 or len(qrecs) == 0:
         raise ValueError("no real or no generated image could be embedded")
     for lv in levels:

@@ -28,7 +28,7 @@ from idbench.data.records import Gallery, GenerationSet, ImageRecord, ReferenceS
 from idbench.embed import embed_records
 from idbench.encoders.base import Encoder
 from idbench.metrics.retrieval import retrieval_metrics, topk_search
-from idbench.protocols.common import check_query_labels, content_audit, embedding_matrix, mark_copies, subject_labels
+from idbench.protocols.common import content_audit, embedding_matrix, mark_copies, scored_by_gallery, subject_labels
 from idbench.results import Results
 
 ROW_METRICS = ("ap", "cmc@1", "cmc@5")
@@ -56,8 +56,10 @@ def rank_protocol(
 ) -> dict:
     """Run the protocol; adds per-image columns to ``results`` and returns the ``retrieval`` section.
 
-    Raises :class:`~idbench.protocols.common.UnknownLabelError` when a generation's or reference's
-    label at a ranked level is not in the gallery (never a silent zero-AP query).
+    Subjects whose label at a ranked level is not in the gallery are left out (named in ``problems``
+    and in the section's ``subjects_not_in_gallery``, their references out of the upper bound);
+    :class:`~idbench.protocols.common.UnknownLabelError` when no generated subject is left (never a
+    silent zero-AP query).
     """
     problems = problems if problems is not None else results.problems
     if encoder.kind != "image":
@@ -69,11 +71,10 @@ def rank_protocol(
             raise ValueError(f"level {lv!r} is not a gallery label level ({', '.join(gallery.levels)})")
     labels_of = subject_labels(gallery, references)
     known = {lv: {r.label(lv) for r in gallery} for lv in levels}
-    check_query_labels({"generation": generations.records, **({"reference": references.records} if references else {})},
-                       labels_of, known, "the gallery")
-
-    refs = list(references.records) if references is not None else []
-    content = content_audit(content, refs, generations.records, gallery.records, cache=cache, problems=problems)
+    gens, refs, left_out = scored_by_gallery(generations.records, references.records if references is not None else [],
+                                             labels_of, known, problems, "retrieval")
+    all_refs = list(references.records) if references is not None else []
+    content = content_audit(content, all_refs, generations.records, gallery.records, cache=cache, problems=problems)
     if not any(k in results.sections for k in ("content",)):
         mark_copies(results, content, generations.records)
     # 1. leaks: gallery images that copy (or nearly copy) a reference
@@ -87,11 +88,11 @@ def rank_protocol(
         raise ValueError("every gallery image is a copy of a reference")
 
     emb_g = embed_records(encoder, gal_records, cache=cache, problems=problems, progress=progress, desc="gallery")
-    emb_q = embed_records(encoder, generations.records, cache=cache, problems=problems, progress=progress, desc="queries")
+    emb_q = embed_records(encoder, gens, cache=cache, problems=problems, progress=progress, desc="queries")
     G, gal = embedding_matrix(emb_g, gal_records)
     if len(gal) == 0:
         raise ValueError("no gallery image could be embedded")
-    Q, qrecs = embedding_matrix(emb_q, generations.records)
+    Q, qrecs = embedding_matrix(emb_q, gens)
     if len(qrecs) == 0:
         raise ValueError("no generated image could be embedded")
     rows = results.row_index()
@@ -101,7 +102,8 @@ def rank_protocol(
                                  "policy": leaked, "gallery_copies_of_references": len(leaks),
                                  "removed": len(leaks) if leaked == "remove" else 0,
                                  "items": [{"gallery": str(c.record.path), "reference": str(c.source.path),
-                                            "kind": c.kind} for c in leaks]}}
+                                            "kind": c.kind} for c in leaks]},
+                     "subjects_not_in_gallery": left_out}
     real = None
     if refs:
         emb_r = embed_records(encoder, refs, cache=cache, problems=problems, progress=progress, desc="references")

@@ -3,10 +3,15 @@
 The prompt file holds a ``subject_name,class`` table, then two 25-prompt lists (objects, and live
 subjects: cats and dogs), each prompt a Python format string with ``{0}`` = the unique token and
 ``{1}`` = the class noun. The classes become the ``class`` label level of the references.
-Generations stay in ``<method>/<subject>/``; each is matched to its prompt by the prompt index in
-its file name (the first integer: ``07.png``, ``prompt07_seed2.png``, ``07_1.jpg``; else of a
-per-prompt folder ``<subject>/07/0.png``) and the prompt
-text is filled with ``unique_token`` (default ``sks``) and the class.
+Generations stay in ``<method>/<subject>/``; each is matched to its prompt by the prompt index
+read from its path (:func:`prompt_index`), and the prompt text is filled with ``unique_token``
+(default ``sks``) and the class. The rule, in order:
+
+1. a number marked as the prompt: ``prompt07``, ``prompt_07``, ``p07`` (file name or folder);
+2. a numeric per-prompt folder: ``<subject>/07/0.png``;
+3. the file name's numbers that are not marked as something else (``seed``, ``s``, ``sample``,
+   ``img``, ``image``, ``idx``, ``step``, ``n``): ``07.png``, ``seed1_07.png`` -> 7; when several
+   remain (``07_1.jpg``) the first is used and the folder is named once as ``ambiguous_prompt_index``.
 """
 
 from __future__ import annotations
@@ -64,14 +69,30 @@ def parse_prompt_file(text: str) -> tuple[dict[str, str], list[str], list[str]]:
     return classes, lists[0], lists[1]
 
 
-def prompt_index(name: str, folder: str = "") -> int | None:
-    """The first integer of the file name (``07.png``, ``prompt07_seed2.png``), else of its folder
-    (``<subject>/07/0.png``)."""
+_MARKED = re.compile(r"(?i)(?:^|[^a-z])(prompt|p)[_-]?(\d+)")
+_OTHER = re.compile(r"(?i)(?:seed|sample|image|img|idx|step|(?:^|[^a-z])[sn])[_-]?$")
+
+
+def prompt_index(name: str, folder: str = "") -> tuple[int | None, bool]:
+    """``(index, ambiguous)`` read from a file name and its folder by the rule of the module
+    docstring; ``ambiguous`` when several unmarked numbers were left in the name.
+
+    >>> prompt_index("seed1_07"), prompt_index("prompt07_seed2"), prompt_index("0", "07"), prompt_index("07_1")
+    ((7, False), (7, False), (7, False), (7, True))
+    >>> prompt_index("dogs_07"), prompt_index("s3_12"), prompt_index("img")
+    ((7, False), (12, False), (None, False))
+    """
     for text in (name, folder):
-        m = re.search(r"\d+", text)
+        m = _MARKED.search(text)
         if m:
-            return int(m.group())
-    return None
+            return int(m.group(2)), False
+    if folder.isdigit():
+        return int(folder), False
+    free = [int(m.group()) for m in re.finditer(r"\d+", name) if not _OTHER.search(name[: m.start()])]
+    if free:
+        return free[0], len(free) > 1
+    m = re.search(r"\d+", folder)
+    return (int(m.group()), False) if m else (None, False)
 
 
 def _detect(path: Path, role: str) -> bool:
@@ -101,7 +122,12 @@ def _read(path: Path, role: str, problems, context: dict) -> dict:
     def name_prompts(gens, problems_):
         out = []
         for g in gens:
-            k = prompt_index(g.path.stem, g.path.parent.name if g.path.parent.name != g.subject else "")
+            k, ambiguous = prompt_index(g.path.stem, g.path.parent.name if g.path.parent.name != g.subject else "")
+            if ambiguous and g.prompt is None:
+                problems_.add(g.path.parent, "ambiguous_prompt_index",
+                              f"file names such as {g.path.name!r} hold several numbers; the prompt index is the first "
+                              "one not marked as a seed or sample (name files prompt07_seed1.png to be explicit)",
+                              "warning")
             plist = prompts_for(g.subject)
             if g.prompt is None and k is not None and 0 <= k < len(plist):
                 g = replace(g, prompt=plist[k], extra={**g.extra, "prompt_index": str(k)})
