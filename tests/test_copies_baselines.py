@@ -337,3 +337,26 @@ def test_aligned_correlation_is_the_definition():
         for j in range(5):
             want = max(max(A[i, 0] @ B[j, c] for c in range(4)), max(A[i, c] @ B[j, 0] for c in range(4)))
             assert S[i, j] == pytest.approx(want, abs=1e-5)
+
+
+def test_a_method_with_some_copies_is_ranked_on_its_other_images():
+    """Copies never count towards a rank: 'copier' beats 'honest' only through its copies."""
+    from idbench.report.rows import metric_rankings, ranking_inputs
+    from idbench.results import Results
+
+    res = Results()
+    res.add_metric("cos[x]", "cos")
+    rows = []
+    for s in range(12):
+        rows.append({"method": "honest", "subject": f"s{s}", "image_id": f"h{s}", "cos[x]": 0.70 + 0.001 * s})
+        rows.append({"method": "copier", "subject": f"s{s}", "image_id": f"c{s}a", "cos[x]": 0.99, "copy_kind": "near-copy"})
+        rows.append({"method": "copier", "subject": f"s{s}", "image_id": f"c{s}b", "cos[x]": 0.60 + 0.001 * s})
+    res.rows = rows
+    res.sections["content"] = {"per_method": {"copier": {"images": 24, "copies": 0, "near_copies": 12, "blank": 0},
+                                              "honest": {"images": 12, "copies": 0, "near_copies": 0, "blank": 0}}}
+    res.summarise(n_resamples=200)
+    assert res.methods["copier"]["cos[x]"]["mean"] > res.methods["honest"]["cos[x]"]["mean"]  # with its copies
+    means, subj, left_out = ranking_inputs(res, "cos[x]")
+    assert means["copier"] == pytest.approx(np.mean([0.60 + 0.001 * s for s in range(12)])) and not left_out
+    rk = metric_rankings(res, ["cos[x]"])["cos[x]"]
+    assert rk.best == "honest" and rk.ranks == {"honest": 1, "copier": 2}

@@ -143,7 +143,7 @@ def print_summary(results, *, truth_key: str | None = "drift", skip_prefixes: tu
     images says how many it covers. Secondary per-image columns (``skip_prefixes``) stay in the
     files, not the printed table."""
     from idbench.report.format import DASH
-    from idbench.report.rows import baseline_note, baseline_rows, content_flags
+    from idbench.report.rows import FLAGS_NOTE, baseline_note, baseline_rows, content_flags
 
     metrics = [m for m in results.metrics if not m.startswith(skip_prefixes)]
     truth_cols = [truth_key] if truth_key and any(truth_key in t for t in results.truth.values()) else []
@@ -172,8 +172,7 @@ def print_summary(results, *, truth_key: str | None = "drift", skip_prefixes: tu
     if baseline_note(results.sections):
         notes.add(baseline_note(results.sections))
     if flag_cols:
-        notes.add("flags: images that copy (bytes or near-copy) a reference or gallery image, or are blank: "
-                  "see copy_of in per_image.csv; such a method is never ranked")
+        notes.add(FLAGS_NOTE)
     click.echo(format_table(header, rows))
     b = results.bootstrap
     if b:

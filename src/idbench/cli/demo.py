@@ -56,7 +56,7 @@ def demo(out_dir, seed, encoder_spec, instances, per_subject, n_resamples, quiet
     gallery = Gallery([r for r in full if r.extra.get("role") == "view"], levels=full.levels)
     study = Study(refs=refs, gen=gens, gallery=gallery, samples=samples_from_world(full.records), distribution=True,
                   encoders=[encoder_spec], seed=seed, n_resamples=n_resamples, progress=not quiet,
-                  cache=EmbeddingCache(out_dir / "cache"), command=command_line())
+                  cache=EmbeddingCache(out_dir / "cache"), command=command_line(), warn=False)
     out = study.run(problems)
     results = out.results
     truth = method_truth(gen_dir)

@@ -42,19 +42,25 @@ def compare(results_dir, metrics, alpha, n_resamples, seed):
     if unknown:
         raise click.ClickException(f"unknown metric(s) {', '.join(unknown)}; available: {', '.join(res.metrics)}")
     from idbench.protocols.common import flagged_methods
+    from idbench.report.rows import ranking_inputs
 
     flagged = flagged_methods(res.sections)
+    if flagged:
+        click.echo("methods with copies are ranked on their other images only: "
+                   + "; ".join(f"{m} ({why})" for m, why in flagged.items()))
     out_rows, notes = [], set()
     for metric in names:
-        subj = {m: {s: v[metric] for s, v in d.items() if metric in v} for m, d in res.subjects.items()}
+        means, subj, left_out = ranking_inputs(res, metric)
         subj = {m: d for m, d in subj.items() if d}
+        means = {m: v for m, v in means.items() if m in subj}
         if len(subj) < 2:
             click.echo(f"\n{metric}: fewer than 2 methods have a value; nothing to compare")
+            for m, why in left_out.items():
+                click.echo(f"  not ranked: {m} ({why})")
             continue
         comps = compare_methods(subj, metric, n_resamples=n_resamples, seed=seed)
-        means = {m: res.methods[m][metric]["mean"] for m in subj}
         hib = res.metrics[metric].higher_is_better
-        ranking = rank_methods(means, comps, higher_is_better=hib, alpha=alpha, flagged=flagged)
+        ranking = rank_methods(means, comps, higher_is_better=hib, alpha=alpha, flagged=left_out)
         order = sorted(ranking.ranks, key=lambda m: (ranking.ranks[m], -means[m] if hib else means[m]))
         if ranking.ranked:
             click.echo(f"\n{metric}: " + ", ".join(f"#{ranking.ranks[m]} {m}" for m in order))

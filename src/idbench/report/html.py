@@ -102,7 +102,7 @@ def _fmt(entry: dict | None) -> str:
 
 
 def build_context(res: Results, results_dir: Path) -> dict:
-    from idbench.report.rows import baseline_note, baseline_rows, content_flags, metric_rankings, rca_rows, retrieval_rows
+    from idbench.report.rows import FLAGS_NOTE, baseline_note, baseline_rows, content_flags, metric_rankings, rca_rows, retrieval_rows
 
     metrics = [m for m in res.metrics if not m.startswith("cmc@")]
     methods = list(res.methods)
@@ -139,8 +139,7 @@ def build_context(res: Results, results_dir: Path) -> dict:
            "baselines": [{"label": lab, "cells": [_fmt(e) if e else "" for e in es]}
                          for lab, es in baseline_rows(res.sections, metrics)],
            "table_notes": [n for n in (baseline_note(res.sections),) if n]
-           + (["flags: images that copy (bytes or near-copy) a reference or gallery image, or are blank; such a "
-               "method is never bold or ranked"] if any(flags.values()) else []),
+           + ([FLAGS_NOTE] if any(flags.values()) else []),
            "problem_groups": problem_groups(res.problems)}
     sec = res.sections
     if "retrieval" in sec:

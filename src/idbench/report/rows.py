@@ -3,24 +3,54 @@ from the summary's sections so that the three never drift apart."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from idbench.report.format import DASH, fmt_ci, fmt_interval, fmt_num
+
+COPY_KINDS = ("copy", "near-copy")
+FLAGS_NOTE = ("flags: images that copy a reference or gallery image (bytes or near-copy; column copy_of of "
+              "per_image.csv) or are blank. A copy is scored leave-one-out (never against its own source), and a "
+              "method is ranked or bold on its other images only")
+
+
+def ranking_inputs(res, metric: str) -> tuple[dict[str, float], dict[str, dict[str, float]], dict[str, str]]:
+    """``(means, per-subject means, left out)`` a ranking uses: a method whose images copy references
+    or gallery images is ranked on its *other* images only (never on the strength of its copies);
+    one with no other image is left out, with the reason."""
+    from idbench.protocols.common import flagged_methods
+    from idbench.results import _num
+
+    flagged = flagged_methods(res.sections)
+    means = {m: v[metric]["mean"] for m, v in res.methods.items() if metric in v}
+    subj = {m: {s: d[metric] for s, d in res.subjects.get(m, {}).items() if metric in d} for m in means}
+    left_out = {}
+    for m in [m for m in means if m in flagged]:
+        vals: dict[str, list[float]] = {}
+        for r in res.rows:
+            v = _num(r.get(metric))
+            if r.get("method") == m and r.get("copy_kind") not in COPY_KINDS and v == v:
+                vals.setdefault(r["subject"], []).append(v)
+        if not vals:
+            left_out[m] = flagged[m] + ": no other image to rank it on"
+            means.pop(m)
+            subj.pop(m)
+            continue
+        subj[m] = {s: float(np.mean(v)) for s, v in vals.items()}
+        means[m] = float(np.mean([x for v in vals.values() for x in v]))
+    return means, subj, left_out
 
 
 def metric_rankings(res, metrics) -> dict:
-    """``{metric: Ranking or None}``: ranks from the Holm-corrected paired test over subjects;
-    methods whose images copy references or gallery images are left out (never ranked, never bold)."""
-    from idbench.protocols.common import flagged_methods
+    """``{metric: Ranking or None}``: ranks from the Holm-corrected paired test over subjects, on
+    :func:`ranking_inputs` (copies never count towards a rank or a bold cell)."""
     from idbench.stats.compare import compare_methods, rank_methods
 
-    flagged = flagged_methods(res.sections)
     out = {}
     for metric in metrics:
-        means = {m: v[metric]["mean"] for m, v in res.methods.items() if metric in v}
-        subj = {m: {s: d[metric] for s, d in res.subjects.get(m, {}).items() if metric in d} for m in means
-                if m not in flagged}
+        means, subj, left_out = ranking_inputs(res, metric)
         comps = compare_methods(subj, metric, n_resamples=2000) if len(subj) > 1 else []
-        out[metric] = (rank_methods(means, comps, higher_is_better=res.metrics[metric].higher_is_better, flagged=flagged)
-                       if means else None)
+        out[metric] = (rank_methods(means, comps, higher_is_better=res.metrics[metric].higher_is_better,
+                                    flagged=left_out) if means or left_out else None)
     return out
 
 

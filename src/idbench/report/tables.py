@@ -12,7 +12,7 @@ from pathlib import Path
 
 from idbench.metrics.catalogue import MetricId
 from idbench.report.format import DASH, fmt_ci, fmt_interval, fmt_num
-from idbench.report.rows import baseline_note, baseline_rows, content_flags, metric_rankings, rca_rows, retrieval_rows
+from idbench.report.rows import FLAGS_NOTE, baseline_note, baseline_rows, content_flags, metric_rankings, rca_rows, retrieval_rows
 from idbench.results import Results
 
 
@@ -73,9 +73,7 @@ def table_data(res: Results) -> list[dict]:
     if baseline_note(res.sections):
         notes.append(baseline_note(res.sections))
     if show_flags:
-        notes.append("flags: images that are byte copies or near-copies of a reference or gallery image, or blank; a "
-                     "method with copies is never bold or ranked (its copies are scored leave-one-out: never against "
-                     "their own source)")
+        notes.append(FLAGS_NOTE)
     b = res.bootstrap
     if b:
         notes.insert(0, f"mean [{int(b.get('confidence', 0.95) * 100)}% CI], cluster bootstrap over subjects "

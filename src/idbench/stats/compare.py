@@ -138,7 +138,7 @@ def rank_methods(means: dict[str, float], comparisons: list[Comparison], *, high
     >>> r.ranks, r.best, r.flagged
     ({'b': 1}, None, {'a': 'copies'})
     """
-    flagged = {m: why for m, why in (flagged or {}).items() if m in means}
+    flagged = dict(flagged or {})
     methods = [m for m in means if m not in flagged]
     comparisons = [c for c in comparisons if c.a not in flagged and c.b not in flagged]
     if len(methods) < 2:
