@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import io
 import json
 import math
 import os
@@ -22,6 +23,9 @@ import idbench
 from idbench.data.problems import ProblemLog
 
 ROW_KEYS = ("method", "subject", "image_id", "path", "prompt")
+#: the files a study writes into its results folder (a folder in their place is an error before any work)
+OUTPUT_FILES = ("summary.json", "per_image.csv", "per_image.parquet", "problems.csv", "tables.md", "tables.tex",
+                "report.html", "nearid_samples.csv", "idbench-manifest.json")
 
 
 class ResultsError(ValueError):
@@ -88,7 +92,13 @@ class Results:
             else:
                 self.rows.append(dict(r))
                 index[key] = self.rows[-1]
+        from idbench.folder import merge_identity
+
+        ident = merge_identity((self.sections.get("study") or {}).get("identity") or {},
+                               (newer.sections.get("study") or {}).get("identity") or {})
         self.sections.update(newer.sections)
+        if "study" in self.sections:
+            self.sections["study"] = {**self.sections["study"], "identity": ident}
         self.truth.update(newer.truth)
         self.problems.extend(newer.problems)
         self.after_summary += [h for h in newer.after_summary if h not in self.after_summary]
@@ -155,51 +165,68 @@ class Results:
             "sections": self.sections,
         }
 
-    def write_merged(self, out_dir: str | Path, *, n_resamples: int = 2000, confidence: float = 0.95,
-                     seed: int = 0) -> "Results":
-        """Summarise and write into ``out_dir``, merging with the results already there (another
-        protocol's run into the same folder adds to it, never overwrites it). Returns what was written."""
-        out = Path(out_dir)
-        merged = self
-        if (out / "summary.json").is_file():
-            try:
-                merged = Results.read(out).merge(self)
-            except (ResultsError, OSError):
-                merged = self  # a damaged folder is replaced, not merged into
-        b = merged.bootstrap
-        if merged is not self or (b.get("n_resamples"), b.get("confidence"), b.get("seed")) != (n_resamples, confidence, seed):
-            merged.summarise(n_resamples=n_resamples, confidence=confidence, seed=seed)
-        merged.write(out)
-        return merged
+    def stale_rows(self, newer: "Results") -> list[str]:
+        """Rows of this (older) folder that ``newer`` would leave stale: for a method ``newer`` scores
+        with a protocol, images this folder holds values of that protocol for but ``newer`` does not
+        have (a method is re-scored whole, never half old, half new)."""
+        new_keys = {(r["method"], r["image_id"]) for r in newer.rows}
+        new_methods = {r["method"] for r in newer.rows}
+        cols = {m for m, info in newer.metrics.items()}
+        out = []
+        for m in sorted(new_methods):
+            old = [r for r in self.rows if r["method"] == m and (m, r["image_id"]) not in new_keys
+                   and any(_num(r.get(c)) == _num(r.get(c)) for c in cols)]
+            if old:
+                out.append(f"method {m!r} has {len(old)} image(s) there that this run does not score (e.g. "
+                           f"{old[0]['image_id']!r})")
+        return out
 
     def write(self, out_dir: str | Path) -> Path:
-        """Write ``per_image.csv`` then ``summary.json`` into ``out_dir``, each to a temporary file
-        first and renamed into place, so a failure never leaves a half-written file."""
+        """Write ``per_image.csv`` (+ ``.parquet``), ``problems.csv`` and ``summary.json`` into
+        ``out_dir``, each through a unique temporary file renamed into place. (No lock and no
+        manifest: :meth:`idbench.study.StudyResults.write` writes a whole results folder.)"""
+        self.write_files(out_dir)
+        return Path(out_dir)
+
+    def write_files(self, out_dir: str | Path) -> list[Path]:
+        """:meth:`write`, returning the paths written."""
+        from idbench.cache.results import atomic_write_bytes
+        from idbench.folder import fault_point
+
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         summary = json.dumps(_jsonable(self.summary_dict()), indent=2, allow_nan=False)
         cols = list(ROW_KEYS) + [c for c in _columns(self.rows) if c not in ROW_KEYS]
-        tmp = out / "per_image.csv.tmp"
-        try:
-            with open(tmp, "w", newline="", encoding="utf-8") as f:
-                w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
-                w.writeheader()
-                for r in self.rows:
-                    w.writerow({k: _fmt(r.get(k)) for k in cols})
-            os.replace(tmp, out / "per_image.csv")
-        finally:
-            tmp.unlink(missing_ok=True)
-        _write_parquet(out / "per_image.parquet", self.rows, cols, set(self.metrics))
+        buf = io.StringIO(newline="")
+        w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        for r in self.rows:
+            w.writerow({k: _fmt(r.get(k)) for k in cols})
+        atomic_write_bytes(out / "per_image.csv", buf.getvalue().encode("utf-8"))
+        fault_point("per_image.csv")
+        written = [out / "per_image.csv"]
+        if _write_parquet(out / "per_image.parquet", self.rows, cols, set(self.metrics)):
+            written.append(out / "per_image.parquet")
         self.problems.write_csv(out / "problems.csv")
-        _atomic_write(out / "summary.json", summary)
-        return out
+        atomic_write_bytes(out / "summary.json", summary.encode("utf-8"))
+        fault_point("summary.json")
+        return written + [out / "problems.csv", out / "summary.json"]
 
     @classmethod
-    def read(cls, out_dir: str | Path) -> "Results":
+    def read(cls, out_dir: str | Path, *, check: bool = True) -> "Results":
+        """Read a results folder. With ``check`` (default) a folder whose manifest says a write was
+        interrupted, or whose files do not match their checksums, is refused (:class:`ResultsError`
+        naming why); rows of ``per_image.csv`` that are cut short are refused too."""
+        from idbench.folder import ResultsFolder
+
         out = Path(out_dir)
         summary_path = out / "summary.json"
         if not summary_path.is_file():
             raise FileNotFoundError(f"{out}: not a results folder (no summary.json)")
+        why = ResultsFolder(out).problem() if check else None
+        if why:
+            raise ResultsError(f"{out}: inconsistent results folder: {why}; re-run the evaluation into it with "
+                               "--replace")
         try:
             s = json.loads(summary_path.read_text(encoding="utf-8"))
         except UnicodeDecodeError as e:
@@ -221,28 +248,41 @@ class Results:
             raise ResultsError(f"{summary_path}: malformed idbench summary ({type(e).__name__}: {e})") from None
         rows_path = out / "per_image.csv"
         if rows_path.is_file():
+            csv.field_size_limit(1 << 30)
             with open(rows_path, newline="", encoding="utf-8", errors="replace") as f:
-                for r in csv.DictReader(f):
+                reader = csv.DictReader(f)
+                for i, r in enumerate(reader, 2):
+                    if None in r or any(v is None for v in r.values()) or not r.get("method", "x") and not r.get("image_id"):
+                        raise ResultsError(f"{rows_path}: line {i} does not have the header's {len(reader.fieldnames or [])} "
+                                           "fields (the file is cut short or damaged); re-run the evaluation")
                     res.rows.append({k: (_num(v) if k in res.metrics else v) for k, v in r.items()})
         return res
 
 
-def _write_parquet(path: Path, rows: list[dict], cols: list[str], metrics: set[str]) -> None:
+def _write_parquet(path: Path, rows: list[dict], cols: list[str], metrics: set[str]) -> bool:
     """The per-image table as Parquet too, when pyarrow is installed (metric columns as float64)."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        return
+        return False
     data = {}
     for c in cols:
         if c in metrics:
             data[c] = pa.array([_num(r.get(c)) for r in rows], type=pa.float64(), from_pandas=True)  # NaN -> null
         else:
             data[c] = pa.array(["" if r.get(c) is None else _text(str(r.get(c))) for r in rows], type=pa.string())
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(pa.table(data), tmp)
-    os.replace(tmp, path)
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        pq.write_table(pa.table(data), tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return True
 
 
 def _looks_like_summary(s: Any) -> bool:
@@ -313,9 +353,3 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, str):
         return _text(x)
     return x
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

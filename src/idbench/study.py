@@ -293,7 +293,8 @@ class Study:
             if p.after_summary:
                 p.run(data, ctx)
                 ran.append(name)
-        results.sections["study"] = {"protocols_run": ran, "protocols_failed": failed, "not_run": why,
+        results.sections["study"] = {"identity": self._identity(data, encoders, ctx, ran),
+                                     "protocols_run": ran, "protocols_failed": failed, "not_run": why,
                                      "encoders": [e.name for e in encoders],
                                      "inputs": {k: (str(v) if isinstance(v, (str, Path)) else type(v).__name__)
                                                 for k, v in (("refs", self.refs), ("gen", self.gen), ("gallery", self.gallery),
@@ -304,6 +305,35 @@ class Study:
         if self.warn:
             problems.warn()
         return StudyResults(results)
+
+    def _identity(self, data: StudyData, encoders, ctx, ran: list[str]) -> dict:
+        """What produced these results (see :func:`idbench.folder.same_study`): the content of the
+        references, gallery and samples, each encoder's cache id, each protocol's options."""
+        import idbench
+        from idbench.data.content import content_hashes, content_key
+        from idbench.folder import digest
+
+        hashes = data.content.hashes if data.content is not None else {}
+
+        def of(recs):
+            recs = list(recs)
+            missing = [r for r in recs if content_key(r) not in hashes]
+            more = content_hashes(missing) if missing else {}
+            return digest(hashes.get(content_key(r)) or more.get(content_key(r)) or str(r.path) for r in recs)
+
+        inputs = {}
+        if data.references is not None:
+            inputs["references"] = of(data.references.records)
+        if data.gallery is not None:
+            inputs["gallery"] = of(data.gallery.records)
+        if data.samples:
+            inputs["samples"] = of([v for s in data.samples for v in (*s.views, *[d for d in s.distractors if d])])
+        options = {}
+        for name in ran:
+            opts = {o.name: ctx.opt(name, o.name) for o in get_protocol(name).options}
+            options[name] = {k: (str(v) if isinstance(v, Path) else v) for k, v in opts.items()}
+        return {"inputs": inputs, "encoders": {e.name: e.cache_id for e in encoders}, "options": options,
+                "idbench_version": idbench.__version__}
 
     def _audit(self, data: StudyData, cache, problems, results):
         """Copies and near-copies in every direction, once for every protocol (see :mod:`idbench.data.content`)."""
@@ -392,29 +422,61 @@ class StudyResults:
 
     results: Results
 
-    def write(self, out_dir: str | Path, *, report: bool = True, merge: bool = True) -> Path:
-        """Write summary.json, per_image.csv (+ .parquet), tables.md / tables.tex, the protocols'
-        own files (retrieval queries, NearID samples, RCA confusions) and, with ``report``, the
-        figures and report.html."""
+    def write(self, out_dir: str | Path, *, report: bool = True, merge: bool = True, replace: bool = False,
+              echo=None) -> Path:
+        """Write summary.json, per_image.csv (+ .parquet), problems.csv, tables.md / tables.tex, the
+        protocols' own files (NearID samples, RCA confusions) and, with ``report``, report.html.
+
+        The folder is written as one unit (:mod:`idbench.folder`): under its lock, between a
+        ``writing`` and a ``complete`` manifest. With ``merge`` (default) a folder that already holds
+        results is added to only if it is the same study (same references, gallery, samples,
+        encoders and options where both have them) and consistent; otherwise
+        :class:`~idbench.folder.FolderError` says why. ``replace`` writes over whatever is there."""
+        from idbench.folder import FolderError, ResultsFolder, fault_point, same_study
         from idbench.report.tables import write_tables
+        from idbench.results import OUTPUT_FILES, Results, ResultsError
 
         out = Path(out_dir)
-        r = self.results
-        if merge:
-            self.results = r.write_merged(out, n_resamples=r.bootstrap.get("n_resamples", 2000),
-                                          seed=r.bootstrap.get("seed", 0))
-        else:
-            r.write(out)
-        write_tables(self.results, out)
-        nearid = self.results.sections.get("nearid")
-        if nearid and nearid.get("samples") is not None:
-            _write_nearid_samples(nearid["samples"], out / "nearid_samples.csv")
-        if "rca" in self.results.sections:
-            from idbench.report.confusion import write_confusions
+        for name in OUTPUT_FILES:
+            if (out / name).is_dir():
+                raise FolderError(f"{out / name} is a folder; the results file of that name cannot be written there")
+        folder = ResultsFolder(out)
+        with folder.lock(echo=echo):
+            r = self.results
+            if merge and not replace and (out / "summary.json").exists():
+                folder.check()
+                try:
+                    old = Results.read(out, check=False)
+                except (ResultsError, OSError) as e:
+                    raise FolderError(f"cannot add to {out}: {e}. Use --replace to write over it, or another folder") from None
+                ident = r.sections.get("study", {}).get("identity") or {}
+                was = old.sections.get("study", {}).get("identity")
+                if was is None:
+                    raise FolderError(f"{out} holds results that do not record which study produced them (written by an "
+                                      "older idbench or by hand); use --replace to write over them, or another folder")
+                diffs = same_study(was, ident) + old.stale_rows(r)
+                if diffs:
+                    raise FolderError(f"{out} holds another study: " + "; ".join(diffs) + ". Use --replace to write over "
+                                      "it, or another folder")
+                r = old.merge(r)
+                r.summarise(n_resamples=self.results.bootstrap.get("n_resamples", 2000),
+                            seed=self.results.bootstrap.get("seed", 0))
+            self.results = r
+            folder.begin()
+            written = r.write_files(out)
+            written += write_tables(r, out)
+            fault_point("tables")
+            nearid = r.sections.get("nearid")
+            if nearid and nearid.get("samples") is not None:
+                _write_nearid_samples(nearid["samples"], out / "nearid_samples.csv")
+                written.append(out / "nearid_samples.csv")
+            if "rca" in r.sections:
+                from idbench.report.confusion import write_confusions
 
-            write_confusions(self.results.sections["rca"], out, figures=report)
-        if report:
-            self.report(out)
+                written += write_confusions(r.sections["rca"], out, figures=report)
+            folder.commit(written)
+            if report:  # derived from the committed folder (not in the manifest: `idbench report` re-renders it)
+                self.report(out)
         return out
 
     def report(self, out_dir: str | Path) -> Path:

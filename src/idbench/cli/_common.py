@@ -62,7 +62,9 @@ def ensure_out_dir(out_dir: Path) -> Path:
 
 
 def run_options(f: Callable) -> Callable:
-    """--batch-size / --device / --quiet / --bootstrap / --seed."""
+    """--batch-size / --device / --quiet / --bootstrap / --seed / --replace."""
+    f = click.option("--replace", is_flag=True,
+                     help="Write over the results folder (default: add to it, only if it holds the same study).")(f)
     f = click.option("--seed", type=int, default=0, show_default=True, help="Seed for resampling and sampling.")(f)
     f = click.option("--bootstrap", "n_resamples", type=click.IntRange(100), default=2000, show_default=True,
                      help="Bootstrap resamples (over subjects) for confidence intervals.")(f)
@@ -262,10 +264,11 @@ def protocol_options(*protocols: str) -> Callable:
 
 
 def run_study(*, out_dir: Path, report: bool, quiet: bool, cache_dir: Path | None, no_cache: bool,
-              options: dict | None = None, study_file: Path | None = None, **study_kw):
+              options: dict | None = None, study_file: Path | None = None, replace: bool = False, **study_kw):
     """The one path every evaluating command takes: build the :class:`~idbench.study.Study` (from a
     study file when given; flags the user gave win), run it, write the results folder, print the
     summary. Keys of ``study_kw`` left as None are not set. Returns the StudyResults."""
+    from idbench.folder import FolderError
     from idbench.study import Study, StudyError
 
     kw = {k: v for k, v in study_kw.items() if v is not None}
@@ -281,8 +284,8 @@ def run_study(*, out_dir: Path, report: bool, quiet: bool, cache_dir: Path | Non
             raise click.UsageError("give inputs: --refs / --gen / --gallery / --samples, or a study file")
         study.cache = open_cache(cache_dir, no_cache)
         out = study.run(stderr_problem_log(quiet))
-        out.write(out_dir, report=report)
-    except (StudyError, ImportError) as e:
+        out.write(out_dir, report=report, replace=replace, echo=lambda m: click.secho(m, fg="yellow", err=True))
+    except (StudyError, ImportError, FolderError) as e:
         raise click.ClickException(str(e))
     st = out.results.sections.get("study", {})
     for name, why in st.get("protocols_failed", {}).items():

@@ -34,7 +34,7 @@ _GROUPS = ("similarity", "text", "distribution", "rfs", "goa", "aps")
 @run_options
 @user_errors
 def evaluate(refs_path, gen_path, encoders, metric_groups, layout, out_dir, report, cache_dir, no_cache, batch_size, device,
-             quiet, n_resamples, seed, options):
+             quiet, n_resamples, seed, replace, options):
     """Score generated images against their subject's references.
 
     Per method, subject and image: mean cosine to the references for image encoders (named after
@@ -57,7 +57,7 @@ def evaluate(refs_path, gen_path, encoders, metric_groups, layout, out_dir, repo
         raise click.UsageError("--metrics goa needs --detector MODEL")
     if "aps" in groups and not sim.get("aps_attributes"):
         raise click.UsageError("--metrics aps needs --attributes CSV and a face encoder (-e dlib-face)")
-    out = run_study(out_dir=out_dir, report=report, quiet=quiet, cache_dir=cache_dir, no_cache=no_cache, options=options,
+    out = run_study(replace=replace, out_dir=out_dir, report=report, quiet=quiet, cache_dir=cache_dir, no_cache=no_cache, options=options,
                     refs=refs_path, gen=gen_path, encoders=list(encoders), layout=None if layout == "auto" else layout,
                     protocols=["similarity", *(["distribution"] if "distribution" in groups else [])],
                     seed=seed, n_resamples=n_resamples, batch_size=batch_size, device=device)

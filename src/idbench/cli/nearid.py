@@ -56,13 +56,13 @@ def _load_samples(samples_path: Path | None, world: Path | None, problems):
 @run_options
 @user_errors
 def eval_(samples_path, world, encoder_spec, out_dir, report, cache_dir, no_cache, batch_size, device, quiet, n_resamples,
-          seed, options):
+          seed, replace, options):
     """SSR, PA and the margin distribution of an encoder, overall and per distractor source (the
     nearid protocol of one Study, the same path as ``idbench run --protocols nearid``)."""
     if bool(samples_path) == bool(world):
         raise click.UsageError("give exactly one of --samples MANIFEST or --world DIR")
     samples = _load_samples(None, world, stderr_problem_log(quiet)) if world else samples_path
-    out = run_study(out_dir=out_dir, report=report, quiet=quiet, cache_dir=cache_dir, no_cache=no_cache, options=options,
+    out = run_study(replace=replace, out_dir=out_dir, report=report, quiet=quiet, cache_dir=cache_dir, no_cache=no_cache, options=options,
                     samples=samples, encoders=[encoder_spec], protocols=["nearid"], seed=seed, n_resamples=n_resamples,
                     batch_size=batch_size, device=device)
     if "nearid" in out.results.sections:

@@ -34,7 +34,7 @@ from idbench.cli._common import (
 @run_options
 @user_errors
 def rank(gallery_path, gen_path, refs_path, encoder_spec, out_dir, report, cache_dir, no_cache, batch_size, device, quiet,
-         n_resamples, seed, options):
+         n_resamples, seed, replace, options):
     """Rank the gallery for every generated image; mAP, CMC@1/5/10, P@1, R-precision, mAP@R, MRR.
 
     Each generated image is a query against a gallery of real, identity-labelled look-alikes; the
@@ -46,7 +46,7 @@ def rank(gallery_path, gen_path, refs_path, encoder_spec, out_dir, report, cache
     Example:
       idbench rank --gallery gallery.csv --gen gen/ --refs refs/ --levels class,subject
     """
-    out = run_study(out_dir=out_dir, report=report, quiet=quiet, cache_dir=cache_dir, no_cache=no_cache, options=options,
+    out = run_study(replace=replace, out_dir=out_dir, report=report, quiet=quiet, cache_dir=cache_dir, no_cache=no_cache, options=options,
                     gallery=gallery_path, gen=gen_path, refs=refs_path, encoders=[encoder_spec], protocols=["retrieval"],
                     seed=seed, n_resamples=n_resamples, batch_size=batch_size, device=device)
     if "retrieval" in out.results.sections:

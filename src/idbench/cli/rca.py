@@ -34,7 +34,7 @@ from idbench.cli._common import (
 @run_options
 @user_errors
 def rca(train_path, gen_path, refs_path, encoder_spec, out_dir, distribution, report, cache_dir, no_cache, batch_size, device, quiet,
-        n_resamples, seed, options):
+        n_resamples, seed, replace, options):
     """Oracle accuracy on generated images relative to real ones (RCA = Acc_gen / Acc_real).
 
     The oracle is cross-fitted: logistic-regression probes on the encoder's embeddings of the real
@@ -45,7 +45,7 @@ def rca(train_path, gen_path, refs_path, encoder_spec, out_dir, distribution, re
     per-level confusion matrices (rca_confusion_<level>_<method>.csv, and .png with the report) and,
     with --distribution, FID / KID per method against the real images.
     """
-    out = run_study(out_dir=out_dir, report=report, quiet=quiet, cache_dir=cache_dir, no_cache=no_cache, options=options,
+    out = run_study(replace=replace, out_dir=out_dir, report=report, quiet=quiet, cache_dir=cache_dir, no_cache=no_cache, options=options,
                     gallery=train_path, gen=gen_path, refs=refs_path, encoders=[encoder_spec],
                     protocols=["rca", *(["distribution"] if distribution else [])],
                     seed=seed, n_resamples=n_resamples, batch_size=batch_size, device=device)

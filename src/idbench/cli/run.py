@@ -50,7 +50,7 @@ _PATH = click.Path(exists=True, path_type=Path)
 @run_options
 @user_errors
 def run(study_file, refs, gen, gallery, samples, human, encoders, layout, protocols, distribution, backend, ray_address,
-        out_dir, report, cache_dir, no_cache, batch_size, device, quiet, n_resamples, seed, options):
+        out_dir, report, cache_dir, no_cache, batch_size, device, quiet, n_resamples, seed, replace, options):
     """Run every protocol the inputs allow, into one results folder.
 
     similarity (needs --refs and --gen), retrieval and RCA (--gallery and --gen), NearID
@@ -67,6 +67,7 @@ def run(study_file, refs, gen, gallery, samples, human, encoders, layout, protoc
     """
     given = given_on_command_line
     out = run_study(
+        replace=replace,
         study_file=study_file, out_dir=out_dir, report=report, quiet=quiet, cache_dir=cache_dir, no_cache=no_cache,
         options=options, refs=refs, gen=gen, gallery=gallery, samples=samples, human=human,
         encoders=list(encoders) or None, protocols=protocols if given("protocols") else None,

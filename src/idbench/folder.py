@@ -1,0 +1,174 @@
+"""A results folder written as one unit: a lock, a manifest with checksums, and a study identity.
+
+* **Lock.** Every writer takes ``.idbench.lock`` in the folder (``fcntl.flock``); a second writer
+  waits (saying so) and then reads what the first wrote before merging, so nothing is lost.
+* **Manifest.** ``idbench-manifest.json`` is rewritten around every write: ``"state": "writing"``
+  before the first file is replaced, then ``"complete"`` with the SHA-256 of every file the write
+  produced. A folder whose manifest says ``writing`` (a write was killed) or whose files do not match
+  their checksums is *inconsistent*: readers name it, and nothing merges into it without
+  ``--replace``.
+* **Identity.** ``summary.json``'s ``sections.study.identity`` records what produced the folder (the
+  content of the references, gallery and samples; each encoder's cache id; each protocol's
+  options). :func:`same_study` decides whether a new run may add to the folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+MANIFEST = "idbench-manifest.json"
+LOCK = ".idbench.lock"
+#: files a study writes whose checksums the manifest records (others, e.g. report.html, are derived)
+VERIFIED = ("summary.json", "per_image.csv")
+
+
+class FolderError(ValueError):
+    """A results folder that cannot be used as asked (inconsistent, another study, locked)."""
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fault_point(what: str) -> None:
+    """Test hook: ``IDBENCH_TEST_KILL_AFTER=<n>`` kills the process (SIGKILL) at the n-th fault point
+    of a write, to test that an interrupted write leaves a folder readers can judge."""
+    n = os.environ.get("IDBENCH_TEST_KILL_AFTER")
+    if not n:
+        return
+    fault_point.count = getattr(fault_point, "count", 0) + 1
+    if fault_point.count >= int(n):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class ResultsFolder:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @contextlib.contextmanager
+    def lock(self, timeout: float = 1800.0, echo=None):
+        """Hold the folder's write lock; wait for another writer (up to ``timeout`` seconds)."""
+        import fcntl
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            t0, told = time.monotonic(), False
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if not told and echo is not None:
+                        echo(f"waiting: another idbench is writing into {self.path}")
+                        told = True
+                    if time.monotonic() - t0 > timeout:
+                        raise FolderError(f"{self.path}: another idbench has been writing into this folder for "
+                                          f"{timeout:.0f} s; try again later or choose another folder") from None
+                    time.sleep(0.2)
+            yield self
+        finally:
+            os.close(fd)  # releases the lock
+
+    # ------------------------------------------------------------------ manifest
+
+    def manifest(self) -> dict | None:
+        p = self.path / MANIFEST
+        if not p.is_file():
+            return None
+        try:
+            m = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return {"state": "damaged"}
+        return m if isinstance(m, dict) else {"state": "damaged"}
+
+    def begin(self) -> None:
+        """Mark the folder as being written (before any file is replaced)."""
+        self._write_manifest({"state": "writing", "pid": os.getpid(), "started": time.time()})
+        fault_point("begin")
+
+    def commit(self, files: list[Path]) -> None:
+        """Record the checksums of ``files`` and mark the folder complete."""
+        sums = {p.name: _sha256(p) for p in files if p.is_file()}
+        self._write_manifest({"state": "complete", "files": sums, "written": time.time()})
+
+    def _write_manifest(self, m: dict) -> None:
+        from idbench.cache.results import atomic_write_bytes
+
+        atomic_write_bytes(self.path / MANIFEST, json.dumps(m, indent=1).encode("utf-8"))
+
+    def problem(self) -> str | None:
+        """Why the folder is inconsistent, or None (a folder without a manifest is an older or a
+        hand-made one: not checked)."""
+        m = self.manifest()
+        if m is None:
+            return None
+        if m.get("state") == "damaged":
+            return f"{MANIFEST} is damaged"
+        if m.get("state") != "complete":
+            return "a write into it was interrupted (its manifest says 'writing')"
+        for name in VERIFIED:
+            want = (m.get("files") or {}).get(name)
+            p = self.path / name
+            if want is None:
+                continue
+            if not p.is_file():
+                return f"{name} is missing"
+            if _sha256(p) != want:
+                return f"{name} does not match the checksum the last complete write recorded"
+        return None
+
+    def check(self) -> None:
+        why = self.problem()
+        if why:
+            raise FolderError(f"{self.path}: inconsistent results folder: {why}. Re-run into it with --replace, or "
+                              "into another folder")
+
+
+def digest(values) -> str:
+    """One short digest of a collection of content hashes (order-free)."""
+    h = hashlib.sha256()
+    for v in sorted(str(x) for x in values):
+        h.update(v.encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def same_study(old: dict, new: dict) -> list[str]:
+    """The differences that forbid adding ``new`` to a folder written with ``old`` (identities as in
+    ``sections.study.identity``); empty when they may be merged. Inputs, encoders and options are
+    compared where both runs have them."""
+    diffs = []
+    for key, v in (new.get("inputs") or {}).items():
+        w = (old.get("inputs") or {}).get(key)
+        if v and w and v != w:
+            diffs.append(f"its {key} differ (content {w} there, {v} now)")
+    for name, cid in (new.get("encoders") or {}).items():
+        was = (old.get("encoders") or {}).get(name)
+        if was and was != cid:
+            diffs.append(f"encoder {name} differs ({was} there, {cid} now)")
+    for proto, opts in (new.get("options") or {}).items():
+        was = (old.get("options") or {}).get(proto)
+        if was is not None and was != opts:
+            changed = sorted(k for k in set(was) | set(opts) if was.get(k) != opts.get(k))
+            diffs.append(f"{proto} options differ ({', '.join(f'{k}: {was.get(k)!r} there, {opts.get(k)!r} now' for k in changed)})")
+    return diffs
+
+
+def merge_identity(old: dict, new: dict) -> dict:
+    out = {k: dict(old.get(k) or {}) for k in ("inputs", "encoders", "options")}
+    for k in out:
+        out[k].update({a: b for a, b in (new.get(k) or {}).items() if b})
+    out["idbench_version"] = new.get("idbench_version", old.get("idbench_version"))
+    return out
