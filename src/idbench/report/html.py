@@ -21,7 +21,8 @@ from idbench.results import Results
 THUMB = 112
 
 
-def _thumb(path: str | Path, size: int = THUMB) -> str | None:
+def thumbnail_jpeg(path: str | Path, size: int = THUMB) -> bytes | None:
+    """A small JPEG of an image the study read (None when it cannot be read)."""
     from PIL import Image
 
     try:
@@ -30,9 +31,48 @@ def _thumb(path: str | Path, size: int = THUMB) -> str | None:
             im.thumbnail((size, size))
             buf = io.BytesIO()
             im.save(buf, format="JPEG", quality=80)
-        return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+        return buf.getvalue()
     except Exception:
         return None
+
+
+def store_thumbnails(sections: dict, out_dir: Path) -> list[Path]:
+    """Copy the report's example images into the results folder as thumbnails (``thumbs/``), from the
+    files the study itself read, and record their names in the section: the report then reads
+    only files inside its folder, never a path a summary.json names."""
+    import hashlib
+
+    from idbench.cache.results import atomic_write_bytes
+
+    written = []
+
+    def keep(path: str) -> str | None:
+        name = "thumbs/" + hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:20] + ".jpg"
+        if not (out_dir / name).is_file():
+            data = thumbnail_jpeg(path)
+            if data is None:
+                return None
+            atomic_write_bytes(out_dir / name, data)
+            written.append(out_dir / name)
+        return name
+
+    for e in (sections.get("retrieval") or {}).get("examples") or []:
+        if "query_thumb" not in e:
+            e["query_thumb"] = keep(e["query_path"])
+            for t in e.get("top", []):
+                t["thumb"] = keep(t["path"])
+    return written
+
+
+def _thumb(results_dir: Path, name: str | None) -> str | None:
+    """A stored thumbnail as a data URI: only a file under ``results_dir/thumbs``."""
+    if not name:
+        return None
+    base = (results_dir / "thumbs").resolve()
+    p = (results_dir / name).resolve()
+    if base not in p.parents or not p.is_file():
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(p.read_bytes()).decode()
 
 
 def _fig_png(fig) -> bytes:
@@ -146,8 +186,8 @@ def build_context(res: Results, results_dir: Path) -> dict:
         r = sec["retrieval"]
         ex = []
         for e in r.get("examples", [])[:12]:
-            ex.append({**e, "query_uri": _thumb(_abs(e["query_path"], results_dir)),
-                       "top": [{**t, "uri": _thumb(_abs(t["path"], results_dir))} for t in e["top"]]})
+            ex.append({**e, "query_uri": _thumb(results_dir, e.get("query_thumb")),
+                       "top": [{**t, "uri": _thumb(results_dir, t.get("thumb"))} for t in e["top"]]})
         rows = [{**x, "who": "real references (upper bound)" if x["real"] else x["who"],
                  "relative": x["relative"] if x["has_real"] else "– (no references given)"} for x in retrieval_rows(r)]
         ctx["sections"]["retrieval"] = {"examples": ex, "rows": rows, "leakage": r.get("leakage", {}),
@@ -216,30 +256,29 @@ def _agreement_plots(path: Path) -> list[dict]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    by: dict[str, list[dict]] = {}
-    with open(path, newline="") as f:
-        for r in csv.DictReader(f):
-            by.setdefault(r["metric"], []).append(r)
+    by: dict[str, list[tuple[str, float, float]]] = {}
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as f:
+            for r in csv.DictReader(f):
+                try:
+                    x, y = float(r["metric_score"]), float(r["human_score"])
+                except (KeyError, TypeError, ValueError):
+                    continue  # a row that is not a point (damaged or edited file): not drawn
+                if np.isfinite(x) and np.isfinite(y):
+                    by.setdefault(str(r.get("metric")), []).append((str(r.get("method")), x, y))
+    except OSError:
+        return []
     out = []
     for metric, rows in list(by.items())[:6]:
         fig, ax = plt.subplots(figsize=(4, 3))
-        for m in sorted({r["method"] for r in rows}):
-            pts = [(float(r["metric_score"]), float(r["human_score"])) for r in rows if r["method"] == m]
+        for m in sorted({r[0] for r in rows}):
+            pts = [(x, y) for who, x, y in rows if who == m]
             ax.scatter(*zip(*pts), s=8, label=m, alpha=0.7)
         ax.set_xlabel(metric, fontsize=8)
         ax.set_ylabel("human score", fontsize=8)
         ax.legend(fontsize=6)
         out.append({"metric": metric, "uri": "data:image/png;base64," + base64.b64encode(_fig_png(fig)).decode()})
     return out
-
-
-def _abs(p: str, base: Path) -> Path:
-    """An image path from a results folder: absolute as written; a relative one is tried from the
-    working folder, then from the results folder."""
-    q = Path(p)
-    if q.is_absolute() or q.exists():
-        return q
-    return base / q
 
 
 def render_report(results_dir: str | Path) -> Path:
@@ -249,8 +288,8 @@ def render_report(results_dir: str | Path) -> Path:
     env = Environment(loader=PackageLoader("idbench.report", "templates"), autoescape=select_autoescape(["html", "j2"]))
     env.filters["num"] = lambda x, digits=3, signed=False: fmt_num(x, digits, signed=signed)
     html = env.get_template("report.html.j2").render(**build_context(res, results_dir))
+    from idbench.cache.results import atomic_write_bytes
+
     out = results_dir / "report.html"
-    tmp = out.with_suffix(".html.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out)
+    atomic_write_bytes(out, html.encode("utf-8"))
     return out

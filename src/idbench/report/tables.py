@@ -111,8 +111,20 @@ def table_data(res: Results) -> list[dict]:
     return tables
 
 
+def one_line(s) -> str:
+    """A name as one line of text: line breaks, tabs and other control characters become one space
+    (a method or prompt name can never open a new row or paragraph in a table)."""
+    import unicodedata
+
+    return " ".join("".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in str(s)).split())
+
+
 def _md_escape(s: str) -> str:
-    return str(s).replace("|", "\\|")
+    """Markdown cell text: one line, ``|`` escaped, and HTML markup shown as text (Markdown renderers
+    pass raw HTML through)."""
+    import html
+
+    return html.escape(one_line(s), quote=False).replace("|", "\\|")
 
 
 def to_markdown(tables: list[dict]) -> str:
@@ -133,7 +145,7 @@ _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#
 
 
 def tex_escape(s: str) -> str:
-    return "".join(_TEX.get(ch, ch) for ch in str(s))
+    return "".join(_TEX.get(ch, ch) for ch in one_line(s))
 
 
 def to_latex(tables: list[dict]) -> str:
