@@ -167,9 +167,9 @@ def test_report_reads_only_what_the_folder_holds(tmp_path, dreambooth_rows):
         e["query_thumb"] = "../private.jpg"
     (out / "summary.json").write_text(json.dumps(s))
     (out / "idbench-manifest.json").unlink()
-    from idbench.report.html import render_report
-
     import base64
+
+    from idbench.report.html import render_report
 
     html = render_report(out).read_text()
     assert base64.b64encode(private.read_bytes()[:300]).decode()[:200] not in html
