@@ -14,6 +14,8 @@ Install with ``pip install 'idbench[ray]'``.
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -62,13 +64,36 @@ class EncoderActor:
         return {k: np.array(v, dtype=object) for k, v in out.items()}
 
 
-def _ensure_ray(address: str | None, object_store_memory: int):
+def check_reachable(address: str, timeout: float = 60.0) -> None:
+    """Fail within ``timeout`` seconds, with a message, when a cluster address ``host:port`` (or
+    ``ray://host:port``) does not accept a connection (``ray.init`` itself would retry for ever)."""
+    import socket
+
+    text = address.removeprefix("ray://")
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto", a bare host, ...: left to Ray
+    t0, err = time.monotonic(), None
+    while time.monotonic() - t0 < timeout:
+        try:
+            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=min(5.0, timeout)):
+                return
+        except OSError as e:
+            err = e
+            time.sleep(1.0)
+    raise ConnectionError(f"cannot reach the Ray cluster at {address} within {timeout:.0f} s ({err}); check the "
+                          "address (--ray-address, RAY_ADDRESS) and that the cluster is up")
+
+
+def _ensure_ray(address: str | None, object_store_memory: int, timeout: float = 60.0):
     try:
         import ray
     except ImportError as e:
         raise ImportError(f"--backend ray needs Ray: pip install 'idbench[ray]' ({e})") from None
+    address = address or os.environ.get("RAY_ADDRESS") or None
     if not ray.is_initialized():
         if address:
+            check_reachable(address, timeout)
             ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
         else:
             ray.init(object_store_memory=object_store_memory, ignore_reinit_error=True, log_to_driver=False,

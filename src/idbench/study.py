@@ -205,7 +205,7 @@ class Study:
             elif key == "samples":
                 from idbench.data.nearid import load_samples
 
-                data.samples = load_samples(path)
+                data.samples = load_samples(path, problems)
             elif key == "human":
                 from idbench.data.ratings import read_ratings
 
@@ -354,8 +354,13 @@ class Study:
         from idbench.cache.store import EmbeddingCache
         from idbench.scale import prefill_cache_ray
 
-        if cache is None:
-            cache = EmbeddingCache(tempfile.mkdtemp(prefix="idbench-ray-"))
+        if cache is None:  # no cache asked for: a temporary one, removed at exit
+            import atexit
+            import shutil
+
+            tmp = tempfile.mkdtemp(prefix="idbench-ray-")
+            atexit.register(shutil.rmtree, tmp, True)
+            cache = EmbeddingCache(tmp)
         recs = []
         for name in ("references", "generations", "gallery"):
             v = getattr(data, name)
@@ -366,9 +371,12 @@ class Study:
         for spec, enc in zip(self.encoders, encoders):
             if not isinstance(spec, str):
                 raise StudyError("--backend ray needs encoders given as spec strings (they are rebuilt on the workers)")
-            self._ray_stats[enc.name] = prefill_cache_ray(spec, recs, cache, encoder_cache_id=enc.cache_id,
-                                                          problems=problems, address=self.ray_address,
-                                                          device=self.device)
+            try:
+                self._ray_stats[enc.name] = prefill_cache_ray(spec, recs, cache, encoder_cache_id=enc.cache_id,
+                                                              problems=problems, address=self.ray_address,
+                                                              device=self.device)
+            except ConnectionError as e:
+                raise StudyError(str(e)) from None
         return cache
 
 

@@ -31,9 +31,9 @@ def default_cache_dir() -> Path:
         return _ROOT
     env = os.environ.get("IDBENCH_CACHE")
     if env:
-        return Path(env).expanduser()
+        return Path(env).expanduser().absolute()
     xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "idbench"
+    return ((Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "idbench").absolute()
 
 
 def _blob(a: np.ndarray | None) -> bytes | None:
@@ -71,7 +71,7 @@ def set_cache_root(path: str | Path | None) -> None:
     """Make ``path`` the folder for everything idbench caches in this process (embeddings, exported
     ONNX models, probes); ``None`` restores the default (:func:`default_cache_dir`)."""
     global _ROOT
-    _ROOT = Path(path).expanduser() if path is not None else None
+    _ROOT = Path(path).expanduser().absolute() if path is not None else None  # absolute: child tools ignore relative ones
 
 
 class EmbeddingCache:

@@ -32,11 +32,10 @@ def cache_options(f: Callable) -> Callable:
 
 def set_cache_root_for(cache_dir: Path | None, no_cache: bool) -> None:
     import atexit
-    import os
     import shutil
     import tempfile
 
-    from idbench.cache.store import default_cache_dir, set_cache_root
+    from idbench.cache.store import set_cache_root
 
     if no_cache:
         tmp = tempfile.mkdtemp(prefix="idbench-nocache-")
@@ -44,8 +43,10 @@ def set_cache_root_for(cache_dir: Path | None, no_cache: bool) -> None:
         set_cache_root(tmp)
     elif cache_dir is not None:
         set_cache_root(cache_dir)
-    # matplotlib's font cache too goes under idbench's cache folder unless the user chose a place
-    os.environ.setdefault("MPLCONFIGDIR", str(default_cache_dir() / "matplotlib"))
+    # matplotlib's font cache too goes under idbench's (now chosen) cache folder unless the user chose a place
+    from idbench.cli.main import confine_tool_caches
+
+    confine_tool_caches()
 
 
 def ensure_out_dir(out_dir: Path) -> Path:
@@ -356,7 +357,8 @@ def print_nearid_section(section: dict) -> None:
     review = section.get("review")
     if review:
         click.echo(f"review {review['review_file']}: {review['removed']} distractor(s) rejected by a person, "
-                   f"{review['restored']} restored, {review.get('unknown_rows', 0)} row(s) not used")
+                   f"{review['restored']} restored, {review.get('unknown_rows', 0) + review.get('conflicting_rows', 0)} "
+                   "row(s) not used (each named in problems.csv)")
     b = section.get("distractor_build")
     if b:
         click.echo(f"distractors: {b.get('accepted')} of {b.get('attempts')} attempts passed the gates; rejected: "

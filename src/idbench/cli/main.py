@@ -52,6 +52,18 @@ def cli() -> None:
 
     Start with `idbench demo`; evaluate your own study with `idbench run`.
     """
+    confine_tool_caches()
+
+
+def confine_tool_caches() -> None:
+    """Libraries' own caches and settings (matplotlib's font cache and config) go under idbench's
+    cache folder, never into the user's home; the user's own settings win when given."""
+    import os
+
+    from idbench.cache.store import default_cache_dir
+
+    if "MPLCONFIGDIR" not in os.environ or os.environ.get("IDBENCH_SET_MPLCONFIGDIR") == os.environ["MPLCONFIGDIR"]:
+        os.environ["MPLCONFIGDIR"] = os.environ["IDBENCH_SET_MPLCONFIGDIR"] = str(default_cache_dir() / "matplotlib")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -42,7 +42,7 @@ def _load_samples(samples_path: Path | None, world: Path | None, problems):
     from idbench.data.layout import read_layout
 
     found = read_layout(samples_path, problems, role="samples")  # NearID's own tables (id, img1.., nimg1..)
-    return found["samples"] if found else load_samples(samples_path)
+    return found["samples"] if found else load_samples(samples_path, problems)
 
 
 @nearid.command("eval")

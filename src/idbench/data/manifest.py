@@ -81,9 +81,15 @@ def read_rows(path: str | Path, problems: ProblemLog | None = None) -> list[dict
                 raise ManifestError(f"{path}:{i}: each line must be a JSON object")
             rows.append({str(k): "" if v is None else str(v) for k, v in obj.items()})
         return rows
+    csv.field_size_limit(1 << 30)
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
     if reader.fieldnames is None:
         raise ManifestError(f"{path}: empty manifest (no header row)")
+    names = [str(c).strip() for c in reader.fieldnames]
+    twice = sorted({c for c in names if names.count(c) > 1 and c})
+    if twice:
+        raise ManifestError(f"{path}: the header names column(s) {', '.join(map(repr, twice))} more than once; each "
+                            "column must have one name")
     try:
         return [{k.strip(): (v or "").strip() if isinstance(v, str) else "" for k, v in row.items() if k is not None}
                 for row in reader]

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from idbench.data.images import ImageError, load_image
+from idbench.data.nearid import join_paths
 from idbench.distractors.build import gate_counts
 from idbench.distractors.sheet import render_sheet
 from idbench.safe_names import safe_filename
@@ -56,7 +57,7 @@ def write_build(attempts, out_dir: Path, *, mask_spec: str, source_spec: str, cf
             if len(s["views"]) >= 2:
                 w.writerow({"sample_id": sid, "identity": sid,
                             "source": f"{source_spec.split(':')[0]}-{mask_spec.split(':')[0]}",
-                            "views": ";".join(s["views"]), "distractors": ";".join(s["distractors"])})
+                            "views": join_paths(s["views"]), "distractors": join_paths(s["distractors"])})
     with open(out_dir / "problems.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["path", "kind", "reason", "action"])

@@ -64,6 +64,19 @@ def resolve_pack(spec: str) -> tuple[Path, str]:
     return p, note
 
 
+def open_session(path: Path, providers: list[str]):
+    """An ONNX Runtime session for one model of a pack; a model the runtime cannot load (an operator
+    it does not know, a damaged graph) is a :class:`PackError` naming the file and the runtime's reason."""
+    from idbench.encoders.ort import import_onnxruntime
+
+    ort = import_onnxruntime()
+    try:
+        return ort.InferenceSession(str(path), providers=providers)
+    except Exception as e:  # onnxruntime raises its own pybind exception types
+        reason = " ".join(str(e).split())[:300]
+        raise PackError(f"{path}: ONNX Runtime {ort.__version__} cannot load this model ({type(e).__name__}: {reason})") from None
+
+
 def route_models(folder: Path) -> dict[str, Path]:
     """``{"detection": path, "recognition": path}`` by graph signature (insightface's rule)."""
     import onnx
@@ -120,10 +133,7 @@ class SCRFDDetector:
     """SCRFD decoding (boxes, 5 keypoints, scores) at one explicit input size."""
 
     def __init__(self, path: Path, providers: list[str], det_size=(640, 640), det_thresh=0.5, nms_thresh=0.4):
-        from idbench.encoders.ort import import_onnxruntime
-
-        ort = import_onnxruntime()
-        self.session = ort.InferenceSession(str(path), providers=providers)
+        self.session = open_session(path, providers)
         self.input_name = self.session.get_inputs()[0].name
         shape = self.session.get_inputs()[0].shape
         fixed = isinstance(shape[2], int) and isinstance(shape[3], int) and shape[2] > 0 and shape[3] > 0
@@ -212,14 +222,11 @@ class ArcFaceRecognizer:
     def __init__(self, path: Path, providers: list[str]):
         import onnx
 
-        from idbench.encoders.ort import import_onnxruntime
-
-        ort = import_onnxruntime()
         graph = onnx.load(str(path), load_external_data=False).graph
         sub = any(n.name.startswith(("Sub", "_minus")) for n in graph.node[:8])
         mul = any(n.name.startswith(("Mul", "_mul")) for n in graph.node[:8])
         self.mean, self.std = (0.0, 1.0) if (sub and mul) else (127.5, 127.5)
-        self.session = ort.InferenceSession(str(path), providers=providers)
+        self.session = open_session(path, providers)
         inp = self.session.get_inputs()[0]
         self.input_name, self.size = inp.name, int(inp.shape[2])
         self.batch_fixed = isinstance(inp.shape[0], int) and inp.shape[0] > 0

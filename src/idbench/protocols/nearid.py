@@ -100,7 +100,7 @@ def _run(data, ctx) -> None:
     path = Path(given) if given else beside_samples(data.paths.get("samples"), "review.csv")
     if path is not None:
         try:
-            review = apply_review(samples, path)
+            review = apply_review(samples, path, ctx.problems)
         except ManifestError as e:
             raise ValueError(f"review file: {e}") from None
     n_views = ctx.opt("nearid", "n_views")

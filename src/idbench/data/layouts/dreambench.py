@@ -35,8 +35,9 @@ def _dataset_dir(path: Path) -> Path | None:
     return None
 
 
-def parse_prompt_file(text: str) -> tuple[dict[str, str], list[str], list[str]]:
-    """``(classes {subject: class}, object prompts, live-subject prompts)`` as format strings."""
+def parse_prompt_file(text: str, duplicates: list | None = None) -> tuple[dict[str, str], list[str], list[str]]:
+    """``(classes {subject: class}, object prompts, live-subject prompts)`` as format strings.
+    A subject listed twice in the class table keeps its first class (appended to ``duplicates``)."""
     classes: dict[str, str] = {}
     lists: list[list[str]] = []
     current: list[str] | None = None
@@ -51,6 +52,10 @@ def parse_prompt_file(text: str) -> tuple[dict[str, str], list[str], list[str]]:
                 in_table = False
                 continue
             subj, _, cls = line.partition(",")
+            if subj.strip() in classes:
+                if duplicates is not None:
+                    duplicates.append((subj.strip(), classes[subj.strip()], cls.strip()))
+                continue
             classes[subj.strip()] = cls.strip()
             continue
         if line.startswith("prompt_list"):
@@ -71,6 +76,19 @@ def parse_prompt_file(text: str) -> tuple[dict[str, str], list[str], list[str]]:
 
 _MARKED = re.compile(r"(?i)(?:^|[^a-z])(prompt|p)[_-]?(\d+)")
 _OTHER = re.compile(r"(?i)(?:seed|sample|image|img|idx|step|(?:^|[^a-z])[sn])[_-]?$")
+
+
+def fill_prompt(template: str, token: str, cls: str) -> str:
+    """DreamBench's ``template.format(token, class)``, replacing only ``{0}`` / ``{1}`` (and ``{}``
+    in order): any other brace in a prompt is kept as written, never an error.
+
+    >>> fill_prompt("a {0} {1} with {curly} braces", "sks", "dog"), fill_prompt("a {} {}", "sks", "dog")
+    ('a sks dog with {curly} braces', 'a sks dog')
+    """
+    out = template.replace("{0}", token).replace("{1}", cls)
+    if "{}" in out:
+        out = out.replace("{}", token, 1).replace("{}", cls, 1)
+    return out
 
 
 def prompt_index(name: str, folder: str = "") -> tuple[int | None, bool]:
@@ -103,7 +121,17 @@ def _read(path: Path, role: str, problems, context: dict) -> dict:
     from idbench.data.manifest import load_references
 
     d = _dataset_dir(path)
-    classes, objects, live = parse_prompt_file((d / PROMPT_FILE).read_text(encoding="utf-8-sig"))
+    raw = (d / PROMPT_FILE).read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        text = raw.decode("latin-1")
+        problems.add(d / PROMPT_FILE, "encoding", f"not UTF-8 (byte {e.start}); read as Latin-1", "warning")
+    dups: list = []
+    classes, objects, live = parse_prompt_file(text, dups)
+    for subj, first, again in dups:
+        problems.add(d / PROMPT_FILE, "duplicate", f"subject {subj!r} is listed twice in the class table ({first!r}, "
+                                                   f"then {again!r}); kept {first!r}", "warning")
     refs = load_references(d, problems)
     recs = []
     for r in refs:
@@ -117,7 +145,7 @@ def _read(path: Path, role: str, problems, context: dict) -> dict:
 
     def prompts_for(subject: str) -> list[str]:
         cls = classes.get(subject, subject)
-        return [p.format(token, cls) for p in (live if cls in LIVE_CLASSES else objects)]
+        return [fill_prompt(p, token, cls) for p in (live if cls in LIVE_CLASSES else objects)]
 
     def name_prompts(gens, problems_):
         out = []

@@ -82,10 +82,20 @@ def _read_refs(path: Path, problems, context) -> dict:
 def _read_gen(path: Path, problems, context) -> dict:
     root = _samples_dir(path)
     recs = []
+    for m in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if not (m / "tgt_image").is_dir():
+            problems.add(m, "empty_method", f"method folder {m.name!r} has no tgt_image/ folder; method left out")
     for mdir in sorted(m for m in root.iterdir() if (m / "tgt_image").is_dir()):
         method = mdir.name
-        for img in sorted((mdir / "tgt_image").glob("*/*")):
+        for img in sorted(p for p in (mdir / "tgt_image").rglob("*") if p.is_file() and not p.name.startswith(".")):
             if img.suffix.lower() not in (".jpg", ".jpeg", ".png", ".webp"):
+                if img.suffix.lower() not in (".txt", ".json"):
+                    problems.add(img, "not_image", "not an image file; skipped")
+                continue
+            if img.parent.parent != mdir / "tgt_image":
+                problems.add(img, "bad_layout", f"expected tgt_image/<collection>/<p>_<k>.jpg, found it "
+                                                f"{len(img.relative_to(mdir / 'tgt_image').parts) - 2} folder(s) deeper; "
+                                                "skipped")
                 continue
             coll = img.parent.name
             m = re.fullmatch(r"(\d+)_(\d+)", img.stem)
@@ -143,7 +153,11 @@ def _read_human(path: Path, problems, context) -> dict:
         except (ValueError, UnicodeDecodeError) as e:
             problems.add(f, "bad_rating", f"not JSON ({type(e).__name__}); skipped")
             continue
-        for key, score in obj.items() if isinstance(obj, dict) else []:
+        if not isinstance(obj, dict):
+            problems.add(f, "bad_rating", f"expected a JSON object mapping <collection>-<prompt> to a score, found a "
+                                          f"{type(obj).__name__}; skipped")
+            continue
+        for key, score in obj.items():
             coll, _, p = str(key).rpartition("-")
             if not coll or not p.isdigit():
                 problems.add(f"{f}:{key}", "bad_rating", "key is not <collection>-<prompt index>; skipped")

@@ -53,13 +53,16 @@ def _read(path: Path, role: str, problems, context: dict) -> dict:
         rows = read_rows(t, problems)
         if not rows or "id" not in rows[0]:
             continue
-        for r in rows:
-            if _cols([r], "img"):
-                pos.setdefault(r["id"], r)
-                bases.setdefault(r["id"], t.parent)
-            if _cols([r], "nimg"):
-                neg.setdefault(r["id"], r)
-                bases.setdefault(r["id"] + "#n", t.parent)
+        for i, r in enumerate(rows, 2):
+            for kind, table, prefix, key in (("positive", pos, "img", r["id"]), ("distractor", neg, "nimg", r["id"] + "#n")):
+                if not any(r.get(c) for c in _cols([r], prefix)):
+                    continue
+                if r["id"] in table:
+                    problems.add(f"{t}:{i}", "duplicate", f"sample id {r['id']!r} has a second {kind} row; kept the "
+                                                          "first, this one is not used")
+                    continue
+                table[r["id"]] = r
+                bases[key] = t.parent
     if not pos:
         raise ManifestError(f"{path}: no positive rows (id, category, img1..imgN)")
     out = []
@@ -68,10 +71,16 @@ def _read(path: Path, role: str, problems, context: dict) -> dict:
         n = neg.get(sid, {})
         base, nbase = bases[sid], bases.get(sid + "#n", bases[sid])
         full = lambda p, b: (Path(p) if Path(p).is_absolute() else b / p)  # noqa: E731
-        views = [ImageRecord(f"{sid}/v{k}", full(r[c], base), sid) for k, c in enumerate(vcols) if r.get(c)]
-        dists = []
-        for k, c in enumerate(vcols):
+        views, dists = [], []
+        for c in vcols:  # view k and distractor k are paired by column, never by position after dropping empties
             p = n.get("n" + c, "")
+            if not r.get(c):
+                if p:
+                    problems.add(f"{path}:{sid}", "unpaired_distractor", f"n{c} is given but {c} is empty: the "
+                                                                          "distractor has no view; not used", "warning")
+                continue
+            k = len(views)
+            views.append(ImageRecord(f"{sid}/v{k}", full(r[c], base), sid))
             dists.append(ImageRecord(f"{sid}/d{k}", full(p, nbase), sid) if p else None)
         if not n:
             problems.add(f"{path}:{sid}", "incomplete_sample", "no distractor row with this id; the sample is incomplete",

@@ -9,6 +9,7 @@ A folder of such flat folders is read as one method per sub-folder.
 from __future__ import annotations
 
 import json
+from glob import escape as glob_escape
 from pathlib import Path
 
 from idbench.data.images import is_image_path
@@ -75,10 +76,22 @@ def _read_gen(path: Path, problems, context) -> dict:
     recs = []
     for d in _gen_dirs(path):
         method = d.name
-        for j in sorted(d.glob("*.json")):
+        jsons = sorted(d.glob("*.json"))
+        stems = {j.stem for j in jsons}
+        for p in sorted(d.iterdir()):
+            if is_image_path(p) and p.stem not in stems:
+                problems.add(p, "missing_sidecar", f"no {p.stem}.json beside it: its source photo and prompt are "
+                                                   "unknown; skipped")
+        for j in jsons:
             img = j.with_suffix(".png")
             if not img.is_file():
-                continue
+                other = [p for p in d.glob(f"{glob_escape(j.stem)}.*") if p != j and is_image_path(p)]
+                if other:
+                    img = other[0]
+                else:
+                    problems.add(j, "missing_image", f"no image named {j.stem}.png (or another image type) beside it; "
+                                                     "skipped")
+                    continue
             try:
                 meta = json.loads(j.read_text(encoding="utf-8-sig"))
                 src = Path(meta["image_path"])
@@ -96,7 +109,8 @@ def _read_gen(path: Path, problems, context) -> dict:
                                                     f"{subject!r}", "warning")
             extra = {"input_reference": hit.path.name if hit else src.name, "source_image": str(src)}
             if "detectables" in meta:
-                extra["detectables"] = ";".join(meta["detectables"]) if isinstance(meta["detectables"], list) else str(meta["detectables"])
+                det = meta["detectables"]
+                extra["detectables"] = ";".join(str(x) for x in det) if isinstance(det, list) else str(det)
             recs.append(ImageRecord(f"{method}/{img.stem}", img, subject, method=method, prompt=meta.get("prompt"),
                                     extra=extra))
     if not recs:
