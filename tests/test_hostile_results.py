@@ -190,3 +190,12 @@ def test_names_with_line_breaks_and_markup_stay_in_their_cells(tmp_path):
     assert "\n\n" not in body and "\x07" not in tex
     row = next(x for x in md.splitlines() if x.startswith("| a"))
     assert "<script>" not in md and "&lt;script&gt;" in row and row.count(" | ") == 3
+
+
+def test_a_damaged_agreement_points_file_draws_what_it_can(tmp_path):
+    from idbench.report.html import _agreement_plots
+
+    (tmp_path / "agreement_points.csv").write_text("metric,method,metric_score,human_score\ncos,m,0.5,3\ncos,m,abc,4\n"
+                                                   "cos,m,nan,2\nbroken\n")
+    plots = _agreement_plots(tmp_path / "agreement_points.csv")
+    assert [p["metric"] for p in plots] == ["cos"]

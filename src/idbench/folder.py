@@ -172,3 +172,25 @@ def merge_identity(old: dict, new: dict) -> dict:
         out[k].update({a: b for a, b in (new.get(k) or {}).items() if b})
     out["idbench_version"] = new.get("idbench_version", old.get("idbench_version"))
     return out
+
+
+def write_derived(folder: str | Path, name: str, data: bytes) -> Path:
+    """Write a file derived from a results folder (compare.csv, agreement.json, ...) under the
+    folder's lock, through a temporary file renamed into place."""
+    from idbench.cache.results import atomic_write_bytes
+
+    f = ResultsFolder(folder)
+    with f.lock():
+        atomic_write_bytes(f.path / name, data)
+    return f.path / name
+
+
+def csv_bytes(fieldnames: list[str], rows: list[dict]) -> bytes:
+    import csv
+    import io
+
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=fieldnames, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue().encode("utf-8", "surrogateescape")

@@ -23,8 +23,9 @@ def report(results_dir, fmt):
             from idbench.results import Results
 
             res = Results.read(results_dir)
-            path = results_dir / f"tables.{fmt}"
-            path.write_text(render_tables(res, fmt), encoding="utf-8")
+            from idbench.folder import write_derived
+
+            path = write_derived(results_dir, f"tables.{fmt}", render_tables(res, fmt).encode("utf-8"))
             click.echo(f"tables: {path}")
             return
         path = render_report(results_dir)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -80,11 +79,10 @@ def compare(results_dir, metrics, alpha, n_resamples, seed):
         out_rows += [c.__dict__ for c in comps]
     for n in sorted(notes):
         click.echo(n)
-    with open(results_dir / "compare.csv", "w", newline="", encoding="utf-8") as f:
-        if out_rows:
-            w = csv.DictWriter(f, fieldnames=list(out_rows[0]))
-            w.writeheader()
-            w.writerows([{k: ("" if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in out_rows])
+    from idbench.folder import csv_bytes, write_derived
+
+    write_derived(results_dir, "compare.csv", csv_bytes(list(out_rows[0]) if out_rows else [], [
+        {k: ("" if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in out_rows]))
     click.echo(f"\nwritten: {results_dir / 'compare.csv'}")
 
 
@@ -135,11 +133,10 @@ def agree(results_dir, ratings_path, metrics):
     click.echo(f"{out['n_ratings']} ratings of {out['n_rated_images']} images used")
     print_problem_counts(problems)
     out["problems"] = problems.to_dict()
-    (results_dir / "agreement.json").write_text(json.dumps(_jsonable(out), indent=2, allow_nan=False), encoding="utf-8")
-    with open(results_dir / "agreement_points.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=["metric", "method", "metric_score", "human_score"])
-        w.writeheader()
-        w.writerows(points)
+    from idbench.folder import csv_bytes, write_derived
+
+    write_derived(results_dir, "agreement.json", json.dumps(_jsonable(out), indent=2, allow_nan=False).encode("utf-8"))
+    write_derived(results_dir, "agreement_points.csv", csv_bytes(["metric", "method", "metric_score", "human_score"], points))
     click.echo(f"written: {results_dir / 'agreement.json'}, agreement_points.csv")
     if (results_dir / "report.html").is_file():
         from idbench.report.html import render_report

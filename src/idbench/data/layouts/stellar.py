@@ -24,7 +24,7 @@ def _is_identity_dir(d: Path) -> bool:
 
 def _gen_dirs(path: Path) -> list[Path]:
     def flat(d: Path) -> bool:
-        return any(p.suffix == ".json" and p.with_suffix(".png").is_file() for p in d.glob("*.json"))
+        return any(any(is_image_path(q) for q in d.glob(glob_escape(p.stem) + ".*")) for p in d.glob("*.json"))
 
     if flat(path):
         return [path]
