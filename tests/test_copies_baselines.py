@@ -100,10 +100,10 @@ def test_edited_copies_are_flagged_by_every_command_and_distinct_photos_are_not(
     per = s["sections"]["content"]["per_method"]
     assert per["crop94q70"]["near_copies"] >= 0.95 * per["crop94q70"]["images"]
     assert all(c["copies"].startswith(str(w / "refs")) for c in s["sections"]["content"]["generation_copies"])
-    assert "near-copies of" in r.output
+    assert "near-copy " in r.output
     md = (out / "tables.md").read_text()
     row = next(x for x in md.splitlines() if x.startswith("| png512 "))
-    assert "near-copies of 42" in row and "**" not in row  # marked, never bold
+    assert "near-copy 42/42" in row and "**" not in row  # marked, never bold
 
 
 def test_a_copying_method_is_scored_leave_one_out_and_never_ranked(copy_world, tmp_path):

@@ -32,7 +32,7 @@ def _results_dir(tmp_path, rows_src):
                               "histogram": {"edges": [-1, 0, 1], "counts": [3, 7]}}
     res.summarise(n_resamples=200)
     out = tmp_path / "res"
-    from idbench.report.html import store_thumbnails
+    from idbench.report.examples import store_thumbnails
 
     store_thumbnails(res.sections, out)  # what a study does when it writes its folder
     res.write(out)

@@ -26,7 +26,7 @@ def test_run_writes_one_folder_with_every_protocol(tmp_path, dreambooth_rows):
     n = s["sections"]["nearid"]
     assert n["n_samples"] == 8 and n["ssr_ci"][0] <= n["ssr"] <= n["ssr_ci"][1]
     md = (out / "tables.md").read_text()
-    for title in ("Methods x metrics", "Retrieval", "Relative Classification Accuracy", "NearID"):
+    for title in ("Similarity to references", "Retrieval", "Relative Classification Accuracy", "NearID"):
         assert title in md
     assert "| chance |" in md
     tex = (out / "tables.tex").read_text()
@@ -71,7 +71,7 @@ def test_study_api_and_toml(tmp_path, dreambooth_rows):
     assert res.sections["retrieval"]["levels"] == ["subject"]
     df = res.to_pandas()
     assert len(df) == 21 and df["cos[effnet-lite0]"].between(-1, 1).all()
-    assert "Methods x metrics" in res.tables("md")
+    assert "Similarity to references" in res.tables("md")
     out = res.write(tmp_path / "api")
     assert (out / "report.html").is_file() and (out / "tables.md").is_file()
     with pytest.raises(ValueError, match="unknown key"):

@@ -471,9 +471,9 @@ class StudyResults:
                             seed=self.results.bootstrap.get("seed", 0))
             self.results = r
             folder.begin()
-            from idbench.report.html import store_thumbnails
+            from idbench.report.examples import store_thumbnails
 
-            store_thumbnails(r.sections, out)
+            store_thumbnails(r.sections, out, res=r)
             written = r.write_files(out)
             written += write_tables(r, out)
             fault_point("tables")

@@ -139,51 +139,51 @@ def format_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(header), "  ".join("-" * w for w in widths), *[line(r) for r in rows]])
 
 
-def print_summary(results, *, truth_key: str | None = "drift", skip_prefixes: tuple[str, ...] = ("cmc@",)) -> None:
-    """Methods x metrics table with intervals and counts (plus the ground-truth column when known).
+def print_summary(results, *, truth_key: str | None = "drift", width: int = 120) -> None:
+    """The paper tables of the per-image metrics (similarity, text, faces, ...; the protocol
+    sections print their own), each within ``width`` columns, with their notes; then the count
+    of input problems. The ground-truth column is shown when the results have one (the demo)."""
+    import textwrap
 
-    Each method's row gives its subjects and images; a cell whose metric is missing for some
-    images says how many it covers. Secondary per-image columns (``skip_prefixes``) stay in the
-    files, not the printed table."""
-    from idbench.report.format import DASH
-    from idbench.report.rows import FLAGS_NOTE, baseline_note, baseline_rows, content_flags
+    from idbench.report.tables import table_data
 
-    metrics = [m for m in results.metrics if not m.startswith(skip_prefixes)]
-    truth_cols = [truth_key] if truth_key and any(truth_key in t for t in results.truth.values()) else []
-    flags = content_flags(results.sections)
-    flag_cols = ["flags"] if any(flags.values()) else []
-    header = ["method", "subjects", "images", *flag_cols, *truth_cols, *metrics]
-    counts = results.method_counts()
-    rows, notes = [], set()
-    for method, per in results.methods.items():
-        t = [f"{results.truth[method][truth_key]:.2f}" if truth_key in results.truth.get(method, {}) else DASH] if truth_cols else []
-        cells = []
-        for m in metrics:
-            e = per.get(m)
-            text = fmt_ci(e)
-            if e is None:
-                notes.add(f"{DASH}: no image of the method has a value for this metric (see the input problems)")
-            elif e.get("n_missing"):
-                text += f" n={e['n_images']}/{e['n_images'] + e['n_missing']}"
-                notes.add("n=a/b: the metric covers a of the method's b images (the rest: no face, no reference, ...)")
-            cells.append(text)
-        n_subj, n_img = counts.get(method, (0, 0))
-        rows.append([method, str(n_subj), str(n_img), *([flags.get(method, "")] if flag_cols else []), *t, *cells])
-    for label, entries in baseline_rows(results.sections, metrics):
-        rows.append([label, "", "", *([""] * len(flag_cols)), *([""] * len(truth_cols)),
-                     *[fmt_ci(e) if e else "" for e in entries]])
-    if baseline_note(results.sections):
-        notes.add(baseline_note(results.sections))
-    if flag_cols:
-        notes.add(FLAGS_NOTE)
-    click.echo(format_table(header, rows))
-    b = results.bootstrap
-    if b:
-        click.echo(f"mean [{int(b['confidence'] * 100)}% CI], cluster bootstrap over subjects, "
-                   f"{b['n_resamples']} resamples, seed {b['seed']}")
-    for note in sorted(notes):
-        click.echo(note)
+    tables = [t for t in table_data(results) if t["key"] not in ("retrieval", "rca", "nearid")]
+    for k, t in enumerate(tables):
+        header, rows = list(t["header"]), [list(r) for r in t["rows"]]
+        keep = header.index("flags") + 1 if "flags" in header else 2
+        if k == 0 and truth_key and any(truth_key in v for v in results.truth.values()):
+            header.insert(keep, "true drift")
+            for r in rows:
+                tv = results.truth.get(r[0], {}).get(truth_key)
+                r.insert(keep, f"{tv:.2f}" if tv is not None else "")
+            keep += 1
+        click.echo(f"\n{t['title']}")
+        click.echo(format_table_within(header, rows, keep=keep, width=width))
+        for n in t["notes"]:
+            click.echo(textwrap.fill(n, width=width, subsequent_indent="  "))
     print_problem_counts(results.problems)
+
+
+def format_table_within(header: list[str], rows: list[list[str]], *, keep: int = 1, width: int = 120) -> str:
+    """:func:`format_table`, split into blocks of columns (each repeating the first ``keep``) so that
+    no line is wider than ``width``."""
+    def w(col):
+        return max(len(str(x)) for x in [header[col], *[r[col] for r in rows]])
+
+    fixed = sum(w(c) + 2 for c in range(keep))
+    blocks, cur, used = [], [], fixed
+    for c in range(keep, len(header)):
+        if cur and used + w(c) + 2 > width:
+            blocks.append(cur)
+            cur, used = [], fixed
+        cur.append(c)
+        used += w(c) + 2
+    blocks.append(cur)
+    out = []
+    for cols in blocks:
+        idx = list(range(keep)) + cols
+        out.append(format_table([header[i] for i in idx], [[r[i] for i in idx] for r in rows]))
+    return "\n\n".join(out)
 
 
 def print_problem_counts(problems) -> None:

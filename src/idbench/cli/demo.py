@@ -65,6 +65,12 @@ def demo(out_dir, seed, encoder_spec, instances, per_subject, n_resamples, quiet
     out.write(res_dir, merge=False)
     click.echo("")
     print_summary(results)
+    from idbench.cli._common import print_rank_section, print_rca_section
+
+    click.echo("")
+    print_rank_section(results.sections["retrieval"])
+    click.echo("")
+    print_rca_section(results.sections["rca"])
     _print_meta(results)
     if results.sections.get("nearid"):
         from idbench.report.rows import nearid_line

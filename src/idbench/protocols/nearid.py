@@ -64,7 +64,26 @@ def nearid_section(samples: list[NearIDSample], encoder, *, n_views: int = 3, ca
     section["chance"] = {"pa": 0.5, "how": "a margin is as likely positive as negative when the encoder cannot tell "
                                             "identity from background"}
     section["samples"] = [_sample_row(g, m) for g, m in zip(groups, margins)]
+    section["examples"] = _examples(samples, groups, margins, n_views)
     return section, groups
+
+
+def _examples(samples, groups, margins, n_views: int, n: int = 4) -> list[dict]:
+    """The samples with the smallest margin first (failures), then the best one: views, their
+    distractors and the margins, for the report."""
+    by_id = {s.identity: s for s in samples}
+    scored = [(float(np.nanmin(m)) if np.isfinite(m).any() else None, g, m) for g, m in zip(groups, margins)]
+    scored = [x for x in scored if x[0] is not None and x[1].identity in by_id]
+    scored.sort(key=lambda x: x[0])
+    chosen = scored[: n - 1] + scored[-1:] if len(scored) > n else scored
+    out = []
+    for mn, g, m in chosen:
+        s = by_id[g.identity]
+        out.append({"sample_id": s.sample_id, "source": s.source, "min_margin": mn,
+                    "views": [str(v.path) for v in s.views[:n_views]],
+                    "distractors": [str(d.path) if d is not None else "" for d in s.distractors[:n_views]],
+                    "margins": [None if not np.isfinite(x) else float(x) for x in np.ravel(m)[:n_views]]})
+    return out
 
 
 def _sample_row(g: IdentityGroup, m: np.ndarray) -> dict:

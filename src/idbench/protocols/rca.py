@@ -80,8 +80,9 @@ def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, 
         name = f"top1:{lv}[{encoder.name}]"
         results.add_metric(name, f"oracle top-1 correct at level {lv} (mean = Acc_gen; RCA = Acc_gen / Acc_real)",
                            encoder=encoder.name, protocol="rca")
-        for r, c in zip(qsel, res.correct):
+        for r, c, pred in zip(qsel, res.correct, res.predicted):
             rows[(r.method or "", r.id)][name] = float(c)
+            rows[(r.method or "", r.id)][f"rca_predicted:{lv}"] = str(pred)
         K = len(oracle.classes)
         n_real = len(y)
         k_real = oracle.n_real_correct
@@ -100,6 +101,8 @@ def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, 
                                  "n_real_images": n_real, "n_folds": oracle.n_folds, "n_classes": K,
                                  "chance_top1": 1.0 / K, "chance_top5": min(5, K) / K, "metric": name,
                                  "identities_left_out": sorted(thin),
+                                 "label_examples": {str(lab): str(r.path) for lab, r in
+                                                    reversed([(r.label(lv), r) for r in recs])},
                                  "methods": per_method}
     results.sections["rca"] = section
     results.after_summary.append(attach_rca_intervals)

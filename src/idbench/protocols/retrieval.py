@@ -211,33 +211,40 @@ def _nanmean(v: np.ndarray) -> float:
 
 
 def _examples(Q, qrecs: list[ImageRecord], G, gal: list[ImageRecord], level, labels_of, n) -> list[dict]:
-    """Up to ``n`` queries with their top-5 gallery items, for the report: spread round-robin over
-    methods, and within a method over subjects (one query per subject before any second one).
+    """Up to ``n`` queries with their top-5 gallery items, for the report: failures first (the top
+    item has another identity), spread round-robin over methods and, within a method, over subjects.
     Paths are absolute, so the report finds them whatever the working folder."""
     if len(qrecs) == 0:
         return []
-    queues: dict[str, dict[str, list[int]]] = {}
-    for i, r in enumerate(qrecs):
-        queues.setdefault(r.method or "", {}).setdefault(r.subject, []).append(i)
-    order: dict[str, list[int]] = {}
-    for m, by_s in queues.items():
-        lists = [by_s[s] for s in sorted(by_s)]
-        order[m] = [lst[k] for k in range(max(map(len, lists))) for lst in lists if k < len(lst)]
+    sims, idx = topk_search(Q, G, 5)
+    wrong = [gal[int(idx[i, 0])].label(level) != labels_of[r.subject].get(level, "") for i, r in enumerate(qrecs)]
+    queues: dict[str, list[int]] = {}
+    for m in sorted({r.method or "" for r in qrecs}):
+        mine = [i for i, r in enumerate(qrecs) if (r.method or "") == m]
+        order = []
+        for want_wrong in (True, False):  # failures first, one per subject before a second one
+            by_s: dict[str, list[int]] = {}
+            for i in mine:
+                if wrong[i] == want_wrong:
+                    by_s.setdefault(qrecs[i].subject, []).append(i)
+            lists = [by_s[s] for s in sorted(by_s)]
+            order += [lst[k] for k in range(max(map(len, lists), default=0)) for lst in lists if k < len(lst)]
+        queues[m] = order
     chosen: list[int] = []
     k = 0
-    while len(chosen) < n and any(k < len(v) for v in order.values()):
-        for m in sorted(order):
-            if k < len(order[m]) and len(chosen) < n:
-                chosen.append(order[m][k])
+    while len(chosen) < n and any(k < len(v) for v in queues.values()):
+        for m in sorted(queues):
+            if k < len(queues[m]) and len(chosen) < n:
+                chosen.append(queues[m][k])
         k += 1
-    sims, idx = topk_search(Q[chosen], G, 5)
     out = []
-    for row, i in enumerate(chosen):
+    for i in chosen:
         r = qrecs[i]
         want = labels_of[r.subject].get(level, "")
         out.append({"query_path": str(r.path.resolve()), "method": r.method or "", "subject": r.subject, "level": level,
-                    "top": [{"path": str(gal[j].path.resolve()), "label": gal[j].label(level),
-                             "correct": gal[j].label(level) == want, "sim": float(s)} for s, j in zip(sims[row], idx[row])]})
+                    "top": [{"path": str(gal[int(j)].path.resolve()), "label": gal[int(j)].label(level),
+                             "correct": gal[int(j)].label(level) == want, "sim": float(sv)}
+                            for sv, j in zip(sims[i], idx[i])]})
     return out
 
 

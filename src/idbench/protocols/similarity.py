@@ -59,7 +59,9 @@ def evaluate_similarity(
         mark_copies(results, content, generations.records)
     rows = results.row_index()
     ref_by_subject = references.by_subject()
-    results.sections.setdefault("similarity", {})["leave_one_out"] = (
+    results.sections.setdefault("similarity", {})["reference_paths"] = {
+        subj: [str(r.path) for r in recs[:3]] for subj, recs in ref_by_subject.items()}
+    results.sections["similarity"]["leave_one_out"] = (
         "a generation that copies or nearly copies one of its subject's references is scored against the subject's "
         "other references (cos, IPS, SIS, FaceSim); copy-paste keeps every reference")
     own_source = {g.id: c.source.id for g in generations for c in [content.copy_of(g)]
@@ -277,6 +279,7 @@ def _score_face_encoder(enc, references, generations, ref_by_subject, emb_ref, e
             ref_faces.setdefault(subject, []).append((r, select_faces(emb.vectors, emb.boxes, policy.faces),
                                                       select_faces(emb.vectors, emb.boxes, "largest")[0]))
     per_method: dict[str, dict[str, list]] = {}
+    boxes: dict[str, list] = {}
     for g in generations:
         emb = emb_gen.get(g.id)
         if emb is None:
@@ -284,6 +287,8 @@ def _score_face_encoder(enc, references, generations, ref_by_subject, emb_ref, e
         row = rows[(g.method or "", g.id)]
         stats = per_method.setdefault(g.method or "", {"found": []})
         found = emb.n > 0
+        if found and emb.boxes is not None:
+            boxes[g.id] = [[round(float(v), 1) for v in b] for b in emb.boxes]
         row[names["found"]] = 1.0 if found else 0.0
         stats["found"].append(found)
         faces = [f for f in ref_faces.get(g.subject, []) if f[0].id != (own_source or {}).get(g.id)] or None
@@ -315,6 +320,7 @@ def _score_face_encoder(enc, references, generations, ref_by_subject, emb_ref, e
                                      "images with no detected face are left out of IPS, SIS and FaceSim (ConsisID's rule)")
                                     + "; the face-found rate (face_found) is reported beside them",
         "reference_images_without_face": ref_fail,
+        "boxes": boxes,  # image id -> detected face boxes (left, top, right, bottom), for the report's examples
         "methods": {m: {"n_images": len(st["found"]),
                         "detection_failure_rate": float(1.0 - np.mean(st["found"])) if st["found"] else None}
                     for m, st in sorted(per_method.items())},

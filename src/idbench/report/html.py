@@ -21,49 +21,6 @@ from idbench.results import Results
 THUMB = 112
 
 
-def thumbnail_jpeg(path: str | Path, size: int = THUMB) -> bytes | None:
-    """A small JPEG of an image the study read (None when it cannot be read)."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            im.thumbnail((size, size))
-            buf = io.BytesIO()
-            im.save(buf, format="JPEG", quality=80)
-        return buf.getvalue()
-    except Exception:
-        return None
-
-
-def store_thumbnails(sections: dict, out_dir: Path) -> list[Path]:
-    """Copy the report's example images into the results folder as thumbnails (``thumbs/``), from the
-    files the study itself read, and record their names in the section: the report then reads
-    only files inside its folder, never a path a summary.json names."""
-    import hashlib
-
-    from idbench.cache.results import atomic_write_bytes
-
-    written = []
-
-    def keep(path: str) -> str | None:
-        name = "thumbs/" + hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:20] + ".jpg"
-        if not (out_dir / name).is_file():
-            data = thumbnail_jpeg(path)
-            if data is None:
-                return None
-            atomic_write_bytes(out_dir / name, data)
-            written.append(out_dir / name)
-        return name
-
-    for e in (sections.get("retrieval") or {}).get("examples") or []:
-        if "query_thumb" not in e:
-            e["query_thumb"] = keep(e["query_path"])
-            for t in e.get("top", []):
-                t["thumb"] = keep(t["path"])
-    return written
-
-
 def _thumb(results_dir: Path, name: str | None) -> str | None:
     """A stored thumbnail as a data URI: only a file under ``results_dir/thumbs``."""
     if not name:
@@ -93,28 +50,82 @@ def _figure(key: list, draw) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
-def _heatmap(matrix: np.ndarray, rows: list[str], cols: list[str], title: str, fmt: str = "{:.2f}") -> str:
-    return _figure(["heatmap", np.asarray(matrix, np.float64), rows, cols, title, fmt],
-                   lambda: _draw_heatmap(matrix, rows, cols, title, fmt))
+def _heatmap(matrix: np.ndarray, rows: list[str], cols: list[str], title: str, fmt: str = "{:.2f}", *,
+             vmin: float = 0.0, vmax: float = 1.0, scale: str = "0 to 1", xlabel: str = "subject",
+             ylabel: str = "method", integer: bool = False) -> str:
+    """A heatmap on a fixed, stated scale (never autoscaled: 0.958 and 0.963 look alike)."""
+    return _figure(["heatmap-v2", np.asarray(matrix, np.float64), rows, cols, title, fmt, vmin, vmax, scale, xlabel,
+                    ylabel, integer],
+                   lambda: _draw_heatmap(matrix, rows, cols, title, fmt, vmin, vmax, scale, xlabel, ylabel, integer))
 
 
-def _draw_heatmap(matrix: np.ndarray, rows: list[str], cols: list[str], title: str, fmt: str) -> bytes:
+def _draw_heatmap(matrix, rows, cols, title, fmt, vmin, vmax, scale, xlabel, ylabel, integer) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(min(12.5, max(4, 0.42 * len(cols) + 2.5)), max(2.5, 0.35 * len(rows) + 1.2)))
+    cmap = plt.get_cmap("viridis")
+    im = ax.imshow(np.ma.masked_invalid(matrix), aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax)
+    ax.set_xticks(range(len(cols)), cols, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(len(rows)), rows, fontsize=7)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.set_title(title, fontsize=9)
+    cb = fig.colorbar(im, ax=ax, fraction=0.03)
+    cb.set_label(scale, fontsize=7)
+    if integer:
+        cb.locator = MaxNLocator(integer=True)
+        cb.update_ticks()
+    if matrix.size <= 300:
+        for i in range(matrix.shape[0]):
+            for j in range(matrix.shape[1]):
+                v = matrix[i, j]
+                if np.isfinite(v):
+                    r, g, b, _ = cmap((min(max(v, vmin), vmax) - vmin) / ((vmax - vmin) or 1))
+                    dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
+                    ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=6, color="w" if dark else "k")
+    return _fig_png(fig)
+
+
+def _forest(panels: list[dict]) -> str:
+    return _figure(["forest-v1", repr(panels)], lambda: _draw_forest(panels))
+
+
+def _draw_forest(panels: list[dict]) -> bytes:
+    """Method means with their intervals, one panel per headline metric; reference lines (real upper
+    bound solid green, impostor / chance dashed grey); methods sharing a rank share a colour; copying
+    methods are hollow and marked with a dagger."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(max(4, 0.5 * len(cols) + 2), max(2.5, 0.35 * len(rows) + 1)))
-    im = ax.imshow(np.ma.masked_invalid(matrix), aspect="auto", cmap="viridis")
-    ax.set_xticks(range(len(cols)), cols, rotation=60, ha="right", fontsize=7)
-    ax.set_yticks(range(len(rows)), rows, fontsize=7)
-    ax.set_title(title, fontsize=9)
-    fig.colorbar(im, ax=ax, fraction=0.03)
-    if matrix.size <= 200:
-        for i in range(matrix.shape[0]):
-            for j in range(matrix.shape[1]):
-                if np.isfinite(matrix[i, j]):
-                    ax.text(j, i, fmt.format(matrix[i, j]), ha="center", va="center", fontsize=6, color="w")
+    n = len(panels)
+    height = max(2.2, 0.32 * max(len(p["rows"]) for p in panels) + 1.3)
+    fig, axes = plt.subplots(1, n, figsize=(min(13.0, 3.3 * n + 0.8), height), squeeze=False)
+    palette = plt.get_cmap("tab10")
+    for ax, p in zip(axes[0], panels):
+        rows = p["rows"]
+        for y, r in enumerate(rows):
+            color = palette((r["rank"] - 1) % 10) if r["rank"] else "0.35"
+            lo, hi = r["lo"] if r["lo"] is not None else r["mean"], r["hi"] if r["hi"] is not None else r["mean"]
+            ax.plot([lo, hi], [y, y], color=color, lw=2)
+            ax.plot([r["mean"]], [y], "o", ms=6, mfc="white" if r["flagged"] else color, mec=color, mew=1.5)
+        for label, value, kind in p["refs"]:
+            ax.axvline(value, color="#2a2" if kind == "real" else "0.5", ls="-" if kind == "real" else "--", lw=1.2)
+            ax.text(value, len(rows) - 0.4, f" {label}", rotation=90, va="top", ha="right", fontsize=6.5,
+                    color="#2a2" if kind == "real" else "0.35")
+        ax.set_yticks(range(len(rows)), [("† " if r["flagged"] else "") + r["method"] + (f"  #{r['rank']}" if r["rank"] else "")
+                                         for r in rows], fontsize=7.5)
+        ax.set_ylim(-0.6, len(rows) - 0.4)
+        ax.invert_yaxis()
+        ax.set_xlabel(p["label"], fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.grid(axis="x", color="0.92")
+    fig.tight_layout()
     return _fig_png(fig)
 
 
@@ -141,97 +152,158 @@ def _fmt(entry: dict | None) -> str:
     return fmt_ci(entry)
 
 
+PROTOCOL_TITLES = (("similarity", "Similarity to references"), ("face", "Faces"), ("text", "Text"),
+                   ("retrieval", "Retrieval (Finer-Personalization Rank)"), ("rca", "Relative Classification Accuracy"),
+                   ("nearid", "NearID: near-identity distractors"), ("distribution", "FID / KID"),
+                   ("agreement", "Agreement with human ratings"))
+_RUNS = {"similarity": "similarity", "face": "similarity", "text": "similarity", "retrieval": "retrieval", "rca": "rca",
+         "nearid": "nearid", "distribution": "distribution", "agreement": "agreement"}
+
+
+def _html_table(t: dict, ranks_by_col: dict | None = None) -> dict:
+    return {"title": t["title"], "key": t["key"], "header": t["header"], "notes": t["notes"],
+            "rows": [{"cells": [{"text": c, "best": (i, j) in t["bold"]} for j, c in enumerate(row)],
+                      "reference": i >= (t["rules"][0] if t.get("rules") else len(t["rows"]))}
+                     for i, row in enumerate(t["rows"])]}
+
+
+def _answer(res: Results, rankings: dict) -> dict | None:
+    """The first figure: headline metric per protocol, methods with intervals, reference lines; and
+    one sentence per protocol."""
+    from idbench.metrics.catalogue import MetricId
+    from idbench.protocols.common import flagged_methods
+    from idbench.report.examples import headline_metrics
+
+    flagged = flagged_methods(res.sections)
+    panels, sentences = [], []
+    for h in headline_metrics(res):
+        m = h["metric"]
+        rk = rankings.get(m)
+        rows = []
+        for meth, per in res.methods.items():
+            e = per.get(m)
+            if not e or e.get("mean") is None:
+                continue
+            rows.append({"method": meth, "mean": float(e["mean"]), "lo": e.get("ci_low"), "hi": e.get("ci_high"),
+                         "rank": (rk.ranks.get(meth) if rk is not None and rk.ranked else None), "flagged": meth in flagged})
+        if not rows:
+            continue
+        rows.sort(key=lambda r: -r["mean"] if res.metrics[m].higher_is_better else r["mean"])
+        mid = MetricId.parse(m)
+        label = mid.label + (f" [{mid.encoder}]" if mid.encoder else "")
+        panels.append({"label": label, "rows": rows, "refs": h["refs"]})
+        top, bottom = rows[0], rows[-1]
+        refs = "; ".join(f"{name} {fmt_num(v)}" for name, v, _ in h["refs"])
+        if rk is not None and rk.best:
+            lead = f"{rk.best} is significantly best"
+        elif rk is not None and rk.ranked:
+            lead = "no method is significantly better than every other"
+        else:
+            lead = "the methods are not ranked" + (f" ({rk.why})" if rk is not None and rk.why else "")
+        sentences.append(f"{label}: {lead}; from {fmt_num(top['mean'])} ({top['method']}) to {fmt_num(bottom['mean'])} "
+                         f"({bottom['method']})" + (f"; {refs}" if refs else "") + ".")
+    if not panels:
+        return None
+    alt = "Method means with 95% intervals: " + "; ".join(
+        f"{p['label']}: " + ", ".join(f"{r['method']} {r['mean']:.3f}" for r in p["rows"]) for p in panels)
+    return {"uri": _forest(panels), "alt": alt, "sentences": sentences}
+
+
 def build_context(res: Results, results_dir: Path) -> dict:
-    from idbench.report.rows import FLAGS_NOTE, baseline_note, baseline_rows, content_flags, metric_rankings, rca_rows, retrieval_rows
+    from idbench.report.rows import metric_rankings
+    from idbench.report.tables import table_data
 
     metrics = [m for m in res.metrics if not m.startswith("cmc@")]
     methods = list(res.methods)
-    table, rankings = [], metric_rankings(res, metrics)
-    counts = res.method_counts()
-    flags = content_flags(res.sections)
-    for m in methods:
-        cells = []
-        for metric in metrics:
-            rk = rankings[metric]
-            e = res.methods[m].get(metric)
-            cov = f"n={e['n_images']}/{e['n_images'] + e['n_missing']}" if e and e.get("n_missing") else ""
-            cells.append({"text": _fmt(e), "best": bool(rk and rk.best == m),
-                          "rank": rk.ranks.get(m) if rk and rk.ranked else None, "coverage": cov})
-        table.append({"method": m, "truth": res.truth.get(m, {}).get("drift"), "cells": cells, "flags": flags.get(m, ""),
-                      "n_subjects": counts.get(m, (0, 0))[0], "n_images": counts.get(m, (0, 0))[1]})
-    not_ranked = sorted({rk.why for rk in rankings.values() if rk and not rk.ranked and len(methods) > 1})
+    rankings = metric_rankings(res, metrics)
+    tables = table_data(res)
+    study = res.sections.get("study", {})
     heatmaps = []
-    # the first four metrics that have a per-subject value (a metric no image has, e.g. IPS when no
-    # face was found, would draw an empty map)
     shown = [k for k in metrics if any(k in v for d in res.subjects.values() for v in d.values())][:4]
     for metric in shown:
         subjects = sorted({s for m in methods for s in res.subjects.get(m, {})})
         if not subjects:
             continue
         mat = np.array([[res.subjects.get(m, {}).get(s, {}).get(metric, np.nan) for s in subjects] for m in methods], float)
-        heatmaps.append({"metric": metric, "uri": _heatmap(mat, methods, subjects, f"{metric}: per-subject mean")})
-    sec_study = res.sections.get("study", {})
-    ctx = {"command": res.command, "bootstrap": res.bootstrap, "metrics": metrics, "table": table,
-           "has_truth": any("drift" in t for t in res.truth.values()), "heatmaps": heatmaps,
-           "descriptions": {k: v.description for k, v in res.metrics.items()},
-           "problems": res.problems.to_dict(), "sections": {}, "not_ranked": not_ranked,
-           "has_flags": any(flags.values()), "failed": sec_study.get("protocols_failed") or {},
-           "baselines": [{"label": lab, "cells": [_fmt(e) if e else "" for e in es]}
-                         for lab, es in baseline_rows(res.sections, metrics)],
-           "table_notes": [n for n in (baseline_note(res.sections),) if n]
-           + ([FLAGS_NOTE] if any(flags.values()) else []),
-           "problem_groups": problem_groups(res.problems)}
+        lo = -1.0 if np.nanmin(mat) < 0 else 0.0
+        heatmaps.append({"metric": metric, "alt": f"per-subject mean of {metric} for each method, colour scale {lo:g} to 1",
+                         "uri": _heatmap(mat, methods, subjects, f"{metric}: per-subject mean", vmin=lo, vmax=1.0,
+                                         scale=f"{lo:g} to 1 (fixed)")})
+    n_subjects = len({r["subject"] for r in res.rows})
+    failed = study.get("protocols_failed") or {}
+    not_run = study.get("not_run") or {}
+    ran = set(study.get("protocols_run") or [])
+    sections = []
+    for key, title in PROTOCOL_TITLES:
+        proto = _RUNS[key]
+        mine = [_html_table(t) for t in tables if t["key"] == key]
+        present = bool(mine) or key in res.sections
+        why = failed.get(proto) and f"not scored: {failed[proto]}"
+        if not present and not why:
+            if key in ("face", "text"):
+                continue  # parts of similarity: shown only when their encoders ran
+            why = (f"not run: {not_run[proto]}" if proto in not_run else "not run") if proto not in ran else "no figures"
+        sections.append({"key": key, "title": title, "tables": mine, "why": why or "", "present": present})
+    groups = problem_groups(res.problems)
+    left_out = [g for g in groups if set(g["action_list"]) & {"skipped", "removed"}]
+    kept = [g for g in groups if not set(g["action_list"]) & {"skipped", "removed"}]
+    examples = res.sections.get("examples") or {}
+
+    def thumbs(items):
+        return [{**it, "images": [{**im, "uri": _thumb(results_dir, im.get("thumb"))} for im in it["images"]]}
+                for it in items]
+
+    ex = {"similarity": thumbs((examples.get("similarity") or {}).get("items", [])),
+          "faces": {enc: {"scored": thumbs(f.get("scored", [])), "faceless": thumbs(f.get("faceless", []))}
+                    for enc, f in (examples.get("faces") or {}).items()},
+          "rca": thumbs((examples.get("rca") or {}).get("items", [])),
+          "nearid": [{**it, "view_uris": [_thumb(results_dir, t) for t in it.get("view_thumbs", [])],
+                      "distractor_uris": [_thumb(results_dir, t) for t in it.get("distractor_thumbs", [])]}
+                     for it in (examples.get("nearid") or {}).get("items", [])]}
+    ctx = {"command": res.command, "bootstrap": res.bootstrap, "methods": methods, "n_subjects": n_subjects,
+           "n_images": len(res.rows), "encoders": study.get("encoders") or sorted({i.encoder for i in res.metrics.values()
+                                                                                   if i.encoder}),
+           "protocols_run": study.get("protocols_run") or [], "failed": failed, "answer": _answer(res, rankings),
+           "sections": sections, "heatmaps": heatmaps, "examples": ex,
+           "problems": res.problems.to_dict(), "left_out": left_out, "kept": kept,
+           "n_left_out": sum(g["count"] for g in left_out), "n_kept": sum(g["count"] for g in kept), "extra": {}}
     sec = res.sections
     if "retrieval" in sec:
         r = sec["retrieval"]
-        ex = []
+        exs = []
         for e in r.get("examples", [])[:12]:
-            ex.append({**e, "query_uri": _thumb(results_dir, e.get("query_thumb")),
-                       "top": [{**t, "uri": _thumb(results_dir, t.get("thumb"))} for t in e["top"]]})
-        rows = [{**x, "who": "real references (upper bound)" if x["real"] else x["who"],
-                 "relative": x["relative"] if x["has_real"] else "– (no references given)"} for x in retrieval_rows(r)]
-        ctx["sections"]["retrieval"] = {"examples": ex, "rows": rows, "leakage": r.get("leakage", {}),
-                                        "copies": r.get("copies", {}), "near": r.get("near_duplicates", {}),
-                                        "gallery_size": r.get("gallery_size")}
+            exs.append({**e, "query_uri": _thumb(results_dir, e.get("query_thumb")),
+                        "top": [{**t, "uri": _thumb(results_dir, t.get("thumb"))} for t in e["top"]]})
+        ctx["extra"]["retrieval"] = {"examples": exs, "leakage": r.get("leakage", {}),
+                                     "not_in_gallery": r.get("subjects_not_in_gallery") or {}}
     if "nearid" in sec and sec["nearid"].get("histogram", {}).get("counts"):
         n = sec["nearid"]
-        ctx["sections"]["nearid"] = {**n, "hist_uri": _histogram(n["histogram"]["edges"], n["histogram"]["counts"],
-                                                                 f"NearID margins ({n.get('encoder', '')})")}
+        ctx["extra"]["nearid"] = {"hist_uri": _histogram(n["histogram"]["edges"], n["histogram"]["counts"],
+                                                         f"NearID margins ({n.get('encoder', '')})"),
+                                  "review": n.get("review")}
     if "rca" in sec:
         levels = sec["rca"].get("levels", {})
-        rows = rca_rows(sec["rca"])
         lv = next((k for k in reversed(list(levels)) if "methods" in levels[k]), None)
         conf = []
         if lv:
             worst = min(levels[lv]["methods"].items(), key=lambda kv: kv[1]["rca"], default=None)
             if worst:
                 c = worst[1]["confusion"]
+                mat = np.array(c["matrix"], float)
                 conf.append({"title": f"{worst[0]} at level {lv} (lowest RCA)",
-                             "uri": _heatmap(np.array(c["matrix"], float), c["labels"], c["labels"],
-                                             f"confusion on generated images: {worst[0]} ({lv})", fmt="{:.0f}")})
-        ctx["sections"]["rca"] = {"rows": rows, "confusions": conf}
+                             "alt": f"confusion matrix of the oracle on {worst[0]}'s generations at level {lv}: rows are "
+                                    "the true identity, columns the predicted one, cells count images",
+                             "uri": _heatmap(mat, c["labels"], c["labels"], f"oracle on {worst[0]} ({lv})", fmt="{:.0f}",
+                                             vmin=0, vmax=max(1.0, float(mat.max())), scale="images (count)",
+                                             xlabel="predicted identity", ylabel="true identity", integer=True)})
+        ctx["extra"]["rca"] = {"confusions": conf}
     if "distribution" in sec:
-        ctx["sections"]["distribution"] = sec["distribution"]
-    if "face" in sec:
-        faces = {}
-        for enc, f in sec["face"].items():
-            rows = {}
-            for m, r in (f.get("methods") or {}).items():
-                per = res.methods.get(m, {})
-                rows[m] = {"n_images": r.get("n_images", ""), "found": _fmt(per.get(f"face_found[{enc}]")),
-                           "ips": _fmt(per.get(f"ips[{enc}]")), "facesim": _fmt(per.get(f"facesim[{enc}]")),
-                           "cp": _fmt(per.get(f"copy_paste[{enc}]"))}
-            base = [{"label": f"{key} references", "n": (f.get(key) or {}).get("ips", {}) and
-                     f"{f[key]['ips']['n_pairs']} pairs", "ips": _fmt((f.get(key) or {}).get("ips")),
-                     "facesim": _fmt((f.get(key) or {}).get("facesim"))} for key in ("real", "impostor") if f.get(key)]
-            faces[enc] = {"how_failures_enter_means": f.get("how_failures_enter_means", ""), "rows": rows,
-                          "baselines": base}
-        ctx["sections"]["face"] = faces
+        ctx["extra"]["distribution"] = sec["distribution"]
     if "meta" in sec:
-        ctx["sections"]["meta"] = sec["meta"]
+        ctx["extra"]["meta"] = sec["meta"]
     points = results_dir / "agreement_points.csv"
     if points.is_file():
-        ctx["sections"]["agreement"] = _agreement_plots(points)
+        ctx["extra"]["agreement"] = _agreement_plots(points)
     return ctx
 
 
@@ -244,7 +316,8 @@ def problem_groups(problems, n_examples: int = 3) -> list[dict]:
         g["actions"].add(p.action)
         if len(g["examples"]) < n_examples:
             g["examples"].append(p)
-    return [{**g, "actions": ", ".join(sorted(g["actions"]))} for g in sorted(groups.values(), key=lambda g: -g["count"])]
+    return [{**g, "action_list": sorted(g["actions"]), "actions": ", ".join(sorted(g["actions"]))}
+            for g in sorted(groups.values(), key=lambda g: -g["count"])]
 
 
 def _agreement_plots(path: Path) -> list[dict]:

@@ -55,18 +55,14 @@ def metric_rankings(res, metrics) -> dict:
 
 
 def content_flags(sections: dict) -> dict[str, str]:
-    """``{method: "copies 60/60"}``: each method's copies, near-copies and blank images, for its row
+    """``{method: "copy 60/60"}``: each method's copies, near-copies and blank images, for its row
     in every view (empty string when it has none)."""
     out = {}
     for m, d in (sections.get("content", {}).get("per_method") or {}).items():
-        parts = []
-        if d.get("copies"):
-            parts.append(f"{d['copies']} copies")
-        if d.get("near_copies"):
-            parts.append(f"{d['near_copies']} near-copies")
-        if d.get("blank"):
-            parts.append(f"{d['blank']} blank")
-        out[m] = (", ".join(parts) + f" of {d.get('images', 0)}") if parts else ""
+        n = d.get("images", 0)
+        parts = [f"{label} {d[key]}/{n}" for key, label in (("copies", "copy"), ("near_copies", "near-copy"),
+                                                             ("blank", "blank")) if d.get(key)]
+        out[m] = ", ".join(parts)
     return out
 
 

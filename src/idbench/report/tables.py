@@ -1,9 +1,15 @@
-"""Paper tables: ``tables.md`` and ``tables.tex`` (booktabs) from a results folder.
+"""Paper tables: ``tables.md`` and ``tables.tex`` (booktabs), one table per protocol.
 
-Every cell is ``mean [95% CI]``; each table has the counts (subjects / images) of every method and
-a chance row where a chance level exists. A cell is bold only when the Holm-corrected paired
-sign-flip test over subjects separates its method from every other (``rank_methods(...).best``);
-when too few subjects can reach significance, nothing is bold and a note says why.
+Each table has a few columns named from the metric catalogue ("mAP (subject)", "RCA (class)"), one
+row per method with its counts and flags, then the reference rows that give the numbers a
+meaning: real references and impostors for similarity, the real upper bound and each method's
+chance level for retrieval, Acc_real and chance for RCA. Every cell is ``mean [95% CI]``. A cell is
+bold only when the Holm-corrected paired sign-flip test over subjects separates its method from
+every other (``rank_methods(...).best``, copies never counted); when too few subjects can reach
+significance, nothing is bold and a note says why.
+
+In LaTeX each table fits the column (``\\columnwidth``; ``wide=True``: ``table*`` and
+``\\textwidth``): it is scaled down only when its natural width is larger.
 """
 
 from __future__ import annotations
@@ -12,12 +18,13 @@ from pathlib import Path
 
 from idbench.metrics.catalogue import MetricId
 from idbench.report.format import DASH, fmt_ci, fmt_interval, fmt_num
-from idbench.report.rows import FLAGS_NOTE, baseline_note, baseline_rows, content_flags, metric_rankings, rca_rows, retrieval_rows
+from idbench.report.rows import FLAGS_NOTE, baseline_note, baseline_rows, content_flags, metric_rankings
 from idbench.results import Results
 
-
-def _main_metrics(res: Results) -> list[str]:
-    return [m for m in res.metrics if not MetricId.parse(m).id.startswith("cmc@")]
+#: per-image metric protocols -> the table they go in (order of the tables)
+_GROUPS = (("similarity", "Similarity to references"), ("text", "Text"), ("face", "Faces"),
+           ("grounding", "Grounding and relations"), ("relation", "Grounding and relations"),
+           ("external", "Scores shipped with the benchmark"))
 
 
 def metric_headers(metrics: list[str]) -> list[str]:
@@ -28,87 +35,183 @@ def metric_headers(metrics: list[str]) -> list[str]:
     return [i.label + (f" [{i.encoder}]" if several and i.encoder else "") for i in ids]
 
 
-def _chance_of(res: Results, metric: str) -> float | None:
-    """The chance level of a metric column, when it has one."""
-    sec = res.sections
-    mid = MetricId.parse(metric)
-    lv = mid.level
-    if mid.id == "ap" and "retrieval" in sec:
-        vals = [(c.get(lv, {}).get("ap"), sec["retrieval"]["methods"].get(m, {}).get(lv, {}).get("n_queries", 0))
-                for m, c in sec["retrieval"].get("chance", {}).items()]
-        vals = [(v, n) for v, n in vals if v is not None and n]
-        if vals:
-            return sum(v * n for v, n in vals) / sum(n for _, n in vals)
-    if mid.id == "top1" and "rca" in sec:
-        return sec["rca"].get("levels", {}).get(lv, {}).get("chance_top1")
-    return None
+def _sentence(s: str) -> str:
+    s = " ".join(str(s).split())
+    return s if not s or s.endswith((".", "!", "?")) else s + "."
 
 
-def table_data(res: Results) -> list[dict]:
-    """Tables as ``{"title", "header", "rows", "bold" (set of (row, col)), "notes"}``."""
-    tables = []
-    metrics = _main_metrics(res)
-    ranks = metric_rankings(res, metrics)
+def _method_rows(res: Results, metrics: list[str], ranks: dict, flags: dict, show_flags: bool):
     counts = res.method_counts()
-    flags = content_flags(res.sections)
-    show_flags = any(flags.values())
-    first = 4 if show_flags else 3
     rows, bold = [], set()
+    first = 3 if show_flags else 2
     for i, (m, per) in enumerate(res.methods.items()):
-        cells = [m, *map(str, counts.get(m, (0, 0)))] + ([flags.get(m, "")] if show_flags else [])
+        n_subj, n_img = counts.get(m, (0, 0))
+        cells = [m, f"{n_subj} / {n_img}"] + ([flags.get(m, "")] if show_flags else [])
         for j, metric in enumerate(metrics):
             e = per.get(metric)
-            cells.append(fmt_ci(e))
+            cells.append(fmt_ci(e) + (f" n={e['n_images']}/{e['n_images'] + e['n_missing']}" if e and e.get("n_missing")
+                                      else ""))
             rk = ranks.get(metric)
             if rk is not None and rk.best == m:
                 bold.add((i, first + j))
         rows.append(cells)
-    pad = [""] * (first - 1)
-    for label, entries in baseline_rows(res.sections, metrics):
-        rows.append([label, *pad, *[fmt_ci(e) if e else "" for e in entries]])
-    chance = [_chance_of(res, m) for m in metrics]
-    if any(c is not None for c in chance):
-        rows.append(["chance", *pad, *[fmt_num(c) if c is not None else "" for c in chance]])
-    notes = sorted({rk.why for rk in ranks.values() if rk is not None and not rk.ranked and len(res.methods) > 1})
-    if baseline_note(res.sections):
-        notes.append(baseline_note(res.sections))
-    if show_flags:
-        notes.append(FLAGS_NOTE)
+    return rows, bold, first
+
+
+def _base_notes(res: Results, ranks: dict, metrics: list[str]) -> list[str]:
+    notes = []
+    if any(e.get("n_missing") for m in metrics for per in res.methods.values() for e in [per.get(m)] if e):
+        notes.append("n=a/b: the metric covers a of the method's b images (the rest: no face, no reference, ...)")
+    if any(per.get(m) is None for m in metrics for per in res.methods.values()):
+        notes.append(f"{DASH}: no image of the method has a value for this metric (see the input problems)")
     b = res.bootstrap
     if b:
-        notes.insert(0, f"mean [{int(b.get('confidence', 0.95) * 100)}% CI], cluster bootstrap over subjects "
-                        f"({b.get('n_resamples')} resamples, seed {b.get('seed')}); bold: significantly better than every "
-                        "other method (paired sign-flip test over subjects, Holm, alpha 0.05)")
-    tables.append({"title": "Methods x metrics", "header": ["method", "subjects", "images", *(["flags"] if show_flags else []),
-                                                         *metric_headers(metrics)], "rows": rows,
-                   "bold": bold, "notes": notes})
+        notes.append(f"Mean [{int(b.get('confidence', 0.95) * 100)}% CI], cluster bootstrap over subjects "
+                     f"({b.get('n_resamples')} resamples, seed {b.get('seed')}); bold: significantly better than every "
+                     "other method (paired sign-flip test over subjects, Holm, alpha 0.05)")
+    why = sorted({rk.why for m, rk in ranks.items() if m in metrics and rk is not None and not rk.ranked
+                  and len(res.methods) > 1})
+    notes += [f"Not ranked: {w.removeprefix('not ranked: ')}" for w in why]
+    return notes
+
+
+def table_data(res: Results) -> list[dict]:
+    """Tables as ``{"title", "key", "header", "rows", "bold" (set of (row, col)), "rules" (row indices
+    a rule goes above), "notes"}``, one per protocol present."""
+    metrics_all = [m for m in res.metrics if not MetricId.parse(m).id.startswith(("cmc@", "copy_paste"))]
+    ranks = metric_rankings(res, metrics_all)
+    flags = content_flags(res.sections)
+    show_flags = any(flags.values())
+    tables: list[dict] = []
+    done: set[str] = set()
+    for proto, title in _GROUPS:
+        if title in done:
+            continue
+        protos = {p for p, t in _GROUPS if t == title}
+        metrics = [m for m in metrics_all if res.metrics[m].protocol in protos]
+        if not metrics:
+            continue
+        done.add(title)
+        order = {"face_found": 0, "ips": 1, "sis": 2, "facesim": 3, "face_cos": 4}
+        metrics = sorted(metrics, key=lambda m: order.get(MetricId.parse(m).id, -1))
+        if proto == "face":  # the raw face cosine stays in per_image.csv; the table shows FaceSim
+            metrics = [m for m in metrics if MetricId.parse(m).id != "face_cos"]
+        by_enc: dict[str | None, list[str]] = {}
+        for m in metrics:
+            by_enc.setdefault(MetricId.parse(m).encoder if proto == "face" else None, []).append(m)
+        for enc, ms in by_enc.items():
+            rows, bold, first = _method_rows(res, ms, ranks, flags, show_flags)
+            rules = [len(rows)]
+            for label, entries in baseline_rows(res.sections, ms):
+                rows.append([label, "", *([""] if show_flags else []), *[fmt_ci(e) if e else "" for e in entries]])
+            notes = _base_notes(res, ranks, ms)
+            if baseline_note(res.sections) and any(m in (res.sections.get("baselines") or {}) for m in ms):
+                notes.append(baseline_note(res.sections))
+            if show_flags:
+                notes.append(FLAGS_NOTE)
+            tables.append({"title": title + (f" ({enc})" if enc else ""), "key": proto,
+                           "header": ["method", "subj. / img.", *(["flags"] if show_flags else []), *metric_headers(ms)],
+                           "rows": rows, "bold": bold, "rules": rules if len(rows) > rules[0] else [],
+                           "notes": [_sentence(n) for n in notes]})
     sec = res.sections
     if "retrieval" in sec:
-        r = sec["retrieval"]
-        rows = [["real references" if x["real"] else x["who"], x["level"], x["n"], x["map"], x["chance"], x["relative"]]
-                for x in retrieval_rows(r)]
-        tables.append({"title": f"Retrieval ({r.get('encoder', '')}, gallery of {r.get('gallery_size', '')})",
-                       "header": ["queries", "level", "subjects / images", "mAP", "chance mAP", "gen / real mAP [95% CI]"],
-                       "rows": rows, "bold": set(),
-                       "notes": [] if r.get("real") else [f"gen / real: {DASH} (no references given)"]})
+        tables.append(_retrieval_table(res, ranks))
     if "rca" in sec:
-        rows = [[x["level"], DASH, "", "", "", "", f"not scored: {x['error']}"] if x["error"] else
-                [x["level"], x["method"], x["n"], x["acc_real"], x["acc_gen"], x["rca"], x["chance"]]
-                for x in rca_rows(sec["rca"])]
-        tables.append({"title": f"Relative Classification Accuracy ({sec['rca'].get('encoder', '')})",
-                       "header": ["level", "method", "subjects / images", "Acc_real [95% CI]", "Acc_gen [95% CI]",
-                                  "RCA [95% CI]", "chance"], "rows": rows, "bold": set(), "notes": []})
+        tables.append(_rca_table(res, ranks))
     if "nearid" in sec:
         n = sec["nearid"]
         ci = lambda k: fmt_interval(*(n.get(k) or [None, None]))  # noqa: E731
         rows = [[n.get("encoder", ""), str(n.get("n_samples", "")), str(n.get("n_incomplete", "")),
                  f"{fmt_num(n.get('ssr'))} {ci('ssr_ci')}".strip(), f"{fmt_num(n.get('pa'))} {ci('pa_ci')}".strip(),
                  fmt_num(n.get("chance", {}).get("pa"))]]
-        tables.append({"title": "NearID", "header": ["encoder", "samples", "incomplete", "SSR [95% CI]", "PA [95% CI]",
-                                                     "chance PA"], "rows": rows, "bold": set(),
-                       "notes": ["SSR: share of samples whose every margin is > 0 (strict); PA: share of winning margins; "
-                                 "95% CI: cluster bootstrap over samples"]})
+        tables.append({"title": "NearID", "key": "nearid", "header": ["encoder", "samples", "incomplete", "SSR [95% CI]",
+                                                                      "PA [95% CI]", "chance PA"],
+                       "rows": rows, "bold": set(), "rules": [],
+                       "notes": [_sentence("SSR: share of samples whose every margin is > 0 (strict); PA: share of "
+                                           "winning margins; 95% CI: cluster bootstrap over samples")]})
     return tables
+
+
+def _retrieval_table(res: Results, ranks: dict) -> dict:
+    r = res.sections["retrieval"]
+    levels = list(r.get("levels", []))
+    enc = r.get("encoder", "")
+    cols = [f"ap:{lv}[{enc}]" for lv in levels]
+    flags = content_flags(res.sections)
+    show_flags = any(flags.values())
+    rows, bold, first = _method_rows(res, [c for c in cols], ranks, flags, show_flags)
+    finest = levels[-1] if levels else None
+    header = ["method", "subj. / img.", *(["flags"] if show_flags else []), *metric_headers(cols)]
+    rel = r.get("relative") or {}
+    if r.get("real"):
+        header.append(f"gen / real ({finest})")
+        for row, m in zip(rows, res.methods):
+            row.append(fmt_ci(rel.get(m, {}).get(finest), 2) if m in rel else DASH)
+    rules = [len(rows)]
+    pad = [""] * (first - 1)
+    if r.get("real"):
+        real = r["real"]
+        rows.append(["real references", *pad[:1], *pad[1:],
+                     *[fmt_num(real.get(lv, {}).get("ap")) for lv in levels], "1.00"])
+    chance = r.get("chance") or {}
+    per_method = {m: tuple(round(chance.get(m, {}).get(lv, {}).get("ap") or 0.0, 3) for lv in levels) for m in chance}
+    extra = [""] if r.get("real") else []
+    if per_method and len(set(per_method.values())) == 1:
+        rows.append(["chance", *pad, *[fmt_num(v) for v in next(iter(per_method.values()))], *extra])
+    else:
+        for m, vals in per_method.items():
+            rows.append([f"chance ({m})", *pad, *[fmt_num(v) for v in vals], *extra])
+    notes = _base_notes(res, ranks, cols)
+    notes.append(f"Gallery of {r.get('gallery_size', '')} images; chance: the exact expected AP of a random ranking of "
+                 "this gallery for each method's queries; real references: the references as queries (the upper bound)")
+    if not r.get("real"):
+        notes.append("No references were given: there is no real-image upper bound")
+    if show_flags:
+        notes.append(FLAGS_NOTE)
+    return {"title": f"Retrieval ({enc})", "key": "retrieval", "header": header, "rows": rows, "bold": bold,
+            "rules": rules, "notes": [_sentence(n) for n in notes]}
+
+
+def _rca_table(res: Results, ranks: dict) -> dict:
+    sec = res.sections["rca"]
+    levels = {lv: v for lv, v in sec.get("levels", {}).items()}
+    ok = [lv for lv, v in levels.items() if "error" not in v]
+    flags = content_flags(res.sections)
+    show_flags = any(flags.values())
+    counts = res.method_counts()
+    header = ["method", "subj. / img.", *(["flags"] if show_flags else []), *[f"RCA ({lv})" for lv in ok]]
+    rows, bold = [], set()
+    first = 3 if show_flags else 2
+    for i, m in enumerate(res.methods):
+        n_subj, n_img = counts.get(m, (0, 0))
+        cells = [m, f"{n_subj} / {n_img}", *([flags.get(m, "")] if show_flags else [])]
+        for j, lv in enumerate(ok):
+            e = levels[lv].get("methods", {}).get(m)
+            if e is None:
+                cells.append(DASH)
+                continue
+            cells.append(f"{fmt_num(e.get('rca'), 2, why='Acc_real is 0')} "
+                         f"{fmt_interval(*(e.get('rca_ci') or [None, None]), digits=2)}".strip())
+            rk = ranks.get(levels[lv].get("metric", ""))
+            if rk is not None and rk.best == m:
+                bold.add((i, first + j))
+        rows.append(cells)
+    rules = [len(rows)]
+    pad = [""] * (first - 1)
+    rows.append(["Acc_real (held out)", *pad, *[f"{fmt_num(levels[lv]['acc_real'], 2)} "
+                                                 f"{fmt_interval(*(levels[lv].get('acc_real_ci') or [None, None]), digits=2)}"
+                                                 for lv in ok]])
+    rows.append(["chance top-1 (1/K)", *pad, *[fmt_num(levels[lv].get("chance_top1"), 3) for lv in ok]])
+    notes = [f"RCA = Acc_gen / Acc_real of a cross-fitted oracle ({sec.get('encoder', '')} probes, one per fold): 1 means "
+             "as recognisable as real photos; the interval is Acc_gen's divided by Acc_real"]
+    notes += [f"Level {lv} not scored: {v['error']}" for lv, v in levels.items() if "error" in v]
+    if show_flags:
+        notes.append(FLAGS_NOTE)
+    return {"title": f"Relative Classification Accuracy ({sec.get('encoder', '')})", "key": "rca", "header": header,
+            "rows": rows, "bold": bold, "rules": rules, "notes": [_sentence(n) for n in notes]}
+
+
+# ----------------------------------------------------------------------------- Markdown
 
 
 def one_line(s) -> str:
@@ -120,69 +223,79 @@ def one_line(s) -> str:
 
 
 def _md_escape(s: str) -> str:
-    """Markdown cell text: one line, ``|`` escaped, and HTML markup shown as text (Markdown renderers
-    pass raw HTML through)."""
+    """Markdown cell text: one line; ``|``, ``*``, ``_`` and backticks escaped; HTML markup shown as
+    text (Markdown renderers pass raw HTML through)."""
     import html
 
-    return html.escape(one_line(s), quote=False).replace("|", "\\|")
+    text = html.escape(one_line(s), quote=False)
+    for ch in ("\\", "|", "*", "_", "`"):
+        text = text.replace(ch, "\\" + ch)
+    return text
 
 
 def to_markdown(tables: list[dict]) -> str:
     out = []
     for t in tables:
-        out.append(f"### {t['title']}\n")
+        out.append(f"### {_md_escape(t['title'])}\n")
         out.append("| " + " | ".join(_md_escape(h) for h in t["header"]) + " |")
         out.append("|" + "---|" * len(t["header"]))
         for i, row in enumerate(t["rows"]):
             cells = [f"**{_md_escape(c)}**" if (i, j) in t["bold"] else _md_escape(c) for j, c in enumerate(row)]
             out.append("| " + " | ".join(cells) + " |")
-        out += [""] + [f"_{_md_escape(n)}_  " for n in t["notes"]] + [""]
+        out += [""] + [" ".join(_md_escape(n) for n in t["notes"])] + [""]
     return "\n".join(out)
 
 
+# ----------------------------------------------------------------------------- LaTeX
+
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-        "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "–": "--"}
+        "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "–": "--", "<": r"\textless{}", ">": r"\textgreater{}"}
 
 
 def tex_escape(s: str) -> str:
     return "".join(_TEX.get(ch, ch) for ch in one_line(s))
 
 
-def to_latex(tables: list[dict]) -> str:
-    out = ["% idbench tables; needs \\usepackage{booktabs}"]
+def to_latex(tables: list[dict], *, wide: bool = False) -> str:
+    """booktabs tables, each scaled to the column (or, ``wide``, the text width) only when wider."""
+    env, width = ("table*", r"\textwidth") if wide else ("table", r"\columnwidth")
+    out = [r"% idbench tables; needs \usepackage{booktabs} and \usepackage{graphicx}"]
     for t in tables:
-        out += ["\\begin{table}[t]", "\\centering", "\\small", f"\\caption{{{tex_escape(t['title'])}}}",
+        label = "tab:idbench-" + "".join(ch if ch.isalnum() else "-" for ch in t.get("key", t["title"]).lower())
+        out += [f"\\begin{{{env}}}[t]", "\\centering", "\\small", f"\\caption{{{tex_escape(t['title'])}}}",
+                f"\\label{{{label}}}",
+                f"\\resizebox{{\\ifdim\\width>{width}{width}\\else\\width\\fi}}{{!}}{{%",
                 "\\begin{tabular}{l" + "c" * (len(t["header"]) - 1) + "}", "\\toprule",
                 " & ".join(tex_escape(h) for h in t["header"]) + " \\\\", "\\midrule"]
         for i, row in enumerate(t["rows"]):
-            if row and row[0] in ("chance", "real references"):
+            if i in t.get("rules", []):
                 out.append("\\midrule")
             cells = [f"\\textbf{{{tex_escape(c)}}}" if (i, j) in t["bold"] else tex_escape(c) for j, c in enumerate(row)]
             out.append(" & ".join(cells) + " \\\\")
-        out += ["\\bottomrule", "\\end{tabular}"]
+        out += ["\\bottomrule", "\\end{tabular}}"]
         if t["notes"]:
-            out.append("\\\\[2pt]\\footnotesize " + " ".join(tex_escape(n) for n in t["notes"]))
-        out += ["\\end{table}", ""]
+            out.append("\\par\\smallskip\\parbox{" + width + "}{\\footnotesize " + " ".join(tex_escape(n) for n in t["notes"]) + "}")
+        out += [f"\\end{{{env}}}", ""]
     return "\n".join(out)
 
 
-def render_tables(res: Results, fmt: str = "md") -> str:
+def render_tables(res: Results, fmt: str = "md", *, wide: bool = False) -> str:
     if fmt not in ("md", "tex"):
         raise ValueError(f"format must be md or tex, got {fmt!r}")
     data = table_data(res)
-    return to_markdown(data) if fmt == "md" else to_latex(data)
+    return to_markdown(data) if fmt == "md" else to_latex(data, wide=wide)
 
 
 def write_tables(res: Results, out_dir: str | Path) -> list[Path]:
+    from idbench.cache.results import atomic_write_bytes
+
     out = Path(out_dir)
     paths = []
     for fmt in ("md", "tex"):
         p = out / f"tables.{fmt}"
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(render_tables(res, fmt), encoding="utf-8")
-        tmp.replace(p)
+        atomic_write_bytes(p, render_tables(res, fmt).encode("utf-8"))
         paths.append(p)
     return paths
 
 
-__all__ = ["render_tables", "write_tables", "table_data", "to_markdown", "to_latex", "tex_escape"]
+__all__ = ["render_tables", "write_tables", "table_data", "to_markdown", "to_latex", "tex_escape", "metric_headers"]
