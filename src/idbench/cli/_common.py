@@ -120,7 +120,14 @@ def user_errors(f: Callable) -> Callable:
 def stderr_problem_log(quiet: bool = False) -> ProblemLog:
     """Every skipped / removed / flagged input is named on stderr as it happens (``--quiet`` hides
     progress bars only: a skipped file is never hidden)."""
-    return ProblemLog(echo=lambda msg: click.secho(msg, fg="yellow", err=True))
+    return ProblemLog(echo=lambda msg: say(msg, fg="yellow", err=True))
+
+
+def say(text: str, *, width: int = 120, **style) -> None:
+    """Echo ``text`` wrapped to ``width`` columns (continuation lines indented)."""
+    import textwrap
+
+    click.secho(textwrap.fill(text, width=width, subsequent_indent="  ", break_on_hyphens=False), **style)
 
 
 def command_line() -> str:
@@ -191,8 +198,7 @@ def print_problem_counts(problems) -> None:
     if n:
         by_action = ", ".join(f"{v} {k}" for k, v in sorted(problems.by_action().items()))
         kinds = ", ".join(f"{k}: {v}" for k, v in sorted(problems.counts().items()))
-        click.secho(f"{n} input problem(s): {by_action} ({kinds}); each is named in problems.csv and summary.json",
-                    fg="yellow")
+        say(f"{n} input problem(s): {by_action} ({kinds}); each is named in problems.csv and summary.json", fg="yellow")
 
 
 # ----------------------------------------------------------------------------- one front door
@@ -290,7 +296,7 @@ def run_study(*, out_dir: Path, report: bool, quiet: bool, cache_dir: Path | Non
         raise click.ClickException(str(e))
     st = out.results.sections.get("study", {})
     for name, why in st.get("protocols_failed", {}).items():
-        click.secho(f"{name}: NOT SCORED: {why}", fg="red", err=True)
+        say(f"{name}: NOT SCORED: {why}", fg="red", err=True)
     print_summary(out.results)
     return out
 
@@ -298,7 +304,7 @@ def run_study(*, out_dir: Path, report: bool, quiet: bool, cache_dir: Path | Non
 def finish_study(out, out_dir: Path, report: bool) -> None:
     """The closing lines; a protocol that was asked for and could not run makes the exit code 1."""
     st = out.results.sections.get("study", {})
-    click.echo(f"results: {out_dir}/ (summary.json, per_image.csv, tables.md, tables.tex{', report.html' if report else ''})")
+    say(f"results: {out_dir}/ (summary.json, per_image.csv, tables.md, tables.tex{', report.html' if report else ''})")
     failed = st.get("protocols_failed", {})
     if failed:
         raise click.ClickException("not scored: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
@@ -322,8 +328,8 @@ def print_rank_section(section: dict) -> None:
     notes = []
     rows = [["(real references)" if x["real"] else x["who"], x["level"], str(x["n_subjects"]), str(x["n_images"]),
              x["map"], x["r1"], x["r5"], x["chance"], x["relative"]] for x in retrieval_rows(section)]
-    click.echo(format_table(["queries", "level", "subjects", "images", "mAP", "R@1", "R@5", "chance mAP",
-                             "gen/real mAP [95% CI]"], rows))
+    click.echo(format_table_within(["queries", "level", "subjects", "images", "mAP", "R@1", "R@5", "chance mAP",
+                                    "gen/real mAP [95% CI]"], rows, keep=2))
     if not section["real"]:
         notes.append(f"gen/real mAP: {DASH} because no references were given (--refs): there is no real-image upper bound")
     notes.append("chance mAP: exact expected AP of a random ranking of this gallery for these queries")
@@ -332,7 +338,7 @@ def print_rank_section(section: dict) -> None:
         notes.append(f"{leak['gallery_copies_of_references']} gallery image(s) copy a reference (bytes or near-copy): "
                      f"{'removed from the gallery' if leak['policy'] == 'remove' else 'kept (--leaked keep)'}")
     for n in notes:
-        click.echo(n)
+        say(n)
 
 
 def print_rca_section(section: dict) -> None:
@@ -346,8 +352,8 @@ def print_rca_section(section: dict) -> None:
         rows.append([x["method"], x["level"], str(x["n_subjects"]), str(x["n_images"]), x["acc_real"], x["acc_gen"],
                      x["top5"], x["rca"], x["chance"]])
     if rows:
-        click.echo(format_table(["method", "level", "subjects", "images", "Acc_real [95% CI]", "Acc_gen [95% CI]",
-                                 "top-5", "RCA [95% CI]", "chance top-1"], rows))
+        click.echo(format_table_within(["method", "level", "subjects", "images", "Acc_real [95% CI]", "Acc_gen [95% CI]",
+                                        "top-5", "RCA [95% CI]", "chance top-1"], rows, keep=2))
 
 
 def print_nearid_section(section: dict) -> None:
@@ -363,7 +369,7 @@ def print_nearid_section(section: dict) -> None:
     if b:
         click.echo(f"distractors: {b.get('accepted')} of {b.get('attempts')} attempts passed the gates; rejected: "
                    + (", ".join(f"{g} {n}" for g, n in (b.get("rejected") or {}).items()) or "none"))
-    click.echo(nearid_line(section, f"NearID [{section.get('encoder')}]"))
+    say(nearid_line(section, f"NearID [{section.get('encoder')}]"))
     per = section.get("per_source") or {}
     if section.get("n_samples") and len(per) > 1:
         click.echo(format_table(["source", "SSR", "PA", "samples"],

@@ -99,7 +99,7 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     MetricSpec("relative_map", "gen/real mAP", "generated mAP / the real references' mAP against the same gallery",
                True, "[0, ~1]", "1: as retrievable as real photos", "Finer-Personalization Rank",
                "idbench.protocols.retrieval.rank_protocol", _R, False),
-    MetricSpec("top1", "oracle top-1 (Acc_gen)", "share of the cross-fitted oracle's fold probes that name the "
+    MetricSpec("top1", "RCA top-1 (Acc_gen)", "share of the cross-fitted oracle's fold probes that name the "
                "conditioning identity (0/1 for a copy of a training image, scored by one probe); mean = Acc_gen", True,
                "[0, 1] (share of probes)", "chance: 1/K for K identities", "RCA (Relative Classification Accuracy)",
                "idbench.metrics.rca.relative_classification_accuracy", _C),

@@ -91,7 +91,7 @@ def _draw_heatmap(matrix, rows, cols, title, fmt, vmin, vmax, scale, xlabel, yla
 
 
 def _forest(panels: list[dict]) -> str:
-    return _figure(["forest-v1", repr(panels)], lambda: _draw_forest(panels))
+    return _figure(["forest-v2", repr(panels)], lambda: _draw_forest(panels))
 
 
 def _draw_forest(panels: list[dict]) -> bytes:
@@ -116,8 +116,8 @@ def _draw_forest(panels: list[dict]) -> bytes:
             ax.plot([r["mean"]], [y], "o", ms=6, mfc="white" if r["flagged"] else color, mec=color, mew=1.5)
         for label, value, kind in p["refs"]:
             ax.axvline(value, color="#2a2" if kind == "real" else "0.5", ls="-" if kind == "real" else "--", lw=1.2)
-            ax.text(value, len(rows) - 0.4, f" {label}", rotation=90, va="top", ha="right", fontsize=6.5,
-                    color="#2a2" if kind == "real" else "0.35")
+            ax.text(value, 0.98, f"{label} ", rotation=90, va="top", ha="right", fontsize=6.5,
+                    color="#2a2" if kind == "real" else "0.35", transform=ax.get_xaxis_transform())
         ax.set_yticks(range(len(rows)), [("† " if r["flagged"] else "") + r["method"] + (f"  #{r['rank']}" if r["rank"] else "")
                                          for r in rows], fontsize=7.5)
         ax.set_ylim(-0.6, len(rows) - 0.4)

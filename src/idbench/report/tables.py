@@ -128,7 +128,11 @@ def table_data(res: Results) -> list[dict]:
                                                                       "PA [95% CI]", "chance PA"],
                        "rows": rows, "bold": set(), "rules": [],
                        "notes": [_sentence("SSR: share of samples whose every margin is > 0 (strict); PA: share of "
-                                           "winning margins; 95% CI: cluster bootstrap over samples")]})
+                                           "winning margins; 95% CI: cluster bootstrap over samples")]
+                       + [_sentence(f"The {k.upper()} interval has zero width because every one of the "
+                                    f"{n.get('n_samples')} samples gives the same value; more samples are needed for a "
+                                    "wider view") for k in ("ssr", "pa")
+                          if (n.get(f"{k}_ci") or [0, 1])[0] == (n.get(f"{k}_ci") or [0, 1])[1]]})
     return tables
 
 
