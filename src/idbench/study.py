@@ -48,6 +48,7 @@ STUDY_OPTIONS = (
     Option("encoders", "list", ["effnet-lite0"], "encoder specs; retrieval, RCA, NearID and FID use the first image "
            "encoder", nullable=False),
     Option("protocols", "list", None, "the protocols to run (default: every one the inputs allow)"),
+    Option("preset", "str", None, "a benchmark's own scoring settings (idbench presets); given keys win over it"),
     Option("distribution", "bool", False, "also FID / KID (opt-in: meaningful only with many images per method)"),
     Option("layout", "str", None, "published benchmark layout of the inputs (default: auto-detected)"),
     Option("options", "table", None, "per-protocol options: [options.<protocol>] tables"),
@@ -74,6 +75,7 @@ class Study:
     human: Any = None
     encoders: Sequence[Any] = ("effnet-lite0",)
     protocols: Sequence[str] | None = None  # None: every protocol the inputs allow (opt-in ones excluded)
+    preset: str | None = None  # idbench.presets: encoders, protocols and options a benchmark's code uses
     distribution: bool = False  # FID / KID (opt-in)
     layout: str | None = None  # a published layout name, else auto-detected
     options: dict[str, dict] = field(default_factory=dict)
@@ -119,12 +121,42 @@ class Study:
                 raise OptionError(f"study.layout: unknown layout {self.layout!r}"
                                   f"{did_you_mean(self.layout, available_layouts())}; available: "
                                   f"{', '.join(['auto', 'idbench', *available_layouts()])}")
+            if self.preset:
+                self._apply_preset()
             if self.ray_address and self.backend != "ray":
                 raise OptionError("study.ray_address is set but the backend is 'local': add --backend ray "
                                   "(backend = \"ray\") or drop the address")
         except OptionError as e:
             raise StudyError(str(e)) from None
         return self
+
+    def _apply_preset(self) -> None:
+        """Fill what was not given from the preset; record what differs from it."""
+        from idbench.options import OptionError
+        from idbench.presets import get_preset
+
+        try:
+            p = get_preset(self.preset)
+        except ValueError as e:
+            raise OptionError(f"study.preset: {e}") from None
+        diffs = []
+        if not _built_encoders(self.encoders) and list(self.encoders) in (["effnet-lite0"], list(p.encoders)):
+            self.encoders = list(p.encoders)
+        else:
+            diffs.append(f"encoders {', '.join(map(str, self.encoders))} (preset: {', '.join(p.encoders)})")
+        if self.protocols is None and p.protocols:
+            self.protocols = list(p.protocols)
+        elif p.protocols and list(self.protocols) != list(p.protocols):
+            diffs.append(f"protocols {', '.join(self.protocols)} (preset: {', '.join(p.protocols)})")
+        for proto, opts in p.options.items():
+            for k, v in opts.items():
+                given = (self.options.get(proto) or {}).get(k)
+                if given is None:
+                    self.options.setdefault(proto, {})[k] = v
+                elif given != v:
+                    diffs.append(f"{proto}.{k} = {given!r} (preset: {v!r})")
+        self.preset_record = {"name": p.name, "source": p.source, "scale": p.scale, "differs": diffs,
+                              "published": [vars(x) for x in p.published]}
 
     # ------------------------------------------------------------------ construction
 
@@ -294,6 +326,7 @@ class Study:
                 p.run(data, ctx)
                 ran.append(name)
         results.sections["study"] = {"identity": self._identity(data, encoders, ctx, ran),
+                                     **({"preset": self.preset_record} if self.preset else {}),
                                      "protocols_run": ran, "protocols_failed": failed, "not_run": why,
                                      "encoders": [e.name for e in encoders],
                                      "inputs": {k: (str(v) if isinstance(v, (str, Path)) else type(v).__name__)

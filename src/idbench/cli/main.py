@@ -14,6 +14,7 @@ COMMANDS: dict[str, str] = {
     "cache": "idbench.cli.cache_cmd:cache",
     "encoders": "idbench.cli.encoders_cmd:encoders",
     "metrics": "idbench.cli.metrics_cmd:metrics",
+    "presets": "idbench.cli.presets_cmd:presets",
     "rank": "idbench.cli.rank:rank",
     "demo": "idbench.cli.demo:demo",
     "nearid": "idbench.cli.nearid:nearid",

@@ -32,6 +32,9 @@ _PATH = click.Path(exists=True, path_type=Path)
 @click.option("-e", "--encoder", "encoders", multiple=True,
               help="Encoder spec, repeatable [default: effnet-lite0]; `idbench encoders` lists them. Retrieval, RCA, "
                    "NearID and FID use the first image encoder.")
+@click.option("--preset", default=None,
+              help="A benchmark's own scoring settings (encoders, preprocessing, pairing, options); `idbench presets` "
+                   "lists them. Flags given here win, and the output says which settings differ.")
 @click.option("--layout", type=click.Choice(["auto", "idbench", *available_layouts()]), default="auto", show_default=True,
               help="Published benchmark layout of the inputs (auto-detected).")
 @click.option("--protocols", default=None,
@@ -49,7 +52,7 @@ _PATH = click.Path(exists=True, path_type=Path)
 @cache_options
 @run_options
 @user_errors
-def run(study_file, refs, gen, gallery, samples, human, encoders, layout, protocols, distribution, backend, ray_address,
+def run(study_file, refs, gen, gallery, samples, human, encoders, preset, layout, protocols, distribution, backend, ray_address,
         out_dir, report, cache_dir, no_cache, batch_size, device, quiet, n_resamples, seed, replace, options):
     """Run every protocol the inputs allow, into one results folder.
 
@@ -70,13 +73,17 @@ def run(study_file, refs, gen, gallery, samples, human, encoders, layout, protoc
         replace=replace,
         study_file=study_file, out_dir=out_dir, report=report, quiet=quiet, cache_dir=cache_dir, no_cache=no_cache,
         options=options, refs=refs, gen=gen, gallery=gallery, samples=samples, human=human,
-        encoders=list(encoders) or None, protocols=protocols if given("protocols") else None,
+        encoders=list(encoders) or None, protocols=protocols if given("protocols") else None, preset=preset,
         distribution=distribution if given("distribution") else None,
         layout=(None if layout == "auto" else layout) if given("layout") else None,
         seed=seed if given("seed") else None, n_resamples=n_resamples if given("n_resamples") else None,
         batch_size=batch_size if given("batch_size") else None, device=device,
         backend=backend if given("backend") else None, ray_address=ray_address)
     st = out.results.sections.get("study", {})
+    if st.get("preset"):
+        pr = st["preset"]
+        click.echo(f"preset {pr['name']} ({pr['scale']}): " + ("settings as published" if not pr["differs"] else
+                   "settings that differ from it: " + "; ".join(pr["differs"])))
     click.echo(f"protocols run: {', '.join(st.get('protocols_run', [])) or 'none'}")
     for name, why in st.get("not_run", {}).items():
         click.echo(f"  {name}: not run ({why})")

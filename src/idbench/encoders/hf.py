@@ -1,9 +1,18 @@
 """``hf:<model id or local dir>``: transformers image (and text) encoders, loaded by their own loaders.
 
 Families, by ``config.model_type``: CLIP, SigLIP / SigLIP2 (image + text towers:
-``get_image_features`` / ``get_text_features``), DINOv2 (image only: the CLS token by default,
-``pooling="mean"`` for mean-pooled patch tokens). A local directory loads with
-``local_files_only=True``; a hub id downloads unless ``HF_HUB_OFFLINE=1``.
+``get_image_features`` / ``get_text_features``), DINO (ViT) and DINOv2 (image only: the CLS token of
+``last_hidden_state``, after the final norm, by default; ``pooling="mean"`` for mean-pooled patch
+tokens; never the untrained pooler head). A local directory loads with ``local_files_only=True``;
+a hub id downloads unless ``HF_HUB_OFFLINE=1``.
+
+Preprocessing: the repo's own image processor by default. A torchvision pipeline instead, as
+benchmark code often uses, is given after ``#``::
+
+    hf:facebook/dino-vits8#resize=256,crop=224,interp=bicubic,norm=imagenet
+
+(``torchvision.transforms``: ``Resize(resize, interp)`` of the shorter side, ``CenterCrop(crop)``,
+``ToTensor``, ``Normalize`` with ImageNet's or CLIP's mean and std; ``pool=mean`` sets the pooling).
 """
 
 from __future__ import annotations
@@ -33,12 +42,56 @@ def _features(out) -> torch.Tensor:
     raise TypeError(f"unexpected feature output {type(out).__name__}")
 
 
+NORMS = {"imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+         "clip": ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))}
+
+
+def parse_spec(arg: str) -> tuple[str, dict[str, str]]:
+    """``"id#k=v,k=v"`` -> ``("id", {k: v})``.
+
+    >>> parse_spec("facebook/dino-vits8#resize=256,crop=224")
+    ('facebook/dino-vits8', {'resize': '256', 'crop': '224'})
+    """
+    model_id, _, frag = arg.partition("#")
+    opts = {}
+    for part in filter(None, frag.split(",")):
+        k, eq, v = part.partition("=")
+        if not eq or k.strip() not in ("resize", "crop", "interp", "norm", "pool"):
+            raise ValueError(f"hf: unknown preprocessing option {part!r}; known: resize=N, crop=N, "
+                             "interp=bicubic|bilinear|nearest, norm=imagenet|clip, pool=cls|mean")
+        opts[k.strip()] = v.strip()
+    return model_id, opts
+
+
+def torchvision_pipeline(opts: dict[str, str]):
+    """The torchvision transform an ``hf:<id>#...`` spec names (see the module docstring)."""
+    from torchvision import transforms as T
+
+    interp = T.InterpolationMode[opts.get("interp", "bicubic").upper()]
+    steps = []
+    if "resize" in opts:
+        steps.append(T.Resize(int(opts["resize"]), interpolation=interp))
+    if "crop" in opts:
+        steps.append(T.CenterCrop(int(opts["crop"])))
+    mean, std = NORMS[opts.get("norm", "imagenet")]
+    return T.Compose(steps + [T.ToTensor(), T.Normalize(mean, std)])
+
+
 class HFEncoder(Encoder):
     kind = "image"
     preprocess_version = "hf-processor-1"
 
     def __init__(self, model_id: str, device: str | None = None, pooling: str = "cls") -> None:
         from transformers import AutoConfig, AutoImageProcessor, AutoModel
+
+        model_id, self.opts = parse_spec(model_id)
+        pooling = self.opts.get("pool", pooling)
+        self.pipeline = None
+        if any(k in self.opts for k in ("resize", "crop", "interp", "norm")):
+            if "norm" in self.opts and self.opts["norm"] not in NORMS:
+                raise ValueError(f"hf: norm must be one of {', '.join(NORMS)}, got {self.opts['norm']!r}")
+            self.pipeline = torchvision_pipeline(self.opts)
+            self.preprocess_version = "tv-" + "-".join(f"{k}{v}" for k, v in sorted(self.opts.items()))
 
         local = Path(model_id).is_dir()
         kw = {"local_files_only": True} if local or os.environ.get("HF_HUB_OFFLINE") == "1" else {}
@@ -53,7 +106,8 @@ class HFEncoder(Encoder):
 
             self.tokenizer = AutoTokenizer.from_pretrained(model_id, **kw)
         self.pooling = pooling
-        self.name = f"hf:{model_id}"
+        frag = ",".join(f"{k}={v}" for k, v in self.opts.items())
+        self.name = f"hf:{model_id}" + (f"#{frag}" if frag else "")
         with torch.no_grad():
             probe = self._image_features(torch.zeros(1, 3, *self._size()))
         self.dim = int(probe.shape[-1])
@@ -65,7 +119,14 @@ class HFEncoder(Encoder):
     def cache_id(self) -> str:
         return f"{self.name}@{self._id}@{self.pooling}@pp{self.preprocess_version}"
 
+    @property
+    def has_text(self) -> bool:
+        """Only CLIP-like families have a text tower (DINO / DINOv2 never score prompts)."""
+        return self.tokenizer is not None
+
     def _size(self) -> tuple[int, int]:
+        if self.pipeline is not None and "crop" in self.opts:
+            return (int(self.opts["crop"]),) * 2
         vc = getattr(self.config, "vision_config", self.config)
         s = getattr(vc, "image_size", 224)
         return (s, s) if isinstance(s, int) else tuple(s)
@@ -78,6 +139,8 @@ class HFEncoder(Encoder):
         return h[:, 1:].mean(dim=1) if self.pooling == "mean" else h[:, 0]
 
     def preprocess(self, image):
+        if self.pipeline is not None:
+            return self.pipeline(image).numpy()
         return self.processor(images=image, return_tensors="np")["pixel_values"][0]
 
     def embed_batch(self, items):

@@ -40,8 +40,13 @@ def evaluate_similarity(
     content=None,
     n_resamples: int = 2000,
     seed: int = 0,
+    pairing: str = "all",
 ) -> Results:
     """Score every generated image against its subject's references with each encoder.
+
+    ``pairing="source"`` (DreamBench++): an image encoder's cosine compares each generation with the
+    one source image it was given only (the ``source_image`` a layout records, else its
+    ``input_reference``), instead of the mean over all its subject's references.
 
     Leave-one-out for copies: a generation that copies (or nearly copies) one of its subject's
     references is scored against the subject's *other* references (``content``: the study's
@@ -75,6 +80,12 @@ def evaluate_similarity(
         emb_gen = embed_records(enc, generations.records, cache=cache, problems=problems, progress=progress,
                                 batch_size=batch_size, desc=f"generations [{enc.name}]")
         if enc.kind == "image":
+            if pairing == "source":
+                _score_against_source(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems,
+                                      cache=cache, progress=progress, batch_size=batch_size)
+                if text and enc.has_text:
+                    _score_text(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results)
+                continue
             _score_image_encoder(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems, text,
                                  own_source)
             _image_baselines(enc, ref_by_subject, emb_ref, impostors_of, results, **boot)
@@ -105,6 +116,44 @@ def _score_image_encoder(enc, generations, ref_by_subject, emb_ref, emb_gen, row
         rows[(g.method or "", g.id)][name] = float(mean_cosine_to_references(emb_gen[g.id].vectors, refs)[0])
     if text and enc.has_text:
         _score_text(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results)
+
+
+def _score_against_source(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems, *, cache,
+                          progress, batch_size) -> None:
+    """cos(generation, the source image it was given): DreamBench++'s pairing."""
+    from pathlib import Path
+
+    from idbench.data.records import ImageRecord
+
+    name = f"cos[{enc.name}]"
+    results.add_metric(name, f"cosine to the source image the generation was given ({enc.name}; DreamBench++ pairing)",
+                       encoder=enc.name)
+    sources = {}
+    for g in generations:
+        src = (g.extra or {}).get("source_image")
+        if src:
+            sources[g.id] = ImageRecord(f"source/{g.id}", Path(src), g.subject)
+        else:
+            want = (g.extra or {}).get("input_reference", "")
+            hit = next((r for r in ref_by_subject.get(g.subject, []) if want and want in (r.path.name, r.path.stem,
+                                                                                          str(r.path), r.id)), None)
+            if hit is not None:
+                sources[g.id] = hit
+    extra = [r for r in sources.values() if r.id not in emb_ref]
+    emb_src = dict(emb_ref)
+    if extra:
+        emb_src.update(embed_records(enc, extra, cache=cache, problems=problems, progress=progress,
+                                     batch_size=batch_size, desc=f"source images [{enc.name}]"))
+    for g in generations:
+        src = sources.get(g.id)
+        if g.id not in emb_gen:
+            continue
+        if src is None or src.id not in emb_src:
+            problems.add(g.path, "no_source", f"{enc.name}: not scored: the generation names no source image "
+                                              "(source_image or input_reference) for pairing = source")
+            continue
+        rows[(g.method or "", g.id)][name] = float(mean_cosine_to_references(emb_gen[g.id].vectors,
+                                                                            emb_src[src.id].vectors)[0])
 
 
 # ----------------------------------------------------------------------------- baselines: real and impostor
@@ -441,7 +490,7 @@ def _run(data, ctx) -> None:
     evaluate_similarity(data.references, data.generations, encoders, cache=ctx.cache, problems=ctx.problems,
                         progress=ctx.progress, batch_size=ctx.batch_size, results=ctx.results, face_policy=policy,
                         text=ctx.opt("similarity", "text"), content=data.content, n_resamples=ctx.n_resamples,
-                        seed=ctx.seed)
+                        seed=ctx.seed, pairing=ctx.opt("similarity", "pairing"))
     gens, image_encs = data.generations, [e for e in encoders if e.kind == "image"]
     if ctx.opt("similarity", "rfs"):
         for e in [e for e in image_encs if e.has_text]:
@@ -485,6 +534,8 @@ OPTIONS = (
     Option("face_pad_retry", "float", 0.0, "when no face is found, detect again on the image padded by this "
            "fraction of its longer side (0: off; ConsisID's retry)", minimum=0.0, maximum=2.0),
     Option("text", "bool", True, "CLIP-T and Stellar's prompt gate, with encoders that have a text tower"),
+    Option("pairing", "str", "all", "image encoders: cosine to all the subject's references (DreamBooth) or to the "
+           "one source image each generation was given (DreamBench++)", choices=("all", "source")),
     Option("rfs", "bool", False, "relation fidelity (needs a 'relation' column subject|relation|object)"),
     Option("goa_detector", "str", None, "GOA: OWL-ViT / OWLv2 model id or folder", flag="--detector"),
     Option("aps_attributes", "path", None, "APS: CSV with path, subject and one 0/1 column per face attribute",

@@ -1,0 +1,193 @@
+"""Presets reproduce each benchmark's own scoring code: tiny random models with the real repos'
+configurations are placed in an offline hub cache under the real repo ids, the benchmark's
+pipeline is written out here from its source, and idbench's preset output must equal it per image."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from idbench.cli.main import cli
+
+transformers = pytest.importorskip("transformers")
+SNAP = "0" * 40
+
+
+def _hub_put(cache: Path, repo: str) -> Path:
+    """A snapshot folder for ``repo`` in a hub cache (what ``from_pretrained(repo)`` finds offline)."""
+    d = cache / f"models--{repo.replace('/', '--')}"
+    snap = d / "snapshots" / SNAP
+    snap.mkdir(parents=True)
+    (d / "refs").mkdir()
+    (d / "refs" / "main").write_text(SNAP)
+    return snap
+
+
+def _tiny_tokenizer(d: Path) -> int:
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for c in "abcdefghijklmnopqrstuvwxyz":
+        vocab[c] = len(vocab)
+        vocab[c + "</w>"] = len(vocab)
+    (d / "vocab.json").write_text(json.dumps(vocab))
+    (d / "merges.txt").write_text("#version: 0.2\n")
+    transformers.CLIPTokenizer(str(d / "vocab.json"), str(d / "merges.txt")).save_pretrained(d)
+    return len(vocab)
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    """Tiny random facebook/dino-vits8, facebook/dinov2-small, openai/clip-vit-base-patch32 with the real repos'
+    preprocessing configurations."""
+    cache = tmp_path_factory.mktemp("hub")
+    torch.manual_seed(0)
+    d = _hub_put(cache, "facebook/dino-vits8")  # ViT-S/8: the repo's ViTImageProcessor squashes to 224 x 224
+    transformers.ViTModel(transformers.ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                                 intermediate_size=64, image_size=224, patch_size=8)).save_pretrained(d)
+    transformers.ViTImageProcessor(size={"height": 224, "width": 224}, resample=2).save_pretrained(d)
+    d = _hub_put(cache, "facebook/dinov2-small")  # BitImageProcessor: shortest side 256 (bicubic), crop 224
+    transformers.Dinov2Model(transformers.Dinov2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                                       intermediate_size=64, image_size=518, patch_size=14)).save_pretrained(d)
+    transformers.BitImageProcessor(size={"shortest_edge": 256}, crop_size={"height": 224, "width": 224}, resample=3,
+                                   image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225]).save_pretrained(d)
+    d = _hub_put(cache, "openai/clip-vit-base-patch32")
+    n = _tiny_tokenizer(d)
+    transformers.CLIPModel(transformers.CLIPConfig(
+        text_config=dict(vocab_size=n, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                         max_position_embeddings=77, bos_token_id=0, eos_token_id=1, pad_token_id=1),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                           image_size=224, patch_size=32), projection_dim=16)).save_pretrained(d)
+    transformers.CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}).save_pretrained(d)
+    return cache
+
+
+def _snapshot(cache, repo):
+    return cache / f"models--{repo.replace('/', '--')}" / "snapshots" / SNAP
+
+
+def _cos(a, b) -> float:
+    a, b = torch.nn.functional.normalize(a, dim=-1), torch.nn.functional.normalize(b, dim=-1)
+    return float((a * b).sum())
+
+
+def dreambench_plus_scores(cache, gen_path, src_path) -> dict[str, float]:
+    """DreamBench++'s own pipelines, written out from its code (scores x 1; the paper shows x 100):
+
+    * ``dreambench_plus/metrics/dino_score.py`` ``DinoScore``: torchvision ``Resize(256, interpolation=3)``,
+      ``CenterCrop(224)``, ``ToTensor``, ``Normalize(ImageNet)``; the model's CLS output after the final norm;
+    * ``Dinov2Score``: ``AutoImageProcessor`` of facebook/dinov2-small; CLS of ``last_hidden_state``;
+    * ``metrics/clip_score.py``: ``CLIPProcessor`` of openai/clip-vit-base-patch32; ``get_image_features``.
+    Each: cosine between the generation and the source image it was given."""
+    from torchvision import transforms as T
+
+    gen, src = Image.open(gen_path).convert("RGB"), Image.open(src_path).convert("RGB")
+    out = {}
+    tf = T.Compose([T.Resize(256, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(224), T.ToTensor(),
+                    T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+    vit = transformers.ViTModel.from_pretrained(_snapshot(cache, "facebook/dino-vits8")).eval()
+    with torch.no_grad():
+        f = [vit(pixel_values=tf(im)[None]).last_hidden_state[:, 0] for im in (gen, src)]
+    out["dino"] = _cos(*f)
+    d2 = transformers.Dinov2Model.from_pretrained(_snapshot(cache, "facebook/dinov2-small")).eval()
+    proc = transformers.AutoImageProcessor.from_pretrained(_snapshot(cache, "facebook/dinov2-small"), use_fast=False)
+    with torch.no_grad():
+        f = [d2(**proc(images=im, return_tensors="pt")).last_hidden_state[:, 0] for im in (gen, src)]
+    out["dinov2"] = _cos(*f)
+    clip = transformers.CLIPModel.from_pretrained(_snapshot(cache, "openai/clip-vit-base-patch32")).eval()
+    cproc = transformers.CLIPProcessor.from_pretrained(_snapshot(cache, "openai/clip-vit-base-patch32"))
+    with torch.no_grad():
+        f = []
+        for im in (gen, src):
+            o = clip.get_image_features(pixel_values=cproc(images=im, return_tensors="pt")["pixel_values"])
+            f.append(o if isinstance(o, torch.Tensor) else o.pooler_output)
+    out["clip"] = _cos(*f)
+    return out
+
+
+def test_dreambench_plus_preset_equals_its_code_per_image(hub, tmp_path, dreambooth_rows):
+    from tests.test_layouts import _dreambenchpp
+
+    root = _dreambenchpp(tmp_path, dreambooth_rows)
+    out = tmp_path / "res"
+    env = {**os.environ, "HF_HUB_CACHE": str(hub), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    p = subprocess.run([sys.executable, "-m", "idbench.cli.main", "run", "--refs", str(root), "--gen",
+                        str(root / "samples"), "--preset", "dreambench++", "-o", str(out), "-q", "--no-report",
+                        "--bootstrap", "200"], env=env, capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "preset dreambench++" in p.stdout and "settings as published" in p.stdout
+    rows = list(csv.DictReader(open(out / "per_image.csv")))
+    cols = {"dino": "cos[hf:facebook/dino-vits8#resize=256,crop=224,interp=bicubic,norm=imagenet]",
+            "dinov2": "cos[hf:facebook/dinov2-small]", "clip": "cos[hf:openai/clip-vit-base-patch32]"}
+    assert len(rows) == 12
+    for r in rows:
+        method, coll, stem = r["image_id"].split("/")
+        src = root / "samples" / method / "src_image" / coll / f"{stem}.jpg"
+        ref = dreambench_plus_scores(hub, r["path"], src)
+        for k, col in cols.items():
+            assert abs(float(r[col]) - ref[k]) < 1e-4, (k, r["image_id"], float(r[col]), ref[k])
+    s = json.loads((out / "summary.json").read_text())
+    assert s["sections"]["study"]["preset"]["name"] == "dreambench++"
+    assert "clip_t[hf:openai/clip-vit-base-patch32]" in s["metrics"]  # CLIP-T from the encoder with a text tower
+    assert not any(k.startswith("clip_t[hf:facebook") for k in s["metrics"])  # image-only encoders never score prompts
+
+
+def test_the_repo_processor_and_the_benchmark_pipeline_differ(hub, tmp_path, dreambooth_rows):
+    """The hub repo's ViTImageProcessor (squash to 224) is not DreamBench++'s pipeline (resize 256, crop 224)."""
+    from idbench.encoders.hf import HFEncoder
+
+    snap = _snapshot(hub, "facebook/dino-vits8")
+    from tests.conftest import DREAMBOOTH
+
+    im = [Image.open(DREAMBOOTH / dreambooth_rows[0]["path"]).convert("RGB")]
+    repo = HFEncoder(str(snap)).embed_images(im)
+    bench = HFEncoder(f"{snap}#resize=256,crop=224,interp=bicubic,norm=imagenet").embed_images(im)
+    assert float(repo[0] @ bench[0]) < 0.9999
+
+
+def test_image_only_hf_encoder_runs_on_prompted_generations(hub, tmp_path, dreambooth_rows):
+    from tests.conftest import DREAMBOOTH
+
+    for s in ("can", "clock"):
+        (tmp_path / "refs" / s).mkdir(parents=True)
+        (tmp_path / "gen" / "m" / s).mkdir(parents=True)
+        photos = sorted((DREAMBOOTH / "images" / s).glob("*.jpg"))
+        for p in photos[:2]:
+            (tmp_path / "refs" / s / p.name).write_bytes(p.read_bytes())
+        (tmp_path / "gen" / "m" / s / "0.jpg").write_bytes(photos[-1].read_bytes())
+        (tmp_path / "gen" / "m" / s / "0.txt").write_text(f"a photo of a {s} on the beach")
+    snap = _snapshot(hub, "facebook/dinov2-small")
+    r = CliRunner().invoke(cli, ["evaluate", "--refs", str(tmp_path / "refs"), "--gen", str(tmp_path / "gen"), "-e",
+                                 f"hf:{snap}", "-o", str(tmp_path / "o"), "-q", "--no-report", "--bootstrap", "200"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    s = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert any(k.startswith("cos[hf:") for k in s["metrics"]) and not any(k.startswith("clip_t") for k in s["metrics"])
+
+
+def test_presets_are_listed_and_documented():
+    from idbench.presets import PRESETS, presets_markdown
+
+    r = CliRunner().invoke(cli, ["presets"])
+    assert r.exit_code == 0 and all(name in r.output for name in PRESETS)
+    assert all(p.source for p in PRESETS.values())
+    doc = (Path(__file__).parents[1] / "docs" / "presets.md").read_text()
+    assert doc.endswith(presets_markdown())
+
+
+def test_preset_flags_given_win_and_the_difference_is_said(tmp_path):
+    from idbench.study import Study, StudyError
+
+    s = Study(refs="r", gen="g", preset="consisid", options={"similarity": {"no_face": "zero"}})
+    assert s.encoders == ["arcface:antelopev2"] and s.options["similarity"]["no_face"] == "zero"
+    assert s.options["similarity"]["face_pad_retry"] == 0.25
+    assert s.preset_record["differs"] == ["similarity.no_face = 'zero' (preset: 'skip')"]
+    with pytest.raises(StudyError, match=r"unknown preset 'dreambench\+' \(did you mean 'dreambench\+\+'"):
+        Study(refs="r", gen="g", preset="dreambench+")
