@@ -191,3 +191,21 @@ def test_preset_flags_given_win_and_the_difference_is_said(tmp_path):
     assert s.preset_record["differs"] == ["similarity.no_face = 'zero' (preset: 'skip')"]
     with pytest.raises(StudyError, match=r"unknown preset 'dreambench\+' \(did you mean 'dreambench\+\+'"):
         Study(refs="r", gen="g", preset="dreambench+")
+
+
+def test_a_preset_run_shows_the_published_numbers_as_reference_rows():
+    from idbench.presets import get_preset
+    from idbench.report.tables import render_tables
+    from idbench.results import Results
+
+    p = get_preset("dreambooth")
+    res = Results(command="x")
+    cols = [f"cos[{p.encoders[0]}]", f"cos[{p.encoders[1]}]"]
+    for c in cols:
+        res.add_metric(c, "cos")
+    res.rows = [{"method": "m", "subject": f"s{k}", "image_id": str(k), cols[0]: 0.7, cols[1]: 0.8} for k in range(3)]
+    res.sections["study"] = {"preset": {"name": p.name, "published": [vars(x) for x in p.published]}}
+    res.summarise(n_resamples=100)
+    md = render_tables(res, "md")
+    row = next(x for x in md.splitlines() if x.startswith("| published: real images"))
+    assert row.endswith("| 0.774 | 0.885 |")  # DINO under the DINO column, CLIP-I under the CLIP column

@@ -104,6 +104,8 @@ def table_data(res: Results) -> list[dict]:
             rules = [len(rows)]
             for label, entries in baseline_rows(res.sections, ms):
                 rows.append([label, "", *([""] if show_flags else []), *[fmt_ci(e) if e else "" for e in entries]])
+            if proto == "similarity":
+                rows += _published_rows(res, ms, show_flags)
             notes = _base_notes(res, ranks, ms)
             if baseline_note(res.sections) and any(m in (res.sections.get("baselines") or {}) for m in ms):
                 notes.append(baseline_note(res.sections))
@@ -134,6 +136,32 @@ def table_data(res: Results) -> list[dict]:
                                     "wider view") for k in ("ssr", "pa")
                           if (n.get(f"{k}_ci") or [0, 1])[0] == (n.get(f"{k}_ci") or [0, 1])[1]]})
     return tables
+
+
+def _published_column(metric_name: str, columns: list[str]) -> int | None:
+    """The column a paper's metric name (DINO, CLIP-I, CLIP-T) corresponds to, by encoder family."""
+    want = {"DINO": ("cos", "dino"), "CLIP-I": ("cos", "clip"), "CLIP-T": ("clip_t", "clip")}.get(metric_name)
+    if want is None:
+        return None
+    for j, c in enumerate(columns):
+        mid = MetricId.parse(c)
+        if mid.id == want[0] and want[1] in (mid.encoder or "").lower() and not (want == ("cos", "dino") and "v2" in (mid.encoder or "")):
+            return j
+    return None
+
+
+def _published_rows(res: Results, metrics: list[str], show_flags: bool) -> list[list[str]]:
+    """A preset's published numbers as reference rows ("published: real images (DreamBooth, Table 1)")."""
+    pre = (res.sections.get("study") or {}).get("preset") or {}
+    rows: dict[tuple[str, str], list[str]] = {}
+    for p in pre.get("published") or []:
+        j = _published_column(p["metric"], metrics)
+        if j is None:
+            continue
+        row = rows.setdefault((p["what"], p["source"]), [f"published: {p['what']} ({p['source']})", "",
+                                                         *([""] if show_flags else []), *[""] * len(metrics)])
+        row[(3 if show_flags else 2) + j] = f"{p['value']:.3f}"
+    return list(rows.values())
 
 
 def _retrieval_table(res: Results, ranks: dict) -> dict:
