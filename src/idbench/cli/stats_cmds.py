@@ -91,27 +91,46 @@ def compare(results_dir, metrics, alpha, n_resamples, seed):
 @click.option("--human", "ratings_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CSV with columns image_id, score and optionally rater (or group).")
 @click.option("--metric", "metrics", multiple=True, help="Metric(s) [default: all].")
-def agree(results_dir, ratings_path, metrics):
+@click.option("--unit", type=click.Choice(["image", "subject", "prompt"]), default="image", show_default=True,
+              help="What is resampled when testing whether one metric agrees better than another: the rated images, "
+                   "or all images of a subject / prompt together.")
+@click.option("--bootstrap", "n_resamples", type=click.IntRange(100), default=1000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def agree(results_dir, ratings_path, metrics, unit, n_resamples, seed):
     """Agreement of metrics with human ratings: Pearson, Spearman, Kendall tau-b, pairwise accuracy
     (per method, Fisher-z averaged, pooled), and Krippendorff's alpha between raters.
+
+    For every pair of metrics: the difference of their correlations with the human scores, its
+    bootstrap interval over the rated units, a Holm-corrected p-value (and Williams' test for
+    Pearson); a metric is called better only where the test says so. With several raters, the
+    human-human ceiling. A ratings file with an ``aspect`` column (overall, object, relation, ...)
+    is analysed per aspect.
 
     Ratings that are not finite numbers, and a second rating of an image by the same rater, are
     named and left out; the counts shown are the ratings actually used."""
     from idbench.cli._common import print_problem_counts, stderr_problem_log
     from idbench.data.manifest import ManifestError
-    from idbench.data.ratings import read_ratings
+    from idbench.data.ratings import rating_aspects, read_ratings
     from idbench.report.format import fmt_num
     from idbench.results import _jsonable
 
     res = _read(results_dir)
     problems = stderr_problem_log()
     try:
-        by_img = read_ratings(ratings_path, problems)
+        aspects = rating_aspects(ratings_path)
+        by_aspect = {a: read_ratings(ratings_path, problems, a) for a in aspects} or {
+            "overall": read_ratings(ratings_path, problems)}
     except (ManifestError, OSError) as e:
         raise click.ClickException(str(e))
     from idbench.protocols.agreement import agreement_section
 
-    out, points = agreement_section(res, by_img, metrics or None)
+    sections = {a: agreement_section(res, r, metrics or None, unit=unit, n_resamples=n_resamples, seed=seed)
+                for a, r in by_aspect.items()}
+    first = next(iter(sections))
+    out, points = sections[first]
+    if len(sections) > 1:
+        out = {**out, "aspects": {a: o for a, (o, _) in sections.items()}}
+        _print_aspect_table(sections)
     raters = out["raters"]
     table, notes = [], set()
     for metric, a in out["metrics"].items():
@@ -131,6 +150,11 @@ def agree(results_dir, ratings_path, metrics):
         click.echo(f"Krippendorff's alpha (interval) between {len(raters)} raters: "
                    f"{fmt_num(out['krippendorff_alpha_interval'], why=out.get('krippendorff_alpha_why_missing'))}")
     click.echo(f"{out['n_ratings']} ratings of {out['n_rated_images']} images used")
+    if out.get("human_ceiling"):
+        c = out["human_ceiling"]
+        click.echo(f"human-human ceiling ({c['n_raters']} raters, each against the mean of the others, Fisher-z mean): "
+                   f"Pearson {fmt_num(c['pearson'], signed=True)}, Kendall b {fmt_num(c['kendall_tau_b'], signed=True)}")
+    _print_comparisons(out)
     print_problem_counts(problems)
     out["problems"] = problems.to_dict()
     from idbench.folder import csv_bytes, write_derived
@@ -142,3 +166,40 @@ def agree(results_dir, ratings_path, metrics):
         from idbench.report.html import render_report
 
         click.echo(f"report updated: {render_report(results_dir)}")
+
+
+def _print_comparisons(out: dict) -> None:
+    """Pairs of metrics: is one significantly closer to people? (Holm over pairs)."""
+    from idbench.report.format import fmt_interval, fmt_num
+
+    comps = out.get("comparisons") or []
+    if not comps:
+        return
+    rows = []
+    for c in comps:
+        k, p = c["kendall_tau_b"], c["pearson"]
+        rows.append([f"{c['a']} - {c['b']}", str(c["n"]), f"{fmt_num(k['diff'], signed=True)} {fmt_interval(*k['ci'])}",
+                     fmt_num(k.get("p_holm"), 4), f"{fmt_num(p['diff'], signed=True)} {fmt_interval(*p['ci'])}",
+                     fmt_num(p.get("p_holm"), 4), fmt_num(p.get("williams_p_holm"), 4),
+                     "*" if k.get("significant") or p.get("significant") else ""])
+    from idbench.cli._common import format_table_within
+
+    click.echo(f"\ndifferences in agreement (bootstrap over rated {out.get('comparison_unit', 'image')}s, Holm over pairs):")
+    click.echo(format_table_within(["pair", "n", "d Kendall b [95% CI]", "p (Holm)", "d Pearson [95% CI]", "p (Holm)",
+                                    "Williams p (Holm)", ""], rows, keep=1))
+    click.echo("*: one metric agrees with the human ratings significantly better than the other (alpha 0.05); "
+               "without *, the data do not separate them")
+
+
+def _print_aspect_table(sections: dict) -> None:
+    """Stellar's layout: Kendall tau-b of each metric with the ratings, one column per aspect."""
+    from idbench.report.format import fmt_num
+
+    aspects = list(sections)
+    metrics = list(dict.fromkeys(m for o, _ in sections.values() for m in o["metrics"]))
+    rows = [[m, *[fmt_num(sections[a][0]["metrics"].get(m, {}).get("pooled", {}).get("kendall_tau_b"), signed=True)
+                  for a in aspects]] for m in metrics]
+    ceil = [fmt_num((sections[a][0].get("human_ceiling") or {}).get("kendall_tau_b"), signed=True) for a in aspects]
+    rows.append(["human-human (ceiling)", *ceil])
+    click.echo("Kendall tau-b with the human ratings, per aspect:")
+    click.echo(format_table(["metric", *aspects], rows))

@@ -16,8 +16,22 @@ from idbench.data.manifest import ManifestError
 from idbench.data.problems import ProblemLog
 
 
-def read_ratings(path: str | Path, problems: ProblemLog) -> dict[str, dict[str, float]]:
-    """``{image_id: {rater: score}}`` (rater ``"all"`` when the file has no rater column)."""
+def rating_aspects(path: str | Path) -> list[str]:
+    """The values of the ratings file's ``aspect`` column (``overall``, ``object``, ``relation``, ...),
+    ``overall`` first; ``[]`` when it has no such column."""
+    import csv as _csv
+
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
+        rows = list(_csv.DictReader(f))
+    if not rows or "aspect" not in {(c or "").strip() for c in rows[0]}:
+        return []
+    vals = sorted({(r.get("aspect") or "").strip() for r in rows} - {""})
+    return sorted(vals, key=lambda v: (v != "overall", v))
+
+
+def read_ratings(path: str | Path, problems: ProblemLog, aspect: str | None = None) -> dict[str, dict[str, float]]:
+    """``{image_id: {rater: score}}`` (rater ``"all"`` when the file has no rater column). A file with
+    an ``aspect`` column is read for one aspect: ``aspect``, else ``overall``, else its first one."""
     path = Path(path)
     raw = path.read_bytes()
     try:
@@ -32,6 +46,10 @@ def read_ratings(path: str | Path, problems: ProblemLog) -> dict[str, dict[str, 
                             f"found: {', '.join(sorted(cols)) or 'no rows'}")
     rows = [{(k or "").strip(): (v or "").strip() if isinstance(v, str) else "" for k, v in r.items()} for r in rows]
     rater_col = "rater" if "rater" in cols else ("group" if "group" in cols else None)
+    if "aspect" in cols:
+        have = rating_aspects(path)
+        want = aspect or (have[0] if have else "")
+        rows = [r for r in rows if r.get("aspect", "") == want]
     out: dict[str, dict[str, float]] = {}
     for i, r in enumerate(rows, 2):
         where = f"{path}:{i}"

@@ -6,10 +6,13 @@ from __future__ import annotations
 import numpy as np
 
 
-def agreement_section(results, ratings: dict[str, dict[str, float]], metrics=None) -> tuple[dict, list[dict]]:
+def agreement_section(results, ratings: dict[str, dict[str, float]], metrics=None, *, unit: str = "image",
+                      n_resamples: int = 500, seed: int = 0) -> tuple[dict, list[dict]]:
     """``(section, points)``: per metric, pooled / per-method / Fisher-z agreement with the mean
-    human score of each image, Krippendorff's alpha between raters, and the (metric, human) points."""
-    from idbench.stats.agreement import agreement_by_method, krippendorff_alpha_interval
+    human score of each image; for every pair of metrics, whether one agrees significantly better
+    (:func:`idbench.stats.agreement.compare_agreements`, resampling rated ``unit``s: image, subject
+    or prompt); the human-human ceiling; Krippendorff's alpha between raters; the (metric, human) points."""
+    from idbench.stats.agreement import agreement_by_method, compare_agreements, human_ceiling, krippendorff_alpha_interval
 
     raters = sorted({k for d in ratings.values() for k in d})
     out = {"n_rated_images": len(ratings), "n_ratings": sum(len(d) for d in ratings.values()), "raters": raters,
@@ -30,6 +33,21 @@ def agreement_section(results, ratings: dict[str, dict[str, float]], metrics=Non
         m, h, meth = map(np.array, zip(*pts))
         points += [{"metric": metric, "method": mt, "metric_score": float(a), "human_score": float(b)} for a, b, mt in pts]
         out["metrics"][metric] = agreement_by_method(m, h, meth)
+    rated = [row for row in results.rows if row["image_id"] in ratings]
+    names = list(out["metrics"])
+    if len(names) >= 2 and rated:
+        def val(row, metric):
+            v = row.get(metric)
+            return float(v) if isinstance(v, (int, float)) and np.isfinite(v) else np.nan
+
+        human = np.array([np.mean(list(ratings[r["image_id"]].values())) for r in rated])
+        units = np.array([r["image_id"] if unit == "image" else r.get(unit, r["image_id"]) or r["image_id"] for r in rated])
+        out["comparisons"] = compare_agreements({m: np.array([val(r, m) for r in rated]) for m in names}, human, units,
+                                                n_resamples=n_resamples, seed=seed)
+        out["comparison_unit"] = unit
+    ceiling = human_ceiling(ratings)
+    if ceiling:
+        out["human_ceiling"] = ceiling
     return out, points
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from idbench.report.format import fmt_ci, fmt_num
+from idbench.report.format import fmt_ci, fmt_interval, fmt_num
 from idbench.results import Results
 
 THUMB = 112
@@ -304,6 +304,17 @@ def build_context(res: Results, results_dir: Path) -> dict:
     points = results_dir / "agreement_points.csv"
     if points.is_file():
         ctx["extra"]["agreement"] = _agreement_plots(points)
+    agree = sec.get("agreement") or {}
+    if agree.get("comparisons"):
+        ctx["extra"]["agreement_pairs"] = [
+            {"pair": f"{c['a']} − {c['b']}", "n": c["n"],
+             "kendall": f"{fmt_num(c['kendall_tau_b']['diff'], signed=True)} {fmt_interval(*c['kendall_tau_b']['ci'])}",
+             "pearson": f"{fmt_num(c['pearson']['diff'], signed=True)} {fmt_interval(*c['pearson']['ci'])}",
+             "p": fmt_num(min(c["kendall_tau_b"].get("p_holm", 1.0), c["pearson"].get("p_holm", 1.0)), 4),
+             "better": (c["a"] if c["pearson"]["diff"] > 0 else c["b"])
+             if (c["kendall_tau_b"].get("significant") or c["pearson"].get("significant")) else "not separated"}
+            for c in agree["comparisons"]]
+        ctx["extra"]["agreement_ceiling"] = agree.get("human_ceiling")
     return ctx
 
 

@@ -90,3 +90,110 @@ def krippendorff_alpha_interval(ratings: np.ndarray) -> tuple[float, str]:
     if len(vals) < 2:
         return float("nan"), "every rating has the same value"
     return float(krippendorff.alpha(reliability_data=r, level_of_measurement="interval")), ""
+
+
+# ----------------------------------------------------------------------------- is one metric better?
+
+
+def williams_t(r12: float, r13: float, r23: float, n: int) -> tuple[float, float]:
+    """Williams' t for two dependent correlations that share variable 1 (the human score):
+    ``r12`` and ``r13`` are the two metrics' correlations with it, ``r23`` theirs with each other
+    (Williams 1959, as given by Steiger 1980, eq. 10); two-sided p on n - 3 degrees of freedom.
+
+    .. math::
+        t = (r_{12} - r_{13}) \\sqrt{\\frac{(n-1)(1+r_{23})}{2\\frac{n-1}{n-3}|R| + \\bar r^2 (1-r_{23})^3}},
+        \\quad |R| = 1 - r_{12}^2 - r_{13}^2 - r_{23}^2 + 2 r_{12} r_{13} r_{23},\\ \\bar r = (r_{12}+r_{13})/2
+
+    >>> t, p = williams_t(0.6, 0.6, 0.5, 50); (round(t, 6), round(p, 6))
+    (0.0, 1.0)
+    """
+    if n <= 3:
+        return float("nan"), float("nan")
+    det = 1 - r12 ** 2 - r13 ** 2 - r23 ** 2 + 2 * r12 * r13 * r23
+    rbar = (r12 + r13) / 2
+    denom = 2 * (n - 1) / (n - 3) * det + rbar ** 2 * (1 - r23) ** 3
+    if denom <= 0:
+        return float("nan"), float("nan")
+    t = (r12 - r13) * np.sqrt((n - 1) * (1 + r23) / denom)
+    return float(t), float(2 * stats.t.sf(abs(t), n - 3))
+
+
+def _corr(kind: str, x: np.ndarray, y: np.ndarray) -> float:
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    if kind == "pearson":
+        return float(np.corrcoef(x, y)[0, 1])
+    if kind == "spearman":
+        return float(stats.spearmanr(x, y)[0])
+    return float(stats.kendalltau(x, y, variant="b")[0])
+
+
+def compare_agreements(scores: dict[str, np.ndarray], human: np.ndarray, units: np.ndarray, *,
+                       n_resamples: int = 1000, seed: int = 0, alpha: float = 0.05,
+                       kinds: tuple[str, ...] = ("pearson", "kendall_tau_b")) -> list[dict]:
+    """For every pair of metrics: the difference of their correlations with the human scores, a
+    bootstrap interval over the rated ``units`` (images, prompts or subjects: all items of a drawn
+    unit enter together), a two-sided bootstrap p-value (the share of centred resampled differences
+    at least as large as the observed one), Holm-corrected over the pairs for each statistic; for
+    Pearson also Williams' test for dependent correlations. Items where either metric or the human
+    score is missing are left out of that pair."""
+    from itertools import combinations
+
+    from idbench.stats.compare import holm
+
+    human = np.asarray(human, float)
+    units = np.asarray(units)
+    rng = np.random.default_rng(seed)
+    out = []
+    for a, b in combinations(list(scores), 2):
+        x, y = np.asarray(scores[a], float), np.asarray(scores[b], float)
+        ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(human)
+        x, y, h, u = x[ok], y[ok], human[ok], units[ok]
+        labels, codes = np.unique(u, return_inverse=True)
+        members = [np.flatnonzero(codes == k) for k in range(len(labels))]
+        row = {"a": a, "b": b, "n": int(ok.sum()), "n_units": len(labels)}
+        draws = [np.concatenate([members[k] for k in rng.integers(0, len(labels), len(labels))])
+                 for _ in range(n_resamples)] if len(labels) >= 3 else []
+        for kind in kinds:
+            d = _corr(kind, x, h) - _corr(kind, y, h)
+            boot = np.array([_corr(kind, x[i], h[i]) - _corr(kind, y[i], h[i]) for i in draws], float)
+            boot = boot[np.isfinite(boot)]
+            if not np.isfinite(d) or boot.size < 10:
+                row[kind] = {"diff": d, "ci": [None, None], "p": float("nan")}
+                continue
+            lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+            p = float(np.mean(np.abs(boot - boot.mean()) >= abs(d)))
+            row[kind] = {"diff": float(d), "ci": [float(lo), float(hi)], "p": max(p, 1.0 / (boot.size + 1))}
+        r12, r13 = _corr("pearson", x, h), _corr("pearson", y, h)
+        r23 = _corr("pearson", x, y)
+        row["pearson"]["williams_t"], row["pearson"]["williams_p"] = williams_t(r12, r13, r23, int(ok.sum()))
+        out.append(row)
+    for kind in kinds:
+        ps = [r[kind]["p"] for r in out]
+        for r, q in zip(out, holm(ps) if ps else []):
+            r[kind]["p_holm"] = q
+            r[kind]["significant"] = bool(q == q and q < alpha)
+    wp = [r["pearson"].get("williams_p", float("nan")) for r in out]
+    for r, q in zip(out, holm(wp) if wp else []):
+        r["pearson"]["williams_p_holm"] = q
+    return out
+
+
+def human_ceiling(ratings: dict[str, dict[str, float]]) -> dict | None:
+    """How well one rater agrees with the others: per rater, the correlation of their scores with the
+    mean of the other raters on the items both cover; Fisher-z mean over raters. None with < 2 raters."""
+    raters = sorted({r for d in ratings.values() for r in d})
+    if len(raters) < 2:
+        return None
+    out = {}
+    for kind in ("pearson", "spearman", "kendall_tau_b"):
+        rs = []
+        for r in raters:
+            pts = [(d[r], np.mean([v for k, v in d.items() if k != r])) for d in ratings.values()
+                   if r in d and len(d) >= 2]
+            if len(pts) >= 3:
+                x, y = map(np.array, zip(*pts))
+                rs.append(_corr(kind, x, y))
+        out[kind] = fisher_z_mean(rs)
+    out["n_raters"] = len(raters)
+    return out
