@@ -52,6 +52,8 @@ STUDY_OPTIONS = (
     Option("distribution", "bool", False, "also FID / KID (opt-in: meaningful only with many images per method)"),
     Option("layout", "str", None, "published benchmark layout of the inputs (default: auto-detected)"),
     Option("options", "table", None, "per-protocol options: [options.<protocol>] tables"),
+    Option("generate", "table", None, "[generate] table: generate what is missing into gen before evaluating "
+           "(see idbench generate)"),
     Option("seed", "int", 0, "seed for resampling and sampling"),
     Option("bootstrap", "int", 2000, "bootstrap resamples (over subjects) for confidence intervals", minimum=100),
     Option("backend", "str", "local", "ray: embed every input on a Ray cluster first", choices=("local", "ray")),
@@ -89,6 +91,7 @@ class Study:
     backend: str = "local"  # "ray": embed every input on a Ray cluster first (idbench[ray])
     ray_address: str | None = None
     warn: bool = True  # emit the input problems as IdbenchWarning (one per kind) at the end of run()
+    generate: dict | None = None  # a [generate] table (idbench.generate.GENERATE_OPTIONS)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -105,6 +108,15 @@ class Study:
                 value = getattr(self, name)
                 if opt.name == "options":
                     self.options = check_protocol_options(value)
+                elif opt.name == "generate":
+                    if value is not None:
+                        from idbench.generate import GENERATE_OPTIONS
+                        from idbench.options import check_table
+
+                        self.generate = check_table(value, GENERATE_OPTIONS, "generate")
+                        for o in GENERATE_OPTIONS:
+                            if not o.nullable and self.generate.get(o.name) is None:
+                                raise OptionError(f"generate.{o.name}: a value is required ({o.help})")
                 elif opt.name in _INPUT_OF and value is not None and not isinstance(value, (str, Path)):
                     continue  # an already loaded input (ReferenceSet, GenerationSet, ...)
                 elif opt.name == "encoders" and _built_encoders(value):
@@ -183,7 +195,10 @@ class Study:
             for opt in STUDY_OPTIONS:
                 if opt.name not in cfg:
                     continue
-                v = cfg[opt.name] if opt.name == "options" else opt.check(cfg[opt.name], "study")
+                v = cfg[opt.name] if opt.name in ("options", "generate") else opt.check(cfg[opt.name], "study")
+                if opt.name == "generate" and isinstance(v, dict) and v.get("prompts"):
+                    q = Path(v["prompts"]).expanduser()
+                    v = {**v, "prompts": str(q if q.is_absolute() else base / q)}
                 if opt.name in _INPUT_OF and v is not None:
                     q = Path(v).expanduser()
                     v = q if q.is_absolute() else base / q
@@ -287,6 +302,8 @@ class Study:
 
         t0 = time.perf_counter()
         problems = problems if problems is not None else ProblemLog()
+        if self.generate:
+            self._generate_missing(problems)
         data = self.load(problems)
         run, why = self.plan(data)
         if not run:
@@ -335,9 +352,22 @@ class Study:
                                      "seconds": round(time.perf_counter() - t0, 2)}
         if self.backend == "ray":
             results.sections["study"]["ray"] = self._ray_stats
+        if self.generate:
+            results.sections["study"]["generated"] = getattr(self, "generated", None)
         if self.warn:
             problems.warn()
         return StudyResults(results)
+
+    def _generate_missing(self, problems) -> None:
+        from idbench.generate import generate_missing
+
+        if not isinstance(self.refs, (str, Path)) or not isinstance(self.gen, (str, Path)):
+            raise StudyError("[generate] needs refs and gen given as paths (gen is where the images go)")
+        try:
+            self.generated = generate_missing(self.generate, self.refs, self.gen, layout=self.layout, device=self.device,
+                                              problems=problems, progress=self.progress)
+        except ValueError as e:
+            raise StudyError(f"[generate]: {e}") from None
 
     def _identity(self, data: StudyData, encoders, ctx, ran: list[str]) -> dict:
         """What produced these results (see :func:`idbench.folder.same_study`): the content of the

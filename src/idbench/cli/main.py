@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "encoders": "idbench.cli.encoders_cmd:encoders",
     "metrics": "idbench.cli.metrics_cmd:metrics",
     "presets": "idbench.cli.presets_cmd:presets",
+    "generate": "idbench.cli.generate_cmd:generate",
     "rank": "idbench.cli.rank:rank",
     "demo": "idbench.cli.demo:demo",
     "nearid": "idbench.cli.nearid:nearid",

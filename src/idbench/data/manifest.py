@@ -307,6 +307,21 @@ def read_prompt_sidecar(image: Path, problems: ProblemLog | None = None) -> str 
     return None
 
 
+def read_sidecar_extra(image: Path) -> dict[str, str]:
+    """From a ``<stem>.json`` sidecar (``idbench generate`` writes one): ``input_reference``,
+    ``prompt_index`` and ``seed``, as strings (absent keys left out)."""
+    js = image.with_suffix(".json")
+    if not js.is_file():
+        return {}
+    try:
+        obj = json.loads(js.read_text(encoding="utf-8-sig"))
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        return {}
+    if not isinstance(obj, dict):
+        return {}
+    return {k: str(obj[k]) for k in ("input_reference", "prompt_index", "seed") if obj.get(k) not in (None, "")}
+
+
 def image_files(path: str | Path) -> list[Path]:
     """Image files named by ``path``: every image under a folder (recursively), or the ``path``
     column of a manifest (relative to the manifest's folder)."""
@@ -390,6 +405,7 @@ def load_generations(
                             subject=d.name,
                             method=method,
                             prompt=read_prompt_sidecar(p, problems),
+                            extra=read_sidecar_extra(p),
                         )
                     )
     else:
