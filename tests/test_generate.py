@@ -101,10 +101,9 @@ def test_bad_generator_specs_are_one_line(dreambench, spec, message):
 
 def test_diffusers_generator_generates_resumes_and_reproduces(tmp_path, dreambench):
     pytest.importorskip("diffusers")
+    import torch
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-
-    import torch
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=1, sample_size=8, in_channels=4,
