@@ -53,6 +53,10 @@ def hub(tmp_path_factory):
     transformers.ViTModel(transformers.ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                                                  intermediate_size=64, image_size=224, patch_size=8)).save_pretrained(d)
     transformers.ViTImageProcessor(size={"height": 224, "width": 224}, resample=2).save_pretrained(d)
+    d = _hub_put(cache, "facebook/dino-vits16")  # DreamBooth's DINO ViT-S/16
+    transformers.ViTModel(transformers.ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                                 intermediate_size=64, image_size=224, patch_size=16)).save_pretrained(d)
+    transformers.ViTImageProcessor(size={"height": 224, "width": 224}, resample=2).save_pretrained(d)
     d = _hub_put(cache, "facebook/dinov2-small")  # BitImageProcessor: shortest side 256 (bicubic), crop 224
     transformers.Dinov2Model(transformers.Dinov2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                                                        intermediate_size=64, image_size=518, patch_size=14)).save_pretrained(d)
@@ -209,3 +213,47 @@ def test_a_preset_run_shows_the_published_numbers_as_reference_rows():
     md = render_tables(res, "md")
     row = next(x for x in md.splitlines() if x.startswith("| published: real images"))
     assert row.endswith("| 0.774 | 0.885 |")  # DINO under the DINO column, CLIP-I under the CLIP column
+
+
+def test_dreambooth_preset_equals_the_mean_over_all_references(hub, tmp_path):
+    """DreamBooth's DINO (ViT-S/16, torchvision pipeline) and CLIP-I: each generation's mean cosine to
+    all its subject's references, per image."""
+    from torchvision import transforms as T
+
+    from tests.conftest import DREAMBOOTH
+
+    for s in ("can", "clock"):
+        (tmp_path / "refs" / s).mkdir(parents=True)
+        (tmp_path / "gen" / "m" / s).mkdir(parents=True)
+        photos = sorted((DREAMBOOTH / "images" / s).glob("*.jpg"))
+        for p in photos[:3]:
+            (tmp_path / "refs" / s / p.name).write_bytes(p.read_bytes())
+        (tmp_path / "gen" / "m" / s / "0.jpg").write_bytes(photos[-1].read_bytes())
+    env = {**os.environ, "HF_HUB_CACHE": str(hub), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    p = subprocess.run([sys.executable, "-m", "idbench.cli.main", "run", "--refs", str(tmp_path / "refs"), "--gen",
+                        str(tmp_path / "gen"), "--preset", "dreambooth", "-o", str(tmp_path / "o"), "-q", "--no-report",
+                        "--bootstrap", "200"], env=env, capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stderr[-3000:]
+    rows = list(csv.DictReader(open(tmp_path / "o" / "per_image.csv")))
+    tf = T.Compose([T.Resize(256, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(224), T.ToTensor(),
+                    T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+    vit = transformers.ViTModel.from_pretrained(_snapshot(hub, "facebook/dino-vits16")).eval()
+    clip = transformers.CLIPModel.from_pretrained(_snapshot(hub, "openai/clip-vit-base-patch32")).eval()
+    cproc = transformers.CLIPProcessor.from_pretrained(_snapshot(hub, "openai/clip-vit-base-patch32"))
+
+    def dino(im):
+        with torch.no_grad():
+            return vit(pixel_values=tf(im)[None]).last_hidden_state[:, 0]
+
+    def clip_i(im):
+        with torch.no_grad():
+            o = clip.get_image_features(pixel_values=cproc(images=im, return_tensors="pt")["pixel_values"])
+        return o if isinstance(o, torch.Tensor) else o.pooler_output
+
+    for r in rows:
+        gen = Image.open(r["path"]).convert("RGB")
+        refs = [Image.open(q).convert("RGB") for q in sorted((tmp_path / "refs" / r["subject"]).glob("*.jpg"))]
+        for col, f in (("cos[hf:facebook/dino-vits16#resize=256,crop=224,interp=bicubic,norm=imagenet]", dino),
+                       ("cos[hf:openai/clip-vit-base-patch32]", clip_i)):
+            want = sum(_cos(f(gen), f(x)) for x in refs) / len(refs)
+            assert abs(float(r[col]) - want) < 1e-4, (col, r["image_id"])

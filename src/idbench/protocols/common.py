@@ -57,7 +57,7 @@ def scored_by_gallery(generations: Sequence[ImageRecord], references: Sequence[I
             lab = labels_of.get(subject, {}).get(lv, subject if lv == "subject" else "")
             if lab not in have:
                 sugg = closest_labels(lab, have)
-                missing.append(f"{lv} {lab!r}" + (f" (did you mean {' or '.join(map(repr, sugg))}? labels are "
+                missing.append((f"{lv} {lab!r}" if lab else f"no {lv} label") + (f" (did you mean {' or '.join(map(repr, sugg))}? labels are "
                                                    "compared as written)" if sugg else ""))
         if missing:
             left_out[subject] = "not in the gallery: " + ", ".join(missing)

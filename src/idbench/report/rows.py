@@ -72,8 +72,9 @@ def baseline_rows(sections: dict, metrics: list[str]) -> list[tuple[str, list]]:
     base = sections.get("baselines") or {}
     if not any(m in base for m in metrics):
         return []
-    return [("real references", [(base.get(m) or {}).get("real") for m in metrics]),
+    rows = [("real references", [(base.get(m) or {}).get("real") for m in metrics]),
             ("impostor references", [(base.get(m) or {}).get("impostor") for m in metrics])]
+    return [(label, entries) for label, entries in rows if any(e for e in entries)]  # none: no row at all
 
 
 def baseline_note(sections: dict) -> str:
