@@ -101,33 +101,11 @@ def test_bad_generator_specs_are_one_line(dreambench, spec, message):
 
 def test_diffusers_generator_generates_resumes_and_reproduces(tmp_path, dreambench):
     pytest.importorskip("diffusers")
-    import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from diffusers import StableDiffusionPipeline
 
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=1, sample_size=8, in_channels=4,
-                                out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32,
-                                attention_head_dim=4, norm_num_groups=8)
-    vae = AutoencoderKL(block_out_channels=(16, 32), in_channels=3, out_channels=3,
-                        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-                        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), latent_channels=4, norm_num_groups=8,
-                        sample_size=16)
-    text = CLIPTextModel(CLIPTextConfig(bos_token_id=0, eos_token_id=2, hidden_size=32, intermediate_size=37,
-                                        num_attention_heads=4, num_hidden_layers=2, pad_token_id=1, vocab_size=1000))
-    tok_dir = tmp_path / "tok"
-    tok_dir.mkdir()
-    vocab = {"<|startoftext|>": 0, "!": 1, "<|endoftext|>": 2}
-    for c in "abcdefghijklmnopqrstuvwxyz":
-        vocab[c] = len(vocab)
-        vocab[c + "</w>"] = len(vocab)
-    (tok_dir / "vocab.json").write_text(json.dumps(vocab))
-    (tok_dir / "merges.txt").write_text("#version: 0.2\n")
-    tok = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"), model_max_length=77)
-    StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text, tokenizer=tok, scheduler=DDIMScheduler(),
-                            safety_checker=None, feature_extractor=None,
-                            requires_safety_checker=False).save_pretrained(tmp_path / "pipe")
+    from tests.tiny_inpaint import tiny_sd_parts
+
+    StableDiffusionPipeline(**tiny_sd_parts(tmp_path)).save_pretrained(tmp_path / "pipe")
 
     def gen(out):
         return CliRunner().invoke(cli, ["generate", "--refs", str(dreambench / "dreambooth" / "dataset"), "--generator",

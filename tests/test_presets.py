@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from idbench.cli.main import cli
+from tests.test_encoders_hub import _tiny_clip_tokenizer
 
 transformers = pytest.importorskip("transformers")
 SNAP = "0" * 40
@@ -30,17 +31,6 @@ def _hub_put(cache: Path, repo: str) -> Path:
     (d / "refs").mkdir()
     (d / "refs" / "main").write_text(SNAP)
     return snap
-
-
-def _tiny_tokenizer(d: Path) -> int:
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for c in "abcdefghijklmnopqrstuvwxyz":
-        vocab[c] = len(vocab)
-        vocab[c + "</w>"] = len(vocab)
-    (d / "vocab.json").write_text(json.dumps(vocab))
-    (d / "merges.txt").write_text("#version: 0.2\n")
-    transformers.CLIPTokenizer(str(d / "vocab.json"), str(d / "merges.txt")).save_pretrained(d)
-    return len(vocab)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +53,7 @@ def hub(tmp_path_factory):
     transformers.BitImageProcessor(size={"shortest_edge": 256}, crop_size={"height": 224, "width": 224}, resample=3,
                                    image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225]).save_pretrained(d)
     d = _hub_put(cache, "openai/clip-vit-base-patch32")
-    n = _tiny_tokenizer(d)
+    n = _tiny_clip_tokenizer(d)
     transformers.CLIPModel(transformers.CLIPConfig(
         text_config=dict(vocab_size=n, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
                          max_position_embeddings=77, bos_token_id=0, eos_token_id=1, pad_token_id=1),
@@ -71,6 +61,28 @@ def hub(tmp_path_factory):
                            image_size=224, patch_size=32), projection_dim=16)).save_pretrained(d)
     transformers.CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}).save_pretrained(d)
     return cache
+
+
+def _refs_and_gen(root: Path, *, n_refs: int, prompts: bool = False) -> None:
+    """refs/<s>/ (the first ``n_refs`` photos) and gen/m/<s>/0.jpg (the last), for can and clock."""
+    from tests.conftest import DREAMBOOTH
+
+    for s in ("can", "clock"):
+        (root / "refs" / s).mkdir(parents=True)
+        (root / "gen" / "m" / s).mkdir(parents=True)
+        photos = sorted((DREAMBOOTH / "images" / s).glob("*.jpg"))
+        for p in photos[:n_refs]:
+            (root / "refs" / s / p.name).write_bytes(p.read_bytes())
+        (root / "gen" / "m" / s / "0.jpg").write_bytes(photos[-1].read_bytes())
+        if prompts:
+            (root / "gen" / "m" / s / "0.txt").write_text(f"a photo of a {s} on the beach")
+
+
+def _clip_image_features(clip, proc, im) -> torch.Tensor:
+    """CLIPModel.get_image_features on CLIPProcessor's pixels (transformers >= 5 may return an output object)."""
+    with torch.no_grad():
+        o = clip.get_image_features(pixel_values=proc(images=im, return_tensors="pt")["pixel_values"])
+    return o if isinstance(o, torch.Tensor) else o.pooler_output
 
 
 def _snapshot(cache, repo):
@@ -107,12 +119,7 @@ def dreambench_plus_scores(cache, gen_path, src_path) -> dict[str, float]:
     out["dinov2"] = _cos(*f)
     clip = transformers.CLIPModel.from_pretrained(_snapshot(cache, "openai/clip-vit-base-patch32")).eval()
     cproc = transformers.CLIPProcessor.from_pretrained(_snapshot(cache, "openai/clip-vit-base-patch32"))
-    with torch.no_grad():
-        f = []
-        for im in (gen, src):
-            o = clip.get_image_features(pixel_values=cproc(images=im, return_tensors="pt")["pixel_values"])
-            f.append(o if isinstance(o, torch.Tensor) else o.pooler_output)
-    out["clip"] = _cos(*f)
+    out["clip"] = _cos(*[_clip_image_features(clip, cproc, im) for im in (gen, src)])
     return out
 
 
@@ -157,16 +164,7 @@ def test_the_repo_processor_and_the_benchmark_pipeline_differ(hub, tmp_path, dre
 
 
 def test_image_only_hf_encoder_runs_on_prompted_generations(hub, tmp_path, dreambooth_rows):
-    from tests.conftest import DREAMBOOTH
-
-    for s in ("can", "clock"):
-        (tmp_path / "refs" / s).mkdir(parents=True)
-        (tmp_path / "gen" / "m" / s).mkdir(parents=True)
-        photos = sorted((DREAMBOOTH / "images" / s).glob("*.jpg"))
-        for p in photos[:2]:
-            (tmp_path / "refs" / s / p.name).write_bytes(p.read_bytes())
-        (tmp_path / "gen" / "m" / s / "0.jpg").write_bytes(photos[-1].read_bytes())
-        (tmp_path / "gen" / "m" / s / "0.txt").write_text(f"a photo of a {s} on the beach")
+    _refs_and_gen(tmp_path, n_refs=2, prompts=True)
     snap = _snapshot(hub, "facebook/dinov2-small")
     r = CliRunner().invoke(cli, ["evaluate", "--refs", str(tmp_path / "refs"), "--gen", str(tmp_path / "gen"), "-e",
                                  f"hf:{snap}", "-o", str(tmp_path / "o"), "-q", "--no-report", "--bootstrap", "200"],
@@ -220,15 +218,7 @@ def test_dreambooth_preset_equals_the_mean_over_all_references(hub, tmp_path):
     all its subject's references, per image."""
     from torchvision import transforms as T
 
-    from tests.conftest import DREAMBOOTH
-
-    for s in ("can", "clock"):
-        (tmp_path / "refs" / s).mkdir(parents=True)
-        (tmp_path / "gen" / "m" / s).mkdir(parents=True)
-        photos = sorted((DREAMBOOTH / "images" / s).glob("*.jpg"))
-        for p in photos[:3]:
-            (tmp_path / "refs" / s / p.name).write_bytes(p.read_bytes())
-        (tmp_path / "gen" / "m" / s / "0.jpg").write_bytes(photos[-1].read_bytes())
+    _refs_and_gen(tmp_path, n_refs=3)
     env = {**os.environ, "HF_HUB_CACHE": str(hub), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     p = subprocess.run([sys.executable, "-m", "idbench.cli.main", "run", "--refs", str(tmp_path / "refs"), "--gen",
                         str(tmp_path / "gen"), "--preset", "dreambooth", "-o", str(tmp_path / "o"), "-q", "--no-report",
@@ -246,9 +236,7 @@ def test_dreambooth_preset_equals_the_mean_over_all_references(hub, tmp_path):
             return vit(pixel_values=tf(im)[None]).last_hidden_state[:, 0]
 
     def clip_i(im):
-        with torch.no_grad():
-            o = clip.get_image_features(pixel_values=cproc(images=im, return_tensors="pt")["pixel_values"])
-        return o if isinstance(o, torch.Tensor) else o.pooler_output
+        return _clip_image_features(clip, cproc, im)
 
     for r in rows:
         gen = Image.open(r["path"]).convert("RGB")

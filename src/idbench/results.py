@@ -12,7 +12,6 @@ import datetime as _dt
 import io
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,7 +170,7 @@ class Results:
         have (a method is re-scored whole, never half old, half new)."""
         new_keys = {(r["method"], r["image_id"]) for r in newer.rows}
         new_methods = {r["method"] for r in newer.rows}
-        cols = {m for m, info in newer.metrics.items()}
+        cols = set(newer.metrics)
         out = []
         for m in sorted(new_methods):
             old = [r for r in self.rows if r["method"] == m and (m, r["image_id"]) not in new_keys
@@ -272,16 +271,11 @@ def _write_parquet(path: Path, rows: list[dict], cols: list[str], metrics: set[s
             data[c] = pa.array([_num(r.get(c)) for r in rows], type=pa.float64(), from_pandas=True)  # NaN -> null
         else:
             data[c] = pa.array(["" if r.get(c) is None else _text(str(r.get(c))) for r in rows], type=pa.string())
-    import tempfile
+    from idbench.cache.results import atomic_write_bytes
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        pq.write_table(pa.table(data), tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    buf = pa.BufferOutputStream()
+    pq.write_table(pa.table(data), buf)
+    atomic_write_bytes(path, buf.getvalue().to_pybytes())
     return True
 
 

@@ -45,7 +45,7 @@ class ProblemLog:
         self._seen: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self._echo = echo  # callable(str) to report problems as they happen, e.g. click.echo to stderr
-        self._echo_per_kind = echo_per_kind  # lines echoed per kind; the rest are counted (see echo_rest)
+        self._echo_per_kind = echo_per_kind  # lines echoed per kind; the rest are only counted
         self._echoed: Counter = Counter()
 
     def add(self, path: str | Path, kind: str, reason: str, action: str = "skipped") -> Problem:
@@ -69,10 +69,6 @@ class ProblemLog:
                 self._echo(f"... more {kind!r} problems: counted below, each named in problems.csv")
         return p
 
-    def kinds_not_echoed(self) -> dict[str, int]:
-        """``{kind: how many were not echoed}`` (beyond ``echo_per_kind``)."""
-        return {k: n - self._echo_per_kind for k, n in self._echoed.items() if n > self._echo_per_kind}
-
     def warn(self, n_examples: int = 2) -> None:
         """Emit one :class:`IdbenchWarning` per kind of problem (count, action, first examples), so a
         notebook or script shows them."""
@@ -91,17 +87,15 @@ class ProblemLog:
         """Every problem as a row of ``path`` (path, kind, action, reason), written atomically."""
         import csv
         import io
-        import os
+
+        from idbench.cache.results import atomic_write_bytes
 
         buf = io.StringIO(newline="")
         w = csv.writer(buf)
         w.writerow(["path", "kind", "action", "reason"])
         for p in self.items:
             w.writerow([p.path, p.kind, p.action, p.reason])
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(buf.getvalue(), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_bytes(Path(path), buf.getvalue().encode("utf-8"))
 
     def extend(self, other: "ProblemLog") -> None:
         for p in other.items:

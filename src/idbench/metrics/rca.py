@@ -135,8 +135,9 @@ def fit_oracle(X_real: np.ndarray, y_real: Sequence[str], *, C: float = 10.0, se
     split_on = y
     if strata is not None:
         st = np.asarray(strata).astype(str)
-        if np.unique(st, return_counts=True)[1].min() >= 2:
-            split_on, k = st, int(min(5, np.unique(st, return_counts=True)[1].min()))
+        smallest = int(np.unique(st, return_counts=True)[1].min())
+        if smallest >= 2:
+            split_on, k = st, min(5, smallest)
     names, codes = np.unique(split_on, return_inverse=True)
     fold_of = np.zeros((len(y), repeats), np.int64)
     models, hits = [], np.zeros(len(y))
@@ -166,6 +167,13 @@ class RCAResult:
     predicted: np.ndarray
     confusion: np.ndarray  # rows: true (oracle classes), columns: predicted
     labels: np.ndarray
+    top5: np.ndarray | None = None  # per generated image, the share of its probes with the identity in their top 5
+    y: np.ndarray | None = None  # per generated image, its conditioning identity
+
+    def subset(self, oracle: "Oracle", mask: np.ndarray) -> "RCAResult":
+        """The same scores restricted to the images in ``mask`` (one method's), without predicting again."""
+        mask = np.asarray(mask, bool)
+        return _summarise(oracle, self.y[mask], self.correct[mask], self.top5[mask], self.predicted[mask])
 
     def most_confused(self, n: int = 10) -> list[tuple[str, str, int]]:
         cm = self.confusion.copy()
@@ -215,6 +223,11 @@ def relative_classification_accuracy(oracle: Oracle, X_gen: np.ndarray, y_gen: S
     correct = (top1 * w).sum(0)
     top5_rate = (top5 * w).sum(0)
     pred = oracle.classes[np.argmax((P * w[:, :, None]).sum(0), axis=1)] if len(y) else np.array([], str)
+    return _summarise(oracle, y, correct, top5_rate, pred)
+
+
+def _summarise(oracle: Oracle, y: np.ndarray, correct: np.ndarray, top5: np.ndarray, pred: np.ndarray) -> RCAResult:
+    """Acc_gen, top-5, RCA overall and per identity, and the confusion matrix, from per-image scores."""
     acc_gen = float(correct.mean()) if len(y) else float("nan")
     per = {}
     for c in np.unique(y):
@@ -228,5 +241,5 @@ def relative_classification_accuracy(oracle: Oracle, X_gen: np.ndarray, y_gen: S
     labels = oracle.classes
     cm = confusion_matrix(y, pred, labels=labels) if len(y) else np.zeros((len(labels), len(labels)), int)
     rca = acc_gen / oracle.acc_real if oracle.acc_real > 0 else float("nan")
-    return RCAResult(oracle.acc_real, acc_gen, float(top5_rate.mean()) if len(y) else float("nan"), rca, per,
-                     correct, pred, cm, labels)
+    return RCAResult(oracle.acc_real, acc_gen, float(top5.mean()) if len(y) else float("nan"), rca, per,
+                     correct, pred, cm, labels, top5, y)

@@ -76,16 +76,20 @@ def scored_by_gallery(generations: Sequence[ImageRecord], references: Sequence[I
     return gens, refs, {s: w for s, w in left_out.items() if s in with_gen}
 
 
-def content_audit(content, references=None, generations=None, gallery=None, *, cache=None, problems=None,
+def content_audit(content, references=None, generations=None, gallery=None, *, results, cache=None, problems=None,
                   progress=False):
     """The study's :class:`~idbench.data.content.ContentAudit`, or one computed now (a protocol
-    called on its own, outside a study)."""
+    called on its own, outside a study), whose copies are then marked in ``results`` (the study
+    marks its own once, for every protocol)."""
     if content is not None:
         return content
     from idbench.data.content import audit_content
 
-    return audit_content(list(references or ()), list(generations or ()), list(gallery or ()), cache=cache,
-                         problems=problems, progress=progress)
+    generations = list(generations or ())
+    content = audit_content(list(references or ()), generations, list(gallery or ()), cache=cache, problems=problems,
+                            progress=progress)
+    mark_copies(results, content, generations)
+    return content
 
 
 def mark_copies(results, content, generations: Sequence[ImageRecord]) -> dict:

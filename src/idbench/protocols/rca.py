@@ -14,7 +14,7 @@ import numpy as np
 
 from idbench.embed import embed_records
 from idbench.metrics.rca import Oracle, fit_oracle, relative_classification_accuracy, wilson_interval
-from idbench.protocols.common import content_audit, embedding_matrix, mark_copies, scored_by_gallery, subject_labels
+from idbench.protocols.common import content_audit, embedding_matrix, scored_by_gallery, subject_labels
 
 
 def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, problems=None, progress=True, seed=0,
@@ -27,10 +27,8 @@ def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, 
     labels_of = subject_labels(gallery, references)
     gens, _, left_out = scored_by_gallery(generations.records, [], labels_of,
                                           {lv: {r.label(lv) for r in gallery} for lv in levels}, problems, "rca")
-    if content is None:
-        content = content_audit(None, references.records if references is not None else (), generations.records,
-                                gallery.records, cache=cache, problems=problems)
-        mark_copies(results, content, generations.records)
+    content = content_audit(content, references.records if references is not None else (), generations.records,
+                            gallery.records, results=results, cache=cache, problems=problems)
     emb_g = embed_records(encoder, gallery.records, cache=cache, problems=problems, progress=progress, desc="real (oracle)")
     emb_q = embed_records(encoder, gens, cache=cache, problems=problems, progress=progress, desc="generations")
     X, recs = embedding_matrix(emb_g, gallery.records)
@@ -89,8 +87,7 @@ def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, 
         per_method = {}
         for m in sorted({r.method or "" for r in qsel}):
             idx = np.array([(r.method or "") == m for r in qsel])
-            sub = relative_classification_accuracy(oracle, Qsel[idx], np.asarray(yq)[idx], [p for p, k in zip(probes, idx) if k],
-                                                   [s for s, k in zip(strata, idx) if k])
+            sub = res.subset(oracle, idx)
             _, counts = np.unique(np.asarray(yq)[idx], return_counts=True)
             per_method[m] = {"acc_gen": sub.acc_gen, "acc_gen_top5": sub.acc_gen_top5, "rca": sub.rca,
                              "n_images": int(idx.sum()), "chance_majority": float(counts.max() / counts.sum()),
@@ -101,12 +98,19 @@ def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, 
                                  "n_real_images": n_real, "n_folds": oracle.n_folds, "n_classes": K,
                                  "chance_top1": 1.0 / K, "chance_top5": min(5, K) / K, "metric": name,
                                  "identities_left_out": sorted(thin),
-                                 "label_examples": {str(lab): str(r.path) for lab, r in
-                                                    reversed([(r.label(lv), r) for r in recs])},
+                                 "label_examples": _first_path_per_label(recs, lv),
                                  "methods": per_method}
     results.sections["rca"] = section
     results.after_summary.append(attach_rca_intervals)
     return section
+
+
+def _first_path_per_label(recs, level: str) -> dict[str, str]:
+    """One real photo per identity (the first), for the report's examples."""
+    out: dict[str, str] = {}
+    for r in recs:
+        out.setdefault(str(r.label(level)), str(r.path))
+    return out
 
 
 def _copied_probes(content, record, train_ids: dict, oracle) -> list[int] | None:

@@ -28,7 +28,7 @@ from idbench.data.records import Gallery, GenerationSet, ImageRecord, ReferenceS
 from idbench.embed import embed_records
 from idbench.encoders.base import Encoder
 from idbench.metrics.retrieval import retrieval_metrics, topk_search
-from idbench.protocols.common import content_audit, embedding_matrix, mark_copies, scored_by_gallery, subject_labels
+from idbench.protocols.common import content_audit, embedding_matrix, scored_by_gallery, subject_labels
 from idbench.results import Results
 
 ROW_METRICS = ("ap", "cmc@1", "cmc@5")
@@ -74,9 +74,8 @@ def rank_protocol(
     gens, refs, left_out = scored_by_gallery(generations.records, references.records if references is not None else [],
                                              labels_of, known, problems, "retrieval")
     all_refs = list(references.records) if references is not None else []
-    content = content_audit(content, all_refs, generations.records, gallery.records, cache=cache, problems=problems)
-    if not any(k in results.sections for k in ("content",)):
-        mark_copies(results, content, generations.records)
+    content = content_audit(content, all_refs, generations.records, gallery.records, results=results, cache=cache,
+                            problems=problems)
     # 1. leaks: gallery images that copy (or nearly copy) a reference
     leaks = [c for c in (content.leak_of(r) for r in gallery.records) if c is not None]
     for c in leaks:

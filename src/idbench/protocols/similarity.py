@@ -57,11 +57,9 @@ def evaluate_similarity(
         from idbench.protocols.common import base_rows
 
         results.rows = base_rows(generations)
-    from idbench.protocols.common import content_audit, mark_copies
+    from idbench.protocols.common import content_audit
 
-    if content is None:
-        content = content_audit(None, references, generations, cache=cache, problems=problems)
-        mark_copies(results, content, generations.records)
+    content = content_audit(content, references, generations, results=results, cache=cache, problems=problems)
     rows = results.row_index()
     ref_by_subject = references.by_subject()
     results.sections.setdefault("similarity", {})["reference_paths"] = {
@@ -83,12 +81,12 @@ def evaluate_similarity(
             if pairing == "source":
                 _score_against_source(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems,
                                       cache=cache, progress=progress, batch_size=batch_size)
-                if text and enc.has_text:
-                    _score_text(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results)
-                continue
-            _score_image_encoder(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems, text,
-                                 own_source)
-            _image_baselines(enc, ref_by_subject, emb_ref, impostors_of, results, **boot)
+            else:
+                _score_image_encoder(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems,
+                                     own_source)
+                _image_baselines(enc, ref_by_subject, emb_ref, impostors_of, results, **boot)
+            if text and enc.has_text:
+                _score_text(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results)
         else:
             _score_face_encoder(enc, references, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems,
                                 face_policy or FacePolicy(), own_source)
@@ -97,7 +95,7 @@ def evaluate_similarity(
 
 
 def _score_image_encoder(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems,
-                         text: bool = True, own_source: dict | None = None) -> None:
+                         own_source: dict | None = None) -> None:
     name = f"cos[{enc.name}]"
     results.add_metric(name, f"mean cosine similarity to the subject's references ({enc.name} embeddings; "
                              "CLIP-I / DINO style; a copy of a reference is compared with the other references)",
@@ -114,8 +112,6 @@ def _score_image_encoder(enc, generations, ref_by_subject, emb_ref, emb_gen, row
             continue
         refs = np.concatenate([emb_ref[r.id].vectors for r in recs], axis=0)
         rows[(g.method or "", g.id)][name] = float(mean_cosine_to_references(emb_gen[g.id].vectors, refs)[0])
-    if text and enc.has_text:
-        _score_text(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results)
 
 
 def _score_against_source(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems, *, cache,
@@ -134,9 +130,7 @@ def _score_against_source(enc, generations, ref_by_subject, emb_ref, emb_gen, ro
         if src:
             sources[g.id] = ImageRecord(f"source/{g.id}", Path(src), g.subject)
         else:
-            want = (g.extra or {}).get("input_reference", "")
-            hit = next((r for r in ref_by_subject.get(g.subject, []) if want and want in (r.path.name, r.path.stem,
-                                                                                          str(r.path), r.id)), None)
+            hit = _named_reference(g, ref_by_subject.get(g.subject, []))
             if hit is not None:
                 sources[g.id] = hit
     extra = [r for r in sources.values() if r.id not in emb_ref]
@@ -362,7 +356,7 @@ def _score_face_encoder(enc, references, generations, ref_by_subject, emb_ref, e
         if others:
             row[names["cp"]] = copy_paste(g_large, inp[2], np.stack(others))
     face = results.sections.setdefault("face", {})
-    face[e] = face.get(e, {}) | {
+    face[e] = {
         "policy": {"no_face": policy.no_face, "faces": policy.faces},
         "how_failures_enter_means": ("images with no detected face score 0 in IPS, SIS and FaceSim (Stellar's rule)"
                                      if policy.no_face == "zero" else
@@ -376,16 +370,23 @@ def _score_face_encoder(enc, references, generations, ref_by_subject, emb_ref, e
     }
 
 
-def _input_reference(g, faces: list[tuple]) -> tuple:
-    """The reference given to the generator: the manifest's ``input_reference`` (a reference file
-    name, stem or path) when present, else the subject's first reference (by id)."""
+def _named_reference(g, items: list, record=lambda item: item):
+    """The item whose reference record the generation's ``input_reference`` names (a reference file
+    name, stem, path or id), or None; ``record(item)`` gives an item's reference record."""
     want = (g.extra or {}).get("input_reference", "")
     if want:
-        for item in faces:
-            r = item[0]
+        for item in items:
+            r = record(item)
             if want in (r.path.name, r.path.stem, str(r.path), r.id):
                 return item
-    return min(faces, key=lambda item: item[0].id)
+    return None
+
+
+def _input_reference(g, faces: list[tuple]) -> tuple:
+    """The reference given to the generator: the one ``input_reference`` names when present, else
+    the subject's first reference (by id)."""
+    hit = _named_reference(g, faces, record=lambda item: item[0])
+    return hit if hit is not None else min(faces, key=lambda item: item[0].id)
 
 
 # ----------------------------------------------------------------------------- optional metric groups

@@ -155,17 +155,13 @@ def rate_interval(values, boot: BootstrapResult, n_subjects: int, confidence: fl
     """
     from scipy.stats import norm
 
+    from idbench.metrics.rca import wilson_interval
+
     v = np.asarray(values, np.float64)
     v = v[~np.isnan(v)]
-    z = float(norm.ppf(0.5 + confidence / 2))
-    n = len(v)
-    if n == 0:
+    if len(v) == 0:
         return {"ci_low": None, "ci_high": None, "ci_note": "no interval: no image"}
-    p = float(v.sum()) / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    lo, hi = float(max(0.0, c - h)), float(min(1.0, c + h))
+    lo, hi = wilson_interval(float(v.sum()), len(v), z=float(norm.ppf(0.5 + confidence / 2)))
     if n_subjects < 2:
         return {"ci_low": lo, "ci_high": hi, "ci_method": "Wilson (pooled count)",
                 "ci_note": "1 subject: Wilson interval over its images (no between-subject spread)"}
