@@ -39,18 +39,18 @@ def generate(refs_path, spec, method, prompts_path, subjects, prompt_ids, seeds,
       idbench run --refs dreambooth/dataset --gen gen/
     """
     from idbench.cli._common import print_problem_counts, say, stderr_problem_log
-    from idbench.generate import create_generator, parse_params, plan, references_and_prompts, run_generation
+    from idbench.generate import generate_missing, parse_params
 
     problems = stderr_problem_log(quiet)
+    table = {"generator": spec, "method": method, "seeds": [s for s in seeds.split(",") if s.strip()],
+             "prompt_ids": prompt_ids, "subjects": [s.strip() for s in subjects.split(",")] if subjects else None,
+             "prompts": prompts_path, "token": token, "n_refs": n_refs}
     try:
-        refs, prompts_for = references_and_prompts(refs_path, prompts_path, token, layout, problems)
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-        jobs = plan(refs, prompts_for, subjects=[s.strip() for s in subjects.split(",")] if subjects else None,
-                    prompt_ids=prompt_ids, seeds=seed_list, n_refs=n_refs)
-        gen = create_generator(spec, parse_params(params), device=device)
+        table["params"] = parse_params(params)
+        counts = generate_missing(table, refs_path, out_dir, layout=layout, device=device, problems=problems,
+                                  progress=not quiet)
     except (ValueError, OSError) as e:
         raise click.ClickException(str(e))
-    counts = run_generation(gen, jobs, out_dir, method, problems=problems, progress=not quiet)
     say(f"{method}: {counts['generated']} generated, {counts['done_before']} already there, {counts['failed']} failed "
         f"of {counts['jobs']} ({counts['seconds']} s) -> {out_dir / method}/")
     print_problem_counts(problems)

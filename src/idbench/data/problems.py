@@ -69,15 +69,19 @@ class ProblemLog:
                 self._echo(f"... more {kind!r} problems: counted below, each named in problems.csv")
         return p
 
+    def by_kind(self) -> dict[str, list[Problem]]:
+        """``{kind: its problems}``, kinds in the order first met."""
+        out: dict[str, list[Problem]] = {}
+        for p in self.items:
+            out.setdefault(p.kind, []).append(p)
+        return out
+
     def warn(self, n_examples: int = 2) -> None:
         """Emit one :class:`IdbenchWarning` per kind of problem (count, action, first examples), so a
         notebook or script shows them."""
         import warnings
 
-        by_kind: dict[str, list[Problem]] = {}
-        for p in self.items:
-            by_kind.setdefault(p.kind, []).append(p)
-        for kind, ps in by_kind.items():
+        for kind, ps in self.by_kind().items():
             actions = ", ".join(sorted({p.action for p in ps}))
             ex = "; ".join(str(p) for p in ps[:n_examples])
             more = f" (and {len(ps) - n_examples} more)" if len(ps) > n_examples else ""

@@ -320,15 +320,10 @@ def build_context(res: Results, results_dir: Path) -> dict:
 
 def problem_groups(problems, n_examples: int = 3) -> list[dict]:
     """Problems grouped by kind: count, what was done, a few examples (the full list is in problems.csv)."""
-    groups: dict[str, dict] = {}
-    for p in problems.items:
-        g = groups.setdefault(p.kind, {"kind": p.kind, "count": 0, "actions": set(), "examples": []})
-        g["count"] += 1
-        g["actions"].add(p.action)
-        if len(g["examples"]) < n_examples:
-            g["examples"].append(p)
+    groups = [{"kind": kind, "count": len(ps), "actions": {p.action for p in ps}, "examples": ps[:n_examples]}
+              for kind, ps in problems.by_kind().items()]
     return [{**g, "action_list": sorted(g["actions"]), "actions": ", ".join(sorted(g["actions"]))}
-            for g in sorted(groups.values(), key=lambda g: -g["count"])]
+            for g in sorted(groups, key=lambda g: -g["count"])]
 
 
 def _agreement_plots(path: Path) -> list[dict]:
