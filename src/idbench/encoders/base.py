@@ -62,6 +62,8 @@ class Encoder:
     """
 
     kind: ClassVar[str] = "image"  # "image" or "face"
+    #: The similarity protocol's column for an image encoder: ``<similarity_metric>[<name>]``.
+    similarity_metric: ClassVar[str] = "cos"
     #: Bump when preprocessing changes: it is part of the cache key.
     preprocess_version: ClassVar[str] = "1"
 

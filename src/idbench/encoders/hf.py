@@ -46,6 +46,11 @@ NORMS = {"imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
          "clip": ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))}
 
 
+def hub_kwargs(model_id: str) -> dict:
+    """``from_pretrained`` keywords: a local folder, or ``HF_HUB_OFFLINE=1``, loads without the network."""
+    return {"local_files_only": True} if Path(model_id).is_dir() or os.environ.get("HF_HUB_OFFLINE") == "1" else {}
+
+
 def parse_spec(arg: str) -> tuple[str, dict[str, str]]:
     """``"id#k=v,k=v"`` -> ``("id", {k: v})``.
 
@@ -93,8 +98,7 @@ class HFEncoder(Encoder):
             self.pipeline = torchvision_pipeline(self.opts)
             self.preprocess_version = "tv-" + "-".join(f"{k}{v}" for k, v in sorted(self.opts.items()))
 
-        local = Path(model_id).is_dir()
-        kw = {"local_files_only": True} if local or os.environ.get("HF_HUB_OFFLINE") == "1" else {}
+        kw = hub_kwargs(model_id)
         self.config = AutoConfig.from_pretrained(model_id, **kw)
         self.family = self.config.model_type
         self.device = pick_device(device)

@@ -42,6 +42,7 @@ class MetricSpec:
 
 
 _S, _R, _C, _N, _F, _D = "similarity", "retrieval", "rca", "nearid", "face", "distribution"
+_L = "learned"
 _RET = "idbench.metrics.retrieval.retrieval_metrics"
 _BASE = ("rows beside the methods: real (each reference against the subject's other references) and impostor (other "
          "subjects' references, same class first)")
@@ -73,6 +74,23 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     MetricSpec("copy_paste", "copy-paste", "mean over the other references t of (angle(g, t) - angle(g, r)) / "
                "angle(t, r), r the input reference: +1 copies the input, -1 resembles the other photos", False,
                "[-1, 1]", "0: neutral", "WithAnyone (2025)", "idbench.metrics.similarity.copy_paste", _F),
+    MetricSpec("dreamsim", "DreamSim similarity", "mean over the subject's references r of 1 - DreamSim distance "
+               "(g, r) = cosine of the DreamSim embeddings (Stellar reports the distance, lower better)", True,
+               "[-1, 1]", _BASE, "DreamSim (Fu et al., 2023)", "idbench.encoders.dreamsim_encoder.DreamSimEncoder", _S),
+    MetricSpec("pickscore", "PickScore", "logit scale x cos(prompt, image) of the PickScore CLIP-H/14 "
+               "(yuvalkirstain/PickScore_v1)", True, "about 0-30 (logit scale 100 x cosine)", "none",
+               "Pick-a-Pic (Kirstain et al., 2023)", "idbench.encoders.pickscore.PickScore", _L),
+    MetricSpec("hpsv2", "HPSv2", "cos(prompt, image) of the HPSv2 open_clip ViT-H-14 (hpsv2.score)", True,
+               "[-1, 1] (about 0.2-0.3)", "none", "HPSv2 (Wu et al., 2023)",
+               "idbench.encoders.hps.HPSv2", _L),
+    MetricSpec("hpsv1", "HPSv1", "cos(prompt, image) of CLIP ViT-L/14 fine-tuned on human choices (hpc.pt)", True,
+               "[-1, 1] (about 0.2)", "none", "HPS (Wu et al., 2023)", "idbench.encoders.hps.HPSv1", _L),
+    MetricSpec("imagereward", "ImageReward", "the BLIP reward model's score of the prompt and image, standardised "
+               "by its training mean and std (ImageReward.score)", True, "about -2 to 2 (standardised)", "none",
+               "ImageReward (Xu et al., 2023)", "idbench.encoders.imagereward.ImageRewardScore", _L),
+    MetricSpec("aesthetic", "aesthetic", "the LAION aesthetic predictor's MLP on the L2-normalised CLIP ViT-L/14 "
+               "image embedding (no prompt)", True, "about 1-10", "none", "LAION improved-aesthetic-predictor",
+               "idbench.encoders.aesthetic.AestheticScore", _L),
     MetricSpec("ap", "mAP", "average precision of the gallery ranking for the query: (1/N) sum_k k / r_k over the "
                "ranks r_k of the N relevant items; mean over queries = mAP", True, "[0, 1]",
                "chance: exact expected AP of a random ranking of this gallery", "Finer-Personalization Rank",

@@ -73,6 +73,10 @@ def evaluate_similarity(
     boot = {"n_resamples": n_resamples, "seed": seed}
 
     for enc in encoders:
+        if enc.kind == "score":
+            _score_learned(enc, generations, ref_by_subject, rows, results, problems, cache=cache, progress=progress,
+                           batch_size=batch_size)
+            continue
         emb_ref = embed_records(enc, references.records, cache=cache, problems=problems, progress=progress,
                                 batch_size=batch_size, desc=f"references [{enc.name}]")
         emb_gen = embed_records(enc, generations.records, cache=cache, problems=problems, progress=progress,
@@ -96,7 +100,7 @@ def evaluate_similarity(
 
 def _score_image_encoder(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems,
                          own_source: dict | None = None) -> None:
-    name = f"cos[{enc.name}]"
+    name = f"{enc.similarity_metric}[{enc.name}]"
     results.add_metric(name, f"mean cosine similarity to the subject's references ({enc.name} embeddings; "
                              "CLIP-I / DINO style; a copy of a reference is compared with the other references)",
                        encoder=enc.name)
@@ -121,7 +125,7 @@ def _score_against_source(enc, generations, ref_by_subject, emb_ref, emb_gen, ro
 
     from idbench.data.records import ImageRecord
 
-    name = f"cos[{enc.name}]"
+    name = f"{enc.similarity_metric}[{enc.name}]"
     results.add_metric(name, f"cosine to the source image the generation was given ({enc.name}; DreamBench++ pairing)",
                        encoder=enc.name)
     sources = {}
@@ -208,7 +212,7 @@ def _image_baselines(enc, ref_by_subject, emb_ref, impostors_of, results, *, n_r
     items = {s: v for s, v in items.items() if v}
     scores = genuine_and_impostor(items, lambda p, ts: (float(mean_cosine_to_references(p, np.concatenate(ts))[0]),),
                                   impostors_of)
-    _store_baselines(results, {f"cos[{enc.name}]": 0}, scores, impostors_of.rule, n_resamples, seed)
+    _store_baselines(results, {f"{enc.similarity_metric}[{enc.name}]": 0}, scores, impostors_of.rule, n_resamples, seed)
 
 
 def _face_baselines(enc, ref_by_subject, emb_ref, impostors_of, results, policy, *, n_resamples, seed) -> None:
@@ -238,9 +242,47 @@ def _face_baselines(enc, ref_by_subject, emb_ref, impostors_of, results, policy,
     face["impostor_from"] = impostors_of.rule
 
 
+def filled_prompts(generations, ref_by_subject) -> dict[str, str]:
+    """``{generation id: its prompt with the placeholder replaced by the class noun}`` (the subject's
+    ``class`` label, else the subject's name), the text every prompt metric scores."""
+    from idbench.metrics.text import fill_prompt
+
+    out = {}
+    for g in generations:
+        if g.prompt:
+            refs = ref_by_subject.get(g.subject)
+            noun = (refs[0].labels.get("class") if refs else None) or g.subject
+            out[g.id] = fill_prompt(g.prompt, noun)
+    return out
+
+
+def _score_learned(scorer, generations, ref_by_subject, rows, results, problems, *, cache, progress,
+                   batch_size) -> None:
+    """A learned scorer's column (PickScore, HPS, ImageReward: each generation with its prompt; the
+    aesthetic predictor: the image alone)."""
+    from idbench.encoders.scorer import score_records
+    from idbench.metrics.catalogue import metric_spec
+
+    name = f"{scorer.metric}[{scorer.name}]"
+    spec = metric_spec(scorer.metric)
+    results.add_metric(name, f"{spec.name if spec else scorer.metric}: {spec.definition if spec else ''} ({scorer.name})",
+                       higher_is_better=spec.higher_is_better if spec else True, encoder=scorer.name,
+                       protocol="learned")
+    prompts = filled_prompts(generations, ref_by_subject) if scorer.needs_prompt else None
+    if scorer.needs_prompt:
+        for g in generations:
+            if g.id not in prompts:
+                problems.add(g.path, "no_prompt", f"{scorer.name}: not scored: the generation has no prompt")
+    scores = score_records(scorer, generations.records, prompts, cache=cache, problems=problems, progress=progress,
+                           batch_size=batch_size)
+    for g in generations:
+        if g.id in scores:
+            rows[(g.method or "", g.id)][name] = scores[g.id]
+
+
 def _score_text(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results) -> None:
     """CLIP-T per image and Stellar's prompt-following gate (flag), for CLIP-like encoders."""
-    from idbench.metrics.text import clip_t, fill_prompt, prompt_gate
+    from idbench.metrics.text import clip_t, prompt_gate
 
     t_name, gate_name = f"clip_t[{enc.name}]", f"prompt_ok[{enc.name}]"
     results.add_metric(t_name, f"CLIP-T: cosine of the prompt (placeholder -> class noun) and the image ({enc.name})",
@@ -250,9 +292,8 @@ def _score_text(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, result
     todo = [g for g in generations if g.prompt and g.id in emb_gen]
     if not todo:
         return
-    nouns = {g.id: (ref_by_subject.get(g.subject, [None])[0].labels.get("class") if ref_by_subject.get(g.subject) else None)
-             or g.subject for g in todo}
-    texts = [fill_prompt(g.prompt, nouns[g.id]) for g in todo]
+    filled = filled_prompts(todo, ref_by_subject)
+    texts = [filled[g.id] for g in todo]
     uniq = sorted(set(texts))
     emb_t = dict(zip(uniq, enc.embed_text(uniq)))
     for g, text in zip(todo, texts):

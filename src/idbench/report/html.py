@@ -153,10 +153,11 @@ def _fmt(entry: dict | None) -> str:
 
 
 PROTOCOL_TITLES = (("similarity", "Similarity to references"), ("face", "Faces"), ("text", "Text"),
+                   ("learned", "Learned preference scores"),
                    ("retrieval", "Retrieval (Finer-Personalization Rank)"), ("rca", "Relative Classification Accuracy"),
                    ("nearid", "NearID: near-identity distractors"), ("distribution", "FID / KID"),
                    ("agreement", "Agreement with human ratings"))
-_RUNS = {"similarity": "similarity", "face": "similarity", "text": "similarity", "retrieval": "retrieval", "rca": "rca",
+_RUNS = {"similarity": "similarity", "face": "similarity", "text": "similarity", "learned": "similarity", "retrieval": "retrieval", "rca": "rca",
          "nearid": "nearid", "distribution": "distribution", "agreement": "agreement"}
 
 
@@ -240,7 +241,7 @@ def build_context(res: Results, results_dir: Path) -> dict:
         present = bool(mine) or key in res.sections
         why = failed.get(proto) and f"not scored: {failed[proto]}"
         if not present and not why:
-            if key in ("face", "text"):
+            if key in ("face", "text", "learned"):
                 continue  # parts of similarity: shown only when their encoders ran
             why = (f"not run: {not_run[proto]}" if proto in not_run else "not run") if proto not in ran else "no figures"
         sections.append({"key": key, "title": title, "tables": mine, "why": why or "", "present": present})

@@ -22,7 +22,8 @@ from idbench.report.rows import FLAGS_NOTE, baseline_note, baseline_rows, conten
 from idbench.results import Results
 
 #: per-image metric protocols -> the table they go in (order of the tables)
-_GROUPS = (("similarity", "Similarity to references"), ("text", "Text"), ("face", "Faces"),
+_GROUPS = (("similarity", "Similarity to references"), ("text", "Text"), ("learned", "Learned preference scores"),
+           ("face", "Faces"),
            ("grounding", "Grounding and relations"), ("relation", "Grounding and relations"),
            ("external", "Scores shipped with the benchmark"))
 

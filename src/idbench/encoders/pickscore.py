@@ -1,0 +1,61 @@
+"""``pickscore[:<model id or dir>]``: PickScore (Kirstain et al., 2023), a CLIP-H/14 fine-tuned on
+Pick-a-Pic preferences, loaded through transformers exactly as its authors' README does::
+
+    processor = AutoProcessor.from_pretrained("laion/CLIP-ViT-H-14-laion2B-s32B-b79K")
+    model = AutoModel.from_pretrained("yuvalkirstain/PickScore_v1")
+    score = model.logit_scale.exp() * cos(text embedding, image embedding)
+
+The processor repo is given after ``#``: ``pickscore:yuvalkirstain/PickScore_v1#processor=<id or dir>``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from idbench.encoders import pick_device
+from idbench.encoders.hf import _features, hub_kwargs
+from idbench.encoders.scorer import Scorer, spec_options, weights_digest
+
+MODEL, PROCESSOR = "yuvalkirstain/PickScore_v1", "laion/CLIP-ViT-H-14-laion2B-s32B-b79K"
+
+
+class PickScore(Scorer):
+    metric = "pickscore"
+    preprocess_version = "clip-processor-1"
+
+    def __init__(self, model_id: str = MODEL, processor_id: str = PROCESSOR, device: str | None = None) -> None:
+        from transformers import AutoModel, AutoProcessor
+
+        self.device = pick_device(device)
+        self.model = AutoModel.from_pretrained(model_id, **hub_kwargs(model_id)).to(self.device).eval()
+        self.processor = AutoProcessor.from_pretrained(processor_id, **hub_kwargs(processor_id))
+        self.name = "pickscore" + ("" if (model_id, processor_id) == (MODEL, PROCESSOR)
+                                   else f":{model_id}" + ("" if processor_id == PROCESSOR else f"#processor={processor_id}"))
+        self._id = weights_digest(self.model.state_dict())
+
+    @property
+    def cache_id(self) -> str:
+        return f"{self.name}@{self._id}@pp{self.preprocess_version}"
+
+    def preprocess(self, image):
+        return self.processor(images=image, return_tensors="np")["pixel_values"][0]
+
+    def score_batch(self, items, prompts):
+        uniq = sorted(set(prompts))
+        with torch.inference_mode():
+            img = _features(self.model.get_image_features(
+                pixel_values=torch.from_numpy(np.stack(items)).to(self.device)))
+            tok = self.processor(text=uniq, padding=True, truncation=True, max_length=77, return_tensors="pt")
+            txt = _features(self.model.get_text_features(input_ids=tok["input_ids"].to(self.device),
+                                                         attention_mask=tok["attention_mask"].to(self.device)))
+            img = img / img.norm(dim=-1, keepdim=True)
+            txt = txt / txt.norm(dim=-1, keepdim=True)
+            t = txt[[uniq.index(p) for p in prompts]]
+            return (self.model.logit_scale.exp() * (img * t).sum(-1)).float().cpu().numpy()
+
+
+def make(arg: str | None = None, device: str | None = None, **kw) -> PickScore:
+    """pickscore[:<model id or dir>][#processor=<id or dir>]: PickScore (prompt-image preference score)"""
+    model_id, opts = spec_options(arg, ("processor",))
+    return PickScore(model_id or MODEL, opts.get("processor", PROCESSOR), device=device)

@@ -1,0 +1,121 @@
+"""Learned scorers: models that give one number per generated image (with its prompt) instead of an
+embedding -- PickScore, HPSv1, HPSv2, ImageReward and the LAION aesthetic predictor.
+
+They are created from a spec through the same registry as encoders (``-e pickscore``, ``-e hpsv2``,
+``encoders = ["imagereward"]`` in a study file, a preset's encoder list) and have ``kind = "score"``:
+the similarity protocol writes their per-image column ``<metric>[<spec>]`` (``pickscore[pickscore]``),
+the other protocols, which need an embedding backbone, pass them over.
+
+A scorer implements two steps, like an encoder, so that decoding overlaps the forward pass:
+
+* :meth:`Scorer.preprocess` -- one ``PIL.Image`` (RGB) to the model's input (thread-safe);
+* :meth:`Scorer.score_batch` -- preprocessed images and their prompts to one float each.
+
+Scores are cached like embeddings, keyed on the scorer's ``cache_id``, the image's content hash
+and (for prompt scorers) the prompt: :func:`score_records`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from idbench.encoders.base import Encoder, ImageEmbedding
+
+
+class Scorer(Encoder):
+    """Base class of learned scorers. Subclasses set ``metric`` (the catalogue id), ``needs_prompt``,
+    ``name`` and ``cache_id`` and implement :meth:`preprocess` and :meth:`score_batch`."""
+
+    kind: ClassVar[str] = "score"
+    metric: ClassVar[str]
+    needs_prompt: ClassVar[bool] = True
+    dim = 1
+
+    @property
+    def has_text(self) -> bool:  # a scorer never gives CLIP-T: its text use is its own score
+        return False
+
+    def score_batch(self, items: Sequence[Any], prompts: Sequence[str | None]) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed_batch(self, items):
+        raise TypeError(f"{self.name} is a learned scorer: it scores images (score_batch), it does not embed them")
+
+
+class _PromptBound(Encoder):
+    """A scorer with one prompt fixed, seen by :func:`~idbench.embed.embed_records` as an encoder whose
+    one-value 'embedding' is the score (so caching, threads, failure isolation and progress are shared)."""
+
+    kind = "image"
+
+    def __init__(self, scorer: Scorer, prompt: str | None) -> None:
+        self.scorer, self.prompt = scorer, prompt
+        self.name, self.dim = scorer.name, 1
+        key = "" if prompt is None else hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:20]
+        self._cache_id = f"{scorer.cache_id}|prompt:{key}" if scorer.needs_prompt else scorer.cache_id
+
+    @property
+    def cache_id(self) -> str:
+        return self._cache_id
+
+    def preprocess(self, image):
+        return self.scorer.preprocess(image)
+
+    def embed_batch(self, items):
+        s = np.asarray(self.scorer.score_batch(items, [self.prompt] * len(items)), np.float32).reshape(-1)
+        return [ImageEmbedding(np.array([[v]], np.float32)) for v in s]
+
+
+def score_records(scorer: Scorer, records: Sequence, prompts: dict[str, str] | None = None, *, cache=None,
+                  problems=None, progress: bool = True, batch_size: int = 16) -> dict[str, float]:
+    """``{record.id: score}`` for ``records`` (a prompt scorer scores only records with a prompt in
+    ``prompts``). Unreadable images are named in ``problems`` and left out, as for embeddings."""
+    from idbench.embed import embed_records
+
+    groups: dict[str | None, list] = {}
+    for r in records:
+        p = (prompts or {}).get(r.id)
+        if scorer.needs_prompt and not p:
+            continue
+        groups.setdefault(p if scorer.needs_prompt else None, []).append(r)
+    out: dict[str, float] = {}
+    for prompt, recs in groups.items():
+        emb = embed_records(_PromptBound(scorer, prompt), recs, cache=cache, problems=problems, progress=progress,
+                            batch_size=batch_size, desc=f"scoring [{scorer.name}]")
+        out.update({k: float(e.vectors[0, 0]) for k, e in emb.items()})
+    return out
+
+
+def spec_options(arg: str | None, known: Sequence[str]) -> tuple[str | None, dict[str, str]]:
+    """``"value#k=v,k=v"`` -> ``("value", {k: v})``, refusing keys not in ``known``.
+
+    >>> spec_options("v2.1#arch=ViT-H-14", ("arch",))
+    ('v2.1', {'arch': 'ViT-H-14'})
+    """
+    if arg is None:
+        return None, {}
+    value, _, frag = arg.partition("#")
+    opts = {}
+    for part in filter(None, frag.split(",")):
+        k, eq, v = part.partition("=")
+        if not eq or k.strip() not in known:
+            raise ValueError(f"unknown option {part!r}; known: {', '.join(known) or 'none'}")
+        opts[k.strip()] = v.strip()
+    return value or None, opts
+
+
+def weights_digest(state: dict) -> str:
+    """A short digest of a state dict (its keys, shapes and the first values of each tensor): part of
+    a scorer's cache id, so other weights never reuse its cached scores."""
+    h = hashlib.sha256()
+    for k in sorted(state):
+        v = state[k]
+        h.update(k.encode())
+        if hasattr(v, "shape"):
+            h.update(str(tuple(v.shape)).encode())
+            h.update(np.ascontiguousarray(v.detach().float().flatten()[:32].cpu().numpy()).tobytes())
+    return h.hexdigest()[:12]
