@@ -12,9 +12,8 @@ from idbench.metrics.grounding import OwlDetector, goa_from_scores, parse_object
 transformers = pytest.importorskip("transformers")
 
 
-@pytest.fixture(scope="module")
-def tiny_owl(tmp_path_factory):
-    d = tmp_path_factory.mktemp("owl")
+def build_tiny_owl(d):
+    """A tiny random OWL-ViT with its processor, saved in folder ``d``."""
     letters = "abcdefghijklmnopqrstuvwxyz"
     vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1, "!": 2}
     for c in letters:
@@ -34,6 +33,11 @@ def tiny_owl(tmp_path_factory):
     ip = transformers.OwlViTImageProcessor(size={"height": 32, "width": 32}, crop_size={"height": 32, "width": 32})
     transformers.OwlViTProcessor(image_processor=ip, tokenizer=tok).save_pretrained(d)
     return d
+
+
+@pytest.fixture(scope="module")
+def tiny_owl(tmp_path_factory):
+    return build_tiny_owl(tmp_path_factory.mktemp("owl"))
 
 
 def test_parse_objects():

@@ -175,7 +175,9 @@ def test_image_only_hf_encoder_runs_on_prompted_generations(hub, tmp_path, dream
 
 
 def test_presets_are_listed_and_documented():
-    from idbench.presets import PRESETS, presets_markdown
+    from idbench.presets import all_presets, presets_markdown
+
+    PRESETS = all_presets()
 
     r = CliRunner().invoke(cli, ["presets"])
     assert r.exit_code == 0 and all(name in r.output for name in PRESETS)

@@ -6,16 +6,16 @@ protocols' options (pairing, face rules) and lists the numbers the papers report
 explicitly (a flag, a study-file key, an option) wins over the preset, and the study records which
 settings differ from it (``sections.study.preset``). ``idbench presets`` lists them.
 
-Scale: idbench reports cosines x 1; papers that report x 100 (DreamBench++) are noted per preset.
+Scale: per_image.csv and summary.json hold cosines x 1 always; a preset whose paper shows them x 100
+(DreamBench++) has ``scale = 100``, and the console, the report and the paper tables then show every
+cosine-like column x 100, saying so in the header (:func:`idbench.report.tables.display_scale`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from idbench.registry import did_you_mean
-
-_TV = "resize=256,crop=224,interp=bicubic,norm=imagenet"
+from idbench.registry import Registry, UnknownPluginError
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class Published:
     metric: str  # the column, as the paper names it
     value: float
     source: str
+    kind: str = "score"  # "score": a reference row under the metric; "agreement": correlation with people
 
 
 @dataclass(frozen=True)
@@ -34,76 +35,63 @@ class Preset:
     encoders: tuple[str, ...]
     protocols: tuple[str, ...] | None = None
     options: dict = field(default_factory=dict)
-    scale: str = "x1"
+    scale: int = 1  # the paper's display scale of cosine-like scores (DreamBench++: 100)
     published: tuple[Published, ...] = ()
     notes: str = ""
 
 
-PRESETS: dict[str, Preset] = {p.name: p for p in (
-    Preset("dreambooth", "DreamBooth's DINO and CLIP-I (mean cosine over all the subject's references) and CLIP-T",
-           "Ruiz et al., DreamBooth (CVPR 2023), Sec. 4.1 and Table 1: DINO ViT-S/16, CLIP ViT-B/32",
-           (f"hf:facebook/dino-vits16#{_TV}", "hf:openai/clip-vit-base-patch32"), ("similarity",),
-           {"similarity": {"pairing": "all"}}, "x1",
-           (Published("real images", "DINO", 0.774, "DreamBooth, Table 1"),
-            Published("real images", "CLIP-I", 0.885, "DreamBooth, Table 1"),
-            Published("DreamBooth (Stable Diffusion)", "DINO", 0.668, "DreamBooth, Table 1"),
-            Published("DreamBooth (Stable Diffusion)", "CLIP-I", 0.803, "DreamBooth, Table 1"),
-            Published("DreamBooth (Stable Diffusion)", "CLIP-T", 0.305, "DreamBooth, Table 1")),
-           "The paper does not state DINO's preprocessing; the preset uses torchvision's standard Resize(256, "
-           "bicubic), CenterCrop(224), ImageNet normalisation."),
-    Preset("dreambench", "The DreamBench dataset (google/dreambooth: 30 subjects, 25 prompts) scored as later papers "
-           "do: DINO, CLIP-I over all references, CLIP-T",
-           "google/dreambooth dataset/prompts_and_classes.txt; metrics as DreamBooth, Sec. 4.1",
-           (f"hf:facebook/dino-vits16#{_TV}", "hf:openai/clip-vit-base-patch32"), ("similarity",),
-           {"similarity": {"pairing": "all"}}, "x1",
-           (Published("real images", "DINO", 0.774, "DreamBooth, Table 1"),
-            Published("real images", "CLIP-I", 0.885, "DreamBooth, Table 1"))),
-    Preset("dreambench++", "DreamBench++'s DINO v1 (ViT-S/8), DINOv2-small and CLIP ViT-B/32 scores, each generation "
-           "paired with the source image it was given",
-           "yuangpeng/dreambench_plus: dreambench_plus/metrics/dino_score.py (DinoScore: torch hub dino_vits8, "
-           "Resize(256, bicubic), CenterCrop(224), ImageNet mean/std, CLS after the final norm; Dinov2Score: "
-           "facebook/dinov2-small with its BitImageProcessor, CLS of last_hidden_state) and metrics/clip_score.py "
-           "(openai/clip-vit-base-patch32 through CLIPProcessor)",
-           (f"hf:facebook/dino-vits8#{_TV}", "hf:facebook/dinov2-small", "hf:openai/clip-vit-base-patch32"),
-           ("similarity",), {"similarity": {"pairing": "source"}}, "x100 in the paper (idbench shows x1)",
-           notes="The hub repo facebook/dino-vits8 ships a processor that squashes images to 224 x 224; the preset "
-                 "uses DreamBench++'s torchvision pipeline instead (the two differ by several points x100)."),
-    Preset("instantid", "ArcFace (antelopev2) cosine of the largest face, as InstantID, PhotoMaker and PuLID report",
-           "InstantID (Wang et al., 2024), Sec. 4: face similarity with insightface antelopev2",
-           ("arcface:antelopev2",), ("similarity",), {"similarity": {"faces": "largest", "no_face": "skip"}}, "x1",
-           notes="Read face_cos; check each paper's no-face rule (most leave faceless images out)."),
-    Preset("consisid", "ConsisID's FaceSim-Arc: max(0, ArcFace cosine) of the largest faces, detection retried on a "
-           "padded canvas, faceless images left out",
-           "ConsisID (Yuan et al., 2025), evaluation code: FaceSim-Arc with antelopev2, padded retry",
-           ("arcface:antelopev2",), ("similarity",),
-           {"similarity": {"faces": "largest", "no_face": "skip", "face_pad_retry": 0.25}}, "x1",
-           notes="FaceSim-Cur (CurricularFace) needs a model not packaged offline: not in the preset."),
-    Preset("withanyone", "WithAnyone / MultiID-Bench: ArcFace similarity and copy-paste of the largest faces",
-           "WithAnyone (2025), MultiID-Bench: sim and copy_geo with antelopev2",
-           ("arcface:antelopev2",), ("similarity",), {"similarity": {"faces": "largest"}}, "x1",
-           notes="Name the reference given to the generator in an input_reference column for copy-paste."),
-    Preset("fpr", "Finer-Personalization Rank: retrieval against the labelled gallery per level, with DINOv2-base",
-           "Finer-Personalization Rank: DINOv2-base backbone, CLS token, all label levels",
-           ("hf:facebook/dinov2-base",), ("retrieval", "rca"), {}, "x1"),
-)}
+#: Presets are plug-ins (entry-point group ``idbench.presets``, an entry naming a :class:`Preset`):
+#: idbench's own are declared in its pyproject.toml (``idbench.preset_defs``), a benchmark's package
+#: declares its own the same way.
+PRESETS = Registry("idbench.presets", "preset")
+_ORDER = ("dreambooth", "dreambench", "dreambench++", "stellar", "nearid", "instantid", "consisid", "withanyone", "fpr")
 
 
 def available_presets() -> list[str]:
-    return list(PRESETS)
+    """Preset names: idbench's own in the order of the docs, then any other installed ones."""
+    names = PRESETS.names()
+    return [n for n in _ORDER if n in names] + [n for n in names if n not in _ORDER]
+
+
+def all_presets() -> dict[str, Preset]:
+    return {n: get_preset(n) for n in available_presets()}
 
 
 def get_preset(name: str) -> Preset:
     try:
-        return PRESETS[name]
-    except KeyError:
-        raise ValueError(f"unknown preset {name!r}{did_you_mean(name, PRESETS)}; available: "
-                         f"{', '.join(PRESETS)}") from None
+        return PRESETS.get(name)
+    except UnknownPluginError as e:
+        raise ValueError(str(e)) from None
+
+
+def published_agreement(preset: dict | None, column: str) -> float | None:
+    """The paper's agreement with human ratings (a preset's ``kind="agreement"`` figure) for a metric
+    column of this study, matched by the paper's metric name (IPS, CLIP-I, PickScore, ...)."""
+    from idbench.metrics.catalogue import MetricId
+
+    if not preset:
+        return None
+    mid = MetricId.parse(column)
+    enc = (mid.encoder or "").lower()
+    for p in preset.get("published") or []:
+        if p.get("kind") != "agreement":
+            continue
+        want = _AGREEMENT_NAMES.get(p["metric"])
+        if want and mid.id == want[0] and want[1] in enc:
+            return p["value"]
+    return None
+
+
+_AGREEMENT_NAMES = {"IPS": ("ips", ""), "SIS": ("sis", ""), "APS": ("aps", ""), "Aesthetic": ("aesthetic", ""),
+                    "ImageReward": ("imagereward", ""), "CLIP-I": ("cos", "clip"), "HPSv1": ("hpsv1", ""),
+                    "DreamSim": ("dreamsim", ""), "PickScore": ("pickscore", ""), "HPSv2": ("hpsv2", ""),
+                    "RFS": ("rfs", ""), "GOA": ("goa", ""), "CLIP-T": ("clip_t", "clip")}
 
 
 def presets_markdown() -> str:
     """``docs/presets.md``'s table part (a test keeps the page equal to it)."""
     out = []
-    for p in PRESETS.values():
+    for p in all_presets().values():
         out.append(f"## `{p.name}`\n\n{p.description}.\n")
         out.append(f"- Source: {p.source}.")
         out.append(f"- Encoders: {', '.join(f'`{e}`' for e in p.encoders)}.")
@@ -111,11 +99,13 @@ def presets_markdown() -> str:
             out.append(f"- Protocols: {', '.join(p.protocols)}.")
         for proto, opts in p.options.items():
             out.append(f"- `[options.{proto}]`: " + ", ".join(f"`{k} = {v!r}`" for k, v in opts.items()) + ".")
-        out.append(f"- Scale: {p.scale}.")
+        out.append(f"- Scale: x {p.scale} (cosine-like scores in tables; per_image.csv and summary.json stay x 1).")
         if p.notes:
             out.append(f"- Note: {p.notes}")
         if p.published:
             out.append("\n| published | metric | value | source |\n|---|---|---|---|")
             out += [f"| {x.what} | {x.metric} | {x.value:.3f} | {x.source} |" for x in p.published]
+            if any(x.kind == "agreement" for x in p.published):
+                out.append("\n`idbench agree` on a study run with this preset shows these figures beside its own.")
         out.append("")
     return "\n".join(out)

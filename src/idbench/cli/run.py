@@ -82,7 +82,7 @@ def run(study_file, refs, gen, gallery, samples, human, encoders, preset, layout
     st = out.results.sections.get("study", {})
     if st.get("preset"):
         pr = st["preset"]
-        click.echo(f"preset {pr['name']} ({pr['scale']}): " + ("settings as published" if not pr["differs"] else
+        click.echo(f"preset {pr['name']} (tables x {pr['scale']}): " + ("settings as published" if not pr["differs"] else
                    "settings that differ from it: " + "; ".join(pr["differs"])))
     click.echo(f"protocols run: {', '.join(st.get('protocols_run', [])) or 'none'}")
     for name, why in st.get("not_run", {}).items():

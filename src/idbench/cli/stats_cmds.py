@@ -122,6 +122,7 @@ def agree(results_dir, ratings_path, metrics, unit, n_resamples, seed):
             "overall": read_ratings(ratings_path, problems)}
     except (ManifestError, OSError) as e:
         raise click.ClickException(str(e))
+    from idbench.presets import published_agreement
     from idbench.protocols.agreement import agreement_section
 
     sections = {a: agreement_section(res, r, metrics or None, unit=unit, n_resamples=n_resamples, seed=seed)
@@ -132,6 +133,9 @@ def agree(results_dir, ratings_path, metrics, unit, n_resamples, seed):
         out = {**out, "aspects": {a: o for a, (o, _) in sections.items()}}
         _print_aspect_table(sections)
     raters = out["raters"]
+    preset = (res.sections.get("study") or {}).get("preset")
+    paper = {m: published_agreement(preset, m) for m in out["metrics"]}
+    show_paper = any(v is not None for v in paper.values())
     table, notes = [], set()
     for metric, a in out["metrics"].items():
         p = a["pooled"]
@@ -139,11 +143,18 @@ def agree(results_dir, ratings_path, metrics, unit, n_resamples, seed):
             notes.add(f"–: {p['why']}")
         table.append([metric, str(p["n"]), fmt_num(p["pearson"], signed=True), fmt_num(p["spearman"], signed=True),
                       fmt_num(p["kendall_tau_b"], signed=True), fmt_num(p["pairwise_accuracy"]),
-                      fmt_num(a["fisher_z_mean"]["pearson"], signed=True)])
+                      fmt_num(a["fisher_z_mean"]["pearson"], signed=True)]
+                     + ([fmt_num(paper[metric], signed=True) if paper[metric] is not None else ""] if show_paper else []))
     if not table:
         raise click.ClickException("no rated image matches an image_id of the results (ids are like "
                                    f"{res.rows[0]['image_id']!r})" if res.rows else "the results folder has no images")
-    click.echo(format_table(["metric", "n", "Pearson", "Spearman", "Kendall b", "pairwise acc", "Pearson (Fisher-z over methods)"], table))
+    click.echo(format_table(["metric", "n", "Pearson", "Spearman", "Kendall b", "pairwise acc",
+                             "Pearson (Fisher-z over methods)"] + ([f"Kendall ({preset['name']} paper)"] if show_paper
+                                                                  else []), table))
+    if show_paper:
+        click.echo(f"{preset['name']} paper: {next(p['source'] for p in preset['published'] if p.get('kind') == 'agreement')}"
+                   " -- the paper's own data, beside yours for orientation; not a test")
+        out["published_agreement"] = {m: v for m, v in paper.items() if v is not None}
     for n in sorted(notes):
         click.echo(n)
     if "krippendorff_alpha_interval" in out:

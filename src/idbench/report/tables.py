@@ -28,12 +28,31 @@ _GROUPS = (("similarity", "Similarity to references"), ("text", "Text"), ("learn
            ("external", "Scores shipped with the benchmark"))
 
 
-def metric_headers(metrics: list[str]) -> list[str]:
+#: cosine-like scores a paper may show x 100 (a preset's ``scale``)
+_COSINE_LIKE = {"cos", "clip_t", "dreamsim", "ips", "sis", "face_cos", "facesim", "hpsv1", "hpsv2"}
+
+
+def display_scale(res: Results, metric: str) -> int:
+    """The factor a column is shown with: the preset's scale for cosine-like scores, else 1."""
+    scale = int(((res.sections.get("study") or {}).get("preset") or {}).get("scale") or 1)
+    return scale if scale != 1 and MetricId.parse(metric).id in _COSINE_LIKE else 1
+
+
+def _scaled(entry: dict | None, factor: int) -> dict | None:
+    if not entry or factor == 1:
+        return entry
+    return {**entry, **{k: entry[k] * factor for k in ("mean", "ci_low", "ci_high")
+                        if isinstance(entry.get(k), (int, float))}}
+
+
+def metric_headers(metrics: list[str], res: Results | None = None) -> list[str]:
     """Column names a person reads, from the metric catalogue: ``mAP (subject)``, with the encoder
-    in brackets only when the columns come from more than one encoder."""
+    in brackets only when the columns come from more than one encoder, and `` x100`` when shown so."""
     ids = [MetricId.parse(m) for m in metrics]
     several = len({i.encoder for i in ids if i.encoder}) > 1
-    return [i.label + (f" [{i.encoder}]" if several and i.encoder else "") for i in ids]
+    return [i.label + (f" [{i.encoder}]" if several and i.encoder else "")
+            + (f" x{display_scale(res, m)}" if res is not None and display_scale(res, m) != 1 else "")
+            for i, m in zip(ids, metrics)]
 
 
 def _sentence(s: str) -> str:
@@ -49,7 +68,7 @@ def _method_rows(res: Results, metrics: list[str], ranks: dict, flags: dict, sho
         n_subj, n_img = counts.get(m, (0, 0))
         cells = [m, f"{n_subj} / {n_img}"] + ([flags.get(m, "")] if show_flags else [])
         for j, metric in enumerate(metrics):
-            e = per.get(metric)
+            e = _scaled(per.get(metric), display_scale(res, metric))
             cells.append(fmt_ci(e) + (f" n={e['n_images']}/{e['n_images'] + e['n_missing']}" if e and e.get("n_missing")
                                       else ""))
             rk = ranks.get(metric)
@@ -104,7 +123,8 @@ def table_data(res: Results) -> list[dict]:
             rows, bold, first = _method_rows(res, ms, ranks, flags, show_flags)
             rules = [len(rows)]
             for label, entries in baseline_rows(res.sections, ms):
-                rows.append([label, "", *([""] if show_flags else []), *[fmt_ci(e) if e else "" for e in entries]])
+                rows.append([label, "", *([""] if show_flags else []),
+                             *[fmt_ci(_scaled(e, display_scale(res, m))) if e else "" for e, m in zip(entries, ms)]])
             if proto == "similarity":
                 rows += _published_rows(res, ms, show_flags)
             notes = _base_notes(res, ranks, ms)
@@ -113,7 +133,7 @@ def table_data(res: Results) -> list[dict]:
             if show_flags:
                 notes.append(FLAGS_NOTE)
             tables.append({"title": title + (f" ({enc})" if enc else ""), "key": proto,
-                           "header": ["method", "subj. / img.", *(["flags"] if show_flags else []), *metric_headers(ms)],
+                           "header": ["method", "subj. / img.", *(["flags"] if show_flags else []), *metric_headers(ms, res)],
                            "rows": rows, "bold": bold, "rules": rules if len(rows) > rules[0] else [],
                            "notes": [_sentence(n) for n in notes]})
     sec = res.sections
@@ -127,9 +147,10 @@ def table_data(res: Results) -> list[dict]:
         rows = [[n.get("encoder", ""), str(n.get("n_samples", "")), str(n.get("n_incomplete", "")),
                  f"{fmt_num(n.get('ssr'))} {ci('ssr_ci')}".strip(), f"{fmt_num(n.get('pa'))} {ci('pa_ci')}".strip(),
                  fmt_num(n.get("chance", {}).get("pa"))]]
+        pub = _nearid_published(res)
         tables.append({"title": "NearID", "key": "nearid", "header": ["encoder", "samples", "incomplete", "SSR [95% CI]",
                                                                       "PA [95% CI]", "chance PA"],
-                       "rows": rows, "bold": set(), "rules": [],
+                       "rows": rows + pub, "bold": set(), "rules": [len(rows)] if pub else [],
                        "notes": [_sentence("SSR: share of samples whose every margin is > 0 (strict); PA: share of "
                                            "winning margins; 95% CI: cluster bootstrap over samples")]
                        + [_sentence(f"The {k.upper()} interval has zero width because every one of the "
@@ -137,6 +158,17 @@ def table_data(res: Results) -> list[dict]:
                                     "wider view") for k in ("ssr", "pa")
                           if (n.get(f"{k}_ci") or [0, 1])[0] == (n.get(f"{k}_ci") or [0, 1])[1]]})
     return tables
+
+
+def _nearid_published(res: Results) -> list[list[str]]:
+    """A preset's published SSR / PA as reference rows of the NearID table."""
+    pre = (res.sections.get("study") or {}).get("preset") or {}
+    rows: dict[tuple[str, str], list[str]] = {}
+    for p in pre.get("published") or []:
+        if p.get("metric") in ("SSR", "PA") and p.get("kind", "score") == "score":
+            row = rows.setdefault((p["what"], p["source"]), [f"published: {p['what']} ({p['source']})", "", "", "", "", ""])
+            row[3 if p["metric"] == "SSR" else 4] = f"{p['value']:.3f}"
+    return list(rows.values())
 
 
 def _published_column(metric_name: str, columns: list[str]) -> int | None:
@@ -156,12 +188,14 @@ def _published_rows(res: Results, metrics: list[str], show_flags: bool) -> list[
     pre = (res.sections.get("study") or {}).get("preset") or {}
     rows: dict[tuple[str, str], list[str]] = {}
     for p in pre.get("published") or []:
+        if p.get("kind", "score") != "score":
+            continue
         j = _published_column(p["metric"], metrics)
         if j is None:
             continue
         row = rows.setdefault((p["what"], p["source"]), [f"published: {p['what']} ({p['source']})", "",
                                                          *([""] if show_flags else []), *[""] * len(metrics)])
-        row[(3 if show_flags else 2) + j] = f"{p['value']:.3f}"
+        row[(3 if show_flags else 2) + j] = f"{p['value'] * display_scale(res, metrics[j]):.3f}"
     return list(rows.values())
 
 

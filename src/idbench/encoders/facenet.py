@@ -1,0 +1,79 @@
+"""``facenet[:vggface2|casia-webface|<state dict .pt>]``: Stellar's face model, through facenet-pytorch's
+own classes: ``MTCNN(image_size=160, margin=0, keep_all=True)`` finds and aligns every face (its
+P/R/O-Net weights ship inside the package), ``InceptionResnetV1(pretrained="vggface2")`` embeds each
+160 x 160 crop (512-d, L2-normalised by the network). Faces whose MTCNN probability is below
+``min_prob`` (Stellar's ``face_confidence_threshold``, 0.9) are dropped.
+
+The recognizer's weights download from facenet-pytorch's release into the torch hub folder on first
+use; a state dict of ``InceptionResnetV1`` may be given instead (``facenet:/path/weights.pt``).
+facenet-pytorch pins torch < 2.3 and Pillow < 10.3: install it with ``--no-deps`` (its code runs on
+current versions). Options after ``#``: ``min_prob=0.9``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from idbench.encoders import pick_device
+from idbench.encoders.base import Encoder, ImageEmbedding
+from idbench.encoders.scorer import spec_options, weights_digest
+
+
+class FaceNetEncoder(Encoder):
+    kind = "face"
+    dim = 512
+    preprocess_version = "mtcnn160-m0-1"
+
+    def __init__(self, weights: str = "vggface2", min_prob: float = 0.9, device: str | None = None) -> None:
+        from facenet_pytorch import MTCNN, InceptionResnetV1
+
+        self.device = pick_device(device)
+        self.min_prob = float(min_prob)
+        self.mtcnn = MTCNN(image_size=160, margin=0, keep_all=True, device=self.device)
+        if weights in ("vggface2", "casia-webface"):
+            self.model = InceptionResnetV1(pretrained=weights)
+        else:
+            if not Path(weights).is_file():
+                raise ValueError(f"facenet: {weights!r} is neither vggface2, casia-webface nor a weights file")
+            self.model = InceptionResnetV1(pretrained=None)
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            # the released files also hold the training classifier ("logits"), which embedding never uses
+            self.model.load_state_dict({k: v for k, v in state.items() if not k.startswith("logits.")})
+        self.model = self.model.to(self.device).eval()
+        self.name = "facenet" + ("" if weights == "vggface2" else f":{weights}") + (
+            "" if self.min_prob == 0.9 else f"#min_prob={self.min_prob:g}")
+        self._id = weights_digest(self.model.state_dict())
+
+    @property
+    def cache_id(self) -> str:
+        return f"{self.name}@{self._id}@p{self.min_prob:g}@pp{self.preprocess_version}"
+
+    def preprocess(self, image):
+        return image  # MTCNN takes the PIL image itself (it crops from the full-resolution image)
+
+    def _embed_one(self, image) -> ImageEmbedding:
+        with torch.inference_mode():
+            boxes, probs = self.mtcnn.detect(image)
+            if boxes is None:
+                return ImageEmbedding(np.zeros((0, self.dim), np.float32), np.zeros((0, 4), np.float32),
+                                      np.zeros((0,), np.float32))
+            keep = np.asarray(probs, np.float64) >= self.min_prob
+            if not keep.any():
+                return ImageEmbedding(np.zeros((0, self.dim), np.float32), np.zeros((0, 4), np.float32),
+                                      np.zeros((0,), np.float32))
+            boxes, probs = boxes[keep], probs[keep]
+            faces = self.mtcnn.extract(image, boxes, None)  # (n, 3, 160, 160), standardised as MTCNN's forward
+            e = self.model(faces.to(self.device)).float().cpu().numpy()
+        return ImageEmbedding(e.astype(np.float32), boxes.astype(np.float32), np.asarray(probs, np.float32))
+
+    def embed_batch(self, items):
+        return [self._embed_one(im) for im in items]
+
+
+def make(arg: str | None = None, device: str | None = None, **kw) -> FaceNetEncoder:
+    """facenet[:vggface2|casia-webface|<weights>][#min_prob=0.9]: MTCNN + InceptionResnetV1 (Stellar's IPS/SIS)"""
+    weights, opts = spec_options(arg, ("min_prob",))
+    return FaceNetEncoder(weights or "vggface2", float(opts.get("min_prob", 0.9)), device=device)
