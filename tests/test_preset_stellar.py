@@ -17,10 +17,12 @@ from click.testing import CliRunner
 from PIL import Image
 
 from idbench.cli.main import cli
+from tests import test_learned_scorers as learned
 from tests.conftest import SHARED
 from tests.test_encoders_hub import _tiny_clip_tokenizer
-from tests.test_learned_scorers import PROMPTS, _build_dreamsim, _build_imagereward, models, offline_hub  # noqa: F401
 from tests.test_presets import _hub_put
+
+models, offline_hub = learned.models, learned.offline_hub  # the tiny learned-baseline models, as fixtures here
 
 facenet_pytorch = pytest.importorskip("facenet_pytorch")
 transformers = pytest.importorskip("transformers")
@@ -53,11 +55,11 @@ def stellar_models(offline_hub, tmp_path_factory, monkeypatch):
         from tests.test_grounding import build_tiny_owl
 
         build_tiny_owl(_hub_put(hub, "google/owlvit-base-patch32"))
-        _build_imagereward(m)
+        learned._build_imagereward(m)
         d = _hub_put(hub, "THUDM/ImageReward")
         shutil.copy(m["imagereward"], d / "ImageReward.pt")
         shutil.copy(m["med"], d / "med_config.json")
-        _build_dreamsim(m)
+        learned._build_dreamsim(m)
     return m
 
 
