@@ -222,27 +222,28 @@ def aesthetic_reference(models, image) -> float:
         return float(mlp(torch.from_numpy(im_emb_arr).float())[0, 0])
 
 
-def imagereward_reference(models, image, prompt) -> float:
+def imagereward_reference(models, pairs) -> list[float]:
     """``ImageReward.score(prompt, image)`` of the package's own model with the same weights (as ``RM.load``:
-    ``load_state_dict(strict=False)``)."""
+    ``load_state_dict(strict=False)``), for each (image, prompt)."""
     from idbench.encoders.imagereward import _import_model_class
 
     model = _import_model_class()(device="cpu", med_config=str(models["med"]))
     model.load_state_dict(torch.load(models["imagereward"]), strict=False)
     model.eval()
     with torch.no_grad():
-        return float(model.score(prompt, image))
+        return [float(model.score(prompt, image)) for image, prompt in pairs]
 
 
-def dreamsim_reference(models, image, reference) -> float:
-    """Stellar's ``DreamsimDistance``: ``dreamsim(pretrained=True, ...)``, ``model(preprocess(a), preprocess(b))``."""
+def dreamsim_reference(models, pairs) -> list[float]:
+    """Stellar's ``DreamsimDistance``: ``dreamsim(pretrained=True, ...)``, ``model(preprocess(a), preprocess(b))``,
+    for each (image, reference)."""
     from dreamsim import dreamsim
 
     model, preprocess = dreamsim(pretrained=True, device="cpu", cache_dir=str(models["dreamsim"]),
                                  dreamsim_type="open_clip_vitb32")
     model.eval()
     with torch.no_grad():
-        return float(model(preprocess(image), preprocess(reference))[0])
+        return [float(model(preprocess(a), preprocess(b))[0]) for a, b in pairs]
 
 
 # ----------------------------------------------------------------------------- tests
@@ -298,12 +299,15 @@ def test_imagereward_and_dreamsim_equal_their_packages(offline_hub, tmp_path):
                            catch_exceptions=False)
     assert r.exit_code == 0, r.output
     rows = _per_image(tmp_path / "o")
-    for subject, im, _ in _images(tmp_path):
+    images = _images(tmp_path)
+    rewards = imagereward_reference(models, [(im, PROMPTS[subject]) for subject, im, _ in images])
+    refs = {s: [Image.open(p).convert("RGB") for p in sorted((tmp_path / "refs" / s).glob("*.jpg"))] for s, _, _ in images}
+    dist = dreamsim_reference(models, [(im, r) for s, im, _ in images for r in refs[s]])
+    for k, (subject, im, _) in enumerate(images):
         row = rows[f"m/{subject}/0"]
-        assert abs(float(row[f"imagereward[{ir.split(':', 1)[0]}:{models['imagereward']}]"])
-                   - imagereward_reference(models, im, PROMPTS[subject])) < 1e-4
-        refs = sorted((tmp_path / "refs" / subject).glob("*.jpg"))
-        want = np.mean([1 - dreamsim_reference(models, im, Image.open(p).convert("RGB")) for p in refs])
+        assert abs(float(row[f"imagereward[imagereward:{models['imagereward']}]"]) - rewards[k]) < 1e-4
+        n = len(refs[subject])
+        want = np.mean([1 - d for d in dist[k * n:(k + 1) * n]])
         assert abs(float(row["dreamsim[dreamsim:open_clip_vitb32]"]) - want) < 1e-4
     s = json.loads((tmp_path / "o" / "summary.json").read_text())
     base = s["sections"]["baselines"]["dreamsim[dreamsim:open_clip_vitb32]"]

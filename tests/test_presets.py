@@ -146,6 +146,11 @@ def test_dreambench_plus_preset_equals_its_code_per_image(hub, tmp_path, dreambo
             assert abs(float(r[col]) - ref[k]) < 1e-4, (k, r["image_id"], float(r[col]), ref[k])
     s = json.loads((out / "summary.json").read_text())
     assert s["sections"]["study"]["preset"]["name"] == "dreambench++"
+    # the paper's scale in every table a person reads (per_image.csv and summary.json stay x 1)
+    md = (out / "tables.md").read_text()
+    assert "x100" in md
+    mean = next(iter(s["methods"].values()))[cols["clip"]]["mean"]
+    assert f"{100 * mean:.3f}" in md
     assert "clip_t[hf:openai/clip-vit-base-patch32]" in s["metrics"]  # CLIP-T from the encoder with a text tower
     assert not any(k.startswith("clip_t[hf:facebook") for k in s["metrics"])  # image-only encoders never score prompts
 
@@ -215,15 +220,17 @@ def test_a_preset_run_shows_the_published_numbers_as_reference_rows():
     assert row.endswith("| 0.774 | 0.885 |")  # DINO under the DINO column, CLIP-I under the CLIP column
 
 
-def test_dreambooth_preset_equals_the_mean_over_all_references(hub, tmp_path):
+@pytest.mark.parametrize("preset", ["dreambooth", "dreambench"])
+def test_dreambooth_preset_equals_the_mean_over_all_references(hub, tmp_path, preset):
     """DreamBooth's DINO (ViT-S/16, torchvision pipeline) and CLIP-I: each generation's mean cosine to
-    all its subject's references, per image."""
+    all its subject's references, per image; CLIP-T: the prompt's and the image's CLIP cosine. The
+    dreambench preset (the DreamBench dataset as later papers score it) is the same pipeline."""
     from torchvision import transforms as T
 
-    _refs_and_gen(tmp_path, n_refs=3)
+    _refs_and_gen(tmp_path, n_refs=3, prompts=True)
     env = {**os.environ, "HF_HUB_CACHE": str(hub), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     p = subprocess.run([sys.executable, "-m", "idbench.cli.main", "run", "--refs", str(tmp_path / "refs"), "--gen",
-                        str(tmp_path / "gen"), "--preset", "dreambooth", "-o", str(tmp_path / "o"), "-q", "--no-report",
+                        str(tmp_path / "gen"), "--preset", preset, "-o", str(tmp_path / "o"), "-q", "--no-report",
                         "--bootstrap", "200"], env=env, capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stderr[-3000:]
     rows = list(csv.DictReader(open(tmp_path / "o" / "per_image.csv")))
@@ -247,3 +254,8 @@ def test_dreambooth_preset_equals_the_mean_over_all_references(hub, tmp_path):
                        ("cos[hf:openai/clip-vit-base-patch32]", clip_i)):
             want = sum(_cos(f(gen), f(x)) for x in refs) / len(refs)
             assert abs(float(r[col]) - want) < 1e-4, (col, r["image_id"])
+        prompt = (Path(r["path"]).with_suffix(".txt")).read_text()
+        with torch.no_grad():
+            t = clip.get_text_features(**cproc(text=[prompt], return_tensors="pt", padding=True))
+        t = t if isinstance(t, torch.Tensor) else t.pooler_output
+        assert abs(float(r["clip_t[hf:openai/clip-vit-base-patch32]"]) - _cos(t, clip_i(gen))) < 1e-4

@@ -95,8 +95,10 @@ CONSISID = Preset(
 WITHANYONE = Preset(
     "withanyone", "WithAnyone / MultiID-Bench: ArcFace similarity and copy-paste of the largest faces",
     source="WithAnyone (2025), MultiID-Bench: sim and copy_geo with antelopev2",
-    encoders=("arcface:antelopev2",), protocols=("similarity",), options={"similarity": {"faces": "largest"}},
-    notes="Name the reference given to the generator in an input_reference column for copy-paste.")
+    encoders=("arcface:antelopev2",), protocols=("similarity",),
+    options={"similarity": {"faces": "largest", "no_face": "skip"}},
+    notes="Name the reference given to the generator in an input_reference column for copy-paste. MultiID-Bench leaves "
+          "the metrics undefined for an image without a face: the preset leaves such images out (no_face = skip).")
 
 FPR = Preset(
     "fpr", "Finer-Personalization Rank: retrieval against the labelled gallery per level, with DINOv2-base",
