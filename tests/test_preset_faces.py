@@ -124,3 +124,7 @@ def test_arcface_presets_equal_the_papers_pipeline(antelopev2, tmp_path, preset)
     # the grey image has no face; ConsisID's padded retry finds the tiny random detector's "faces" on the black
     # border (as its code would): it is scored there, and left out by the others
     assert scored == (4 if preset == "consisid" else 3)
+    # the tables show the columns the paper reports, with the face-found rate beside them
+    header = next(x for x in (tmp_path / preset / "tables.md").read_text().splitlines() if x.startswith("| method"))
+    want = {"instantid": ["face cosine"], "consisid": ["FaceSim"], "withanyone": ["face cosine", "copy-paste"]}[preset]
+    assert all(w in header for w in want + ["face found"]) and "IPS" not in header, header

@@ -12,7 +12,7 @@ DREAMBOOTH = Preset(
     "dreambooth", "DreamBooth's DINO and CLIP-I (mean cosine over all the subject's references) and CLIP-T",
     source="Ruiz et al., DreamBooth (CVPR 2023), Sec. 4.1 and Table 1: DINO ViT-S/16, CLIP ViT-B/32",
     encoders=(f"hf:facebook/dino-vits16#{_TV}", "hf:openai/clip-vit-base-patch32"), protocols=("similarity",),
-    options={"similarity": {"pairing": "all"}},
+    options={"similarity": {"pairing": "all"}}, metrics=("cos", "clip_t"),
     published=(Published("real images", "DINO", 0.774, _DB1), Published("real images", "CLIP-I", 0.885, _DB1),
                Published("DreamBooth (Stable Diffusion)", "DINO", 0.668, _DB1),
                Published("DreamBooth (Stable Diffusion)", "CLIP-I", 0.803, _DB1),
@@ -25,7 +25,7 @@ DREAMBENCH = Preset(
                   "DINO, CLIP-I over all references, CLIP-T",
     source="google/dreambooth dataset/prompts_and_classes.txt; metrics as DreamBooth, Sec. 4.1",
     encoders=(f"hf:facebook/dino-vits16#{_TV}", "hf:openai/clip-vit-base-patch32"), protocols=("similarity",),
-    options={"similarity": {"pairing": "all"}},
+    options={"similarity": {"pairing": "all"}}, metrics=("cos", "clip_t"),
     published=(Published("real images", "DINO", 0.774, _DB1), Published("real images", "CLIP-I", 0.885, _DB1)))
 
 DREAMBENCH_PLUS_PLUS = Preset(
@@ -36,7 +36,7 @@ DREAMBENCH_PLUS_PLUS = Preset(
            "facebook/dinov2-small with its BitImageProcessor, CLS of last_hidden_state) and metrics/clip_score.py "
            "(openai/clip-vit-base-patch32 through CLIPProcessor)",
     encoders=(f"hf:facebook/dino-vits8#{_TV}", "hf:facebook/dinov2-small", "hf:openai/clip-vit-base-patch32"),
-    protocols=("similarity",), options={"similarity": {"pairing": "source"}}, scale=100,
+    protocols=("similarity",), options={"similarity": {"pairing": "source"}}, scale=100, metrics=("cos", "clip_t"),
     notes="The hub repo facebook/dino-vits8 ships a processor that squashes images to 224 x 224; the preset uses "
           "DreamBench++'s torchvision pipeline instead (the two differ by several points x 100).")
 
@@ -53,6 +53,8 @@ STELLAR = Preset(
     protocols=("similarity",),
     options={"similarity": {"no_face": "zero", "faces": "best", "text": True,
                             "goa_detector": "google/owlvit-base-patch32"}},
+    metrics=("ips", "sis", "aps", "goa", "rfs", "cos", "clip_t", "prompt_ok", "dreamsim", "pickscore", "hpsv1", "hpsv2",
+             "imagereward", "aesthetic"),
     published=tuple(Published("Kendall tau, overall", m, v, _STELLAR, kind="agreement") for m, v in (
         ("IPS", 0.455), ("SIS", 0.435), ("APS", 0.389), ("Aesthetic", 0.359), ("ImageReward", 0.320),
         ("CLIP-I", 0.304), ("HPSv1", 0.304), ("DreamSim", 0.270), ("PickScore", 0.246), ("HPSv2", 0.224),
@@ -81,22 +83,23 @@ INSTANTID = Preset(
     "instantid", "ArcFace (antelopev2) cosine of the largest face, as InstantID, PhotoMaker and PuLID report",
     source="InstantID (Wang et al., 2024), Sec. 4: face similarity with insightface antelopev2",
     encoders=("arcface:antelopev2",), protocols=("similarity",),
-    options={"similarity": {"faces": "largest", "no_face": "skip"}},
-    notes="Read face_cos; check each paper's no-face rule (most leave faceless images out).")
+    options={"similarity": {"faces": "largest", "no_face": "skip"}}, metrics=("face_cos",),
+    notes="The tables show face_cos (the raw cosine, as these papers report) with the face-found rate; check each "
+          "paper's no-face rule (most leave faceless images out).")
 
 CONSISID = Preset(
     "consisid", "ConsisID's FaceSim-Arc: max(0, ArcFace cosine) of the largest faces, detection retried on a padded "
                 "canvas, faceless images left out",
     source="ConsisID (Yuan et al., 2025), evaluation code: FaceSim-Arc with antelopev2, padded retry",
     encoders=("arcface:antelopev2",), protocols=("similarity",),
-    options={"similarity": {"faces": "largest", "no_face": "skip", "face_pad_retry": 0.25}},
+    options={"similarity": {"faces": "largest", "no_face": "skip", "face_pad_retry": 0.25}}, metrics=("facesim",),
     notes="FaceSim-Cur (CurricularFace) needs a model not packaged offline: not in the preset.")
 
 WITHANYONE = Preset(
     "withanyone", "WithAnyone / MultiID-Bench: ArcFace similarity and copy-paste of the largest faces",
     source="WithAnyone (2025), MultiID-Bench: sim and copy_geo with antelopev2",
     encoders=("arcface:antelopev2",), protocols=("similarity",),
-    options={"similarity": {"faces": "largest", "no_face": "skip"}},
+    options={"similarity": {"faces": "largest", "no_face": "skip"}}, metrics=("face_cos", "copy_paste"),
     notes="Name the reference given to the generator in an input_reference column for copy-paste. MultiID-Bench leaves "
           "the metrics undefined for an image without a face: the preset leaves such images out (no_face = skip).")
 

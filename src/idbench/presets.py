@@ -38,6 +38,7 @@ class Preset:
     scale: int = 1  # the paper's display scale of cosine-like scores (DreamBench++: 100)
     published: tuple[Published, ...] = ()
     notes: str = ""
+    metrics: tuple[str, ...] = ()  # catalogue ids the paper reports: the tables show these (empty: all)
 
 
 #: Presets are plug-ins (entry-point group ``idbench.presets``, an entry naming a :class:`Preset`):
@@ -97,6 +98,9 @@ def presets_markdown() -> str:
         out.append(f"- Encoders: {', '.join(f'`{e}`' for e in p.encoders)}.")
         if p.protocols:
             out.append(f"- Protocols: {', '.join(p.protocols)}.")
+        if p.metrics:
+            out.append(f"- Columns shown (as the paper reports): {', '.join(f'`{m}`' for m in p.metrics)}; "
+                       "per_image.csv has every column.")
         for proto, opts in p.options.items():
             out.append(f"- `[options.{proto}]`: " + ", ".join(f"`{k} = {v!r}`" for k, v in opts.items()) + ".")
         out.append(f"- Scale: x {p.scale} (cosine-like scores in tables; per_image.csv and summary.json stay x 1).")

@@ -168,7 +168,7 @@ class Study:
                 elif given != v:
                     diffs.append(f"{proto}.{k} = {given!r} (preset: {v!r})")
         self.preset_record = {"name": p.name, "source": p.source, "scale": p.scale, "differs": diffs,
-                              "published": [vars(x) for x in p.published]}
+                              "published": [vars(x) for x in p.published], "metrics": list(p.metrics)}
 
     # ------------------------------------------------------------------ construction
 

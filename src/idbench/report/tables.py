@@ -98,7 +98,11 @@ def _base_notes(res: Results, ranks: dict, metrics: list[str]) -> list[str]:
 def table_data(res: Results) -> list[dict]:
     """Tables as ``{"title", "key", "header", "rows", "bold" (set of (row, col)), "rules" (row indices
     a rule goes above), "notes"}``, one per protocol present."""
-    metrics_all = [m for m in res.metrics if not MetricId.parse(m).id.startswith(("cmc@", "copy_paste"))]
+    shown = set(((res.sections.get("study") or {}).get("preset") or {}).get("metrics") or ())
+    if shown:  # a preset shows the paper's columns (and the face-found rate beside any face score)
+        metrics_all = [m for m in res.metrics if MetricId.parse(m).id in shown | {"face_found"}]
+    else:
+        metrics_all = [m for m in res.metrics if not MetricId.parse(m).id.startswith(("cmc@", "copy_paste"))]
     ranks = metric_rankings(res, metrics_all)
     flags = content_flags(res.sections)
     show_flags = any(flags.values())
@@ -114,7 +118,7 @@ def table_data(res: Results) -> list[dict]:
         done.add(title)
         order = {"face_found": 0, "ips": 1, "sis": 2, "facesim": 3, "face_cos": 4}
         metrics = sorted(metrics, key=lambda m: order.get(MetricId.parse(m).id, -1))
-        if proto == "face":  # the raw face cosine stays in per_image.csv; the table shows FaceSim
+        if proto == "face" and "face_cos" not in shown:  # the raw face cosine stays in per_image.csv; tables show FaceSim
             metrics = [m for m in metrics if MetricId.parse(m).id != "face_cos"]
         by_enc: dict[str | None, list[str]] = {}
         for m in metrics:
