@@ -110,3 +110,11 @@ def test_human_ceiling_and_aspects_through_the_cli(tmp_path):
 
     a = json.loads((tmp_path / "res" / "agreement.json").read_text())
     assert set(a["aspects"]) == {"overall", "relation"} and a["human_ceiling"]["pearson"] > 0.5
+    # the report shows the same analysis in Stellar's layout: a column per aspect, the ceiling, and a metric
+    # named closer to people only where the test separates the pair
+    from idbench.report.html import render_report
+
+    html = render_report(tmp_path / "res").read_text()
+    assert "Kendall τ-b with the human ratings, per aspect" in html and "<th>relation</th>" in html
+    assert "human–human (ceiling)" in html
+    assert "<td>good − bad</td>" in html and "<td>good</td></tr>" in html

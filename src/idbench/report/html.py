@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -214,6 +215,13 @@ def build_context(res: Results, results_dir: Path) -> dict:
     from idbench.report.rows import metric_rankings
     from idbench.report.tables import table_data
 
+    agreement_file = results_dir / "agreement.json"  # `idbench agree`'s analysis, the latest one asked for
+    if agreement_file.is_file():
+        try:
+            res.sections["agreement"] = json.loads(agreement_file.read_text())
+        except (OSError, ValueError):
+            pass
+
     metrics = [m for m in res.metrics if not m.startswith("cmc@")]
     methods = list(res.methods)
     rankings = metric_rankings(res, metrics)
@@ -306,17 +314,47 @@ def build_context(res: Results, results_dir: Path) -> dict:
     if points.is_file():
         ctx["extra"]["agreement"] = _agreement_plots(points)
     agree = sec.get("agreement") or {}
+    if agree.get("metrics"):
+        ctx["extra"]["agreement_table"] = agreement_table(agree, study.get("preset"))
     if agree.get("comparisons"):
         ctx["extra"]["agreement_pairs"] = [
             {"pair": f"{c['a']} − {c['b']}", "n": c["n"],
              "kendall": f"{fmt_num(c['kendall_tau_b']['diff'], signed=True)} {fmt_interval(*c['kendall_tau_b']['ci'])}",
              "pearson": f"{fmt_num(c['pearson']['diff'], signed=True)} {fmt_interval(*c['pearson']['ci'])}",
              "p": fmt_num(min(c["kendall_tau_b"].get("p_holm", 1.0), c["pearson"].get("p_holm", 1.0)), 4),
-             "better": (c["a"] if c["pearson"]["diff"] > 0 else c["b"])
-             if (c["kendall_tau_b"].get("significant") or c["pearson"].get("significant")) else "not separated"}
+             "better": _closer(c)}
             for c in agree["comparisons"]]
         ctx["extra"]["agreement_ceiling"] = agree.get("human_ceiling")
     return ctx
+
+
+def _closer(c: dict) -> str:
+    """The metric a significant test finds closer to people (by that test's difference), else "not separated"."""
+    for key in ("kendall_tau_b", "pearson"):
+        if c[key].get("significant"):
+            return c["a"] if c[key]["diff"] > 0 else c["b"]
+    return "not separated"
+
+
+def agreement_table(agree: dict, preset: dict | None) -> dict:
+    """Stellar's layout: Kendall tau-b of each metric with the ratings, a column per aspect, the
+    human-human ceiling as the last row, and the paper's own figures beside them when the study ran
+    with a preset that has them (:func:`idbench.presets.published_agreement`)."""
+    from idbench.presets import published_agreement
+
+    aspects = agree.get("aspects") or {"overall": agree}
+    metrics = list(dict.fromkeys(m for a in aspects.values() for m in a.get("metrics", {})))
+    paper = {m: published_agreement(preset, m) for m in metrics}
+    show_paper = any(v is not None for v in paper.values())
+    header = ["metric", *aspects, *([f"{preset['name']} paper (overall)"] if show_paper else [])]
+    rows = [[m, *[fmt_num((a.get("metrics", {}).get(m) or {}).get("pooled", {}).get("kendall_tau_b"), signed=True)
+                  for a in aspects.values()], *([fmt_num(paper[m], signed=True) if paper[m] is not None else ""]
+                                                if show_paper else [])] for m in metrics]
+    ceiling = [fmt_num((a.get("human_ceiling") or {}).get("kendall_tau_b"), signed=True) if a.get("human_ceiling")
+               else "" for a in aspects.values()]
+    if any(ceiling):
+        rows.append(["human–human (ceiling)", *ceiling, *([""] if show_paper else [])])
+    return {"header": header, "rows": rows}
 
 
 def problem_groups(problems, n_examples: int = 3) -> list[dict]:
