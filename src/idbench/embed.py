@@ -117,8 +117,11 @@ def _embed_isolating_failures(encoder, keys, items, path_of_content, failed) -> 
         return {}
     try:
         return dict(zip(keys, encoder.embed_batch(items)))
-    except Exception:
-        pass
+    except Exception as e:
+        if len(items) == 1:  # the one image is the failure: no need to run it again
+            failed[keys[0]] = ImageError(path_of_content[keys[0]], "encoder_error",
+                                         f"{encoder.name} failed on it ({type(e).__name__}: {e})")
+            return {}
     out = {}
     for c, item in zip(keys, items):
         try:
