@@ -52,7 +52,11 @@ class AestheticScore(Scorer):
                 raise ValueError(f"aesthetic: no predictor file {predictor!r}")
             mlp_state = torch.load(predictor, map_location="cpu", weights_only=True)
         else:
-            mlp_state = torch.hub.load_state_dict_from_url(PREDICTOR_URL, map_location="cpu", weights_only=True)
+            try:
+                mlp_state = torch.hub.load_state_dict_from_url(PREDICTOR_URL, map_location="cpu", weights_only=True)
+            except OSError as e:
+                raise ValueError(f"aesthetic: the predictor's weights cannot be downloaded ({e}); give the file: "
+                                 "aesthetic:/path/to/sac+logos+ava1-l14-linearMSE.pth") from None
         self.mlp = AestheticMLP(int(mlp_state["layers.0.weight"].shape[1]))
         self.mlp.load_state_dict(mlp_state)
         self.mlp = self.mlp.to(self.device).eval()

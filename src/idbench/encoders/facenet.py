@@ -29,12 +29,18 @@ class FaceNetEncoder(Encoder):
 
     def __init__(self, weights: str = "vggface2", min_prob: float = 0.9, device: str | None = None) -> None:
         from facenet_pytorch import MTCNN, InceptionResnetV1
+        from facenet_pytorch.models.inception_resnet_v1 import get_torch_home
 
         self.device = pick_device(device)
         self.min_prob = float(min_prob)
         self.mtcnn = MTCNN(image_size=160, margin=0, keep_all=True, device=self.device)
         if weights in ("vggface2", "casia-webface"):
-            self.model = InceptionResnetV1(pretrained=weights)
+            try:
+                self.model = InceptionResnetV1(pretrained=weights)
+            except OSError as e:  # no network, and the weights are not in the torch hub folder yet
+                raise ValueError(f"facenet: the {weights} weights are not in {get_torch_home()}/checkpoints and "
+                                 f"cannot be downloaded ({e}); put them there, or give the file: "
+                                 "facenet:/path/to/20180402-114759-vggface2.pt") from None
         else:
             if not Path(weights).is_file():
                 raise ValueError(f"facenet: {weights!r} is neither vggface2, casia-webface nor a weights file")
