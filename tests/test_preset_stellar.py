@@ -137,3 +137,56 @@ def test_stellar_preset_equals_stellars_identity_code(stellar_models, tmp_path):
     r = CliRunner().invoke(cli, ["agree", str(tmp_path / "o"), "--human", str(ratings)], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     assert "Kendall (stellar paper)" in r.output and "+0.455" in r.output
+
+
+def test_a_preset_runs_with_the_encoders_that_are_here_and_names_the_others(tmp_path, monkeypatch):
+    """Offline with only FaceNet's weights: IPS and SIS are computed; each other preset encoder and the GOA
+    detector are named as unavailable, the run says it differs from the preset, and nothing else is lost."""
+    import huggingface_hub.constants as c
+
+    (tmp_path / "empty-hub").mkdir()
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    torch_home = tmp_path / "torch-home"
+    (torch_home / "checkpoints").mkdir(parents=True)
+    torch.manual_seed(3)
+    torch.save(facenet_pytorch.InceptionResnetV1(classify=True, num_classes=8631).state_dict(),
+               torch_home / "checkpoints" / VGGFACE2)
+    monkeypatch.setenv("TORCH_HOME", str(torch_home))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", _no_network)
+    refs, gen = tmp_path / "refs" / "obama", tmp_path / "gen" / "m" / "obama"
+    refs.mkdir(parents=True)
+    gen.mkdir(parents=True)
+    shutil.copy(FACES / "images" / "obama" / "obama.jpg", refs / "a.jpg")
+    shutil.copy(FACES / "images" / "obama" / "obama3.jpg", gen / "0.jpg")
+    (gen / "0.txt").write_text("a photo of a person with a hat")
+    r = CliRunner().invoke(cli, ["run", "--refs", str(tmp_path / "refs"), "--gen", str(tmp_path / "gen"), "--preset",
+                                 "stellar", "-o", str(tmp_path / "o"), "--no-report", "--bootstrap", "100"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    s = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert "ips[facenet]" in s["metrics"] and "goa" not in s["metrics"]
+    differs = s["sections"]["study"]["preset"]["differs"]
+    for spec in ("dreamsim", "pickscore", "hpsv2", "imagereward", "aesthetic"):
+        assert f"encoder {spec} not available (see the problems)" in differs
+    problems = (tmp_path / "o" / "problems.csv").read_text()
+    assert problems.count("encoder_unavailable") == 6 and "detector_unavailable" in problems
+    assert "not available" in r.output
+
+
+def _no_network(url, *a, **k):
+    raise OSError(f"no network here ({url})")
+
+
+def test_a_preset_none_of_whose_encoders_is_here_is_an_error_naming_them(tmp_path, monkeypatch, study_inputs):
+    import huggingface_hub.constants as c
+
+    (tmp_path / "empty-hub").mkdir()
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    r = CliRunner().invoke(cli, ["run", "--gen", str(study_inputs / "gen"), "--gallery", str(study_inputs / "gallery.csv"),
+                                 "--preset", "fpr", "-o", str(tmp_path / "o"), "--no-report"])
+    assert r.exit_code != 0 and "none of preset fpr's encoders can be created" in r.output
+    assert "hf:facebook/dinov2-base" in r.output and "Traceback" not in r.output

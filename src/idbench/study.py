@@ -142,6 +142,29 @@ class Study:
             raise StudyError(str(e)) from None
         return self
 
+    def _make_encoders(self, problems: ProblemLog) -> list:
+        """The encoders, built from their specs. An encoder a preset chose whose weights are not here is
+        named, counted and left out (the run says it differs from the preset), so the preset's other
+        metrics are still computed; an encoder given explicitly that cannot be built is an error."""
+        out, missing = [], []
+        for e in self.encoders:
+            if not isinstance(e, str):
+                out.append(e)
+                continue
+            try:
+                out.append(_make_encoder(e, self.device))
+            except StudyError as err:
+                if not getattr(self, "_preset_encoders", False):
+                    raise
+                missing.append(e)
+                problems.add(e, "encoder_unavailable", f"{err}; the preset's columns from it are not computed")
+        if missing:
+            if not out:
+                raise StudyError(f"none of preset {self.preset}'s encoders can be created: "
+                                 + "; ".join(p.reason for p in problems.items if p.kind == "encoder_unavailable"))
+            self.preset_record["differs"].extend(f"encoder {e} not available (see the problems)" for e in missing)
+        return out
+
     def _apply_preset(self) -> None:
         """Fill what was not given from the preset; record what differs from it."""
         from idbench.options import OptionError
@@ -154,6 +177,7 @@ class Study:
         diffs = []
         if not _built_encoders(self.encoders) and list(self.encoders) in (["effnet-lite0"], list(p.encoders)):
             self.encoders = list(p.encoders)
+            self._preset_encoders = True
         else:
             diffs.append(f"encoders {', '.join(map(str, self.encoders))} (preset: {', '.join(p.encoders)})")
         if self.protocols is None and p.protocols:
@@ -308,7 +332,7 @@ class Study:
         run, why = self.plan(data)
         if not run:
             raise StudyError("nothing to run: " + "; ".join(f"{k} {v}" for k, v in why.items()))
-        encoders = [e if not isinstance(e, str) else _make_encoder(e, self.device) for e in self.encoders]
+        encoders = self._make_encoders(problems)
         cache = EmbeddingCache(default_cache_dir()) if self.cache == "default" else self.cache
         if self.backend == "ray":
             cache = self._prefill_ray(data, encoders, cache, problems)

@@ -544,9 +544,12 @@ def _run(data, ctx) -> None:
 
         try:
             det = OwlDetector(detector)
-        except (OSError, ValueError) as e:
-            raise ValueError(f"cannot load the GOA detector {detector!r}: {e}") from None
-        score_goa(det, gens, results=ctx.results, problems=ctx.problems)
+        except (OSError, ValueError) as e:  # the other similarity metrics are kept: GOA alone is missing, and said
+            det = None
+            ctx.problems.add(detector, "detector_unavailable", f"cannot load the GOA detector {detector!r}: {e}; "
+                                                               "GOA is not computed", "warning")
+        if det is not None:
+            score_goa(det, gens, results=ctx.results, problems=ctx.problems)
     attributes = ctx.opt("similarity", "aps_attributes")
     if attributes:
         from idbench.data.manifest import read_rows
