@@ -75,6 +75,7 @@ def score_records(scorer: Scorer, records: Sequence, prompts: dict[str, str] | N
     """``{record.id: score}`` for ``records`` (a prompt scorer scores only records with a prompt in
     ``prompts``). Unreadable images are named in ``problems`` and left out, as for embeddings."""
     from idbench.embed import embed_records
+    from idbench.progress import progress_bar
 
     groups: dict[str | None, list] = {}
     for r in records:
@@ -83,10 +84,13 @@ def score_records(scorer: Scorer, records: Sequence, prompts: dict[str, str] | N
             continue
         groups.setdefault(p if scorer.needs_prompt else None, []).append(r)
     out: dict[str, float] = {}
-    for prompt, recs in groups.items():
-        emb = embed_records(_PromptBound(scorer, prompt), recs, cache=cache, problems=problems, progress=progress,
-                            batch_size=batch_size, desc=f"scoring [{scorer.name}]")
+    bar = progress_bar(sum(map(len, groups.values())), f"scoring [{scorer.name}]", enabled=progress, unit="img")
+    for prompt, recs in groups.items():  # one group per prompt: its images are batched together
+        emb = embed_records(_PromptBound(scorer, prompt), recs, cache=cache, problems=problems, progress=False,
+                            batch_size=batch_size)
         out.update({k: float(e.vectors[0, 0]) for k, e in emb.items()})
+        bar.update(len(recs))
+    bar.close()
     return out
 
 
