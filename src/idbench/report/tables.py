@@ -81,7 +81,8 @@ def _method_rows(res: Results, metrics: list[str], ranks: dict, flags: dict, sho
 def _base_notes(res: Results, ranks: dict, metrics: list[str]) -> list[str]:
     notes = []
     if any(e.get("n_missing") for m in metrics for per in res.methods.values() for e in [per.get(m)] if e):
-        notes.append("n=a/b: the metric covers a of the method's b images (the rest: no face, no reference, ...)")
+        notes.append("n=a/b: the metric covers a of the method's b images (each other one is named in the input "
+                     "problems: no face, no reference, no prompt, ...)")
     if any(per.get(m) is None for m in metrics for per in res.methods.values()):
         notes.append(f"{DASH}: no image of the method has a value for this metric (see the input problems)")
     b = res.bootstrap
