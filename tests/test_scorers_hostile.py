@@ -108,3 +108,19 @@ def test_scorers_are_passed_over_by_protocols_that_need_a_backbone(tmp_path, stu
     assert r.exit_code == 0, r.output
     s = json.loads((t / "o" / "summary.json").read_text())
     assert s["sections"]["retrieval"]["encoder"] == "effnet-lite0" and "pickscore[mean-red-img]" in s["metrics"]
+
+
+def test_images_with_different_prompts_share_a_batch(tmp_path):
+    from idbench.data.records import ImageRecord
+    from idbench.encoders.scorer import score_records
+
+    paths = []
+    for k in range(5):
+        p = tmp_path / f"{k}.png"
+        Image.new("RGB", (32, 32), (60 + 30 * k, 0, 0)).save(p)
+        paths.append(p)
+    recs = [ImageRecord(f"g{k}", p, "s") for k, p in enumerate(paths)]
+    MeanRed.calls = 0
+    out = score_records(MeanRed(), recs, {f"g{k}": "word " * (k + 1) for k in range(5)}, progress=False)
+    assert MeanRed.calls == 1  # one forward pass for five prompts
+    assert [round(out[f"g{k}"], 5) for k in range(5)] == [round((60 + 30 * k) / 255 * (k + 2), 5) for k in range(5)]

@@ -5,6 +5,7 @@ This is the only place that turns files into embeddings; every protocol calls it
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -34,8 +35,14 @@ def embed_records(
     max_pixels: int = MAX_PIXELS,
     num_workers: int = 2,
     desc: str | None = None,
+    context: dict[str, str] | None = None,
 ) -> dict[str, ImageEmbedding]:
     """Embed ``records`` with ``encoder``; returns ``{record.id: ImageEmbedding}``.
+
+    ``context`` (record id -> text, e.g. a learned scorer's prompt): the output depends on the
+    image *and* its text. The cache key is then the file's hash with the text's, and the encoder's
+    ``embed_batch`` receives ``(preprocessed image, text)`` pairs, so images with different texts
+    are batched together.
 
     * Files are keyed by the SHA-256 of their bytes; identical files are encoded once, and files
       already in ``cache`` are not encoded at all.
@@ -55,10 +62,15 @@ def embed_records(
     path_of_content: dict[str, Any] = {}
     with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
         hashes = list(pool.map(lambda r: _safe_hash(r.path), records))
+    text_of: dict[str, str] = {}
     for rec, (h, err) in zip(records, hashes):
         if err is not None:
             problems.add(rec.path, "missing_file", err)
             continue
+        text = (context or {}).get(rec.id)
+        if text is not None:
+            h = f"{h}|{hashlib.sha256(text.encode('utf-8')).hexdigest()[:20]}"
+            text_of[h] = text
         content_of[rec.id] = h
         path_of_content.setdefault(h, rec.path)
 
@@ -83,7 +95,7 @@ def embed_records(
                 items, keys = [], []
                 for c, fut in zip(batch, futures):
                     try:
-                        items.append(fut.result())
+                        items.append((fut.result(), text_of[c]) if c in text_of else fut.result())
                         keys.append(c)
                     except ImageError as e:
                         failed[c] = e

@@ -46,52 +46,45 @@ class Scorer(Encoder):
         raise TypeError(f"{self.name} is a learned scorer: it scores images (score_batch), it does not embed them")
 
 
-class _PromptBound(Encoder):
-    """A scorer with one prompt fixed, seen by :func:`~idbench.embed.embed_records` as an encoder whose
-    one-value 'embedding' is the score (so caching, threads, failure isolation and progress are shared)."""
+class _Scores(Encoder):
+    """A scorer seen by :func:`~idbench.embed.embed_records` as an encoder whose one-value 'embedding'
+    is the score, so that caching, threads, failure isolation and batching are shared with embeddings.
+    A prompt scorer receives ``(image, prompt)`` pairs (``embed_records(..., context=prompts)``)."""
 
     kind = "image"
 
-    def __init__(self, scorer: Scorer, prompt: str | None) -> None:
-        self.scorer, self.prompt = scorer, prompt
-        self.name, self.dim = scorer.name, 1
-        key = "" if prompt is None else hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:20]
-        self._cache_id = f"{scorer.cache_id}|prompt:{key}" if scorer.needs_prompt else scorer.cache_id
+    def __init__(self, scorer: Scorer) -> None:
+        self.scorer, self.name, self.dim = scorer, scorer.name, 1
 
     @property
     def cache_id(self) -> str:
-        return self._cache_id
+        return self.scorer.cache_id
 
     def preprocess(self, image):
         return self.scorer.preprocess(image)
 
     def embed_batch(self, items):
-        s = np.asarray(self.scorer.score_batch(items, [self.prompt] * len(items)), np.float32).reshape(-1)
+        if self.scorer.needs_prompt:
+            images, prompts = [i for i, _ in items], [p for _, p in items]
+        else:
+            images, prompts = list(items), [None] * len(items)
+        s = np.asarray(self.scorer.score_batch(images, prompts), np.float32).reshape(-1)
         return [ImageEmbedding(np.array([[v]], np.float32)) for v in s]
 
 
 def score_records(scorer: Scorer, records: Sequence, prompts: dict[str, str] | None = None, *, cache=None,
                   problems=None, progress: bool = True, batch_size: int = 16) -> dict[str, float]:
     """``{record.id: score}`` for ``records`` (a prompt scorer scores only records with a prompt in
-    ``prompts``). Unreadable images are named in ``problems`` and left out, as for embeddings."""
+    ``prompts``; images with different prompts share batches). Unreadable images are named in
+    ``problems`` and left out, as for embeddings; scores are cached per image content and prompt."""
     from idbench.embed import embed_records
-    from idbench.progress import progress_bar
 
-    groups: dict[str | None, list] = {}
-    for r in records:
-        p = (prompts or {}).get(r.id)
-        if scorer.needs_prompt and not p:
-            continue
-        groups.setdefault(p if scorer.needs_prompt else None, []).append(r)
-    out: dict[str, float] = {}
-    bar = progress_bar(sum(map(len, groups.values())), f"scoring [{scorer.name}]", enabled=progress, unit="img")
-    for prompt, recs in groups.items():  # one group per prompt: its images are batched together
-        emb = embed_records(_PromptBound(scorer, prompt), recs, cache=cache, problems=problems, progress=False,
-                            batch_size=batch_size)
-        out.update({k: float(e.vectors[0, 0]) for k, e in emb.items()})
-        bar.update(len(recs))
-    bar.close()
-    return out
+    if scorer.needs_prompt:
+        records = [r for r in records if (prompts or {}).get(r.id)]
+    emb = embed_records(_Scores(scorer), records, cache=cache, problems=problems, progress=progress,
+                        batch_size=batch_size, desc=f"scoring [{scorer.name}]",
+                        context=prompts if scorer.needs_prompt else None)
+    return {k: float(e.vectors[0, 0]) for k, e in emb.items()}
 
 
 def spec_options(arg: str | None, known: Sequence[str]) -> tuple[str | None, dict[str, str]]:
