@@ -144,6 +144,10 @@ def test_a_preset_runs_with_the_encoders_that_are_here_and_names_the_others(tmp_
     detector are named as unavailable, the run says it differs from the preset, and nothing else is lost."""
     import huggingface_hub.constants as c
 
+    import idbench.encoders.registry as registry
+
+    monkeypatch.setattr(registry, "_INSTANCES", {})  # no encoder built by an earlier test in this process
+
     (tmp_path / "empty-hub").mkdir()
     monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
     monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
@@ -181,6 +185,10 @@ def _no_network(url, *a, **k):
 
 def test_a_preset_none_of_whose_encoders_is_here_is_an_error_naming_them(tmp_path, monkeypatch, study_inputs):
     import huggingface_hub.constants as c
+
+    import idbench.encoders.registry as registry
+
+    monkeypatch.setattr(registry, "_INSTANCES", {})
 
     (tmp_path / "empty-hub").mkdir()
     monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
