@@ -322,7 +322,7 @@ def test_scores_are_cached_per_image_and_prompt(offline_hub, tmp_path):
 
     models = offline_hub
     _refs_and_gen(tmp_path, n_refs=1, prompts=True)
-    scorer = create_encoder(f"hpsv2:{models['hpsv2']}#arch={models['hpsv2_cfg']}", device="cpu")
+    scorer = create_encoder(f"hpsv2:{models['hpsv2']}#arch={models['hpsv2_cfg']}", device="cpu", cached=False)
     recs = [ImageRecord(f"g{i}", p, "can") for i, p in enumerate(sorted((tmp_path / "gen").rglob("*.jpg")))]
     cache = EmbeddingCache(tmp_path / "cache")
     a = score_records(scorer, recs, {r.id: "a photo of a can" for r in recs}, cache=cache, progress=False)
