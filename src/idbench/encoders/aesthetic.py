@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from idbench.encoders import pick_device
-from idbench.encoders.hps import _state_dict, openai_clip
-from idbench.encoders.scorer import Scorer, spec_options, weights_digest
+from idbench.encoders.hps import OpenClipScorer, _state_dict, openai_clip
+from idbench.encoders.scorer import spec_options, weights_digest
 
 PREDICTOR_URL = ("https://github.com/christophschuhmann/improved-aesthetic-predictor/raw/main/"
                  "sac%2Blogos%2Bava1-l14-linearMSE.pth")
@@ -40,7 +40,7 @@ class AestheticMLP(nn.Module):
         return self.layers(x)
 
 
-class AestheticScore(Scorer):
+class AestheticScore(OpenClipScorer):
     metric = "aesthetic"
     needs_prompt = False
     preprocess_version = "clip-val-1"
@@ -72,13 +72,6 @@ class AestheticScore(Scorer):
         self.model = model.to(self.device).eval()
         self.name = "aesthetic" + (f":{predictor}" if predictor else "") + (f"#clip={clip}" if clip else "")
         self._id = weights_digest(mlp_state) + weights_digest(clip_state)
-
-    @property
-    def cache_id(self) -> str:
-        return f"{self.name}@{self._id}@pp{self.preprocess_version}"
-
-    def preprocess(self, image):
-        return self.transform(image).numpy()
 
     def score_batch(self, items, prompts):
         with torch.inference_mode():

@@ -63,11 +63,8 @@ class FaceNetEncoder(Encoder):
     def _embed_one(self, image) -> ImageEmbedding:
         with torch.inference_mode():
             boxes, probs = self.mtcnn.detect(image)
-            if boxes is None:
-                return ImageEmbedding(np.zeros((0, self.dim), np.float32), np.zeros((0, 4), np.float32),
-                                      np.zeros((0,), np.float32))
-            keep = np.asarray(probs, np.float64) >= self.min_prob
-            if not keep.any():
+            keep = np.asarray(probs if boxes is not None else [], np.float64) >= self.min_prob
+            if not keep.any():  # no face, or none as sure as min_prob: a detection failure
                 return ImageEmbedding(np.zeros((0, self.dim), np.float32), np.zeros((0, 4), np.float32),
                                       np.zeros((0,), np.float32))
             boxes, probs = boxes[keep], probs[keep]

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from idbench.encoders import pick_device
-from idbench.encoders.scorer import Scorer, spec_options, weights_digest
+from idbench.encoders.scorer import Scorer, prompt_cosines, spec_options, weights_digest
 
 HPSV2_REPO = "xswu/HPSv2"
 
@@ -50,17 +50,15 @@ def openai_clip(state: dict):
     return model.eval(), preprocess
 
 
-class _ClipPromptScorer(Scorer):
-    """An open_clip model scored as cos(image, prompt) (times ``scale``)."""
-
-    scale = 1.0
-
-    @property
-    def cache_id(self) -> str:
-        return f"{self.name}@{self._id}@pp{self.preprocess_version}"
+class OpenClipScorer(Scorer):
+    """A scorer on an open_clip model, whose inputs are that model's evaluation transform (``transform``)."""
 
     def preprocess(self, image):
         return self.transform(image).numpy()
+
+
+class _ClipPromptScorer(OpenClipScorer):
+    """An open_clip model scored as cos(image, prompt)."""
 
     def score_batch(self, items, prompts):
         uniq = sorted(set(prompts))
@@ -68,10 +66,7 @@ class _ClipPromptScorer(Scorer):
         with torch.inference_mode(), torch.autocast(self.device.split(":")[0], enabled=self.device.startswith("cuda")):
             img = self.model.encode_image(x).float()
             txt = self.model.encode_text(self.tokenize(uniq).to(self.device)).float()
-        img = img / img.norm(dim=-1, keepdim=True)
-        txt = txt / txt.norm(dim=-1, keepdim=True)
-        t = txt[[uniq.index(p) for p in prompts]]
-        return (self.scale * (img * t).sum(-1)).cpu().numpy()
+        return prompt_cosines(img, txt, uniq, prompts).cpu().numpy()
 
 
 class HPSv2(_ClipPromptScorer):

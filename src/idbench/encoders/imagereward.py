@@ -126,10 +126,6 @@ class ImageRewardScore(Scorer):
         self.name = "imagereward" + ("" if checkpoint == "ImageReward-v1.0" else f":{checkpoint}")
         self._id = weights_digest(state)
 
-    @property
-    def cache_id(self) -> str:
-        return f"{self.name}@{self._id}@pp{self.preprocess_version}"
-
     def preprocess(self, image):
         return self.model.preprocess(image).numpy()
 

@@ -15,7 +15,7 @@ import torch
 
 from idbench.encoders import pick_device
 from idbench.encoders.hf import _features, hub_kwargs
-from idbench.encoders.scorer import Scorer, spec_options, weights_digest
+from idbench.encoders.scorer import Scorer, prompt_cosines, spec_options, weights_digest
 
 MODEL, PROCESSOR = "yuvalkirstain/PickScore_v1", "laion/CLIP-ViT-H-14-laion2B-s32B-b79K"
 
@@ -34,10 +34,6 @@ class PickScore(Scorer):
                                    else f":{model_id}" + ("" if processor_id == PROCESSOR else f"#processor={processor_id}"))
         self._id = weights_digest(self.model.state_dict())
 
-    @property
-    def cache_id(self) -> str:
-        return f"{self.name}@{self._id}@pp{self.preprocess_version}"
-
     def preprocess(self, image):
         return self.processor(images=image, return_tensors="np")["pixel_values"][0]
 
@@ -49,10 +45,7 @@ class PickScore(Scorer):
             tok = self.processor(text=uniq, padding=True, truncation=True, max_length=77, return_tensors="pt")
             txt = _features(self.model.get_text_features(input_ids=tok["input_ids"].to(self.device),
                                                          attention_mask=tok["attention_mask"].to(self.device)))
-            img = img / img.norm(dim=-1, keepdim=True)
-            txt = txt / txt.norm(dim=-1, keepdim=True)
-            t = txt[[uniq.index(p) for p in prompts]]
-            return (self.model.logit_scale.exp() * (img * t).sum(-1)).float().cpu().numpy()
+            return (self.model.logit_scale.exp() * prompt_cosines(img, txt, uniq, prompts)).float().cpu().numpy()
 
 
 def make(arg: str | None = None, device: str | None = None, **kw) -> PickScore:

@@ -28,12 +28,18 @@ from idbench.encoders.base import Encoder, ImageEmbedding
 
 class Scorer(Encoder):
     """Base class of learned scorers. Subclasses set ``metric`` (the catalogue id), ``needs_prompt``,
-    ``name`` and ``cache_id`` and implement :meth:`preprocess` and :meth:`score_batch`."""
+    ``name`` and ``_id`` (a digest of the weights, :func:`weights_digest`) and implement
+    :meth:`preprocess` and :meth:`score_batch`."""
 
     kind: ClassVar[str] = "score"
     metric: ClassVar[str]
     needs_prompt: ClassVar[bool] = True
     dim = 1
+    _id: str
+
+    @property
+    def cache_id(self) -> str:
+        return f"{self.name}@{self._id}@pp{self.preprocess_version}"
 
     @property
     def has_text(self) -> bool:  # a scorer never gives CLIP-T: its text use is its own score
@@ -85,6 +91,15 @@ def score_records(scorer: Scorer, records: Sequence, prompts: dict[str, str] | N
                         batch_size=batch_size, desc=f"scoring [{scorer.name}]",
                         context=prompts if scorer.needs_prompt else None)
     return {k: float(e.vectors[0, 0]) for k, e in emb.items()}
+
+
+def prompt_cosines(image_features, text_features, texts: Sequence[str], prompts: Sequence[str]):
+    """cos(image i, the text of prompt i): ``image_features`` (n, d) and ``text_features`` (len(texts), d)
+    torch tensors, ``prompts[i]`` one of ``texts``; returns an (n,) tensor."""
+    row = {t: k for k, t in enumerate(texts)}
+    img = image_features / image_features.norm(dim=-1, keepdim=True)
+    txt = text_features / text_features.norm(dim=-1, keepdim=True)
+    return (img * txt[[row[p] for p in prompts]]).sum(-1)
 
 
 def spec_options(arg: str | None, known: Sequence[str]) -> tuple[str | None, dict[str, str]]:
