@@ -177,15 +177,10 @@ def _nearid_published(res: Results) -> list[list[str]]:
 
 
 def _published_column(metric_name: str, columns: list[str]) -> int | None:
-    """The column a paper's metric name (DINO, CLIP-I, CLIP-T) corresponds to, by encoder family."""
-    want = {"DINO": ("cos", "dino"), "CLIP-I": ("cos", "clip"), "CLIP-T": ("clip_t", "clip")}.get(metric_name)
-    if want is None:
-        return None
-    for j, c in enumerate(columns):
-        mid = MetricId.parse(c)
-        if mid.id == want[0] and want[1] in (mid.encoder or "").lower() and not (want == ("cos", "dino") and "v2" in (mid.encoder or "")):
-            return j
-    return None
+    """The column a paper's metric name (DINO, CLIP-I, CLIP-T, ...) corresponds to."""
+    from idbench.presets import is_paper_metric
+
+    return next((j for j, c in enumerate(columns) if is_paper_metric(metric_name, c)), None)
 
 
 def _published_rows(res: Results, metrics: list[str], show_flags: bool) -> list[list[str]]:
