@@ -131,7 +131,11 @@ def agree(results_dir, ratings_path, metrics, unit, n_resamples, seed):
     out, points = sections[first]
     if len(sections) > 1:
         out = {**out, "aspects": {a: o for a, (o, _) in sections.items()}}
-        _print_aspect_table(sections)
+        from idbench.report.rows import agreement_table
+
+        t = agreement_table(out, (res.sections.get("study") or {}).get("preset"))
+        click.echo("Kendall tau-b with the human ratings, per aspect:")
+        click.echo(format_table(t["header"], t["rows"]))
     raters = out["raters"]
     preset = (res.sections.get("study") or {}).get("preset")
     paper = {m: published_agreement(preset, m) for m in out["metrics"]}
@@ -200,17 +204,3 @@ def _print_comparisons(out: dict) -> None:
                                     "Williams p (Holm)", ""], rows, keep=1))
     click.echo("*: one metric agrees with the human ratings significantly better than the other (alpha 0.05); "
                "without *, the data do not separate them")
-
-
-def _print_aspect_table(sections: dict) -> None:
-    """Stellar's layout: Kendall tau-b of each metric with the ratings, one column per aspect."""
-    from idbench.report.format import fmt_num
-
-    aspects = list(sections)
-    metrics = list(dict.fromkeys(m for o, _ in sections.values() for m in o["metrics"]))
-    rows = [[m, *[fmt_num(sections[a][0]["metrics"].get(m, {}).get("pooled", {}).get("kendall_tau_b"), signed=True)
-                  for a in aspects]] for m in metrics]
-    ceil = [fmt_num((sections[a][0].get("human_ceiling") or {}).get("kendall_tau_b"), signed=True) for a in aspects]
-    rows.append(["human-human (ceiling)", *ceil])
-    click.echo("Kendall tau-b with the human ratings, per aspect:")
-    click.echo(format_table(["metric", *aspects], rows))

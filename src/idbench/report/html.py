@@ -315,6 +315,8 @@ def build_context(res: Results, results_dir: Path) -> dict:
         ctx["extra"]["agreement"] = _agreement_plots(points)
     agree = sec.get("agreement") or {}
     if agree.get("metrics"):
+        from idbench.report.rows import agreement_table
+
         ctx["extra"]["agreement_table"] = agreement_table(agree, study.get("preset"))
     if agree.get("comparisons"):
         ctx["extra"]["agreement_pairs"] = [
@@ -334,27 +336,6 @@ def _closer(c: dict) -> str:
         if c[key].get("significant"):
             return c["a"] if c[key]["diff"] > 0 else c["b"]
     return "not separated"
-
-
-def agreement_table(agree: dict, preset: dict | None) -> dict:
-    """Stellar's layout: Kendall tau-b of each metric with the ratings, a column per aspect, the
-    human-human ceiling as the last row, and the paper's own figures beside them when the study ran
-    with a preset that has them (:func:`idbench.presets.published_agreement`)."""
-    from idbench.presets import published_agreement
-
-    aspects = agree.get("aspects") or {"overall": agree}
-    metrics = list(dict.fromkeys(m for a in aspects.values() for m in a.get("metrics", {})))
-    paper = {m: published_agreement(preset, m) for m in metrics}
-    show_paper = any(v is not None for v in paper.values())
-    header = ["metric", *aspects, *([f"{preset['name']} paper (overall)"] if show_paper else [])]
-    rows = [[m, *[fmt_num((a.get("metrics", {}).get(m) or {}).get("pooled", {}).get("kendall_tau_b"), signed=True)
-                  for a in aspects.values()], *([fmt_num(paper[m], signed=True) if paper[m] is not None else ""]
-                                                if show_paper else [])] for m in metrics]
-    ceiling = [fmt_num((a.get("human_ceiling") or {}).get("kendall_tau_b"), signed=True) if a.get("human_ceiling")
-               else "" for a in aspects.values()]
-    if any(ceiling):
-        rows.append(["human–human (ceiling)", *ceiling, *([""] if show_paper else [])])
-    return {"header": header, "rows": rows}
 
 
 def problem_groups(problems, n_examples: int = 3) -> list[dict]:
