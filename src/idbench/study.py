@@ -146,7 +146,10 @@ class Study:
         """The encoders, built from their specs. An encoder a preset chose whose weights are not here is
         named, counted and left out (the run says it differs from the preset), so the preset's other
         metrics are still computed; an encoder given explicitly that cannot be built is an error."""
-        out, missing = [], []
+        from idbench.presets import get_preset
+
+        from_preset = self.preset is not None and list(self.encoders) == list(get_preset(self.preset).encoders)
+        out, missing = [], {}
         for e in self.encoders:
             if not isinstance(e, str):
                 out.append(e)
@@ -154,14 +157,13 @@ class Study:
             try:
                 out.append(_make_encoder(e, self.device))
             except StudyError as err:
-                if not getattr(self, "_preset_encoders", False):
+                if not from_preset:
                     raise
-                missing.append(e)
+                missing[e] = str(err)
                 problems.add(e, "encoder_unavailable", f"{err}; the preset's columns from it are not computed")
         if missing:
             if not out:
-                raise StudyError(f"none of preset {self.preset}'s encoders can be created: "
-                                 + "; ".join(p.reason for p in problems.items if p.kind == "encoder_unavailable"))
+                raise StudyError(f"none of preset {self.preset}'s encoders can be created: " + "; ".join(missing.values()))
             self.preset_record["differs"].extend(f"encoder {e} not available (see the problems)" for e in missing)
         return out
 
@@ -177,7 +179,6 @@ class Study:
         diffs = []
         if not _built_encoders(self.encoders) and list(self.encoders) in (["effnet-lite0"], list(p.encoders)):
             self.encoders = list(p.encoders)
-            self._preset_encoders = True
         else:
             diffs.append(f"encoders {', '.join(map(str, self.encoders))} (preset: {', '.join(p.encoders)})")
         if self.protocols is None and p.protocols:
