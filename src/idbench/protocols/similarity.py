@@ -92,9 +92,11 @@ def evaluate_similarity(
             if text and enc.has_text:
                 _score_text(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results)
         else:
-            _score_face_encoder(enc, references, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems,
-                                face_policy or FacePolicy(), own_source)
-            _face_baselines(enc, ref_by_subject, emb_ref, impostors_of, results, face_policy or FacePolicy(), **boot)
+            policy = face_policy or FacePolicy()
+            ref_faces = _reference_faces(ref_by_subject, emb_ref, policy)
+            _score_face_encoder(enc, generations, ref_by_subject, ref_faces, emb_ref, emb_gen, rows, results, problems,
+                                policy, own_source)
+            _face_baselines(enc, ref_faces, impostors_of, results, **boot)
     return results
 
 
@@ -215,17 +217,25 @@ def _image_baselines(enc, ref_by_subject, emb_ref, impostors_of, results, *, n_r
     _store_baselines(results, {f"{enc.similarity_metric}[{enc.name}]": 0}, scores, impostors_of.rule, n_resamples, seed)
 
 
-def _face_baselines(enc, ref_by_subject, emb_ref, impostors_of, results, policy, *, n_resamples, seed) -> None:
-    """IPS, SIS and FaceSim of real and impostor references (references with a face only)."""
-    from idbench.metrics.similarity import facesim, genuine_and_impostor, ips_and_sis, select_faces
+def _reference_faces(ref_by_subject, emb_ref, policy) -> dict[str, list[tuple]]:
+    """``{subject: [(reference, the faces the policy compares, the largest face)]}``, references with a face."""
+    from idbench.metrics.similarity import select_faces
 
-    items = {}
-    for s, recs in ref_by_subject.items():
-        faces = [(select_faces(emb_ref[r.id].vectors, emb_ref[r.id].boxes, policy.faces),
-                  select_faces(emb_ref[r.id].vectors, emb_ref[r.id].boxes, "largest")[0])
-                 for r in recs if r.id in emb_ref and emb_ref[r.id].n > 0]
-        if faces:
-            items[s] = faces
+    out: dict[str, list[tuple]] = {}
+    for subject, recs in ref_by_subject.items():
+        for r in recs:
+            emb = emb_ref.get(r.id)
+            if emb is not None and emb.n > 0:
+                out.setdefault(subject, []).append((r, select_faces(emb.vectors, emb.boxes, policy.faces),
+                                                    select_faces(emb.vectors, emb.boxes, "largest")[0]))
+    return out
+
+
+def _face_baselines(enc, ref_faces, impostors_of, results, *, n_resamples, seed) -> None:
+    """IPS, SIS and FaceSim of real and impostor references (references with a face only)."""
+    from idbench.metrics.similarity import facesim, genuine_and_impostor, ips_and_sis
+
+    items = {s: [(f, lf) for _, f, lf in faces] for s, faces in ref_faces.items()}
 
     def score(probe, targets):
         ips, sis = ips_and_sis(probe[0], [t[0] for t in targets])
@@ -327,7 +337,7 @@ class FacePolicy:
             raise ValueError(f"faces must be 'best' or 'largest', got {self.faces!r}")
 
 
-def _score_face_encoder(enc, references, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems,
+def _score_face_encoder(enc, generations, ref_by_subject, ref_faces, emb_ref, emb_gen, rows, results, problems,
                         policy: FacePolicy = FacePolicy(), own_source: dict | None = None) -> None:
     from idbench.metrics.similarity import copy_paste, facesim, ips_and_sis, select_faces
 
@@ -349,19 +359,12 @@ def _score_face_encoder(enc, references, generations, ref_by_subject, emb_ref, e
                                     "theta(t,r), r the input reference; +1 copies the input, 0 neutral, -1 the other "
                                     f"photos (largest faces; needs >= 2 references with a face; faceless images left out) ({e})",
                        encoder=e, protocol="face")
-    ref_faces: dict[str, list[tuple]] = {}
     ref_fail = 0
-    for subject, recs in ref_by_subject.items():
+    for recs in ref_by_subject.values():
         for r in recs:
-            emb = emb_ref.get(r.id)
-            if emb is None:
-                continue
-            if emb.n == 0:
+            if r.id in emb_ref and emb_ref[r.id].n == 0:
                 ref_fail += 1
                 problems.add(r.path, "no_face", f"{e} found no face in this reference image")
-                continue
-            ref_faces.setdefault(subject, []).append((r, select_faces(emb.vectors, emb.boxes, policy.faces),
-                                                      select_faces(emb.vectors, emb.boxes, "largest")[0]))
     per_method: dict[str, dict[str, list]] = {}
     boxes: dict[str, list] = {}
     for g in generations:
