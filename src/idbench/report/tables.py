@@ -131,7 +131,7 @@ def table_data(res: Results) -> list[dict]:
                 rows.append([label, "", *([""] if show_flags else []),
                              *[fmt_ci(_scaled(e, display_scale(res, m))) if e else "" for e, m in zip(entries, ms)]])
             if proto == "similarity":
-                rows += _published_rows(res, ms, show_flags)
+                rows += _similarity_published(res, ms, 3 if show_flags else 2)
             notes = _base_notes(res, ranks, ms)
             if baseline_note(res.sections) and any(m in (res.sections.get("baselines") or {}) for m in ms):
                 notes.append(baseline_note(res.sections))
@@ -152,7 +152,8 @@ def table_data(res: Results) -> list[dict]:
         rows = [[n.get("encoder", ""), str(n.get("n_samples", "")), str(n.get("n_incomplete", "")),
                  f"{fmt_num(n.get('ssr'))} {ci('ssr_ci')}".strip(), f"{fmt_num(n.get('pa'))} {ci('pa_ci')}".strip(),
                  fmt_num(n.get("chance", {}).get("pa"))]]
-        pub = _nearid_published(res)
+        cell = {"SSR": 3, "PA": 4}  # the published SSR / PA go under the study's
+        pub = _published_rows(res, 6, lambda p: (cell[p["metric"]], 1) if p["metric"] in cell else None)
         tables.append({"title": "NearID", "key": "nearid", "header": ["encoder", "samples", "incomplete", "SSR [95% CI]",
                                                                       "PA [95% CI]", "chance PA"],
                        "rows": rows + pub, "bold": set(), "rules": [len(rows)] if pub else [],
@@ -165,17 +166,6 @@ def table_data(res: Results) -> list[dict]:
     return tables
 
 
-def _nearid_published(res: Results) -> list[list[str]]:
-    """A preset's published SSR / PA as reference rows of the NearID table."""
-    pre = (res.sections.get("study") or {}).get("preset") or {}
-    rows: dict[tuple[str, str], list[str]] = {}
-    for p in pre.get("published") or []:
-        if p.get("metric") in ("SSR", "PA") and p.get("kind", "score") == "score":
-            row = rows.setdefault((p["what"], p["source"]), [f"published: {p['what']} ({p['source']})", "", "", "", "", ""])
-            row[3 if p["metric"] == "SSR" else 4] = f"{p['value']:.3f}"
-    return list(rows.values())
-
-
 def _published_column(metric_name: str, columns: list[str]) -> int | None:
     """The column a paper's metric name (DINO, CLIP-I, CLIP-T, ...) corresponds to."""
     from idbench.presets import is_paper_metric
@@ -183,20 +173,28 @@ def _published_column(metric_name: str, columns: list[str]) -> int | None:
     return next((j for j, c in enumerate(columns) if is_paper_metric(metric_name, c)), None)
 
 
-def _published_rows(res: Results, metrics: list[str], show_flags: bool) -> list[list[str]]:
-    """A preset's published numbers as reference rows ("published: real images (DreamBooth, Table 1)")."""
+def _published_rows(res: Results, width: int, place) -> list[list[str]]:
+    """A preset's published numbers (``kind="score"``) as reference rows ``published: <what> (<source>)``
+    of a table ``width`` cells wide, one row per paper row; ``place(figure)`` gives the cell a figure goes in
+    and the factor it is shown with, or None when the table has no column for it."""
     pre = (res.sections.get("study") or {}).get("preset") or {}
     rows: dict[tuple[str, str], list[str]] = {}
     for p in pre.get("published") or []:
-        if p.get("kind", "score") != "score":
+        at = place(p) if p.get("kind", "score") == "score" else None
+        if at is None:
             continue
-        j = _published_column(p["metric"], metrics)
-        if j is None:
-            continue
-        row = rows.setdefault((p["what"], p["source"]), [f"published: {p['what']} ({p['source']})", "",
-                                                         *([""] if show_flags else []), *[""] * len(metrics)])
-        row[(3 if show_flags else 2) + j] = f"{p['value'] * display_scale(res, metrics[j]):.3f}"
+        row = rows.setdefault((p["what"], p["source"]), [f"published: {p['what']} ({p['source']})", *[""] * (width - 1)])
+        row[at[0]] = f"{p['value'] * at[1]:.3f}"
     return list(rows.values())
+
+
+def _similarity_published(res: Results, metrics: list[str], first: int) -> list[list[str]]:
+    """Published DINO / CLIP-I / CLIP-T figures under the matching metric column (metric columns start at ``first``)."""
+    def place(p):
+        j = _published_column(p["metric"], metrics)
+        return None if j is None else (first + j, display_scale(res, metrics[j]))
+
+    return _published_rows(res, first + len(metrics), place)
 
 
 def _retrieval_table(res: Results, ranks: dict) -> dict:
