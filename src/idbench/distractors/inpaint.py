@@ -6,8 +6,6 @@ when present (float16 there, float32 on CPU)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 
@@ -22,10 +20,10 @@ class DiffusersInpainter:
             from diffusers import AutoPipelineForInpainting
         except ImportError as e:
             raise ImportError(f"the diffusers source needs diffusers: pip install 'idbench[inpaint]' ({e})") from None
-        from idbench.encoders import pick_device
+        from idbench.encoders import hub_kwargs, pick_device
 
         self.device = pick_device(device)
-        kw = {"local_files_only": True} if Path(model).is_dir() else {}
+        kw = hub_kwargs(model)
         if self.device.startswith("cuda"):
             kw["torch_dtype"] = torch.float16
         self.pipe = AutoPipelineForInpainting.from_pretrained(model, safety_checker=None, **kw)

@@ -103,9 +103,9 @@ class SamMasks:
         import torch
         from transformers import SamModel, SamProcessor
 
-        from idbench.encoders import pick_device
+        from idbench.encoders import hub_kwargs, pick_device
 
-        kw = {"local_files_only": True} if Path(model_id).is_dir() else {}
+        kw = hub_kwargs(model_id)
         self.device = pick_device(device)
         self.model = SamModel.from_pretrained(model_id, **kw).to(self.device).eval()
         self.processor = SamProcessor.from_pretrained(model_id, **kw)

@@ -6,10 +6,11 @@ from idbench.encoders.registry import (
                                        available_encoders,
                                        create_encoder,
                                        describe_encoder,
+                                       hub_kwargs,
                                        parse_spec,
                                        pick_device,
                                        register,
 )
 
 __all__ = ["Encoder", "ImageEmbedding", "l2_normalize", "ENCODERS", "register", "create_encoder", "available_encoders",
-           "describe_encoder", "parse_spec", "pick_device"]
+           "describe_encoder", "hub_kwargs", "parse_spec", "pick_device"]

@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from idbench.encoders import pick_device
+from idbench.encoders import hub_kwargs, pick_device
 from idbench.encoders.base import Encoder, ImageEmbedding, l2_normalize
 
 TEXT_FAMILIES = {"clip", "siglip", "siglip2"}
@@ -44,11 +42,6 @@ def _features(out) -> torch.Tensor:
 
 NORMS = {"imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
          "clip": ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))}
-
-
-def hub_kwargs(model_id: str) -> dict:
-    """``from_pretrained`` keywords: a local folder, or ``HF_HUB_OFFLINE=1``, loads without the network."""
-    return {"local_files_only": True} if Path(model_id).is_dir() or os.environ.get("HF_HUB_OFFLINE") == "1" else {}
 
 
 def parse_spec(arg: str) -> tuple[str, dict[str, str]]:

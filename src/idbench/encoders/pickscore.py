@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from idbench.encoders import pick_device
-from idbench.encoders.hf import _features, hub_kwargs
+from idbench.encoders import hub_kwargs, pick_device
+from idbench.encoders.hf import _features
 from idbench.encoders.scorer import Scorer, prompt_cosines, spec_options, weights_digest
 
 MODEL, PROCESSOR = "yuvalkirstain/PickScore_v1", "laion/CLIP-ViT-H-14-laion2B-s32B-b79K"

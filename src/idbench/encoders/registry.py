@@ -76,6 +76,19 @@ def create_encoder(spec: str, *, device: str | None = None, cached: bool = True,
     return enc
 
 
+def hub_kwargs(model_id: str) -> dict:
+    """``from_pretrained`` keywords for a hub id or a local folder: a local folder, or ``HF_HUB_OFFLINE=1``,
+    loads without the network.
+
+    >>> hub_kwargs(".")
+    {'local_files_only': True}
+    """
+    import os
+    from pathlib import Path
+
+    return {"local_files_only": True} if Path(model_id).is_dir() or os.environ.get("HF_HUB_OFFLINE") == "1" else {}
+
+
 def pick_device(device: str | None = None) -> str:
     """``device`` if given, else ``"cuda"`` when a GPU is present, else ``"cpu"``."""
     if device:

@@ -8,9 +8,6 @@ given as the image prompt.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 
 def make(arg: str | None = None, *, params: dict | None = None, device: str | None = None, spec: str = ""):
     from idbench.generate import Generator
@@ -22,11 +19,11 @@ def make(arg: str | None = None, *, params: dict | None = None, device: str | No
         from diffusers import AutoPipelineForText2Image
     except ImportError as e:
         raise ValueError(f"diffusers generator needs diffusers: pip install 'idbench[generate]' ({e})") from None
-    from idbench.encoders import pick_device
+    from idbench.encoders import hub_kwargs, pick_device
 
     params = dict(params or {})
     dev = pick_device(device)
-    kw = {"local_files_only": True} if Path(arg).is_dir() or os.environ.get("HF_HUB_OFFLINE") == "1" else {}
+    kw = hub_kwargs(arg)
     try:
         pipe = AutoPipelineForText2Image.from_pretrained(arg, safety_checker=None, **kw).to(dev)
     except (OSError, ValueError) as e:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -46,7 +45,9 @@ class OwlDetector:
     def __init__(self, model_id: str, device: str | None = None) -> None:
         from transformers import AutoConfig, AutoProcessor
 
-        kw = {"local_files_only": True} if Path(model_id).is_dir() else {}
+        from idbench.encoders import hub_kwargs
+
+        kw = hub_kwargs(model_id)
         cfg = AutoConfig.from_pretrained(model_id, **kw)
         if cfg.model_type == "owlv2":
             from transformers import Owlv2ForObjectDetection as Model
