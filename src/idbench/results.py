@@ -111,7 +111,7 @@ class Results:
         """Per method and metric: the mean over images with a cluster-bootstrap CI over subjects;
         per method, subject and metric: the subject mean."""
         from idbench.metrics.catalogue import metric_spec
-        from idbench.stats.bootstrap import cluster_bootstrap, rate_interval
+        from idbench.stats.bootstrap import mean_with_interval
 
         self.bootstrap = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed, "unit": "subject",
                           "interval": "percentile; for rates (0/1 scores) the hull of it and the Wilson interval of "
@@ -129,18 +129,10 @@ class Results:
                 ok = ~np.isnan(vals)
                 if not ok.any():
                     continue
-                res = cluster_bootstrap(vals[ok], subjects[ok], n_resamples=n_resamples, confidence=confidence, seed=seed)
-                n_subj = int(len(set(subjects[ok])))
-                entry = {"mean": float(res.mean), "ci_low": float(res.ci_low), "ci_high": float(res.ci_high),
-                         "n_images": int(ok.sum()), "n_missing": int((~ok).sum()), "n_subjects": n_subj}
                 spec = metric_spec(metric)
-                if spec is not None and spec.rate:
-                    entry.update(rate_interval(vals[ok], res, n_subj, confidence))
-                elif n_subj < 2:  # a bootstrap over one subject has zero width: no interval, and say why
-                    entry.update(ci_low=None, ci_high=None, ci_note="no interval: 1 subject")
-                elif entry["ci_low"] == entry["ci_high"]:
-                    entry["ci_note"] = (f"zero width: all {entry['n_images']} values are equal" if np.ptp(vals[ok]) == 0
-                                        else f"zero width: every one of the {n_subj} subjects has the same mean")
+                entry = mean_with_interval(vals[ok], subjects[ok], n_resamples=n_resamples, confidence=confidence,
+                                           seed=seed, rate=spec is not None and spec.rate)
+                entry.update(n_images=int(ok.sum()), n_missing=int((~ok).sum()))
                 self.methods[method][metric] = entry
                 for s in sorted(set(subjects[ok])):
                     m = ok & (subjects == s)

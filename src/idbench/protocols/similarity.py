@@ -180,16 +180,12 @@ def _impostor_subjects(references):
 
 
 def _baseline_entries(values, subjects, n_resamples: int, seed: int) -> dict | None:
-    from idbench.stats.bootstrap import cluster_bootstrap
+    from idbench.stats.bootstrap import mean_with_interval
 
     ok = ~np.isnan(values)
     if not ok.any():
         return None
-    b = cluster_bootstrap(values[ok], subjects[ok], n_resamples=n_resamples, seed=seed)
-    e = {"mean": b.mean, "ci_low": b.ci_low, "ci_high": b.ci_high, "n_pairs": int(ok.sum()), "n_subjects": b.n_clusters}
-    if b.n_clusters < 2:
-        e.update(ci_low=None, ci_high=None, ci_note="no interval: 1 subject")
-    return e
+    return {**mean_with_interval(values[ok], subjects[ok], n_resamples=n_resamples, seed=seed), "n_pairs": int(ok.sum())}
 
 
 def _store_baselines(results, columns: dict[str, int], scores: dict, rule: str, n_resamples: int, seed: int) -> dict:

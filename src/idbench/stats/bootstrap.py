@@ -167,3 +167,29 @@ def rate_interval(values, boot: BootstrapResult, n_subjects: int, confidence: fl
                 "ci_note": "1 subject: Wilson interval over its images (no between-subject spread)"}
     return {"ci_low": min(lo, float(boot.ci_low)), "ci_high": max(hi, float(boot.ci_high)),
             "ci_method": "hull of the cluster bootstrap and Wilson (pooled count)"}
+
+
+def mean_with_interval(values, clusters, *, n_resamples: int = 2000, confidence: float = 0.95, seed: int = 0,
+                       rate: bool = False) -> dict:
+    """A figure as every view shows it: ``{"mean", "ci_low", "ci_high", "n_subjects"}`` of ``values`` (no
+    NaN) grouped by ``clusters`` (subjects), by the cluster bootstrap; for a ``rate`` widened to the Wilson
+    interval of the pooled count (:func:`rate_interval`); with one subject no interval; and a ``ci_note``
+    saying why when an interval has zero width.
+
+    >>> mean_with_interval([0.5, 0.5, 0.5], ["a", "b", "c"], n_resamples=100)["ci_note"]
+    'zero width: all 3 values are equal'
+    >>> mean_with_interval([0.2, 0.4], ["a", "a"], n_resamples=100)["ci_note"]
+    'no interval: 1 subject'
+    """
+    v = np.asarray(values, np.float64)
+    res = cluster_bootstrap(v, clusters, n_resamples=n_resamples, confidence=confidence, seed=seed)
+    n_subj = int(len(set(clusters)))
+    entry = {"mean": float(res.mean), "ci_low": float(res.ci_low), "ci_high": float(res.ci_high), "n_subjects": n_subj}
+    if rate:
+        entry.update(rate_interval(v, res, n_subj, confidence))
+    elif n_subj < 2:  # a bootstrap over one subject has zero width: no interval, and say why
+        entry.update(ci_low=None, ci_high=None, ci_note="no interval: 1 subject")
+    elif entry["ci_low"] == entry["ci_high"]:
+        entry["ci_note"] = (f"zero width: all {len(v)} values are equal" if np.ptp(v) == 0
+                            else f"zero width: every one of the {n_subj} subjects has the same mean")
+    return entry
