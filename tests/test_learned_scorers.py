@@ -353,3 +353,13 @@ def test_hpsv1_without_its_checkpoint_says_where_it_comes_from():
 
     with pytest.raises(ValueError, match="hpc.pt"):
         create_encoder("hpsv1", device="cpu")
+
+
+def test_dreamsim_without_its_checkpoints_says_where_they_go(tmp_path, monkeypatch):
+    """A fresh torch hub folder (whose hub/ does not exist yet) and no network: a message naming the folder."""
+    from idbench.encoders import create_encoder
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda url, *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    with pytest.raises(ValueError, match=r"checkpoints are not in .*torch-home.*dreamsim.*cannot be downloaded"):
+        create_encoder("dreamsim", device="cpu", cached=False)

@@ -31,9 +31,14 @@ class DreamSimEncoder(Encoder):
         from dreamsim import dreamsim
 
         self.device = pick_device(device)
-        cache_dir = cache_dir or str(Path(torch.hub.get_dir()) / "dreamsim")
-        self.model, self._preprocess = dreamsim(pretrained=True, device=self.device, cache_dir=cache_dir,
-                                                dreamsim_type=dreamsim_type)
+        cache_dir = Path(cache_dir or Path(torch.hub.get_dir()) / "dreamsim")
+        cache_dir.mkdir(parents=True, exist_ok=True)  # dreamsim makes only the last folder of the path
+        try:
+            self.model, self._preprocess = dreamsim(pretrained=True, device=self.device, cache_dir=str(cache_dir),
+                                                    dreamsim_type=dreamsim_type)
+        except OSError as e:  # no network, and the checkpoints are not in the folder yet
+            raise ValueError(f"dreamsim: the {dreamsim_type} checkpoints are not in {cache_dir} and cannot be downloaded "
+                             f"({e}); unzip them there, or give their folder: dreamsim:{dreamsim_type}#cache_dir=<folder>") from None
         self.name = "dreamsim" + ("" if dreamsim_type == "ensemble" else f":{dreamsim_type}")
         self._id = weights_digest(self.model.state_dict())
         with torch.inference_mode():
