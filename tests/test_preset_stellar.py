@@ -177,6 +177,10 @@ def test_a_preset_runs_with_the_encoders_that_are_here_and_names_the_others(tmp_
     problems = (tmp_path / "o" / "problems.csv").read_text()
     assert problems.count("encoder_unavailable") == 6 and "detector_unavailable" in problems
     assert "not available" in r.output
+    from idbench.report.html import render_report  # the similarity section says why it has no table
+
+    html = render_report(tmp_path / "o").read_text()
+    assert "no image-encoder scores" in html and "some encoders could not be created" in html
 
 
 def _no_network(url, *a, **k):

@@ -252,6 +252,10 @@ def build_context(res: Results, results_dir: Path) -> dict:
             if key in ("face", "text", "learned"):
                 continue  # parts of similarity: shown only when their encoders ran
             why = (f"not run: {not_run[proto]}" if proto in not_run else "not run") if proto not in ran else "no figures"
+        elif key == "similarity" and not mine and not why:  # the protocol ran with face encoders or scorers only
+            why = ("no image-encoder scores: the study has no image encoder (CLIP, DINO, DreamSim, ...)"
+                   + ("; some encoders could not be created (see the inputs)" if res.problems.counts().get(
+                       "encoder_unavailable") else ""))
         sections.append({"key": key, "title": title, "tables": mine, "why": why or "", "present": present})
     groups = problem_groups(res.problems)
     left_out = [g for g in groups if set(g["action_list"]) & {"skipped", "removed"}]
