@@ -356,10 +356,32 @@ def test_hpsv1_without_its_checkpoint_says_where_it_comes_from():
 
 
 def test_dreamsim_without_its_checkpoints_says_where_they_go(tmp_path, monkeypatch):
-    """A fresh torch hub folder (whose hub/ does not exist yet) and no network: a message naming the folder."""
+    """No network: a message naming idbench's cache folder (never ~/.cache/torch, whatever the cache
+    folder is), no download left behind, and torch hub's folder as it was before."""
+    import os
+
     from idbench.encoders import create_encoder
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    hub_before = torch.hub.get_dir()
     monkeypatch.setattr(torch.hub, "download_url_to_file", lambda url, *a, **k: (_ for _ in ()).throw(OSError("offline")))
-    with pytest.raises(ValueError, match=r"checkpoints are not in .*torch-home.*dreamsim.*cannot be downloaded"):
+    with pytest.raises(ValueError, match=r"checkpoints are not in .*dreamsim/ensemble.*cannot be downloaded"):
         create_encoder("dreamsim", device="cpu", cached=False)
+    cache = Path(os.environ["IDBENCH_CACHE"])
+    assert (cache / "dreamsim" / "ensemble").is_dir() and not list((cache / "dreamsim" / "ensemble").glob("pretrained.zip*"))
+    assert not (tmp_path / "torch-home").exists() and torch.hub.get_dir() == hub_before
+
+
+def test_a_received_dreamsim_folder_never_offers_its_code_to_torch_hub(tmp_path):
+    from idbench.encoders.dreamsim_encoder import _link_checkpoints
+
+    src = tmp_path / "received"
+    (src / "facebookresearch_dino_main").mkdir(parents=True)
+    (src / "facebookresearch_dino_main" / "hubconf.py").write_text("open('ran', 'w')")
+    (src / "ensemble_lora").mkdir()
+    (src / "ensemble_lora" / "adapter_config.json").write_text("{}")
+    (src / "dino_vitb16_pretrain.pth").write_bytes(b"x")
+    work = tmp_path / "work"
+    work.mkdir()
+    _link_checkpoints(src, work)
+    assert sorted(p.name for p in work.iterdir()) == ["dino_vitb16_pretrain.pth", "ensemble_lora"]

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -62,7 +63,19 @@ class ResultsFolder:
         import fcntl
 
         self.path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        lock = self.path / LOCK
+        try:  # never through a link: a planted .idbench.lock -> elsewhere would create or truncate its target
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o644)
+        except IsADirectoryError:
+            raise FolderError(f"{lock} is a folder, not idbench's lock file; remove it (idbench makes the file itself)") from None
+        except OSError as e:
+            if lock.is_symlink():
+                raise FolderError(f"{lock} is a symbolic link; idbench opens only its own lock file inside the folder: "
+                                  "remove the link") from None
+            if isinstance(e, PermissionError) or e.errno in (errno.EROFS, errno.EACCES):
+                raise FolderError(f"{self.path}: cannot write into this folder ({e.strerror}); choose a folder you can "
+                                  "write (-o)") from None
+            raise
         try:
             t0, told = time.monotonic(), False
             while True:
@@ -136,6 +149,39 @@ class ResultsFolder:
                               "into another folder")
 
 
+def inside(folder: str | Path, name: str | Path) -> Path | None:
+    """``folder / name`` when it stays inside ``folder`` without following a symbolic link (no ``..``,
+    no absolute name, no link on the way down, the file itself not a link), else None. Everything
+    idbench reads from a results folder it did not just write goes through this: a received folder
+    cannot make the report embed a file from elsewhere.
+
+    >>> import tempfile, os
+    >>> d = Path(tempfile.mkdtemp()); os.symlink("/etc", d / "thumbs")
+    >>> inside(d, "thumbs/passwd") is None, inside(d, "../x") is None, inside(d, "a.json") == d / "a.json"
+    (True, True, True)
+    """
+    rel = Path(name)
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+        return None
+    p = Path(folder)
+    for part in rel.parts:
+        p = p / part
+        if p.is_symlink():
+            return None
+    return p
+
+
+def writable_subfolder(folder: str | Path, name: str) -> Path:
+    """``folder / name`` as a real folder for idbench to write in: a symbolic link in its place (a
+    received folder's ``thumbs -> elsewhere``) is removed (the link only, never its target) and a
+    folder made instead."""
+    p = Path(folder) / name
+    if p.is_symlink():
+        p.unlink()
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
 def digest(values) -> str:
     """One short digest of a collection of content hashes (order-free)."""
     h = hashlib.sha256()
@@ -148,7 +194,14 @@ def digest(values) -> str:
 def same_study(old: dict, new: dict) -> list[str]:
     """The differences that forbid adding ``new`` to a folder written with ``old`` (identities as in
     ``sections.study.identity``); empty when they may be merged. Inputs, encoders and options are
-    compared where both runs have them."""
+    compared where both runs have them; an identity that records no inputs at all (``{}``, or
+    hand-edited) proves nothing and is itself a difference.
+
+    >>> same_study({}, {"inputs": {"references": "ab12"}})
+    ['the folder records no inputs of the study that wrote it']
+    """
+    if not isinstance(old, dict) or not any((old.get("inputs") or {}).values()):
+        return ["the folder records no inputs of the study that wrote it"]
     diffs = []
     for key, v in (new.get("inputs") or {}).items():
         w = (old.get("inputs") or {}).get(key)

@@ -34,7 +34,7 @@ GENERATORS = Registry("idbench.generators", "generator")
 GENERATE_OPTIONS = (
     Option("generator", "str", None, "python:<module or file.py>:<function>, or diffusers:<model id or folder>",
            nullable=False),
-    Option("method", "str", None, "the method's name: the folder <gen>/<method>/", nullable=False),
+    Option("method", "name", None, "the method's name: the folder <gen>/<method>/", nullable=False),
     Option("seeds", "list", ["0"], "seeds"),
     Option("prompt_ids", "str", None, "prompt indices, e.g. 0-24 or 0,3,7 (default: all)"),
     Option("subjects", "list", None, "subjects (default: all)"),
@@ -145,8 +145,12 @@ def run_generation(generator: Generator, jobs: list[Job], out_dir: str | Path, m
     """Generate what is missing; returns counts (generated, skipped as done, failed)."""
     import idbench
     from idbench.cache.results import atomic_write_bytes
+    from idbench.options import is_segment
     from idbench.progress import progress_bar
 
+    if not is_segment(method):
+        raise ValueError(f"method {method!r}: a method's name is one folder name inside the output folder (no / or \\, "
+                         "not . or .., not an absolute path)")
     problems = problems if problems is not None else ProblemLog()
     root = Path(out_dir) / method
     counts = {"jobs": len(jobs), "generated": 0, "done_before": 0, "failed": 0}

@@ -27,7 +27,8 @@ from typing import Any
 from idbench.registry import did_you_mean
 
 _TYPE_NAMES = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string",
-               "path": "a path (string)", "list": "a list of strings (or one comma-separated string)", "table": "a table"}
+               "path": "a path (string)",
+               "name": "a name usable as one folder (no / or \\, not . or ..)", "list": "a list of strings (or one comma-separated string)", "table": "a table"}
 
 
 class OptionError(ValueError):
@@ -71,6 +72,9 @@ class Option:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise bad
             value = float(value)
+        elif t == "name":
+            if not is_segment(value):
+                raise bad
         elif t in ("str", "path"):
             if t == "path" and hasattr(value, "__fspath__"):
                 return value
@@ -100,6 +104,17 @@ class Option:
     def describe(self) -> str:
         extra = f" [{'|'.join(map(str, self.choices))}]" if self.choices else ""
         return f"{self.name} ({self.type}, default {self.default!r}){extra}: {self.help}"
+
+
+def is_segment(value: Any) -> bool:
+    """Whether ``value`` is a name that is exactly one path segment (a method's folder): a non-empty
+    string without ``/``, ``\\`` or NUL, not ``.`` or ``..``, not starting with ``~``.
+
+    >>> is_segment("dreambooth-sd1.5"), is_segment("../x"), is_segment("/abs"), is_segment("..")
+    (True, False, False, False)
+    """
+    return (isinstance(value, str) and bool(value.strip()) and value == value.strip() and value not in (".", "..")
+            and not any(c in value for c in "/\\\0") and not value.startswith("~"))
 
 
 def check_table(table: Any, schema: Iterable[Option], where: str) -> dict[str, Any]:

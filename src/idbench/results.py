@@ -212,6 +212,10 @@ class Results:
 
         out = Path(out_dir)
         summary_path = out / "summary.json"
+        for name in ("summary.json", "per_image.csv", "idbench-manifest.json"):
+            if (out / name).is_symlink():
+                raise ResultsError(f"{out / name} is a symbolic link; idbench reads a results folder's own files only "
+                                   "(copy the file in, not a link)")
         if not summary_path.is_file():
             raise FileNotFoundError(f"{out}: not a results folder (no summary.json)")
         why = ResultsFolder(out).problem() if check else None

@@ -7,10 +7,11 @@ from idbench.encoders.registry import (
                                        create_encoder,
                                        describe_encoder,
                                        hub_kwargs,
+                                       hub_loading,
                                        parse_spec,
                                        pick_device,
                                        register,
 )
 
 __all__ = ["Encoder", "ImageEmbedding", "l2_normalize", "ENCODERS", "register", "create_encoder", "available_encoders",
-           "describe_encoder", "hub_kwargs", "parse_spec", "pick_device"]
+           "describe_encoder", "hub_kwargs", "hub_loading", "parse_spec", "pick_device"]

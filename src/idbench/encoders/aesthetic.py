@@ -21,6 +21,9 @@ from torch import nn
 from idbench.encoders import pick_device
 from idbench.encoders.hps import OpenClipScorer, _state_dict, openai_clip
 from idbench.encoders.scorer import spec_options, weights_digest
+from idbench.weights import check_keys, load_into, load_state_dict
+
+_WHAT = "the LAION aesthetic predictor's MLP (sac+logos+ava1-l14-linearMSE.pth)"
 
 PREDICTOR_URL = ("https://github.com/christophschuhmann/improved-aesthetic-predictor/raw/main/"
                  "sac%2Blogos%2Bava1-l14-linearMSE.pth")
@@ -50,23 +53,36 @@ class AestheticScore(OpenClipScorer):
         if predictor:
             if not Path(predictor).is_file():
                 raise ValueError(f"aesthetic: no predictor file {predictor!r}")
-            mlp_state = torch.load(predictor, map_location="cpu", weights_only=True)
+            mlp_state = load_state_dict(predictor, what=_WHAT)
         else:
-            try:
-                mlp_state = torch.hub.load_state_dict_from_url(PREDICTOR_URL, map_location="cpu", weights_only=True)
-            except OSError as e:
-                raise ValueError(f"aesthetic: the predictor's weights cannot be downloaded ({e}); give the file: "
-                                 "aesthetic:/path/to/sac+logos+ava1-l14-linearMSE.pth") from None
+            from idbench.cache.store import default_cache_dir
+            from idbench.net import download
+
+            path = download(PREDICTOR_URL, default_cache_dir() / "downloads" / "sac+logos+ava1-l14-linearMSE.pth",
+                            what="aesthetic: the predictor's weights",
+                            local_hint="give the file: aesthetic:/path/to/sac+logos+ava1-l14-linearMSE.pth")
+            mlp_state = load_state_dict(path, what=_WHAT)
+        src = predictor or PREDICTOR_URL
+        check_keys(mlp_state, src, what=_WHAT, required=("layers.0.weight",))
         self.mlp = AestheticMLP(int(mlp_state["layers.0.weight"].shape[1]))
-        self.mlp.load_state_dict(mlp_state)
+        load_into(self.mlp, mlp_state, src, what=_WHAT)
         self.mlp = self.mlp.to(self.device).eval()
         if clip:
-            clip_state = _state_dict(clip)
-            model, self.transform = openai_clip(clip_state)
+            what = "an OpenAI-format CLIP ViT-L/14 state dict"
+            clip_state = _state_dict(clip, what=what)
+            model, self.transform = openai_clip(clip_state, clip, what=what)
         else:
             import open_clip
 
-            model, _, self.transform = open_clip.create_model_and_transforms("ViT-L-14", pretrained="openai")
+            from idbench.net import hub_offline
+
+            hub_offline()  # open_clip fetches the OpenAI weights from the hub: bounded, or offline after the probe
+            try:
+                model, _, self.transform = open_clip.create_model_and_transforms("ViT-L-14", pretrained="openai")
+            except (OSError, RuntimeError) as e:
+                raise ValueError(f"aesthetic: open_clip's ViT-L-14 'openai' weights are not in the local hub cache and "
+                                 f"cannot be downloaded ({str(e).splitlines()[0][:160] if str(e) else type(e).__name__}); "
+                                 "give an OpenAI-format state dict: aesthetic:<predictor .pth>#clip=/path/to/ViT-L-14.pt") from None
             model = model.float()
             clip_state = model.state_dict()
         self.model = model.to(self.device).eval()

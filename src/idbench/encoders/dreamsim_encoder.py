@@ -7,12 +7,14 @@ It is an image encoder: DreamSim's distance between two images is ``1 - cos`` of
 over the subject's references of ``1 - DreamSim distance`` (higher = closer), with the same
 leave-one-out for copies, baselines and intervals as CLIP-I or DINO. Stellar reports the distance.
 
-Weights download into ``<torch hub dir>/dreamsim`` on first use, or are read from the folder given
-after ``#``: ``dreamsim:ensemble#cache_dir=<folder with the unzipped checkpoints>``.
+Weights download into idbench's cache (``<cache>/dreamsim/<type>``, with a time limit) on first use,
+or are read from the folder given after ``#``: ``dreamsim:ensemble#cache_dir=<folder with the
+unzipped checkpoints>`` (its checkpoints are linked into idbench's folder; code in it is never run).
 """
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import torch
@@ -20,6 +22,28 @@ import torch
 from idbench.encoders import pick_device
 from idbench.encoders.base import Encoder, ImageEmbedding, l2_normalize
 from idbench.encoders.scorer import spec_options, weights_digest
+
+
+def _link_checkpoints(src: Path, work: Path) -> None:
+    """The checkpoints of a user's folder, linked into idbench's own working folder for dreamsim. Only
+    checkpoint files and LoRA folders are linked: dreamsim points torch hub at its folder, and torch hub
+    runs the ``hubconf.py`` of a repository folder it finds there, so a received folder's code folders
+    are never offered to it (torch hub fetches its own copy into idbench's folder)."""
+    if not src.is_dir():
+        raise ValueError(f"dreamsim: cache_dir {str(src)!r} is not a folder")
+    for entry in src.iterdir():
+        code = entry.is_dir() and (any(entry.rglob("hubconf.py")) or any(entry.rglob("*.py")))
+        if code or entry.name in ("trusted_list", "pretrained.zip") or entry.name.startswith("."):
+            continue
+        link = work / entry.name
+        if link.is_symlink() or link.exists():
+            if link.is_symlink() and link.resolve() == entry.resolve():
+                continue
+            if link.is_symlink() or link.is_file():
+                link.unlink()
+            else:
+                continue
+        link.symlink_to(entry.resolve(), target_is_directory=entry.is_dir())
 
 
 class DreamSimEncoder(Encoder):
@@ -30,15 +54,27 @@ class DreamSimEncoder(Encoder):
     def __init__(self, dreamsim_type: str = "ensemble", cache_dir: str | None = None, device: str | None = None):
         from dreamsim import dreamsim
 
+        from idbench.cache.store import default_cache_dir
+        from idbench.net import bounded_sockets
+
         self.device = pick_device(device)
-        cache_dir = Path(cache_dir or Path(torch.hub.get_dir()) / "dreamsim")
-        cache_dir.mkdir(parents=True, exist_ok=True)  # dreamsim makes only the last folder of the path
+        work = default_cache_dir() / "dreamsim" / dreamsim_type
+        work.mkdir(parents=True, exist_ok=True)  # dreamsim makes only the last folder of the path
+        if cache_dir:
+            _link_checkpoints(Path(cache_dir), work)
+        hub_dir = torch.hub.get_dir()  # dreamsim sets torch hub's folder to its cache folder: put it back after
         try:
-            self.model, self._preprocess = dreamsim(pretrained=True, device=self.device, cache_dir=str(cache_dir),
-                                                    dreamsim_type=dreamsim_type)
-        except OSError as e:  # no network, and the checkpoints are not in the folder yet
-            raise ValueError(f"dreamsim: the {dreamsim_type} checkpoints are not in {cache_dir} and cannot be downloaded "
-                             f"({e}); unzip them there, or give their folder: dreamsim:{dreamsim_type}#cache_dir=<folder>") from None
+            with bounded_sockets():
+                self.model, self._preprocess = dreamsim(pretrained=True, device=self.device, cache_dir=str(work),
+                                                        dreamsim_type=dreamsim_type)
+        except (OSError, RuntimeError, zipfile.BadZipFile) as e:  # no network, and the checkpoints are not here yet
+            for part in work.glob("pretrained.zip*"):  # a download cut short is not left behind
+                part.unlink(missing_ok=True)
+            raise ValueError(f"dreamsim: the {dreamsim_type} checkpoints are not in {cache_dir or work} and cannot be "
+                             f"downloaded ({str(e)[:160]}); give the folder with the unzipped checkpoints: "
+                             f"dreamsim:{dreamsim_type}#cache_dir=<folder>") from None
+        finally:
+            torch.hub.set_dir(hub_dir)
         self.name = "dreamsim" + ("" if dreamsim_type == "ensemble" else f":{dreamsim_type}")
         self._id = weights_digest(self.model.state_dict())
         with torch.inference_mode():

@@ -27,6 +27,7 @@ from torch import nn
 from idbench.encoders import pick_device
 from idbench.encoders.base import Encoder, ImageEmbedding, l2_normalize
 from idbench.encoders.builtin import EFFNET_PP, effnet_weights_path
+from idbench.weights import load_into, load_state_dict
 
 # (repeats, kernel, stride, expand ratio, in channels, out channels) -- EfficientNet-B0 / Lite0 stages
 BLOCKS = [(1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
@@ -110,8 +111,8 @@ class EfficientNetLite0(nn.Module):
 
 def load_lite0(path: Path | None = None) -> EfficientNetLite0:
     model = EfficientNetLite0()
-    state = torch.load(path or weights_path(), map_location="cpu", weights_only=True)
-    model.load_state_dict(state, strict=True)
+    src = path or weights_path()
+    load_into(model, load_state_dict(src, what="EfficientNet-Lite0 weights"), src, what="EfficientNet-Lite0 weights")
     return model.eval()
 
 

@@ -20,6 +20,13 @@ import torch
 from idbench.encoders import pick_device
 from idbench.encoders.base import Encoder, ImageEmbedding
 from idbench.encoders.scorer import spec_options, weights_digest
+from idbench.weights import load_into, load_state_dict
+
+#: facenet-pytorch's released recognizer weights (``inception_resnet_v1.load_weights``), fetched by idbench
+#: with a time limit into its cache unless facenet-pytorch's own copy is there
+RELEASED = {"vggface2": "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180402-114759-vggface2.pt",
+            "casia-webface": "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/"
+                             "20180408-102900-casia-webface.pt"}
 
 
 class FaceNetEncoder(Encoder):
@@ -34,20 +41,25 @@ class FaceNetEncoder(Encoder):
         self.device = pick_device(device)
         self.min_prob = float(min_prob)
         self.mtcnn = MTCNN(image_size=160, margin=0, keep_all=True, device=self.device)
-        if weights in ("vggface2", "casia-webface"):
-            try:
-                self.model = InceptionResnetV1(pretrained=weights)
-            except OSError as e:  # no network, and the weights are not in the torch hub folder yet
-                raise ValueError(f"facenet: the {weights} weights are not in {get_torch_home()}/checkpoints and "
-                                 f"cannot be downloaded ({e}); put them there, or give the file: "
-                                 "facenet:/path/to/20180402-114759-vggface2.pt") from None
+        if weights in RELEASED:
+            fname = RELEASED[weights].rsplit("/", 1)[1]
+            path = Path(get_torch_home()) / "checkpoints" / fname  # where facenet-pytorch itself keeps it
+            if not path.is_file():
+                from idbench.cache.store import default_cache_dir
+                from idbench.net import download
+
+                path = download(RELEASED[weights], default_cache_dir() / "downloads" / fname,
+                                what=f"facenet: the {weights} weights",
+                                local_hint=f"give the file: facenet:/path/to/{fname}")
         else:
             if not Path(weights).is_file():
                 raise ValueError(f"facenet: {weights!r} is neither vggface2, casia-webface nor a weights file")
-            self.model = InceptionResnetV1(pretrained=None)
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-            # the released files also hold the training classifier ("logits"), which embedding never uses
-            self.model.load_state_dict({k: v for k, v in state.items() if not k.startswith("logits.")})
+            path = Path(weights)
+        self.model = InceptionResnetV1(pretrained=None)
+        what = "facenet-pytorch InceptionResnetV1 weights"
+        state = load_state_dict(path, what=what)
+        # the released files also hold the training classifier ("logits"), which embedding never uses
+        load_into(self.model, {k: v for k, v in state.items() if not k.startswith("logits.")}, path, what=what)
         self.model = self.model.to(self.device).eval()
         self.name = "facenet" + ("" if weights == "vggface2" else f":{weights}") + (
             "" if self.min_prob == 0.9 else f"#min_prob={self.min_prob:g}")

@@ -23,7 +23,7 @@ import json
 import numpy as np
 import torch
 
-from idbench.encoders import hub_kwargs, pick_device
+from idbench.encoders import hub_kwargs, hub_loading, pick_device
 from idbench.encoders.base import Encoder, ImageEmbedding, l2_normalize
 
 TEXT_FAMILIES = {"clip", "siglip", "siglip2"}
@@ -92,16 +92,17 @@ class HFEncoder(Encoder):
             self.preprocess_version = "tv-" + "-".join(f"{k}{v}" for k, v in sorted(self.opts.items()))
 
         kw = hub_kwargs(model_id)
-        self.config = AutoConfig.from_pretrained(model_id, **kw)
-        self.family = self.config.model_type
-        self.device = pick_device(device)
-        self.model = AutoModel.from_pretrained(model_id, **kw).to(self.device).eval()
-        self.processor = AutoImageProcessor.from_pretrained(model_id, use_fast=False, **kw)
-        self.tokenizer = None
-        if self.family in TEXT_FAMILIES:
-            from transformers import AutoTokenizer
+        with hub_loading(model_id, "hf:/path/to/model-folder"):
+            self.config = AutoConfig.from_pretrained(model_id, **kw)
+            self.family = self.config.model_type
+            self.device = pick_device(device)
+            self.model = AutoModel.from_pretrained(model_id, **kw).to(self.device).eval()
+            self.processor = AutoImageProcessor.from_pretrained(model_id, use_fast=False, **kw)
+            self.tokenizer = None
+            if self.family in TEXT_FAMILIES:
+                from transformers import AutoTokenizer
 
-            self.tokenizer = AutoTokenizer.from_pretrained(model_id, **kw)
+                self.tokenizer = AutoTokenizer.from_pretrained(model_id, **kw)
         self.pooling = pooling
         frag = ",".join(f"{k}={v}" for k, v in self.opts.items())
         self.name = f"hf:{model_id}" + (f"#{frag}" if frag else "")

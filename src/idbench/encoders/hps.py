@@ -20,31 +20,37 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from idbench.encoders import pick_device
+from idbench.encoders import hub_kwargs, hub_loading, pick_device
 from idbench.encoders.scorer import Scorer, prompt_cosines, spec_options, weights_digest
+from idbench.weights import WeightsError, check_keys, load_into, load_state_dict
 
 HPSV2_REPO = "xswu/HPSv2"
 
 
-def _state_dict(path) -> dict:
-    try:
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception:  # a checkpoint that pickles more than tensors (the file is the user's own choice)
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=False)
-    sd = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else ckpt.state_dict()
-    return {k.removeprefix("module."): v for k, v in sd.items()}
+def _state_dict(path, what: str = "CLIP weights") -> dict:
+    """A checkpoint's state dict, loaded safely (:func:`idbench.weights.load_state_dict`; the
+    ``state_dict`` entry of a training checkpoint, ``module.`` prefixes removed)."""
+    return load_state_dict(path, what=what, key="state_dict")
 
 
-def openai_clip(state: dict):
+#: names every OpenAI-format CLIP state dict has (open_clip's builder reads them)
+_OPENAI_CLIP_KEYS = ("visual.proj", "text_projection", "positional_embedding", "token_embedding.weight")
+
+
+def openai_clip(state: dict, path: str = "", what: str = "an OpenAI-format CLIP state dict"):
     """An open_clip CLIP built from an OpenAI-format state dict, in float32 with the weights exactly as
     stored (open_clip's builder rounds them through float16 first: they are loaded again after), and
     CLIP's own evaluation transform (resize of the shorter side, bicubic; centre crop; CLIP mean/std)."""
     import open_clip
     from open_clip.model import build_model_from_openai_state_dict
 
+    check_keys(state, path, what=what, required=_OPENAI_CLIP_KEYS)
     state = {k: v for k, v in state.items() if k not in ("input_resolution", "context_length", "vocab_size")}
-    model = build_model_from_openai_state_dict(dict(state), cast_dtype=None).float()
-    model.load_state_dict(state)
+    try:
+        model = build_model_from_openai_state_dict(dict(state), cast_dtype=None).float()
+    except (KeyError, RuntimeError, ValueError, IndexError) as e:
+        raise WeightsError(f"{path}: not {what} ({type(e).__name__}: {e})") from None
+    load_into(model, state, path, what=what)
     preprocess = open_clip.image_transform(model.visual.image_size, is_train=False,
                                            mean=open_clip.OPENAI_DATASET_MEAN, std=open_clip.OPENAI_DATASET_STD)
     return model.eval(), preprocess
@@ -87,21 +93,22 @@ class HPSv2(_ClipPromptScorer):
         elif version in hps_version_map:
             import huggingface_hub
 
-            path = huggingface_hub.hf_hub_download(HPSV2_REPO, hps_version_map[version])
+            with hub_loading(HPSV2_REPO, f"hpsv2:/path/to/{hps_version_map[version]}"):
+                path = huggingface_hub.hf_hub_download(HPSV2_REPO, hps_version_map[version], **hub_kwargs(HPSV2_REPO))
         else:
             raise ValueError(f"hpsv2: {version!r} is neither a checkpoint file nor one of {', '.join(hps_version_map)}")
         arch_name = arch
         if arch.endswith(".json") and Path(arch).is_file():  # an open_clip model config of one's own
             add_model_config(arch)
             arch_name = Path(arch).stem
+        state = _state_dict(path, what=f"an HPSv2 checkpoint for {arch_name}")  # before building: a bad file fails fast
         # hpsv2.img_score.initialize_model's call, without the base weights the checkpoint replaces
         model, _, self.transform = create_model_and_transforms(
             arch_name, None, precision="amp", device=self.device, jit=False, force_quick_gelu=False,
             force_custom_text=False, force_patch_dropout=False, force_image_size=None, pretrained_image=False,
             image_mean=None, image_std=None, light_augmentation=True, aug_cfg={}, output_dict=True,
             with_score_predictor=False, with_region_predictor=False)
-        state = _state_dict(path)
-        model.load_state_dict(state)
+        load_into(model, state, path, what=f"an HPSv2 checkpoint for {arch_name}")
         self.model = model.to(self.device).eval()
         self.tokenize = get_tokenizer(arch_name)
         self.name = "hpsv2" + ("" if (version, arch) == ("v2.0", "ViT-H-14") else f":{version}"
@@ -120,8 +127,9 @@ class HPSv1(_ClipPromptScorer):
             raise ValueError(f"hpsv1 needs the HPS v1 checkpoint file (hpc.pt from tgxs002/align_sd): "
                              f"hpsv1:/path/to/hpc.pt (got {checkpoint!r})")
         self.device = pick_device(device)
-        state = _state_dict(checkpoint)
-        model, self.transform = openai_clip(state)
+        what = "the HPS v1 checkpoint (hpc.pt: an OpenAI-format CLIP ViT-L/14 state dict)"
+        state = _state_dict(checkpoint, what=what)
+        model, self.transform = openai_clip(state, checkpoint, what=what)
         self.model = model.to(self.device)
         self.tokenize = open_clip.tokenize
         self.name = f"hpsv1:{checkpoint}"

@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from idbench.encoders import pick_device
+from idbench.encoders import hub_kwargs, hub_loading, pick_device
 from idbench.encoders.scorer import Scorer, spec_options, weights_digest
+from idbench.weights import check_keys, load_into, load_state_dict
 
 REPO = "THUDM/ImageReward"
 
@@ -59,7 +60,8 @@ def _init_tokenizer():
     ``additional_special_tokens_ids``, so [ENC]'s id is looked up by name."""
     from transformers import BertTokenizer
 
-    tokenizer = BertTokenizer.from_pretrained("bert-base-uncased")
+    with hub_loading("bert-base-uncased", "a local hub cache holding bert-base-uncased (HF_HOME)"):
+        tokenizer = BertTokenizer.from_pretrained("bert-base-uncased", **hub_kwargs("bert-base-uncased"))
     tokenizer.add_special_tokens({"bos_token": "[DEC]"})
     tokenizer.add_special_tokens({"additional_special_tokens": ["[ENC]"]})
     tokenizer.enc_token_id = tokenizer.convert_tokens_to_ids("[ENC]")
@@ -112,16 +114,19 @@ class ImageRewardScore(Scorer):
         elif checkpoint == "ImageReward-v1.0":
             from huggingface_hub import hf_hub_download
 
-            path = hf_hub_download(REPO, "ImageReward.pt")
-            med_config = med_config or hf_hub_download(REPO, "med_config.json")
+            with hub_loading(REPO, "imagereward:/path/to/ImageReward.pt#med_config=/path/to/med_config.json"):
+                path = hf_hub_download(REPO, "ImageReward.pt", **hub_kwargs(REPO))
+                med_config = med_config or hf_hub_download(REPO, "med_config.json", **hub_kwargs(REPO))
         else:
             raise ValueError(f"imagereward: {checkpoint!r} is neither a checkpoint file nor 'ImageReward-v1.0'")
         if not med_config or not Path(med_config).is_file():
             raise ValueError("imagereward: a checkpoint file needs its BLIP configuration: "
                              "imagereward:<ImageReward.pt>#med_config=<med_config.json>")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        what = "an ImageReward checkpoint (ImageReward.pt)"
+        state = load_state_dict(path, what=what)
+        check_keys(state, path, what=what, required=("mlp.layers.0.weight",))
         model = model_class(device=self.device, med_config=med_config)
-        model.load_state_dict(state, strict=False)  # as ImageReward.load
+        load_into(model, state, path, what=what, strict=False)  # as ImageReward.load
         self.model = model.to(self.device).eval()
         self.name = "imagereward" + ("" if checkpoint == "ImageReward-v1.0" else f":{checkpoint}")
         self._id = weights_digest(state)

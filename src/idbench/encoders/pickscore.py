@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from idbench.encoders import hub_kwargs, pick_device
+from idbench.encoders import hub_kwargs, hub_loading, pick_device
 from idbench.encoders.hf import _features
 from idbench.encoders.scorer import Scorer, prompt_cosines, spec_options, weights_digest
 
@@ -28,8 +28,10 @@ class PickScore(Scorer):
         from transformers import AutoModel, AutoProcessor
 
         self.device = pick_device(device)
-        self.model = AutoModel.from_pretrained(model_id, **hub_kwargs(model_id)).to(self.device).eval()
-        self.processor = AutoProcessor.from_pretrained(processor_id, **hub_kwargs(processor_id))
+        with hub_loading(model_id, "pickscore:/path/to/PickScore_v1#processor=/path/to/CLIP-ViT-H-14"):
+            self.model = AutoModel.from_pretrained(model_id, **hub_kwargs(model_id)).to(self.device).eval()
+        with hub_loading(processor_id, "pickscore:<model>#processor=/path/to/CLIP-ViT-H-14-processor-folder"):
+            self.processor = AutoProcessor.from_pretrained(processor_id, **hub_kwargs(processor_id))
         self.name = "pickscore" + ("" if (model_id, processor_id) == (MODEL, PROCESSOR)
                                    else f":{model_id}" + ("" if processor_id == PROCESSOR else f"#processor={processor_id}"))
         self._id = weights_digest(self.model.state_dict())

@@ -18,7 +18,9 @@ True
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
+from pathlib import Path
 
 from idbench.encoders.base import Encoder
 from idbench.registry import Registry, UnknownPluginError, first_line
@@ -77,16 +79,40 @@ def create_encoder(spec: str, *, device: str | None = None, cached: bool = True,
 
 
 def hub_kwargs(model_id: str) -> dict:
-    """``from_pretrained`` keywords for a hub id or a local folder: a local folder, or ``HF_HUB_OFFLINE=1``,
-    loads without the network.
+    """``from_pretrained`` keywords for a hub id or a local folder: a local folder, ``HF_HUB_OFFLINE=1``,
+    or a hub that does not answer the network probe (:func:`idbench.net.hub_offline`) loads without the
+    network, so nothing waits on a network that never answers.
 
     >>> hub_kwargs(".")
     {'local_files_only': True}
     """
-    import os
     from pathlib import Path
 
-    return {"local_files_only": True} if Path(model_id).is_dir() or os.environ.get("HF_HUB_OFFLINE") == "1" else {}
+    from idbench.net import hub_offline
+
+    return {"local_files_only": True} if Path(model_id).is_dir() or hub_offline() else {}
+
+
+@contextlib.contextmanager
+def hub_loading(model_id: str, local_spec: str):
+    """Around ``from_pretrained`` / ``hf_hub_download``: a model that is neither in the local hub cache
+    nor downloadable becomes one short ``ValueError`` naming it, the command that fetches it and the
+    local-folder spec that replaces it (instead of the hub's generic page of text)."""
+    try:
+        yield
+    except (OSError, ValueError) as e:
+        if Path(model_id).is_dir():
+            raise
+        import os
+
+        from idbench.net import hub_offline
+
+        why = "the hub is not reachable (offline)" if hub_offline() else "it could not be downloaded"
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        cache = os.environ.get("HF_HUB_CACHE") or os.path.join(os.environ.get("HF_HOME", "~/.cache/huggingface"), "hub")
+        raise ValueError(f"model {model_id!r} is not in the local hub cache ({cache}) and {why}: fetch it where there "
+                         f"is a network with `hf download {model_id}` (and copy the cache here), or give a local folder: "
+                         f"{local_spec} [{first}]") from None
 
 
 def pick_device(device: str | None = None) -> str:

@@ -45,16 +45,17 @@ class OwlDetector:
     def __init__(self, model_id: str, device: str | None = None) -> None:
         from transformers import AutoConfig, AutoProcessor
 
-        from idbench.encoders import hub_kwargs
+        from idbench.encoders import hub_kwargs, hub_loading
 
         kw = hub_kwargs(model_id)
-        cfg = AutoConfig.from_pretrained(model_id, **kw)
-        if cfg.model_type == "owlv2":
-            from transformers import Owlv2ForObjectDetection as Model
-        else:
-            from transformers import OwlViTForObjectDetection as Model
-        self.model = Model.from_pretrained(model_id, **kw).eval()
-        self.processor = AutoProcessor.from_pretrained(model_id, **kw)
+        with hub_loading(model_id, "goa_detector = \"/path/to/owlvit-folder\""):
+            cfg = AutoConfig.from_pretrained(model_id, **kw)
+            if cfg.model_type == "owlv2":
+                from transformers import Owlv2ForObjectDetection as Model
+            else:
+                from transformers import OwlViTForObjectDetection as Model
+            self.model = Model.from_pretrained(model_id, **kw).eval()
+            self.processor = AutoProcessor.from_pretrained(model_id, **kw)
         self.device = device or "cpu"
         self.model.to(self.device)
 

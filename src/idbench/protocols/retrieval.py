@@ -49,12 +49,19 @@ def rank_protocol(
     no_relevant: str = "zero",
     ties: str = "pessimistic",
     leaked: str = "remove",
+    within: str | None = None,
     n_examples: int = 12,
     n_resamples: int = 2000,
     seed: int = 0,
     content=None,
 ) -> dict:
     """Run the protocol; adds per-image columns to ``results`` and returns the ``retrieval`` section.
+
+    ``within``: a coarser gallery level (``"class"``) inside which each query is ranked: a query
+    meets only the gallery images that share its label at that level, as FPR's code ranks a species'
+    queries against that species' gallery. Levels at or above ``within`` are ranked against the whole
+    gallery. The method means are then over all queries (each ranked in its own group); each group's
+    own mAP is in ``per_group``.
 
     Subjects whose label at a ranked level is not in the gallery are left out (named in ``problems``
     and in the section's ``subjects_not_in_gallery``, their references out of the upper bound);
@@ -69,6 +76,8 @@ def rank_protocol(
     for lv in levels:
         if lv != "subject" and lv not in gallery.levels:
             raise ValueError(f"level {lv!r} is not a gallery label level ({', '.join(gallery.levels)})")
+    if within is not None and within not in gallery.levels:
+        raise ValueError(f"within: {within!r} is not a gallery label level ({', '.join(gallery.levels)})")
     labels_of = subject_labels(gallery, references)
     known = {lv: {r.label(lv) for r in gallery} for lv in levels}
     gens, refs, left_out = scored_by_gallery(generations.records, references.records if references is not None else [],
@@ -96,6 +105,7 @@ def rank_protocol(
         raise ValueError("no generated image could be embedded")
     rows = results.row_index()
     section: dict = {"encoder": encoder.name, "levels": list(levels), "ties": ties, "no_relevant": no_relevant,
+                     "within": within,
                      "gallery_size": len(gal), "methods": {}, "real": {}, "relative": {}, "chance": {}, "per_group": {},
                      "leakage": {"rule": "gallery image that copies or nearly copies a reference (see the content section)",
                                  "policy": leaked, "gallery_copies_of_references": len(leaks),
@@ -122,7 +132,16 @@ def rank_protocol(
             results.add_metric(name(m), f"retrieval {m} at level {lv} against the gallery ({encoder.name})",
                                encoder=encoder.name, protocol="retrieval")
         ql = [labels_of[r.subject].get(lv, "") for r in qrecs]
-        res = _ranked(Q, ql, G, gl, h_q, h_gal, no_relevant, ties, cache)
+        grouped = within is not None and _finer(gallery.levels, lv, within)
+        g_within = [r.label(within) for r in gal] if grouped else None
+
+        def rank(X, xl, xids, xrecs, gl=gl, g_within=g_within, grouped=grouped):
+            if not grouped:
+                return _ranked(X, xl, G, gl, xids, h_gal, no_relevant, ties, cache)
+            xgroups = [labels_of[r.subject].get(within, "") for r in xrecs]
+            return _ranked_within(X, xl, xgroups, G, gl, g_within, xids, h_gal, no_relevant, ties, cache)
+
+        res = rank(Q, ql, h_q, qrecs)
         for i, r in enumerate(qrecs):
             rows[(r.method or "", r.id)].update({name(m): float(res.per_query[m][i]) for m in ROW_METRICS})
         for method, idx in by_method.items():
@@ -139,7 +158,7 @@ def rank_protocol(
             R, rrecs = real
             rl = [labels_of[r.subject].get(lv, "") for r in rrecs]
             h_r = [content.content_id(r) for r in rrecs]
-            rres = _ranked(R, rl, G, gl, h_r, h_gal, no_relevant, ties, cache)
+            rres = rank(R, rl, h_r, rrecs)
             section["real"][lv] = rres.summary()
             section["real"][lv]["n_subjects"] = len({r.subject for r in rrecs})
             section["real"][lv]["references_in_gallery"] = int(sum(h in gallery_contents for h in h_r))
@@ -194,6 +213,44 @@ def _ranked(Q, ql, G, gl, qids, gids, no_relevant, ties, cache):
                                                                   no_relevant=no_relevant, ties=ties).to_arrays(),
                       root=root)
     return RetrievalResult.from_arrays(d)
+
+
+def _ranked_within(Q, ql, qgroups, G, gl, ggroups, qids, gids, no_relevant, ties, cache):
+    """:func:`_ranked` inside each group: query i meets only the gallery items whose group equals
+    ``qgroups[i]``. A query whose group has no gallery item has no relevant item (``no_relevant``)."""
+    from idbench.metrics.retrieval import RetrievalResult
+
+    qgroups, ggroups = np.asarray(qgroups, dtype=object), np.asarray(ggroups, dtype=object)
+    n = len(ql)
+    parts: list[tuple[np.ndarray, RetrievalResult]] = []
+    for grp in sorted(set(qgroups.tolist()), key=str):
+        qi, gi = np.flatnonzero(qgroups == grp), np.flatnonzero(ggroups == grp)
+        if len(gi):
+            parts.append((qi, _ranked(Q[qi], [ql[i] for i in qi], G[gi], [gl[i] for i in gi], [qids[i] for i in qi],
+                                      [gids[i] for i in gi], no_relevant, ties, cache)))
+        elif no_relevant == "error":
+            raise ValueError(f"group {grp!r}: no gallery image to rank its queries against (no_relevant = 'error')")
+    ks = parts[0][1].ks if parts else ()
+    names = list(parts[0][1].per_query) if parts else ["ap"]
+    empty = 0.0 if no_relevant == "zero" else np.nan
+    per_query = {k: np.full(n, empty, float) for k in names}
+    n_rel, n_cand = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    for qi, r in parts:
+        for k in names:
+            per_query[k][qi] = r.per_query[k]
+        n_rel[qi] = r.n_relevant
+        n_cand[qi] = r.n_candidates if r.n_candidates is not None else 0
+    return RetrievalResult(per_query, n_rel, int((n_rel == 0).sum()), ks, n_cand)
+
+
+def _finer(levels: Sequence[str], lv: str, within: str) -> bool:
+    """Whether level ``lv`` is finer than ``within`` (``subject`` is the finest of all)."""
+    levels = list(levels)
+    if lv == within:
+        return False
+    if lv == "subject" and lv not in levels:
+        return True
+    return lv in levels and levels.index(lv) > levels.index(within)
 
 
 def _parent_level(levels: Sequence[str], lv: str) -> str | None:
@@ -252,7 +309,8 @@ def _run(data, ctx) -> None:
     rank_protocol(data.gallery, data.generations, ctx.image_encoder, levels=levels, references=data.references,
                   results=ctx.results, cache=ctx.cache, problems=ctx.problems, progress=ctx.progress,
                   no_relevant=ctx.opt("retrieval", "no_relevant"), ties=ctx.opt("retrieval", "ties"),
-                  leaked=ctx.opt("retrieval", "leaked"), n_resamples=ctx.n_resamples, seed=ctx.seed, content=data.content)
+                  leaked=ctx.opt("retrieval", "leaked"), within=ctx.opt("retrieval", "within"), n_resamples=ctx.n_resamples, seed=ctx.seed,
+                  content=data.content)
 
 
 from idbench.options import Option  # noqa: E402
@@ -266,6 +324,9 @@ OPTIONS = (
            "before them", choices=("pessimistic", "optimistic")),
     Option("leaked", "str", "remove", "gallery images byte-identical to a reference: removed from the gallery "
            "(counted and named) or kept", choices=("remove", "keep")),
+    Option("within", "str", None, "a coarser gallery level (e.g. class) inside which each query is ranked: it meets "
+           "only the gallery images of its own group, as FPR's code ranks each species against its own gallery "
+           "(default: the whole gallery)"),
 )
 
 PROTOCOL = Protocol("retrieval", ("gallery", "generations"), _run,

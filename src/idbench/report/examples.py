@@ -128,10 +128,12 @@ def store_thumbnails(sections: dict, out_dir: Path, res=None) -> list[Path]:
     """Build the examples (when ``res`` is given) and copy every example image into ``out_dir/thumbs``
     as a thumbnail, recording its name beside its path (``thumb``)."""
     from idbench.cache.results import atomic_write_bytes
+    from idbench.folder import writable_subfolder
 
     written: list[Path] = []
     if res is not None:
         sections["examples"] = build_examples(res)
+    writable_subfolder(out_dir, "thumbs")
 
     def keep(path: str, boxes=None) -> str | None:
         if not path:

@@ -23,12 +23,14 @@ THUMB = 112
 
 
 def _thumb(results_dir: Path, name: str | None) -> str | None:
-    """A stored thumbnail as a data URI: only a file under ``results_dir/thumbs``."""
-    if not name:
+    """A stored thumbnail as a data URI: only a file under ``results_dir/thumbs``, reached without a
+    symbolic link (:func:`idbench.folder.inside`)."""
+    from idbench.folder import inside
+
+    if not isinstance(name, str) or not name.startswith("thumbs/"):
         return None
-    base = (results_dir / "thumbs").resolve()
-    p = (results_dir / name).resolve()
-    if base not in p.parents or not p.is_file():
+    p = inside(results_dir, name)
+    if p is None or not p.is_file():
         return None
     return "data:image/jpeg;base64," + base64.b64encode(p.read_bytes()).decode()
 
@@ -212,11 +214,12 @@ def _answer(res: Results, rankings: dict) -> dict | None:
 
 
 def build_context(res: Results, results_dir: Path) -> dict:
+    from idbench.folder import inside
     from idbench.report.rows import metric_rankings
     from idbench.report.tables import table_data
 
-    agreement_file = results_dir / "agreement.json"  # `idbench agree`'s analysis, the latest one asked for
-    if agreement_file.is_file():
+    agreement_file = inside(results_dir, "agreement.json")  # `idbench agree`'s analysis, the latest one asked for
+    if agreement_file is not None and agreement_file.is_file():
         try:
             res.sections["agreement"] = json.loads(agreement_file.read_text())
         except (OSError, ValueError):
@@ -314,7 +317,7 @@ def build_context(res: Results, results_dir: Path) -> dict:
         ctx["extra"]["distribution"] = sec["distribution"]
     if "meta" in sec:
         ctx["extra"]["meta"] = sec["meta"]
-    points = results_dir / "agreement_points.csv"
+    points = inside(results_dir, "agreement_points.csv") or results_dir / "agreement_points.csv.link"
     if points.is_file():
         ctx["extra"]["agreement"] = _agreement_plots(points)
     agree = sec.get("agreement") or {}

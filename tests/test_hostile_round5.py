@@ -1,0 +1,359 @@
+"""Round 5 of hostile input, security first: no code runs from a received weights file, no wait on a
+network that never answers, nothing read or written outside what the user named."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from idbench.weights import WeightsError, load_state_dict
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class _Planted:
+    """Unpickling this runs code: it writes the marker file (what an attacker's payload would do)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').write('ran')",))
+
+
+def _plant(path: Path, marker: Path) -> Path:
+    torch.save({"state_dict": {"visual.proj": torch.zeros(2)}, "payload": _Planted(marker)}, path)
+    return path
+
+
+def _mlp_state() -> dict:
+    from idbench.encoders.aesthetic import AestheticMLP
+
+    return AestheticMLP(768).state_dict()
+
+
+# every argument that names a weights file, as a user writes it
+WEIGHT_ARGS = [
+    ("hpsv1", lambda f, tmp: f"hpsv1:{f}"),
+    ("hpsv2", lambda f, tmp: f"hpsv2:{f}"),
+    ("aesthetic", lambda f, tmp: f"aesthetic:{f}"),
+    ("aesthetic-clip", lambda f, tmp: f"aesthetic:{_good_mlp(tmp)}#clip={f}"),
+    ("facenet", lambda f, tmp: f"facenet:{f}"),
+    ("imagereward", lambda f, tmp: f"imagereward:{f}#med_config={_med_config(tmp)}"),
+]
+
+
+def _good_mlp(tmp: Path) -> Path:
+    p = tmp / "mlp.pth"
+    if not p.exists():
+        torch.save(_mlp_state(), p)
+    return p
+
+
+def _med_config(tmp: Path) -> Path:
+    p = tmp / "med_config.json"
+    p.write_text("{}")
+    return p
+
+
+def _needs(name: str) -> None:
+    pkg = {"hpsv2": "hpsv2", "facenet": "facenet_pytorch", "imagereward": "ImageReward", "hpsv1": "open_clip",
+           "aesthetic": "open_clip", "aesthetic-clip": "open_clip"}[name]
+    import importlib.util
+
+    if importlib.util.find_spec(pkg) is None:
+        pytest.skip(f"{pkg} not installed")
+
+
+@pytest.mark.parametrize("name,spec", WEIGHT_ARGS, ids=[w[0] for w in WEIGHT_ARGS])
+def test_a_planted_pickle_never_runs_for_any_weights_argument(tmp_path, name, spec):
+    from idbench.encoders import create_encoder
+
+    _needs(name)
+    marker = tmp_path / "ran.txt"
+    evil = _plant(tmp_path / "weights.pt", marker)
+    with pytest.raises((ValueError, ImportError)) as e:
+        create_encoder(spec(evil, tmp_path), device="cpu", cached=False)
+    assert not marker.exists(), f"{name}: code from the weights file ran"
+    if isinstance(e.value, ValueError):
+        assert str(evil) in str(e.value) and "could run code" in str(e.value)
+
+
+def test_no_unsafe_torch_load_anywhere_in_the_package():
+    src = (REPO / "src").rglob("*.py")
+    offenders = [str(p) for p in src if "weights_only=False" in p.read_text() or "allow_pickle=True" in p.read_text()
+                 or "trust_remote_code=True" in p.read_text()]
+    assert offenders == []
+
+
+@pytest.mark.parametrize("content,says", [
+    (b"", "an empty file"),
+    (b"<!DOCTYPE html><html><body>404</body></html>", "an HTML page"),
+    (b"\n  <html>captive portal</html>", "an HTML page"),
+    (b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\n", "Git LFS pointer"),
+    (b"PK\x03\x04garbage-that-is-not-a-torch-archive" * 3, "not a readable torch file"),
+    (b"\x80\x02}q\x00.", "not a readable torch file"),  # a bare pickle, not torch's format
+    (os.urandom(4096), "not a readable torch file"),
+])
+def test_damaged_weight_files_get_one_line_naming_the_file(tmp_path, content, says):
+    p = tmp_path / "w.pt"
+    p.write_bytes(content)
+    with pytest.raises(WeightsError) as e:
+        load_state_dict(p, what="test weights")
+    msg = str(e.value)
+    assert str(p) in msg and says in msg and "\n" not in msg
+
+
+def test_a_torch_file_without_tensors_is_named(tmp_path):
+    p = tmp_path / "w.pt"
+    torch.save({}, p)
+    with pytest.raises(WeightsError, match="holds dict .empty., not x"):
+        load_state_dict(p, what="x")
+    torch.save({"a": 1.5}, p)
+    with pytest.raises(WeightsError, match="entry 'a' is a float, not a tensor"):
+        load_state_dict(p, what="x")
+
+
+def test_a_truncated_checkpoint_is_named(tmp_path):
+    p = tmp_path / "w.pt"
+    torch.save({"a": torch.randn(1000)}, p)
+    p.write_bytes(p.read_bytes()[:1500])
+    with pytest.raises(WeightsError, match="not a readable torch file"):
+        load_state_dict(p, what="x")
+
+
+def test_another_models_weights_are_named_with_what_was_expected(tmp_path):
+    from idbench.encoders import create_encoder
+
+    other = tmp_path / "resnet.pt"
+    torch.save({"conv1.weight": torch.zeros(3, 3), "fc.bias": torch.zeros(2)}, other)
+    with pytest.raises(ValueError) as e:
+        create_encoder(f"aesthetic:{other}", device="cpu", cached=False)
+    assert str(other) in str(e.value) and "aesthetic predictor" in str(e.value) and "layers.0.weight" in str(e.value)
+    wrong_size = tmp_path / "mlp512.pt"
+    st = _mlp_state()
+    st["layers.2.weight"] = torch.zeros(64, 1024)
+    torch.save(st, wrong_size)
+    with pytest.raises(ValueError, match="does not fit"):
+        create_encoder(f"aesthetic:{wrong_size}", device="cpu", cached=False)
+
+
+def test_an_empty_weights_file_on_the_command_line_is_an_error_not_an_interruption(tmp_path):
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    refs = tmp_path / "refs" / "s1"
+    refs.mkdir(parents=True)
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), "red").save(refs / "0.png")
+    gen = tmp_path / "gen" / "m" / "s1"
+    gen.mkdir(parents=True)
+    Image.new("RGB", (64, 64), "blue").save(gen / "0.png")
+    r = subprocess.run([sys.executable, "-m", "idbench.cli.main", "run", "--refs", str(tmp_path / "refs"), "--gen",
+                        str(tmp_path / "gen"), "-e", f"aesthetic:{empty}", "-o", str(tmp_path / "out"), "-q"],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode not in (0, 130), r.stderr
+    assert "cached embeddings are kept" not in r.stderr and str(empty) in r.stderr and "empty file" in r.stderr
+
+
+# ---------------------------------------------------------------- a network that never answers
+
+
+@pytest.fixture()
+def silent_server():
+    """A TCP server that accepts every connection and never sends a byte (a captive network)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+    held, stop = [], threading.Event()
+
+    def serve():
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(srv.accept()[0])
+            except OSError:
+                pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.getsockname()[1]}"
+    stop.set()
+    t.join()
+    for c in held:
+        c.close()
+    srv.close()
+
+
+def _silent_env(url: str, tmp_path: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    return {**env, "HF_ENDPOINT": url, "HF_HOME": str(tmp_path / "hf"), "IDBENCH_CACHE": str(tmp_path / "cache"),
+            "IDBENCH_NET_TIMEOUT": "3", "PYTHONPATH": str(REPO / "src")}
+
+
+@pytest.mark.parametrize("spec,names", [("hf:nobody/never-downloaded", "nobody/never-downloaded"),
+                                        ("pickscore", "yuvalkirstain/PickScore_v1")])
+def test_a_hub_model_on_a_silent_network_is_named_within_15_s(silent_server, tmp_path, spec, names):
+    code = ("from idbench.encoders import create_encoder\n"
+            f"try:\n    create_encoder({spec!r}, device='cpu')\nexcept ValueError as e:\n    print('ERR', e)\n")
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env=_silent_env(silent_server, tmp_path))
+    took = time.monotonic() - t0
+    assert took < 15, f"took {took:.1f} s"
+    assert "ERR" in r.stdout and names in r.stdout and "hf download" in r.stdout, r.stdout + r.stderr
+    assert "working offline" in r.stderr
+
+
+def test_a_download_from_a_silent_server_gives_up_and_leaves_no_partial_file(silent_server, tmp_path, monkeypatch):
+    from idbench import net
+
+    monkeypatch.setenv("IDBENCH_NET_TIMEOUT", "1")
+    monkeypatch.setattr(net, "_REACHABLE", {})
+    dest = tmp_path / "dl" / "weights.pth"
+    t0 = time.monotonic()
+    with pytest.raises(net.DownloadError) as e:
+        net.download(silent_server + "/weights.pth", dest, what="test weights", local_hint="give the file: x:/path")
+    assert time.monotonic() - t0 < 10
+    assert "test weights" in str(e.value) and "give the file" in str(e.value)
+    assert not dest.exists() and (not dest.parent.exists() or list(dest.parent.iterdir()) == [])
+
+
+def test_the_aesthetic_predictor_download_is_bounded_and_goes_into_idbenchs_cache(silent_server, tmp_path, monkeypatch):
+    from idbench import net
+    from idbench.encoders import aesthetic, create_encoder
+
+    monkeypatch.setenv("IDBENCH_NET_TIMEOUT", "1")
+    monkeypatch.setattr(net, "_REACHABLE", {})
+    monkeypatch.setattr(aesthetic, "PREDICTOR_URL", silent_server + "/sac.pth")
+    t0 = time.monotonic()
+    with pytest.raises(OSError, match="aesthetic:/path/to"):
+        create_encoder("aesthetic", device="cpu", cached=False)
+    assert time.monotonic() - t0 < 10
+    cache = Path(os.environ["IDBENCH_CACHE"])
+    assert not any(p.suffix == ".part" for p in cache.rglob("*"))
+
+
+# ---------------------------------------------------------------- nothing outside the folder
+
+
+def test_a_symlinked_thumbs_folder_never_gets_its_target_embedded(tmp_path):
+    from idbench.report.html import _thumb
+
+    secret = tmp_path / "elsewhere"
+    secret.mkdir()
+    (secret / "a.jpg").write_bytes(b"\xff\xd8secret")
+    res = tmp_path / "results"
+    res.mkdir()
+    os.symlink(secret, res / "thumbs")
+    assert _thumb(res, "thumbs/a.jpg") is None
+    assert _thumb(res, "../elsewhere/a.jpg") is None and _thumb(res, str(secret / "a.jpg")) is None
+    # a single linked file inside a real thumbs folder is refused too
+    os.unlink(res / "thumbs")
+    (res / "thumbs").mkdir()
+    os.symlink(secret / "a.jpg", res / "thumbs" / "b.jpg")
+    assert _thumb(res, "thumbs/b.jpg") is None
+    (res / "thumbs" / "c.jpg").write_bytes(b"\xff\xd8own")
+    assert _thumb(res, "thumbs/c.jpg").startswith("data:image/jpeg;base64,")
+
+
+def test_writing_thumbnails_replaces_a_linked_thumbs_folder_without_touching_its_target(tmp_path):
+    from idbench.report.examples import store_thumbnails
+
+    target = tmp_path / "target"
+    target.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    os.symlink(target, out / "thumbs")
+    store_thumbnails({}, out)
+    assert (out / "thumbs").is_dir() and not (out / "thumbs").is_symlink() and target.is_dir()
+
+
+def test_a_symlinked_lock_never_creates_its_target(tmp_path):
+    from idbench.folder import LOCK, FolderError, ResultsFolder
+
+    out = tmp_path / "out"
+    out.mkdir()
+    outside = tmp_path / "outside" / "created-by-idbench"
+    outside.parent.mkdir()
+    os.symlink(outside, out / LOCK)
+    with pytest.raises(FolderError, match="symbolic link"):
+        with ResultsFolder(out).lock():
+            pass
+    assert not outside.exists()
+
+
+def test_a_lock_path_that_is_a_folder_is_named(tmp_path):
+    from idbench.folder import LOCK, FolderError, ResultsFolder
+
+    (tmp_path / LOCK).mkdir()
+    with pytest.raises(FolderError, match="is a folder"):
+        with ResultsFolder(tmp_path).lock():
+            pass
+
+
+def test_a_summary_that_is_a_link_is_not_read(tmp_path):
+    from idbench.results import Results, ResultsError
+
+    real = tmp_path / "real.json"
+    real.write_text("{}")
+    out = tmp_path / "out"
+    out.mkdir()
+    os.symlink(real, out / "summary.json")
+    with pytest.raises(ResultsError, match="symbolic link"):
+        Results.read(out)
+
+
+def test_an_empty_study_identity_lets_nothing_merge_in():
+    from idbench.folder import same_study
+
+    new = {"inputs": {"references": "aa", "generations": "bb"}, "encoders": {"e": "id"}, "options": {}}
+    assert same_study({}, new) and same_study({"inputs": {}}, new) and same_study({"inputs": {"references": ""}}, new)
+    assert same_study(new, new) == []
+
+
+@pytest.mark.parametrize("method", ["../x", "/tmp/abs-method", "..", "a/b", "a\\b", "~root"])
+def test_a_method_name_is_one_folder_inside_the_output(tmp_path, method):
+    from click.testing import CliRunner
+
+    from idbench.cli.main import cli
+
+    refs = tmp_path / "refs" / "s1"
+    refs.mkdir(parents=True)
+    from PIL import Image
+
+    Image.new("RGB", (32, 32)).save(refs / "0.png")
+    gen_py = tmp_path / "g.py"
+    gen_py.write_text("from PIL import Image\ndef generate(prompt, references, seed, **kw):\n"
+                      "    return Image.new('RGB', (8, 8))\n")
+    out = tmp_path / "deep" / "out"
+    prompts = _prompts(tmp_path)
+    before = set(tmp_path.rglob("*"))
+    r = CliRunner().invoke(cli, ["generate", "--refs", str(tmp_path / "refs"), "--generator", f"python:{gen_py}:generate",
+                                 "--method", method, "-o", str(out), "--prompts", str(prompts)])
+    assert r.exit_code != 0 and "method" in r.output.lower(), r.output
+    created = {p for p in set(tmp_path.rglob("*")) - before if not str(p).startswith(str(out))}
+    assert created == set() and not Path("/tmp/abs-method").exists()
+
+
+def _prompts(tmp_path: Path) -> Path:
+    p = tmp_path / "prompts.txt"
+    p.write_text("a photo of {0} {1}\n")
+    return p
+
+
+def test_the_method_option_rejects_path_like_names_in_a_study_file():
+    from idbench.generate import GENERATE_OPTIONS
+    from idbench.options import OptionError, check_table
+
+    assert check_table({"generator": "python:x.py:f", "method": "mine-v2"}, GENERATE_OPTIONS, "generate")["method"] == "mine-v2"
+    with pytest.raises(OptionError, match="generate.method"):
+        check_table({"generator": "python:x.py:f", "method": "../../etc"}, GENERATE_OPTIONS, "generate")
