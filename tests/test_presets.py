@@ -259,3 +259,86 @@ def test_dreambooth_preset_equals_the_mean_over_all_references(hub, tmp_path, pr
             t = clip.get_text_features(**cproc(text=[prompt], return_tensors="pt", padding=True))
         t = t if isinstance(t, torch.Tensor) else t.pooler_output
         assert abs(float(r["clip_t[hf:openai/clip-vit-base-patch32]"]) - _cos(t, clip_i(gen))) < 1e-4
+
+
+# ---------------------------------------------------------------- presets are data files
+
+_MINE = '''name = "mine"
+description = "my benchmark"
+encoders = ["effnet-lite0"]
+protocols = ["similarity"]
+
+[source]
+text = "my_eval.py: score()"
+repository = "me/my-bench"
+
+[options.similarity]
+pairing = "all"
+'''
+
+
+def test_a_preset_file_of_ones_own_runs_and_is_recorded(tmp_path, study_inputs):
+    from idbench.study import Study
+
+    f = tmp_path / "mine.toml"
+    f.write_text(_MINE)
+    s = Study(refs=study_inputs / "refs", gen=study_inputs / "gen", preset=str(f), progress=False, n_resamples=100)
+    res = s.run()
+    assert res.sections["study"]["preset"]["name"] == "mine"
+    assert res.sections["study"]["preset"]["differs"] == []
+    r = CliRunner().invoke(cli, ["presets", str(f)])
+    assert r.exit_code == 0 and r.output == _MINE
+
+
+@pytest.mark.parametrize("edit,names", [
+    (lambda t: t.replace("protocols =", "protocol ="), "'protocol'"),
+    (lambda t: t.replace("pairing =", "pairng ="), "'pairng'"),
+    (lambda t: t.replace("[options.similarity]", "[options.similarty]"), "'similarty'"),
+    (lambda t: t.replace('text = "my_eval.py: score()"', 'txt = "x"'), "'txt'"),
+    (lambda t: t.replace('encoders = ["effnet-lite0"]', 'encoders = 5'), "encoders"),
+    (lambda t: t + '\n[[published]]\nwhat = "real"\nmetric = "DINO"\nvalue = "high"\nsource = "T1"\n', "value"),
+    (lambda t: t + '\n[[rules]]\nupstream = "x.py:f"\n', "'idbench' is required"),
+])
+def test_a_misspelt_or_mistyped_preset_key_is_an_error_naming_it(tmp_path, study_inputs, edit, names):
+    f = tmp_path / "mine.toml"
+    f.write_text(edit(_MINE))
+    r = CliRunner().invoke(cli, ["run", "--refs", str(study_inputs / "refs"), "--gen", str(study_inputs / "gen"),
+                                 "--preset", str(f), "-o", str(tmp_path / "out"), "-q"])
+    assert r.exit_code != 0 and names in r.output and str(f) in r.output, r.output
+    assert not (tmp_path / "out" / "summary.json").exists()
+
+
+def test_a_new_preset_file_is_listed_without_code(tmp_path, monkeypatch):
+    import shutil
+
+    from idbench import presets
+
+    d = tmp_path / "preset_files"
+    shutil.copytree(presets.PRESET_DIR, d)
+    (d / "mine.toml").write_text(_MINE)
+    monkeypatch.setattr(presets, "PRESET_DIR", d)
+    r = CliRunner().invoke(cli, ["presets"])
+    assert r.exit_code == 0 and "mine: my benchmark" in r.output and "fpr:" in r.output
+    assert presets.get_preset("mine").repository == "me/my-bench"
+
+
+def test_one_broken_plugin_preset_does_not_take_the_listing_down(monkeypatch):
+    from idbench import presets
+
+    monkeypatch.setitem(presets.PRESETS._loaded, "broken", presets.Preset(
+        "broken", "a plug-in with a misspelt option", "x", ("effnet-lite0",), options={"similarity": {"pairng": "all"}}))
+    r = CliRunner().invoke(cli, ["presets"])
+    assert r.exit_code == 0 and "fpr:" in r.output
+    assert "broken: cannot be loaded" in r.output and "pairng" in r.output
+
+
+def test_every_shipped_preset_file_loads_and_names_its_source():
+    from idbench.presets import PRESET_DIR, load_preset_file
+
+    files = sorted(PRESET_DIR.glob("*.toml"))
+    assert len(files) >= 9
+    for f in files:
+        p = load_preset_file(f)
+        assert p.source and p.encoders and p.path == str(f)
+        if p.repository:  # a preset read from its benchmark's code names the commit and maps its rules
+            assert len(p.commit) == 40 and p.files and p.rules

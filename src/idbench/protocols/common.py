@@ -41,11 +41,13 @@ def embedding_matrix(emb, recs: Sequence[ImageRecord]) -> tuple[np.ndarray, list
 
 
 def scored_by_gallery(generations: Sequence[ImageRecord], references: Sequence[ImageRecord],
-                      labels_of: dict[str, dict[str, str]], known: dict[str, set[str]], problems, protocol: str
-                      ) -> tuple[list[ImageRecord], list[ImageRecord], dict[str, str]]:
+                      labels_of: dict[str, dict[str, str]], known: dict[str, set[str]], problems, protocol: str,
+                      keep: bool = False) -> tuple[list[ImageRecord], list[ImageRecord], dict[str, str]]:
     """The generations and references of the subjects the gallery can score (every ranked level's
     label present), and ``{subject: why}`` for the others. Each subject left out is named once in
     ``problems`` (kind ``not_in_gallery``), with a did-you-mean only for near-identical labels.
+    With ``keep`` (a benchmark whose code scores such a query as having no relevant item: AP 0) they
+    are kept, and named as scored with nothing to find.
 
     Raises :class:`UnknownLabelError` when no generated subject is left."""
     from idbench.metrics.labels import closest_labels
@@ -61,15 +63,19 @@ def scored_by_gallery(generations: Sequence[ImageRecord], references: Sequence[I
                                                    "compared as written)" if sugg else ""))
         if missing:
             left_out[subject] = "not in the gallery: " + ", ".join(missing)
-    gens = [r for r in generations if r.subject not in left_out]
-    refs = [r for r in references if r.subject not in left_out]
+    gens = [r for r in generations if keep or r.subject not in left_out]
+    refs = [r for r in references if keep or r.subject not in left_out]
     with_gen = {r.subject for r in generations}
     for subject, why in left_out.items():
         if subject in with_gen:
             n = sum(r.subject == subject for r in generations)
-            problems.add(f"subject {subject}", "not_in_gallery", f"{protocol}: {why}; its {n} generated image(s) are "
-                                                                 "not scored and its references leave the upper bound",
-                         "skipped")
+            if keep:
+                problems.add(f"subject {subject}", "not_in_gallery", f"{protocol}: {why}; its {n} generated image(s) "
+                             "are scored with no relevant gallery image (AP 0), as not_in_gallery = 'zero' asks",
+                             "warning")
+            else:
+                problems.add(f"subject {subject}", "not_in_gallery", f"{protocol}: {why}; its {n} generated image(s) "
+                             "are not scored and its references leave the upper bound", "skipped")
     if generations and not gens:
         raise UnknownLabelError("no generated subject is in the gallery: "
                                 + "; ".join(f"{s}: {w}" for s, w in list(left_out.items())[:8]))

@@ -50,6 +50,7 @@ def rank_protocol(
     ties: str = "pessimistic",
     leaked: str = "remove",
     within: str | None = None,
+    not_in_gallery: str = "leave_out",
     n_examples: int = 12,
     n_resamples: int = 2000,
     seed: int = 0,
@@ -57,13 +58,14 @@ def rank_protocol(
 ) -> dict:
     """Run the protocol; adds per-image columns to ``results`` and returns the ``retrieval`` section.
 
-    ``within``: a coarser gallery level (``"class"``) inside which each query is ranked: a query
-    meets only the gallery images that share its label at that level, as FPR's code ranks a species'
-    queries against that species' gallery. Levels at or above ``within`` are ranked against the whole
+    ``within``: a coarser gallery level (``"class"``), or ``"parent"`` (the level just above each ranked
+    level), inside which each query is ranked: a query meets only the gallery images that share its
+    label at that level, as FPR's code ranks a species' queries against that species' gallery. Levels at or above ``within`` are ranked against the whole
     gallery. The method means are then over all queries (each ranked in its own group); each group's
     own mAP is in ``per_group``.
 
-    Subjects whose label at a ranked level is not in the gallery are left out (named in ``problems``
+    Subjects whose label at a ranked level is not in the gallery are scored AP 0 with
+    ``not_in_gallery="zero"`` (FPR's code: such a query has no relevant item), else left out (named in ``problems``
     and in the section's ``subjects_not_in_gallery``, their references out of the upper bound);
     :class:`~idbench.protocols.common.UnknownLabelError` when no generated subject is left (never a
     silent zero-AP query).
@@ -76,12 +78,12 @@ def rank_protocol(
     for lv in levels:
         if lv != "subject" and lv not in gallery.levels:
             raise ValueError(f"level {lv!r} is not a gallery label level ({', '.join(gallery.levels)})")
-    if within is not None and within not in gallery.levels:
-        raise ValueError(f"within: {within!r} is not a gallery label level ({', '.join(gallery.levels)})")
+    if within is not None and within != "parent" and within not in gallery.levels:
+        raise ValueError(f"within: {within!r} is neither 'parent' nor a gallery label level ({', '.join(gallery.levels)})")
     labels_of = subject_labels(gallery, references)
     known = {lv: {r.label(lv) for r in gallery} for lv in levels}
     gens, refs, left_out = scored_by_gallery(generations.records, references.records if references is not None else [],
-                                             labels_of, known, problems, "retrieval")
+                                             labels_of, known, problems, "retrieval", keep=not_in_gallery == "zero")
     all_refs = list(references.records) if references is not None else []
     content = content_audit(content, all_refs, generations.records, gallery.records, results=results, cache=cache,
                             problems=problems)
@@ -132,13 +134,14 @@ def rank_protocol(
             results.add_metric(name(m), f"retrieval {m} at level {lv} against the gallery ({encoder.name})",
                                encoder=encoder.name, protocol="retrieval")
         ql = [labels_of[r.subject].get(lv, "") for r in qrecs]
-        grouped = within is not None and _finer(gallery.levels, lv, within)
-        g_within = [r.label(within) for r in gal] if grouped else None
+        wl = _parent_level(gallery.levels, lv) if within == "parent" else within
+        grouped = wl is not None and _finer(gallery.levels, lv, wl)
+        g_within = [r.label(wl) for r in gal] if grouped else None
 
-        def rank(X, xl, xids, xrecs, gl=gl, g_within=g_within, grouped=grouped):
+        def rank(X, xl, xids, xrecs, gl=gl, g_within=g_within, grouped=grouped, wl=wl):
             if not grouped:
                 return _ranked(X, xl, G, gl, xids, h_gal, no_relevant, ties, cache)
-            xgroups = [labels_of[r.subject].get(within, "") for r in xrecs]
+            xgroups = [labels_of[r.subject].get(wl, "") for r in xrecs]
             return _ranked_within(X, xl, xgroups, G, gl, g_within, xids, h_gal, no_relevant, ties, cache)
 
         res = rank(Q, ql, h_q, qrecs)
@@ -309,7 +312,8 @@ def _run(data, ctx) -> None:
     rank_protocol(data.gallery, data.generations, ctx.image_encoder, levels=levels, references=data.references,
                   results=ctx.results, cache=ctx.cache, problems=ctx.problems, progress=ctx.progress,
                   no_relevant=ctx.opt("retrieval", "no_relevant"), ties=ctx.opt("retrieval", "ties"),
-                  leaked=ctx.opt("retrieval", "leaked"), within=ctx.opt("retrieval", "within"), n_resamples=ctx.n_resamples, seed=ctx.seed,
+                  leaked=ctx.opt("retrieval", "leaked"), within=ctx.opt("retrieval", "within"),
+                  not_in_gallery=ctx.opt("retrieval", "not_in_gallery"), n_resamples=ctx.n_resamples, seed=ctx.seed,
                   content=data.content)
 
 
@@ -324,9 +328,13 @@ OPTIONS = (
            "before them", choices=("pessimistic", "optimistic")),
     Option("leaked", "str", "remove", "gallery images byte-identical to a reference: removed from the gallery "
            "(counted and named) or kept", choices=("remove", "keep")),
-    Option("within", "str", None, "a coarser gallery level (e.g. class) inside which each query is ranked: it meets "
+    Option("within", "str", None, "parent (the level just above each ranked level) or a coarser gallery level (e.g. "
+           "class) inside which each query is ranked: it meets "
            "only the gallery images of its own group, as FPR's code ranks each species against its own gallery "
            "(default: the whole gallery)"),
+    Option("not_in_gallery", "str", "leave_out", "a generated subject whose label is not in the gallery: left out "
+           "(named) or scored as a query with nothing to find (zero: AP 0, as FPR's code does)",
+           choices=("leave_out", "zero")),
 )
 
 PROTOCOL = Protocol("retrieval", ("gallery", "generations"), _run,
