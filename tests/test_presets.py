@@ -11,10 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 from PIL import Image
+
+from tests.conftest import DREAMBOOTH
 
 from idbench.cli.main import cli
 from tests.test_encoders_hub import _tiny_clip_tokenizer
@@ -94,6 +97,62 @@ def _cos(a, b) -> float:
     return float((a * b).sum())
 
 
+def upstream_load_image(path):
+    """yuangpeng/dreambench_plus@66ca27e52b5e7daa350bdb92ac8c60d4a9339c5e, dreambench_plus/utils/image_utils.py
+    ``load_image``, transcribed: PIL open, ``ImageOps.exif_transpose``, modes L / RGB / RGBA / CMYK only, RGBA
+    composited over a white RGBA background, then ``convert("RGB")``."""
+    from PIL import ImageOps
+
+    image = ImageOps.exif_transpose(Image.open(path))
+    assert image.mode in ("L", "RGB", "RGBA", "CMYK")
+    if image.mode == "RGBA":
+        image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image).convert("RGB")
+    return image.convert("RGB")
+
+
+def upstream_pairs(src_dir: Path, tgt_dir: Path) -> dict[str, str]:
+    """The same repository, metrics/dino_score.py ``multigpu_eval_dino_score``, transcribed: both folders
+    globbed for ``**/*.{png,jpeg,jpg}`` (and upper case), sorted, equal counts asserted, zipped in order,
+    and each pair's relative paths up to the first ``.`` asserted equal. Returns tgt path -> src path."""
+    exts = ["png", "jpeg", "jpg"]
+    exts += [e.upper() for e in exts]
+    a = sorted(str(p) for e in exts for p in src_dir.glob(f"**/*.{e}"))
+    b = sorted(str(p) for e in exts for p in tgt_dir.glob(f"**/*.{e}"))
+    assert len(a) == len(b)
+    out = {}
+    for x, y in zip(a, b):
+        assert x.split(str(src_dir) + "/")[-1].split(".")[0] == y.split(str(tgt_dir) + "/")[-1].split(".")[0]
+        out[y] = x
+    return out
+
+
+def transformers_4_35_dinov2_pos_encoding(self, embeddings, height, width):
+    """transformers v4.35.2 (the version DreamBench++'s requirements pin),
+    src/transformers/models/dinov2/modeling_dinov2.py ``Dinov2Embeddings.interpolate_pos_encoding``,
+    transcribed: the patch grid's size + 0.1 as a bicubic ``scale_factor`` of the stored grid (float32)."""
+    import math
+
+    num_patches = embeddings.shape[1] - 1
+    num_positions = self.position_embeddings.shape[1] - 1
+    if num_patches == num_positions and height == width:
+        return self.position_embeddings
+    class_pos_embed = self.position_embeddings[:, 0]
+    patch_pos_embed = self.position_embeddings[:, 1:]
+    dim = embeddings.shape[-1]
+    height = height // self.config.patch_size
+    width = width // self.config.patch_size
+    height, width = height + 0.1, width + 0.1
+    patch_pos_embed = patch_pos_embed.reshape(1, int(math.sqrt(num_positions)), int(math.sqrt(num_positions)), dim)
+    patch_pos_embed = patch_pos_embed.permute(0, 3, 1, 2)
+    target_dtype = patch_pos_embed.dtype
+    patch_pos_embed = torch.nn.functional.interpolate(
+        patch_pos_embed.to(dtype=torch.float32),
+        scale_factor=(float(height / math.sqrt(num_positions)), float(width / math.sqrt(num_positions))),
+        mode="bicubic", align_corners=False).to(dtype=target_dtype)
+    patch_pos_embed = patch_pos_embed.permute(0, 2, 3, 1).view(1, -1, dim)
+    return torch.cat((class_pos_embed.unsqueeze(0), patch_pos_embed), dim=1)
+
+
 def dreambench_plus_scores(cache, gen_path, src_path) -> dict[str, float]:
     """DreamBench++'s own pipelines, written out from its code (scores x 1; the paper shows x 100):
 
@@ -104,7 +163,7 @@ def dreambench_plus_scores(cache, gen_path, src_path) -> dict[str, float]:
     Each: cosine between the generation and the source image it was given."""
     from torchvision import transforms as T
 
-    gen, src = Image.open(gen_path).convert("RGB"), Image.open(src_path).convert("RGB")
+    gen, src = upstream_load_image(gen_path), upstream_load_image(src_path)
     out = {}
     tf = T.Compose([T.Resize(256, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(224), T.ToTensor(),
                     T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
@@ -113,6 +172,9 @@ def dreambench_plus_scores(cache, gen_path, src_path) -> dict[str, float]:
         f = [vit(pixel_values=tf(im)[None]).last_hidden_state[:, 0] for im in (gen, src)]
     out["dino"] = _cos(*f)
     d2 = transformers.Dinov2Model.from_pretrained(_snapshot(cache, "facebook/dinov2-small")).eval()
+    import types
+
+    d2.embeddings.interpolate_pos_encoding = types.MethodType(transformers_4_35_dinov2_pos_encoding, d2.embeddings)
     proc = transformers.AutoImageProcessor.from_pretrained(_snapshot(cache, "facebook/dinov2-small"), use_fast=False)
     with torch.no_grad():
         f = [d2(**proc(images=im, return_tensors="pt")).last_hidden_state[:, 0] for im in (gen, src)]
@@ -127,6 +189,21 @@ def test_dreambench_plus_preset_equals_its_code_per_image(hub, tmp_path, dreambo
     from tests.test_layouts import _dreambenchpp
 
     root = _dreambenchpp(tmp_path, dreambooth_rows)
+    # what real sample folders hold: PNG generations beside JPG sources, RGBA and greyscale generations, an
+    # EXIF-rotated source
+    tgt = sorted((root / "samples" / "emu2" / "tgt_image").rglob("*.jpg"))
+    for i, f in enumerate(tgt[:3]):
+        im = Image.open(f)
+        im = [im.convert("RGBA"), im.convert("L"), im][i]
+        if i == 0:
+            im.putalpha(Image.linear_gradient("L").resize(im.size))
+        im.save(f.with_suffix(".png"))
+        f.unlink()
+    src = sorted((root / "samples" / "emu2" / "src_image").rglob("*.jpg"))[-1]
+    im = Image.open(src)
+    exif = im.getexif()
+    exif[0x0112] = 6
+    im.transpose(Image.Transpose.ROTATE_90).save(src, exif=exif)
     out = tmp_path / "res"
     env = {**os.environ, "HF_HUB_CACHE": str(hub), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     p = subprocess.run([sys.executable, "-m", "idbench.cli.main", "run", "--refs", str(root), "--gen",
@@ -136,16 +213,22 @@ def test_dreambench_plus_preset_equals_its_code_per_image(hub, tmp_path, dreambo
     assert "preset dreambench++" in p.stdout and "settings as published" in p.stdout
     rows = list(csv.DictReader(open(out / "per_image.csv")))
     cols = {"dino": "cos[hf:facebook/dino-vits8#resize=256,crop=224,interp=bicubic,norm=imagenet]",
-            "dinov2": "cos[hf:facebook/dinov2-small]", "clip": "cos[hf:openai/clip-vit-base-patch32]"}
+            "dinov2": "cos[hf:facebook/dinov2-small#pos_interp=scale_factor]", "clip": "cos[hf:openai/clip-vit-base-patch32]"}
     assert len(rows) == 12
+    pairs = {}
+    for method in ("emu2", "blip_diffusion"):
+        pairs.update(upstream_pairs(root / "samples" / method / "src_image", root / "samples" / method / "tgt_image"))
+    per_method: dict[str, list] = {}
     for r in rows:
-        method, coll, stem = r["image_id"].split("/")
-        src = root / "samples" / method / "src_image" / coll / f"{stem}.jpg"
-        ref = dreambench_plus_scores(hub, r["path"], src)
+        ref = dreambench_plus_scores(hub, r["path"], pairs[r["path"]])
         for k, col in cols.items():
             assert abs(float(r[col]) - ref[k]) < 1e-4, (k, r["image_id"], float(r[col]), ref[k])
+        per_method.setdefault(r["method"], []).append(ref)
     s = json.loads((out / "summary.json").read_text())
     assert s["sections"]["study"]["preset"]["name"] == "dreambench++"
+    for method, refs in per_method.items():  # DreamBench++'s score: the mean over the method's pairs
+        for k, col in cols.items():
+            assert abs(s["methods"][method][col]["mean"] - float(np.mean([x[k] for x in refs]))) < 1e-4
     # the paper's scale in every table a person reads (per_image.csv and summary.json stay x 1)
     md = (out / "tables.md").read_text()
     assert "x100" in md
@@ -342,3 +425,29 @@ def test_every_shipped_preset_file_loads_and_names_its_source():
         assert p.source and p.encoders and p.path == str(f)
         if p.repository:  # a preset read from its benchmark's code names the commit and maps its rules
             assert len(p.commit) == 40 and p.files and p.rules
+
+
+def test_dinov2_position_grid_as_the_transformers_version_dreambench_pins(hub, dreambooth_rows):
+    """hf:...#pos_interp=scale_factor embeds as transformers 4.35.2 does (the transcription above), which
+    transformers 5's own rule does not: the embeddings show the difference the cosine hides on a tiny model."""
+    import types
+
+    from idbench.encoders.hf import HFEncoder
+
+    snap = _snapshot(hub, "facebook/dinov2-small")
+    old, new = HFEncoder(str(snap) + "#pos_interp=scale_factor"), HFEncoder(str(snap))
+    assert old.cache_id != new.cache_id
+    ref = transformers.Dinov2Model.from_pretrained(snap).eval()
+    ref.embeddings.interpolate_pos_encoding = types.MethodType(transformers_4_35_dinov2_pos_encoding, ref.embeddings)
+    proc = transformers.AutoImageProcessor.from_pretrained(snap, use_fast=False)
+    for row in dreambooth_rows[:4]:
+        im = upstream_load_image(DREAMBOOTH / row["path"])
+        with torch.no_grad():
+            want = torch.nn.functional.normalize(ref(**proc(images=im, return_tensors="pt")).last_hidden_state[:, 0],
+                                                 dim=-1)[0].numpy()
+        got = old.embed_batch([old.preprocess(im)])[0].vectors[0]
+        other = new.embed_batch([new.preprocess(im)])[0].vectors[0]
+        assert np.abs(got - want).max() < 1e-6
+        assert np.abs(other - want).max() > 1e-5
+    with pytest.raises(ValueError, match="DINOv2"):
+        HFEncoder(str(_snapshot(hub, "openai/clip-vit-base-patch32")) + "#pos_interp=scale_factor")

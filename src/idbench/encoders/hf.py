@@ -54,11 +54,39 @@ def parse_spec(arg: str) -> tuple[str, dict[str, str]]:
     opts = {}
     for part in filter(None, frag.split(",")):
         k, eq, v = part.partition("=")
-        if not eq or k.strip() not in ("resize", "crop", "interp", "norm", "pool"):
+        if not eq or k.strip() not in ("resize", "crop", "interp", "norm", "pool", "pos_interp"):
             raise ValueError(f"hf: unknown preprocessing option {part!r}; known: resize=N, crop=N, "
-                             "interp=bicubic|bilinear|nearest, norm=imagenet|clip, pool=cls|mean")
+                             "interp=bicubic|bilinear|nearest, norm=imagenet|clip, pool=cls|mean, "
+                             "pos_interp=size|scale_factor")
         opts[k.strip()] = v.strip()
     return model_id, opts
+
+
+def scale_factor_pos_encoding(embeddings_module):
+    """A DINOv2 ``interpolate_pos_encoding`` by the rule of transformers before 4.42 (DreamBench++ pins
+    4.35.2): the patch grid's target size plus 0.1, turned into a ``scale_factor`` of the stored grid
+    for a bicubic ``interpolate`` (align_corners False, in float32). transformers 5 passes the target
+    ``size`` instead; the two differ slightly (the 0.1 shifts the sampling positions). Returns the
+    function to bind in place of the module's own."""
+    import math
+
+    def interpolate(embeddings: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        pos = embeddings_module.position_embeddings
+        n_patches, n_pos = embeddings.shape[1] - 1, pos.shape[1] - 1
+        if n_patches == n_pos and height == width:
+            return pos
+        ph, pw = embeddings_module.patch_embeddings.patch_size if isinstance(
+            embeddings_module.patch_embeddings.patch_size, (tuple, list)) else (embeddings_module.patch_embeddings.patch_size,) * 2
+        h, w = height // ph + 0.1, width // pw + 0.1
+        side = math.sqrt(n_pos)
+        grid = pos[:, 1:].reshape(1, int(side), int(side), pos.shape[-1]).permute(0, 3, 1, 2)
+        out = torch.nn.functional.interpolate(grid.to(torch.float32), scale_factor=(float(h / side), float(w / side)),
+                                              mode="bicubic", align_corners=False).to(pos.dtype)
+        if int(h) != out.shape[-2] or int(w) != out.shape[-1]:
+            raise ValueError("DINOv2 position grid: the interpolated size does not match the image's patch grid")
+        return torch.cat((pos[:, :1], out.permute(0, 2, 3, 1).reshape(1, -1, pos.shape[-1])), dim=1)
+
+    return interpolate
 
 
 def torchvision_pipeline(opts: dict[str, str]):
@@ -104,6 +132,16 @@ class HFEncoder(Encoder):
 
                 self.tokenizer = AutoTokenizer.from_pretrained(model_id, **kw)
         self.pooling = pooling
+        pos_interp = self.opts.get("pos_interp", "size")
+        if pos_interp not in ("size", "scale_factor"):
+            raise ValueError(f"hf: pos_interp must be size (transformers 5) or scale_factor (transformers < 4.42), "
+                             f"got {pos_interp!r}")
+        if pos_interp == "scale_factor":
+            emb = getattr(self.model, "embeddings", None)
+            if self.family != "dinov2" or emb is None:
+                raise ValueError(f"hf: pos_interp applies to DINOv2 models, not {self.family}")
+            emb.interpolate_pos_encoding = scale_factor_pos_encoding(emb)
+            self.preprocess_version += "-posSF"
         frag = ",".join(f"{k}={v}" for k, v in self.opts.items())
         self.name = f"hf:{model_id}" + (f"#{frag}" if frag else "")
         with torch.no_grad():

@@ -79,6 +79,36 @@ def _read_refs(path: Path, problems, context) -> dict:
     return {"references": ReferenceSet(recs)}
 
 
+#: the extensions DreamBench++'s evaluation globs (dreambench_plus/utils/image_utils.py: IMAGE_EXT)
+SOURCE_EXTS = (".png", ".jpeg", ".jpg")
+
+
+def source_image(folder: Path, name: str, problems=None) -> Path | None:
+    """The source image paired with the generation ``name``, as DreamBench++'s evaluation pairs them
+    (``metrics/dino_score.py`` ``multigpu_eval_dino_score``: the relative path up to its first ``.``
+    must match, whatever the extension: ``0_1.png`` pairs with ``src_image/.../0_1.jpg``). Two
+    candidates with the same stem (which DreamBench++'s count check would refuse) are named; the one with
+    the generation's own extension is taken if present.
+
+    >>> import tempfile; d = Path(tempfile.mkdtemp()); _ = (d / "0_1.jpg").write_bytes(b"x")
+    >>> source_image(d, "0_1.png").name
+    '0_1.jpg'
+    """
+    stem = name.split(".")[0]
+    if not folder.is_dir():
+        return None
+    found = sorted(p for p in folder.iterdir() if p.is_file() and p.name.split(".")[0] == stem
+                   and p.suffix.lower() in SOURCE_EXTS)
+    if len(found) > 1:
+        same = [p for p in found if p.name == name]
+        if problems is not None:
+            problems.add(folder / name, "ambiguous_source", f"{len(found)} source images share the stem {stem!r} "
+                         f"({', '.join(p.name for p in found)}); DreamBench++ would refuse the folder. Using "
+                         f"{(same or found)[0].name}", "warning")
+        return (same or found)[0]
+    return found[0] if found else None
+
+
 def _read_gen(path: Path, problems, context) -> dict:
     root = _samples_dir(path)
     recs = []
@@ -108,9 +138,9 @@ def _read_gen(path: Path, problems, context) -> dict:
                 plist = context.get("dreambenchpp_prompts", {}).get(coll, [])
                 p = int(m.group(1))
                 prompt = plist[p] if p < len(plist) else None
-            src = mdir / "src_image" / coll / img.name
             extra = {"prompt_index": m.group(1), "sample": m.group(2)}
-            if src.is_file():
+            src = source_image(mdir / "src_image" / coll, img.name, problems)
+            if src is not None:
                 extra["source_image"] = str(src)
             recs.append(ImageRecord(f"{method}/{coll}/{img.stem}", img, coll, method=method, prompt=prompt, extra=extra))
     if not recs:
