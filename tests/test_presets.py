@@ -17,9 +17,8 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from tests.conftest import DREAMBOOTH
-
 from idbench.cli.main import cli
+from tests.conftest import DREAMBOOTH
 from tests.test_encoders_hub import _tiny_clip_tokenizer
 
 transformers = pytest.importorskip("transformers")
