@@ -306,16 +306,22 @@ def test_a_preset_run_shows_the_published_numbers_as_reference_rows():
 def test_dreambooth_preset_equals_the_mean_over_all_references(hub, tmp_path, preset):
     """DreamBooth's DINO (ViT-S/16, torchvision pipeline) and CLIP-I: each generation's mean cosine to
     all its subject's references, per image; CLIP-T: the prompt's and the image's CLIP cosine. The
-    dreambench preset (the DreamBench dataset as later papers score it) is the same pipeline."""
+    dreambench preset (the DreamBench dataset as later papers score it) is the same pipeline. A generation
+    that copies a reference is flagged, but its number is the paper's formula: the mean over every reference
+    (the copy guard informs, it never changes a preset's number)."""
     from torchvision import transforms as T
 
     _refs_and_gen(tmp_path, n_refs=3, prompts=True)
+    first_ref = sorted((tmp_path / "refs" / "can").glob("*.jpg"))[0]
+    (tmp_path / "gen" / "m" / "can" / "1.jpg").write_bytes(first_ref.read_bytes())
+    (tmp_path / "gen" / "m" / "can" / "1.txt").write_text("a photo of a can on the beach")
     env = {**os.environ, "HF_HUB_CACHE": str(hub), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     p = subprocess.run([sys.executable, "-m", "idbench.cli.main", "run", "--refs", str(tmp_path / "refs"), "--gen",
                         str(tmp_path / "gen"), "--preset", preset, "-o", str(tmp_path / "o"), "-q", "--no-report",
                         "--bootstrap", "200"], env=env, capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stderr[-3000:]
     rows = list(csv.DictReader(open(tmp_path / "o" / "per_image.csv")))
+    assert len(rows) == 3 and [r["copy_of"] != "" for r in rows].count(True) == 1
     tf = T.Compose([T.Resize(256, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(224), T.ToTensor(),
                     T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
     vit = transformers.ViTModel.from_pretrained(_snapshot(hub, "facebook/dino-vits16")).eval()

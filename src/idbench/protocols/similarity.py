@@ -41,6 +41,7 @@ def evaluate_similarity(
     n_resamples: int = 2000,
     seed: int = 0,
     pairing: str = "all",
+    copies: str = "leave_one_out",
 ) -> Results:
     """Score every generated image against its subject's references with each encoder.
 
@@ -48,9 +49,14 @@ def evaluate_similarity(
     one source image it was given only (the ``source_image`` a layout records, else its
     ``input_reference``), instead of the mean over all its subject's references.
 
-    Leave-one-out for copies: a generation that copies (or nearly copies) one of its subject's
-    references is scored against the subject's *other* references (``content``: the study's
-    :class:`~idbench.data.content.ContentAudit`, computed here when not given)."""
+    Leave-one-out for copies (``copies="leave_one_out"``, the default): a generation that copies (or
+    nearly copies) one of its subject's references is scored against the subject's *other* references
+    (``content``: the study's :class:`~idbench.data.content.ContentAudit`, computed here when not
+    given). ``copies="all_references"`` scores it as every other generation, against all the
+    references, as the benchmarks' code does: the copy is still flagged (``copy_of``) and kept out of
+    rankings, but its number is the benchmark's."""
+    if copies not in ("leave_one_out", "all_references"):
+        raise ValueError(f"copies must be 'leave_one_out' or 'all_references', got {copies!r}")
     problems = problems if problems is not None else ProblemLog()
     results = results if results is not None else Results(problems=problems)
     if not results.rows:
@@ -66,9 +72,12 @@ def evaluate_similarity(
         subj: [str(r.path) for r in recs[:3]] for subj, recs in ref_by_subject.items()}
     results.sections["similarity"]["leave_one_out"] = (
         "a generation that copies or nearly copies one of its subject's references is scored against the subject's "
-        "other references (cos, IPS, SIS, FaceSim); copy-paste keeps every reference")
+        "other references (cos, IPS, SIS, FaceSim); copy-paste keeps every reference") if copies == "leave_one_out" \
+        else ("copies are flagged and kept out of rankings, but scored against every reference as the benchmark's "
+              "code scores them (copies = all_references)")
     own_source = {g.id: c.source.id for g in generations for c in [content.copy_of(g)]
-                  if c is not None and c.source_set == "reference" and c.source.subject == g.subject}
+                  if c is not None and c.source_set == "reference" and c.source.subject == g.subject} \
+        if copies == "leave_one_out" else {}
     impostors_of = _impostor_subjects(references)
     boot = {"n_resamples": n_resamples, "seed": seed}
 
@@ -531,7 +540,7 @@ def _run(data, ctx) -> None:
     evaluate_similarity(data.references, data.generations, encoders, cache=ctx.cache, problems=ctx.problems,
                         progress=ctx.progress, batch_size=ctx.batch_size, results=ctx.results, face_policy=policy,
                         text=ctx.opt("similarity", "text"), content=data.content, n_resamples=ctx.n_resamples,
-                        seed=ctx.seed, pairing=ctx.opt("similarity", "pairing"))
+                        seed=ctx.seed, pairing=ctx.opt("similarity", "pairing"), copies=ctx.opt("similarity", "copies"))
     gens, image_encs = data.generations, [e for e in encoders if e.kind == "image"]
     if ctx.opt("similarity", "rfs"):
         for e in [e for e in image_encs if e.has_text]:
@@ -580,6 +589,10 @@ OPTIONS = (
     Option("text", "bool", True, "CLIP-T and Stellar's prompt gate, with encoders that have a text tower"),
     Option("pairing", "str", "all", "image encoders: cosine to all the subject's references (DreamBooth) or to the "
            "one source image each generation was given (DreamBench++)", choices=("all", "source")),
+    Option("copies", "str", "leave_one_out", "a generation that copies one of its subject's references: scored "
+           "against the other references (leave_one_out) or against all of them as the benchmarks' code does "
+           "(all_references; the copy is still flagged and kept out of rankings)",
+           choices=("leave_one_out", "all_references")),
     Option("rfs", "bool", False, "relation fidelity (needs a 'relation' column subject|relation|object)"),
     Option("goa_detector", "str", None, "GOA: OWL-ViT / OWLv2 model id or folder", flag="--detector"),
     Option("aps_attributes", "path", None, "APS: CSV with path, subject and one 0/1 column per face attribute",
