@@ -9,8 +9,12 @@ similar instance on the exact background of view i. With ``sim_ij = cos(view_i, 
 * SSR (Sample Success Rate) = share of samples whose every margin is > 0 (strict: 0 fails);
 * PA (Pairwise Accuracy)    = winning margins / all margins, pooled over samples (micro-average).
 
-A sample whose distractor is missing for some view cannot be scored strictly; idbench leaves it
-out of SSR and PA and reports how many were left out (``n_incomplete``).
+A sample whose distractor (or view) is missing gives NaN margins for the terms that need it. With
+``incomplete="drop"`` (the default) such a sample is left out of SSR and PA and counted
+(``n_incomplete``); with ``incomplete="valid_margins"`` it is scored on its valid margins, as NearID's
+code does (``evaluation/metrics.py``: NaN terms are skipped, a sample succeeds when all its valid
+margins win, PA pools the valid terms), and counted as ``n_partial``. A sample with no valid margin
+is left out either way.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ def sample_margins(views: np.ndarray, distractors: np.ndarray) -> np.ndarray:
         raise ValueError(f"distractors must have the views' shape {v.shape}, got {d.shape}")
     n = len(v)
     missing = np.isnan(d).any(axis=1)
+    no_view = np.isnan(v).any(axis=1)
+    v = np.where(no_view[:, None], 0.0, v)
     X = np.concatenate([v, np.where(missing[:, None], 0.0, d)])
     uniq, inv = np.unique(X, axis=0, return_inverse=True)
     inv = inv.ravel()
@@ -61,9 +67,10 @@ def sample_margins(views: np.ndarray, distractors: np.ndarray) -> np.ndarray:
     S = gram[np.ix_(inv, inv)]
     sim = S[:n, :n]
     cross = S[np.arange(n), n + np.arange(n)]
-    cross = np.where(missing, np.nan, cross)
+    cross = np.where(missing | no_view, np.nan, cross)
     i, j = np.triu_indices(n, k=1)
-    return np.stack([sim[i, j] - cross[i], sim[i, j] - cross[j]], axis=1).ravel()
+    s_ij = np.where(no_view[i] | no_view[j], np.nan, sim[i, j])
+    return np.stack([s_ij - cross[i], s_ij - cross[j]], axis=1).ravel()
 
 
 @dataclass
@@ -77,6 +84,8 @@ class NearIDResult:
     margins: np.ndarray  # all pooled margins
     per_source: dict
     margin_sample: np.ndarray | None = None  # index of the scored sample each pooled margin belongs to
+    n_partial: int = 0  # samples scored on part of their margins (incomplete = "valid_margins")
+    rule: str = "drop"
 
     def intervals(self, n_resamples: int = 2000, seed: int = 0) -> dict:
         """95% cluster-bootstrap intervals over samples for SSR and PA (a sample's margins move together)."""
@@ -94,27 +103,41 @@ class NearIDResult:
         q = np.quantile(self.margins, [0.05, 0.25, 0.5, 0.75, 0.95]).tolist() if self.margins.size else []
         counts, edges = np.histogram(self.margins, bins=30) if self.margins.size else (np.zeros(0), np.zeros(0))
         return {"ssr": self.ssr, "pa": self.pa, "n_samples": self.n_samples, "n_incomplete": self.n_incomplete,
-                "n_margins": self.n_margins, "margin_quantiles": dict(zip(["q05", "q25", "q50", "q75", "q95"], q)),
+                "n_partial": self.n_partial, "incomplete_rule": self.rule, "n_margins": self.n_margins,
+                "margin_quantiles": dict(zip(["q05", "q25", "q50", "q75", "q95"], q)),
                 "histogram": {"edges": edges.tolist(), "counts": counts.tolist()}, "per_source": self.per_source,
                 **self.intervals()}
 
 
-def ssr_pa(margins_per_sample: Sequence[np.ndarray], sources: Sequence[str] | None = None) -> NearIDResult:
+def ssr_pa(margins_per_sample: Sequence[np.ndarray], sources: Sequence[str] | None = None, *,
+           incomplete: str = "drop") -> NearIDResult:
     """SSR and PA over samples (micro-pooled), overall and per distractor source.
+
+    ``incomplete``: a sample with NaN margins (a missing distractor or view) is left out (``"drop"``)
+    or scored on its valid margins (``"valid_margins"``, NearID's code).
 
     >>> r = ssr_pa([np.array([0.1, 0.2]), np.array([0.3, 0.0])])
     >>> r.ssr, r.pa      # second sample has a margin of exactly 0: it fails, and so does that margin
     (0.5, 0.75)
+    >>> r = ssr_pa([np.array([0.1, np.nan]), np.array([0.3, -0.1])], incomplete="valid_margins")
+    >>> r.ssr, r.pa, r.n_partial   # the first sample wins on its one valid margin
+    (0.5, 0.6666666666666666, 1)
     """
+    if incomplete not in ("drop", "valid_margins"):
+        raise ValueError(f"incomplete must be 'drop' or 'valid_margins', got {incomplete!r}")
     sources = list(sources) if sources is not None else ["all"] * len(margins_per_sample)
     if len(sources) != len(margins_per_sample):
         raise ValueError("one source per sample")
-    scored, src_scored, incomplete = [], [], 0
+    scored, src_scored, n_incomplete, n_partial = [], [], 0, 0
     for m, s in zip(margins_per_sample, sources):
-        m = np.asarray(m, dtype=np.float64)
-        if m.size == 0 or np.isnan(m).any():
-            incomplete += 1
+        m = np.asarray(m, dtype=np.float64).ravel()
+        nan = np.isnan(m)
+        if m.size == 0 or nan.all() or (nan.any() and incomplete == "drop"):
+            n_incomplete += 1
             continue
+        if nan.any():
+            n_partial += 1
+            m = m[~nan]
         scored.append(m)
         src_scored.append(s)
 
@@ -132,7 +155,8 @@ def ssr_pa(margins_per_sample: Sequence[np.ndarray], sources: Sequence[str] | No
         sub = [m for m, t in zip(scored, src_scored) if t == s]
         s_ssr, s_pa, _, _ = _agg(sub)
         per_source[s] = {"ssr": s_ssr, "pa": s_pa, "n_samples": len(sub)}
-    return NearIDResult(ssr, pa, len(scored), incomplete, int(pooled.size), ok, pooled, per_source, owner)
+    return NearIDResult(ssr, pa, len(scored), n_incomplete, int(pooled.size), ok, pooled, per_source, owner,
+                        n_partial=n_partial, rule=incomplete)
 
 
 def two_tier_loss(anchors: "torch.Tensor", positives: "torch.Tensor", distractors: "torch.Tensor",

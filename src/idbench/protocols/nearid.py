@@ -9,14 +9,19 @@ from idbench.embed import embed_records
 from idbench.metrics.nearid import sample_margins, ssr_pa
 
 
-def embed_samples(samples: list[NearIDSample], encoder, *, cache=None, problems=None, progress=True) -> list[IdentityGroup]:
+def embed_samples(samples: list[NearIDSample], encoder, *, cache=None, problems=None, progress=True,
+                  keep_partial: bool = False) -> list[IdentityGroup]:
+    """Each sample's views and distractors embedded. A sample with a view that could not be embedded is
+    left out, unless ``keep_partial``: then that view is a row of NaN (its margins are NaN)."""
     recs = [r for s in samples for r in s.views + [d for d in s.distractors if d is not None]]
     emb = embed_records(encoder, recs, cache=cache, problems=problems, progress=progress, desc="NearID samples")
     groups = []
     for s in samples:
-        if any(v.id not in emb for v in s.views):
+        got = [v for v in s.views if v.id in emb]
+        if not got or (len(got) < len(s.views) and not keep_partial):
             continue
-        v = np.concatenate([emb[r.id].vectors for r in s.views])
+        dim = emb[got[0].id].vectors.shape[1]
+        v = np.stack([emb[r.id].vectors[0] if r.id in emb else np.full(dim, np.nan, np.float32) for r in s.views])
         d = np.stack([emb[r.id].vectors[0] if (r is not None and r.id in emb) else np.full(v.shape[1], np.nan, np.float32)
                       for r in s.distractors])
         groups.append(IdentityGroup(s.identity, v, d, s.source))
@@ -52,12 +57,14 @@ def retrieval_map(groups: list[IdentityGroup], embed=None) -> float:
 
 
 def nearid_section(samples: list[NearIDSample], encoder, *, n_views: int = 3, cache=None, problems=None, progress=True,
-                   n_resamples: int = 2000, seed: int = 0) -> tuple[dict, list[IdentityGroup]]:
+                   n_resamples: int = 2000, seed: int = 0, incomplete: str = "drop") -> tuple[dict, list[IdentityGroup]]:
     """SSR / PA with intervals, margins and counts for one encoder: the ``nearid`` section, with one
-    row per scored sample (id, distractor source, smallest margin, whether every margin wins)."""
-    groups = embed_samples(samples, encoder, cache=cache, problems=problems, progress=progress)
+    row per scored sample (id, distractor source, smallest margin, whether every margin wins).
+    ``incomplete``: see :func:`idbench.metrics.nearid.ssr_pa`."""
+    groups = embed_samples(samples, encoder, cache=cache, problems=problems, progress=progress,
+                           keep_partial=incomplete == "valid_margins")
     margins = [sample_margins(g.views[:n_views], g.distractors[:n_views]) for g in groups]
-    res = ssr_pa(margins, [g.source for g in groups])
+    res = ssr_pa(margins, [g.source for g in groups], incomplete=incomplete)
     section = {"encoder": encoder.name, "n_views": n_views, "n_samples_given": len(samples),
                "n_samples_not_embedded": len(samples) - len(groups), **res.summary()}
     section.update(res.intervals(n_resamples=n_resamples, seed=seed))
@@ -87,9 +94,10 @@ def _examples(samples, groups, margins, n_views: int, n: int = 4) -> list[dict]:
 
 
 def _sample_row(g: IdentityGroup, m: np.ndarray) -> dict:
-    ok = not np.isnan(m).any()
-    return {"sample_id": g.identity, "source": g.source, "min_margin": float(m.min()) if ok else None,
-            "success": bool((m > 0).all()) if ok else None}
+    valid = m[~np.isnan(m)]
+    return {"sample_id": g.identity, "source": g.source, "min_margin": float(valid.min()) if valid.size else None,
+            "success": bool((valid > 0).all()) if valid.size else None, "n_valid_margins": int(valid.size),
+            "n_margins": int(m.size)}
 
 
 def beside_samples(samples_path, name: str):
@@ -124,7 +132,8 @@ def _run(data, ctx) -> None:
             raise ValueError(f"review file: {e}") from None
     n_views = ctx.opt("nearid", "n_views")
     section, groups = nearid_section(samples, ctx.image_encoder, n_views=n_views, cache=ctx.cache, problems=ctx.problems,
-                                     progress=ctx.progress, n_resamples=ctx.n_resamples, seed=ctx.seed)
+                                     progress=ctx.progress, n_resamples=ctx.n_resamples, seed=ctx.seed,
+                                     incomplete=ctx.opt("nearid", "incomplete"))
     if not groups:
         raise ValueError("no NearID sample could be embedded")
     if review:
@@ -144,6 +153,8 @@ from idbench.protocols.registry import Protocol  # noqa: E402
 
 OPTIONS = (
     Option("n_views", "int", 3, "views per sample (published: 3)", minimum=2, flag="--views"),
+    Option("incomplete", "str", "drop", "a sample missing a distractor or a view: left out of SSR and PA (drop) or "
+           "scored on its valid margins, as NearID's code does (valid_margins)", choices=("drop", "valid_margins")),
     Option("review", "path", None, "a review.csv with an accept column (default: review.csv beside the samples "
            "manifest, when present)"),
 )
