@@ -277,7 +277,7 @@ def test_preset_flags_given_win_and_the_difference_is_said(tmp_path):
     from idbench.study import Study, StudyError
 
     s = Study(refs="r", gen="g", preset="consisid", options={"similarity": {"no_face": "zero"}})
-    assert s.encoders == ["arcface:antelopev2"] and s.options["similarity"]["no_face"] == "zero"
+    assert s.encoders == ["arcface:buffalo_l#det_size=320"] and s.options["similarity"]["no_face"] == "zero"
     assert s.options["similarity"]["face_pad_retry"] == 0.25
     assert s.preset_record["differs"] == ["similarity.no_face = 'zero' (preset: 'skip')"]
     with pytest.raises(StudyError, match=r"unknown preset 'dreambench\+' \(did you mean 'dreambench\+\+'"):

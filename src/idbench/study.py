@@ -268,7 +268,9 @@ class Study:
             if key == "refs":
                 data.references = manifest.load_references(path, problems)
             elif key == "gen":
-                data.generations = manifest.load_generations(path, problems, references=data.references)
+                sim = self.options.get("similarity", {})
+                data.generations = manifest.load_generations(path, problems, references=data.references,
+                                                             video_frames=sim.get("frames") or 16)
                 if context.get("name_prompts"):  # e.g. DreamBench: prompts by the index in the file name
                     data.generations = context["name_prompts"](data.generations, problems)
             elif key == "gallery":
@@ -282,6 +284,11 @@ class Study:
                 from idbench.data.ratings import read_ratings
 
                 data.ratings = read_ratings(path, problems)
+        sim = self.options.get("similarity", {})
+        if sim.get("unit") == "video" and data.generations is not None:  # a video's frames, as its benchmark samples them
+            from idbench.data.video import video_units
+
+            data.generations = video_units(data.generations, sim.get("frames") or 16)
         return data
 
     # ------------------------------------------------------------------ planning

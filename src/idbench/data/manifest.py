@@ -233,7 +233,9 @@ def _images_under(folder: Path, problems: ProblemLog) -> list[tuple[str, Path]]:
         if any(part.startswith(".") for part in rel.parts) or p.is_dir():
             continue
         if not is_image_path(p):
-            if p.suffix.lower() not in SIDECAR_SUFFIXES:
+            from idbench.data.video import is_video_path
+
+            if p.suffix.lower() not in SIDECAR_SUFFIXES and not is_video_path(p):
                 problems.add(p, "not_image", f"not an image file (suffix {p.suffix or 'none'!r}; expected one of "
                                              f"{', '.join(sorted(IMAGE_SUFFIXES))})")
             continue
@@ -257,14 +259,23 @@ def _subject_dirs(root: Path, problems: ProblemLog, what: str = "folder") -> lis
     for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         images = _images_under(d, problems)
         if not images:
-            problems.add(d, "empty", "folder has no images")
+            if not _has_videos(d):
+                problems.add(d, "empty", "folder has no images")
             continue
         out.append((d, images))
     return out
 
 
 def _has_images(d: Path) -> bool:
-    return any(p.is_file() and is_image_path(p) for p in d.rglob("*"))
+    from idbench.data.video import is_video_path
+
+    return any(p.is_file() and (is_image_path(p) or is_video_path(p)) for p in d.rglob("*"))
+
+
+def _has_videos(d: Path) -> bool:
+    from idbench.data.video import is_video_path
+
+    return any(p.is_file() and is_video_path(p) for p in d.rglob("*"))
 
 
 def _generation_layout(root: Path, subject_names: set[str] | None) -> str:
@@ -362,11 +373,29 @@ def load_references(path: str | Path, problems: ProblemLog | None = None) -> Ref
     return ReferenceSet(records)
 
 
+def _video_records(video: Path, rid: str, base: ImageRecord, problems: ProblemLog, frames: int) -> list[ImageRecord]:
+    """One record per sampled frame of a generated video (:mod:`idbench.data.video`); a video that
+    cannot be decoded is named and skipped."""
+    from idbench.cache.store import default_cache_dir
+    from idbench.data.video import VideoError, extract_frames
+
+    try:
+        got = extract_frames(video, frames, default_cache_dir())
+    except (VideoError, OSError) as e:
+        problems.add(video, "unreadable_video", str(e))
+        return []
+    return [ImageRecord(**{**base.__dict__, "id": f"{rid}#{j:03d}", "path": png,
+                           "extra": {**base.extra, "video": rid, "frame": str(idx), "video_path": str(video)}})
+            for j, (idx, png) in enumerate(got)]
+
+
 def load_generations(
-    path: str | Path, problems: ProblemLog | None = None, *, references: ReferenceSet | None = None
+    path: str | Path, problems: ProblemLog | None = None, *, references: ReferenceSet | None = None,
+    video_frames: int = 16,
 ) -> GenerationSet:
     """Generations from ``gen/<method>/<subject>/<name>.png`` or a manifest with
-    ``path,method,subject[,prompt]``.
+    ``path,method,subject[,prompt]``. A generated video (``.mp4``, ``.mov``, ...) stands for
+    ``video_frames`` evenly spaced frames (:mod:`idbench.data.video`), each a record naming its video.
 
     When ``references`` is given, a generation whose subject has no references is logged as an
     ``unknown_subject`` problem naming the file and the subject, and skipped.
@@ -374,13 +403,18 @@ def load_generations(
     problems = problems if problems is not None else ProblemLog()
     path = Path(path)
     if _is_manifest(path):
+        from idbench.data.video import is_video_path
+
         records, _ = _records_from_manifest(
             path, problems, required=("path", "method", "subject"), levels=[], with_method=True
         )
         records = [
-            r if r.prompt else ImageRecord(**{**r.__dict__, "prompt": read_prompt_sidecar(r.path, problems)})
+            r if r.prompt or is_video_path(r.path) else
+            ImageRecord(**{**r.__dict__, "prompt": read_prompt_sidecar(r.path, problems)})
             for r in records
         ]
+        records = [x for r in records for x in (_video_records(r.path, r.id, r, problems, video_frames)
+                                                 if is_video_path(r.path) else [r])]
     elif path.is_dir():
         records = []
         layout = _generation_layout(path, set(references.subjects) if references is not None else None)
@@ -408,6 +442,14 @@ def load_generations(
                             extra=read_sidecar_extra(p),
                         )
                     )
+            from idbench.data.video import is_video_path
+
+            for d in sorted(x for x in mdir.iterdir() if x.is_dir() and not x.name.startswith(".")):
+                for v in sorted(q for q in d.rglob("*") if q.is_file() and is_video_path(q) and not q.name.startswith(".")):
+                    rid = f"{method}/{d.name}/{v.relative_to(d).with_suffix('').as_posix()}"
+                    base = ImageRecord(id=rid, path=v, subject=d.name, method=method,
+                                       prompt=read_prompt_sidecar(v, problems), extra=read_sidecar_extra(v))
+                    records.extend(_video_records(v, rid, base, problems, video_frames))
     else:
         raise ManifestError(f"{path}: generations not found (give a folder gen/<method>/<subject>/*.png or a manifest)")
     if references is not None:

@@ -308,8 +308,25 @@ def _file_digest(p: Path) -> str:
 
 
 def make(arg: str | None = None, device: str | None = None, **kw) -> ArcFaceEncoder:
-    """arcface:<pack folder or name>: an insightface pack (SCRFD detector + ArcFace recogniser, e.g. buffalo_l)"""
-    if not arg:
+    """arcface:<pack folder or name>[#det_size=640,det_thresh=0.5]: an insightface pack (SCRFD detector + ArcFace
+    recogniser, e.g. buffalo_l)"""
+    from idbench.encoders.scorer import spec_options
+
+    try:
+        pack, opts = spec_options(arg, ("det_size", "det_thresh"))
+    except ValueError as e:
+        raise PackError(f"arcface: {e}") from None
+    if not pack:
         raise PackError("arcface needs a pack: arcface:<folder> or arcface:<name under ~/.insightface/models>, "
                         "e.g. arcface:buffalo_l")
-    return ArcFaceEncoder(arg, device=device, **kw)
+    try:
+        size = int(opts.get("det_size", 640))
+        thresh = float(opts.get("det_thresh", 0.5))
+    except ValueError:
+        raise PackError(f"arcface: det_size is a whole number of pixels and det_thresh a number, got {opts}") from None
+    if not (32 <= size <= 4096 and size % 32 == 0) or not 0 < thresh < 1:
+        raise PackError(f"arcface: det_size must be a multiple of 32 in [32, 4096] and det_thresh in (0, 1), got {opts}")
+    enc = ArcFaceEncoder(pack, device=device, det_size=(size, size), det_thresh=thresh, **kw)
+    if opts:
+        enc.name = f"arcface:{arg}"
+    return enc

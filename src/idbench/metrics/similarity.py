@@ -87,10 +87,14 @@ def ips_and_sis(generated_faces: np.ndarray, subject_faces: list[np.ndarray]) ->
 
 def select_faces(faces: np.ndarray, boxes: np.ndarray | None, rule: str) -> np.ndarray:
     """The faces a face metric uses: ``"best"`` keeps every detected face (Stellar's IPS takes the
-    best-matching pair), ``"largest"`` keeps the one with the largest box (ConsisID, WithAnyone).
+    best-matching pair), ``"largest"`` keeps the one with the largest box (ConsisID, InstantID). Among
+    boxes of exactly equal area the *last* in detection order wins, as ``sorted(faces, key=area)[-1]``
+    (the benchmarks' code) picks it.
 
     >>> f = np.eye(2, dtype=np.float32); b = np.array([[0, 0, 2, 2], [0, 0, 5, 5]], np.float32)
     >>> select_faces(f, b, "largest")
+    array([[0., 1.]], dtype=float32)
+    >>> select_faces(f, np.array([[0, 0, 5, 5], [1, 1, 6, 6]], np.float32), "largest")   # a tie: the last
     array([[0., 1.]], dtype=float32)
     """
     if rule not in ("best", "largest"):
@@ -100,9 +104,9 @@ def select_faces(faces: np.ndarray, boxes: np.ndarray | None, rule: str) -> np.n
         return f
     if boxes is None or len(boxes) != len(f):
         raise ValueError("the 'largest' rule needs one box per face")
-    b = np.asarray(boxes, np.float64)
+    b = np.asarray(boxes, np.float32)  # float32 arithmetic, as the detectors' boxes are compared upstream
     area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return f[[int(np.argmax(area))]]
+    return f[[len(area) - 1 - int(np.argmax(area[::-1]))]]
 
 
 def facesim(generated_face: np.ndarray, reference_face: np.ndarray) -> tuple[float, float]:

@@ -419,6 +419,46 @@ def _score_face_encoder(enc, generations, ref_by_subject, ref_faces, emb_ref, em
     }
 
 
+#: face columns whose video value is 0 when no frame has a face (ConsisID: ``avg_arc_score = 0.0``)
+_FACE_ZERO = ("facesim[", "face_cos[", "ips[", "sis[")
+
+
+def collapse_to_videos(results: Results, generations: GenerationSet) -> None:
+    """Replace the per-frame rows by one row per video (``extra["video"]``): each metric is the mean over
+    the video's frames that have it; a face metric of a video in which no frame has a face is 0
+    (ConsisID's ``process_video``); ``face_found`` is the share of frames with a face. The frame count
+    is kept (``n_frames``)."""
+    video_of = {(g.method or "", g.id): (g.extra or {}).get("video") for g in generations}
+    path_of = {(g.method or "", g.id): (g.extra or {}).get("video_path") or str(g.path) for g in generations}
+    metrics = set(results.metrics)
+    groups: dict[tuple[str, str], list[dict]] = {}
+    order: list[tuple[str, str]] = []
+    for r in results.rows:
+        key = (r["method"], video_of.get((r["method"], r["image_id"])) or r["image_id"])
+        if key not in groups:
+            order.append(key)
+        groups.setdefault(key, []).append(r)
+    rows = []
+    for key in order:
+        frames = groups[key]
+        first = frames[0]
+        row = {k: v for k, v in first.items() if k not in metrics}
+        row.update(image_id=key[1], path=path_of.get((first["method"], first["image_id"]), first["path"]),
+                   n_frames=len(frames))
+        for m in metrics:
+            vals = [float(f[m]) for f in frames if isinstance(f.get(m), (int, float)) and np.isfinite(f[m])]
+            if vals:
+                row[m] = float(np.mean(vals))
+            elif m.startswith(_FACE_ZERO) and any(m.replace(m.split("[")[0], "face_found", 1) in f for f in frames):
+                row[m] = 0.0
+        rows.append(row)
+    results.rows = rows
+    results.sections.setdefault("similarity", {})["unit"] = {
+        "unit": "video", "n_videos": len(rows),
+        "rule": "each metric is the mean over the video's sampled frames that have it; a face metric is 0 for a video "
+                "in which no sampled frame has a face"}
+
+
 def _named_reference(g, items: list, record=lambda item: item):
     """The item whose reference record the generation's ``input_reference`` names (a reference file
     name, stem, path or id), or None; ``record(item)`` gives an item's reference record."""
@@ -535,12 +575,15 @@ def _run(data, ctx) -> None:
     if pad > 0:
         from idbench.encoders.face_retry import PaddedRetry
 
-        encoders = [PaddedRetry(e, pad) if e.kind == "face" else e for e in encoders]
+        encoders = [PaddedRetry(e, pad, ctx.opt("similarity", "face_pad_geometry"), ctx.opt("similarity", "face_pad_fill"))
+                    if e.kind == "face" else e for e in encoders]
     policy = FacePolicy(ctx.opt("similarity", "no_face"), ctx.opt("similarity", "faces"))
     evaluate_similarity(data.references, data.generations, encoders, cache=ctx.cache, problems=ctx.problems,
                         progress=ctx.progress, batch_size=ctx.batch_size, results=ctx.results, face_policy=policy,
                         text=ctx.opt("similarity", "text"), content=data.content, n_resamples=ctx.n_resamples,
                         seed=ctx.seed, pairing=ctx.opt("similarity", "pairing"), copies=ctx.opt("similarity", "copies"))
+    if ctx.opt("similarity", "unit") == "video":
+        collapse_to_videos(ctx.results, data.generations)
     gens, image_encs = data.generations, [e for e in encoders if e.kind == "image"]
     if ctx.opt("similarity", "rfs"):
         for e in [e for e in image_encs if e.has_text]:
@@ -586,6 +629,15 @@ OPTIONS = (
            "each image (ConsisID, WithAnyone)", choices=("best", "largest")),
     Option("face_pad_retry", "float", 0.0, "when no face is found, detect again on the image padded by this "
            "fraction of its longer side (0: off; ConsisID's retry)", minimum=0.0, maximum=2.0),
+    Option("face_pad_geometry", "str", "longer_side", "the retry's border: pad x the longer side on every side, or "
+           "pad x height above and below and pad x width left and right (per_axis: ConsisID)",
+           choices=("longer_side", "per_axis")),
+    Option("face_pad_fill", "int", 0, "the retry border's grey level (0 black; ConsisID 128)", minimum=0, maximum=255),
+    Option("unit", "str", "image", "what a score belongs to: each image, or each video (the mean over its sampled "
+           "frames; face metrics over the frames with a face, 0 when none has one, as ConsisID)",
+           choices=("image", "video")),
+    Option("frames", "int", 16, "unit = video: frames sampled evenly from each video or frames folder (ConsisID 16, "
+           "OpenS2V 32)", minimum=1),
     Option("text", "bool", True, "CLIP-T and Stellar's prompt gate, with encoders that have a text tower"),
     Option("pairing", "str", "all", "image encoders: cosine to all the subject's references (DreamBooth) or to the "
            "one source image each generation was given (DreamBench++)", choices=("all", "source")),
