@@ -37,6 +37,7 @@ class MetricInfo:
     higher_is_better: bool = True
     encoder: str | None = None
     protocol: str = "similarity"
+    aggregate: str = "mean"  # "mean", or "iqr1.5": the mean after 1.5 x IQR outlier removal (MultiID-Bench)
 
     def to_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items()}
@@ -130,8 +131,14 @@ class Results:
                 if not ok.any():
                     continue
                 spec = metric_spec(metric)
-                entry = mean_with_interval(vals[ok], subjects[ok], n_resamples=n_resamples, confidence=confidence,
-                                           seed=seed, rate=spec is not None and spec.rate)
+                if self.metrics[metric].aggregate == "iqr1.5":
+                    from idbench.stats.bootstrap import trimmed_mean_with_interval
+
+                    entry = trimmed_mean_with_interval(vals[ok], subjects[ok], n_resamples=n_resamples,
+                                                       confidence=confidence, seed=seed)
+                else:
+                    entry = mean_with_interval(vals[ok], subjects[ok], n_resamples=n_resamples, confidence=confidence,
+                                               seed=seed, rate=spec is not None and spec.rate)
                 entry.update(n_images=int(ok.sum()), n_missing=int((~ok).sum()))
                 self.methods[method][metric] = entry
                 for s in sorted(set(subjects[ok])):

@@ -70,3 +70,44 @@ class PaddedRetry(Encoder):
                     e = ImageEmbedding(e.vectors, boxes, e.scores)
                 out[k] = e
         return out
+
+
+class PaddedSquare(Encoder):
+    """A face encoder that sees each image centred on a black square of ``ratio`` x its longer side
+    (``int(ratio * longer side)``, offsets ``(side - w) // 2`` and ``(side - h) // 2``): MultiID-Bench's
+    ``pad_image`` for the reference photos, which are close crops. Boxes are mapped back to the
+    image's own pixels; its cache id names the padding."""
+
+    kind = "face"
+
+    def __init__(self, inner: Encoder, ratio: float = 1.5) -> None:
+        if inner.kind != "face":
+            raise ValueError(f"square padding applies to face encoders, {inner.name} is a {inner.kind} encoder")
+        if not 1.0 <= ratio <= 4.0:
+            raise ValueError(f"ratio must be in [1, 4], got {ratio}")
+        self.inner, self.ratio = inner, float(ratio)
+        self.name, self.dim = inner.name, inner.dim
+
+    @property
+    def cache_id(self) -> str:
+        return f"{self.inner.cache_id}+square{self.ratio:g}"
+
+    def canvas(self, image: Image.Image) -> tuple[Image.Image, tuple[int, int]]:
+        w, h = image.size
+        side = int(max(w, h) * self.ratio)
+        out = Image.new("RGB", (side, side), (0, 0, 0))
+        off = ((side - w) // 2, (side - h) // 2)
+        out.paste(image.convert("RGB"), off)
+        return out, off
+
+    def preprocess(self, image: Image.Image):
+        canvas, off = self.canvas(image)
+        return self.inner.preprocess(canvas), off
+
+    def embed_batch(self, items):
+        out = []
+        for (_, (dx, dy)), e in zip(items, self.inner.embed_batch([x for x, _ in items])):
+            if e.n and e.boxes is not None:
+                e = ImageEmbedding(e.vectors, e.boxes - np.array([dx, dy, dx, dy], np.float32), e.scores)
+            out.append(e)
+        return out

@@ -69,6 +69,9 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     MetricSpec("face_cos", "face cosine", "cosine of the largest generated face and the input reference's largest "
                "face", True, "[-1, 1]", _BASE, "ConsisID (Yuan et al., 2025)",
                "idbench.metrics.similarity.facesim", _F),
+    MetricSpec("face_cos_gt", "face cosine to ground truth", "faces of the generation matched one-to-one "
+               "(Hungarian) to the ground-truth photo's faces, mean matched cosine (MultiID-Bench sim_ori)", True,
+               "[-1, 1]", _BASE, "WithAnyone (2025)", "idbench.metrics.similarity.matched_face_cosines", _F),
     MetricSpec("facesim", "FaceSim", "max(0, face cosine)", True, "[0, 1]", _BASE,
                "ConsisID (Yuan et al., 2025)", "idbench.metrics.similarity.facesim", _F),
     MetricSpec("copy_paste", "copy-paste", "mean over the other references t of (angle(g, t) - angle(g, r)) / "

@@ -97,10 +97,10 @@ def select_faces(faces: np.ndarray, boxes: np.ndarray | None, rule: str) -> np.n
     >>> select_faces(f, np.array([[0, 0, 5, 5], [1, 1, 6, 6]], np.float32), "largest")   # a tie: the last
     array([[0., 1.]], dtype=float32)
     """
-    if rule not in ("best", "largest"):
-        raise ValueError(f"face rule must be 'best' or 'largest', got {rule!r}")
+    if rule not in ("best", "largest", "hungarian"):
+        raise ValueError(f"face rule must be 'best', 'largest' or 'hungarian', got {rule!r}")
     f = np.asarray(faces, np.float32)
-    if rule == "best" or len(f) <= 1:
+    if rule in ("best", "hungarian") or len(f) <= 1:
         return f
     if boxes is None or len(boxes) != len(f):
         raise ValueError("the 'largest' rule needs one box per face")
@@ -182,3 +182,43 @@ def genuine_and_impostor(items_by_subject: dict, score, impostors_of=None) -> di
                 out["impostor"][1].append(s)
     return {k: (np.asarray(v, np.float64).reshape(len(c), -1) if c else np.zeros((0, 1)), np.asarray(c, dtype=object))
             for k, (v, c) in out.items()}
+
+
+def matched_face_cosines(faces_a: np.ndarray, faces_b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The one-to-one assignment of faces ``a`` to faces ``b`` that maximises the summed cosine
+    (Hungarian, ``scipy.optimize.linear_sum_assignment``; MultiID-Bench pairs each generated face with
+    one reference person this way). Returns the matched cosines and the row / column indices; with
+    ``n != m`` faces, ``min(n, m)`` pairs.
+
+    >>> a = np.array([[1.0, 0.0], [0.0, 1.0]]); b = np.array([[0.0, 1.0], [0.6, 0.8]])
+    >>> matched_face_cosines(a, b)[0].round(2)   # a0-b1 (0.6) + a1-b0 (1.0) beats a0-b0 + a1-b1 (0 + 0.8)
+    array([0.6, 1. ])
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    A = np.atleast_2d(np.asarray(faces_a, np.float64))
+    B = np.atleast_2d(np.asarray(faces_b, np.float64))
+    A = A / np.maximum(np.linalg.norm(A, axis=1, keepdims=True), 1e-12)
+    B = B / np.maximum(np.linalg.norm(B, axis=1, keepdims=True), 1e-12)
+    S = A @ B.T
+    rows, cols = linear_sum_assignment(-S)
+    return S[rows, cols], rows, cols
+
+
+def copy_paste_matched(generated: np.ndarray, target: np.ndarray, references: np.ndarray) -> float | None:
+    """MultiID-Bench's copy_geo of one image with several people: the generated faces are matched to
+    the ground-truth image's faces and, separately, to the references' faces (Hungarian); each
+    generated face scores (theta(g, t) - theta(g, r)) / theta(t, r) with its matched t and r
+    (:func:`copy_paste` with one t); the mean. None when the three face counts differ.
+
+    >>> r = np.array([[1.0, 0.0]]); t = np.array([[0.0, 1.0]])
+    >>> copy_paste_matched(r, t, r), copy_paste_matched(t, t, r)
+    (1.0, -1.0)
+    """
+    g, t, r = (np.atleast_2d(np.asarray(x, np.float64)) for x in (generated, target, references))
+    if not (len(g) == len(t) == len(r)) or len(g) == 0:
+        return None
+    _, gi, ti = matched_face_cosines(g, t)
+    _, gr_rows, gr_cols = matched_face_cosines(g, r)
+    ref_of = dict(zip(gr_rows.tolist(), gr_cols.tolist()))
+    return float(np.mean([copy_paste(g[a], r[ref_of[a]], t[b][None]) for a, b in zip(gi.tolist(), ti.tolist())]))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -42,6 +43,7 @@ def evaluate_similarity(
     seed: int = 0,
     pairing: str = "all",
     copies: str = "leave_one_out",
+    ref_pad_square: float = 0.0,
 ) -> Results:
     """Score every generated image against its subject's references with each encoder.
 
@@ -86,7 +88,12 @@ def evaluate_similarity(
             _score_learned(enc, generations, ref_by_subject, rows, results, problems, cache=cache, progress=progress,
                            batch_size=batch_size)
             continue
-        emb_ref = embed_records(enc, references.records, cache=cache, problems=problems, progress=progress,
+        ref_enc = enc
+        if enc.kind == "face" and ref_pad_square:
+            from idbench.encoders.face_retry import PaddedSquare
+
+            ref_enc = PaddedSquare(enc, ref_pad_square)
+        emb_ref = embed_records(ref_enc, references.records, cache=cache, problems=problems, progress=progress,
                                 batch_size=batch_size, desc=f"references [{enc.name}]")
         emb_gen = embed_records(enc, generations.records, cache=cache, problems=problems, progress=progress,
                                 batch_size=batch_size, desc=f"generations [{enc.name}]")
@@ -105,6 +112,9 @@ def evaluate_similarity(
             ref_faces = _reference_faces(ref_by_subject, emb_ref, policy)
             _score_face_encoder(enc, generations, ref_by_subject, ref_faces, emb_ref, emb_gen, rows, results, problems,
                                 policy, own_source)
+            if policy.faces == "hungarian":
+                _score_matched_faces(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems,
+                                     cache=cache, progress=progress, batch_size=batch_size)
             _face_baselines(enc, ref_faces, impostors_of, results, **boot)
     return results
 
@@ -338,8 +348,8 @@ class FacePolicy:
     def __post_init__(self):
         if self.no_face not in ("zero", "skip"):
             raise ValueError(f"no_face must be 'zero' or 'skip', got {self.no_face!r}")
-        if self.faces not in ("best", "largest"):
-            raise ValueError(f"faces must be 'best' or 'largest', got {self.faces!r}")
+        if self.faces not in ("best", "largest", "hungarian"):
+            raise ValueError(f"faces must be 'best', 'largest' or 'hungarian', got {self.faces!r}")
 
 
 def _score_face_encoder(enc, generations, ref_by_subject, ref_faces, emb_ref, emb_gen, rows, results, problems,
@@ -459,6 +469,57 @@ def collapse_to_videos(results: Results, generations: GenerationSet) -> None:
                 "in which no sampled frame has a face"}
 
 
+def _score_matched_faces(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems, *, cache,
+                         progress, batch_size) -> None:
+    """MultiID-Bench's face scores (``faces = "hungarian"``), written over face_cos and copy_paste:
+
+    * ``face_cos``: every face of the generation matched one-to-one (Hungarian) to the subject's
+      references, one face each (the first the detector gives); the mean of the matched cosines. None
+      when the generation or any reference has no face (MultiID-Bench returns None);
+    * ``face_cos_gt``: the same against every face of the ground-truth image (``ground_truth``);
+    * ``copy_paste``: :func:`~idbench.metrics.similarity.copy_paste_matched` with the ground truth as t,
+      when the generation, the ground truth and the references hold as many faces."""
+    from idbench.data.records import ImageRecord
+    from idbench.metrics.similarity import copy_paste_matched, matched_face_cosines
+
+    e = enc.name
+    cos_col, gt_col, cp_col = f"face_cos[{e}]", f"face_cos_gt[{e}]", f"copy_paste[{e}]"
+    results.add_metric(cos_col, f"faces of the generation matched one-to-one (Hungarian) to the references' faces, "
+                                f"mean matched cosine (MultiID-Bench sim_ref; {e})", encoder=e, protocol="face")
+    results.add_metric(gt_col, f"faces of the generation matched one-to-one to the ground-truth image's faces, mean "
+                               f"matched cosine (MultiID-Bench sim_ori; {e})", encoder=e, protocol="face")
+    results.add_metric(cp_col, "MultiID-Bench copy_geo: per matched face (theta(g, t) - theta(g, r)) / theta(t, r), t the "
+                               f"ground truth's face, r the reference's; mean ({e})", higher_is_better=False,
+                       encoder=e, protocol="face")
+    gts = {p: ImageRecord(f"ground-truth:{p}", Path(p), "") for p in {(g.extra or {}).get("ground_truth") for g in generations} if p}
+    emb_gt = embed_records(enc, list(gts.values()), cache=cache, problems=problems, progress=progress,
+                           batch_size=batch_size, desc=f"ground truth [{e}]") if gts else {}
+    for g in generations:
+        row = rows.get((g.method or "", g.id))
+        emb = emb_gen.get(g.id)
+        for c in (cos_col, cp_col):
+            if row is not None:
+                row.pop(c, None)
+        if row is None or emb is None or emb.n == 0:
+            continue
+        refs = ref_by_subject.get(g.subject, [])
+        firsts = [emb_ref[r.id].vectors[0] for r in refs if r.id in emb_ref and emb_ref[r.id].n > 0]
+        if not refs or len(firsts) < len(refs):
+            problems.add(g.path, "no_face", f"{e}: a reference of subject {g.subject!r} has no face: not scored "
+                                            "(MultiID-Bench needs a face in every reference)")
+            continue
+        R = np.stack(firsts)
+        row[cos_col] = float(matched_face_cosines(emb.vectors, R)[0].mean())
+        gt = (g.extra or {}).get("ground_truth")
+        te = emb_gt.get(gts[gt].id) if gt else None
+        if te is None or te.n == 0:
+            continue
+        row[gt_col] = float(matched_face_cosines(emb.vectors, te.vectors)[0].mean())
+        cp = copy_paste_matched(emb.vectors, te.vectors, R)
+        if cp is not None:
+            row[cp_col] = cp
+
+
 def _named_reference(g, items: list, record=lambda item: item):
     """The item whose reference record the generation's ``input_reference`` names (a reference file
     name, stem, path or id), or None; ``record(item)`` gives an item's reference record."""
@@ -572,6 +633,7 @@ def _run(data, ctx) -> None:
 
     encoders = list(ctx.encoders)
     pad = ctx.opt("similarity", "face_pad_retry")
+    trim = ctx.opt("similarity", "trim")
     if pad > 0:
         from idbench.encoders.face_retry import PaddedRetry
 
@@ -581,7 +643,12 @@ def _run(data, ctx) -> None:
     evaluate_similarity(data.references, data.generations, encoders, cache=ctx.cache, problems=ctx.problems,
                         progress=ctx.progress, batch_size=ctx.batch_size, results=ctx.results, face_policy=policy,
                         text=ctx.opt("similarity", "text"), content=data.content, n_resamples=ctx.n_resamples,
-                        seed=ctx.seed, pairing=ctx.opt("similarity", "pairing"), copies=ctx.opt("similarity", "copies"))
+                        seed=ctx.seed, pairing=ctx.opt("similarity", "pairing"), copies=ctx.opt("similarity", "copies"),
+                        ref_pad_square=ctx.opt("similarity", "ref_pad_square"))
+    if trim == "iqr1.5":
+        for info in ctx.results.metrics.values():
+            if info.protocol in ("similarity", "face"):
+                info.aggregate = "iqr1.5"
     if ctx.opt("similarity", "unit") == "video":
         collapse_to_videos(ctx.results, data.generations)
     gens, image_encs = data.generations, [e for e in encoders if e.kind == "image"]
@@ -625,8 +692,13 @@ OPTIONS = (
     Option("no_face", "str", "zero", "face encoders: a generated image with no detected face scores 0 in IPS, SIS and "
            "FaceSim (Stellar's published rule) or is left out of them (ConsisID's); the face-found rate is shown "
            "either way", choices=("zero", "skip")),
-    Option("faces", "str", "best", "faces compared: the best-matching pair (Stellar's IPS) or the largest face of "
-           "each image (ConsisID, WithAnyone)", choices=("best", "largest")),
+    Option("faces", "str", "best", "faces compared: the best-matching pair (Stellar's IPS), the largest face of "
+           "each image (ConsisID, InstantID), or every face matched one-to-one to the references (hungarian: "
+           "MultiID-Bench)", choices=("best", "largest", "hungarian")),
+    Option("ref_pad_square", "float", 0.0, "face encoders: each reference seen centred on a black square of this "
+           "times its longer side (0: off; MultiID-Bench 1.5)", minimum=0.0, maximum=4.0),
+    Option("trim", "str", "none", "method means of the similarity and face columns: plain, or after removing values "
+           "outside 1.5 IQR of the quartiles (iqr1.5: MultiID-Bench)", choices=("none", "iqr1.5")),
     Option("face_pad_retry", "float", 0.0, "when no face is found, detect again on the image padded by this "
            "fraction of its longer side (0: off; ConsisID's retry)", minimum=0.0, maximum=2.0),
     Option("face_pad_geometry", "str", "longer_side", "the retry's border: pad x the longer side on every side, or "
