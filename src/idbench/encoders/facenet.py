@@ -2,7 +2,8 @@
 own classes: ``MTCNN(image_size=160, margin=0, keep_all=True)`` finds and aligns every face (its
 P/R/O-Net weights ship inside the package), ``InceptionResnetV1(pretrained="vggface2")`` embeds each
 160 x 160 crop (512-d, L2-normalised by the network). Faces whose MTCNN probability is below
-``min_prob`` (Stellar's ``face_confidence_threshold``, 0.9) are dropped.
+``min_prob`` are dropped (0.9 by default; Stellar's code passes its ``face_confidence_threshold`` 0.9 as
+MTCNN's ``margin`` instead and filters nothing: ``facenet:vggface2#margin=0.9,min_prob=0``).
 
 The recognizer's weights download from facenet-pytorch's release into the torch hub folder on first
 use; a state dict of ``InceptionResnetV1`` may be given instead (``facenet:/path/weights.pt``).
@@ -34,13 +35,14 @@ class FaceNetEncoder(Encoder):
     dim = 512
     preprocess_version = "mtcnn160-m0-1"
 
-    def __init__(self, weights: str = "vggface2", min_prob: float = 0.9, device: str | None = None) -> None:
+    def __init__(self, weights: str = "vggface2", min_prob: float = 0.9, device: str | None = None,
+                 margin: float = 0.0) -> None:
         from facenet_pytorch import MTCNN, InceptionResnetV1
         from facenet_pytorch.models.inception_resnet_v1 import get_torch_home
 
         self.device = pick_device(device)
-        self.min_prob = float(min_prob)
-        self.mtcnn = MTCNN(image_size=160, margin=0, keep_all=True, device=self.device)
+        self.min_prob, self.margin = float(min_prob), float(margin)
+        self.mtcnn = MTCNN(image_size=160, margin=self.margin, keep_all=True, device=self.device)
         if weights in RELEASED:
             fname = RELEASED[weights].rsplit("/", 1)[1]
             path = Path(get_torch_home()) / "checkpoints" / fname  # where facenet-pytorch itself keeps it
@@ -61,13 +63,15 @@ class FaceNetEncoder(Encoder):
         # the released files also hold the training classifier ("logits"), which embedding never uses
         load_into(self.model, {k: v for k, v in state.items() if not k.startswith("logits.")}, path, what=what)
         self.model = self.model.to(self.device).eval()
-        self.name = "facenet" + ("" if weights == "vggface2" else f":{weights}") + (
-            "" if self.min_prob == 0.9 else f"#min_prob={self.min_prob:g}")
+        opts = ",".join(x for x in (f"margin={self.margin:g}" if self.margin else "",
+                                    f"min_prob={self.min_prob:g}" if self.min_prob != 0.9 else "") if x)
+        # the name is a spec that recreates the encoder: facenet, facenet:<weights>, facenet:<weights>#<options>
+        self.name = "facenet" + ("" if weights == "vggface2" and not opts else f":{weights}") + (f"#{opts}" if opts else "")
         self._id = weights_digest(self.model.state_dict())
 
     @property
     def cache_id(self) -> str:
-        return f"{self.name}@{self._id}@p{self.min_prob:g}@pp{self.preprocess_version}"
+        return f"{self.name}@{self._id}@p{self.min_prob:g}@m{self.margin:g}@pp{self.preprocess_version}"
 
     def preprocess(self, image):
         return image  # MTCNN takes the PIL image itself (it crops from the full-resolution image)
@@ -89,6 +93,12 @@ class FaceNetEncoder(Encoder):
 
 
 def make(arg: str | None = None, device: str | None = None, **kw) -> FaceNetEncoder:
-    """facenet[:vggface2|casia-webface|<weights>][#min_prob=0.9]: MTCNN + InceptionResnetV1 (Stellar's IPS/SIS)"""
-    weights, opts = spec_options(arg, ("min_prob",))
-    return FaceNetEncoder(weights or "vggface2", float(opts.get("min_prob", 0.9)), device=device)
+    """facenet[:vggface2|casia-webface|<weights>][#min_prob=0.9,margin=0]: MTCNN + InceptionResnetV1 (Stellar's IPS/SIS)"""
+    weights, opts = spec_options(arg, ("min_prob", "margin"))
+    try:
+        min_prob, margin = float(opts.get("min_prob", 0.9)), float(opts.get("margin", 0.0))
+    except ValueError:
+        raise ValueError(f"facenet: min_prob and margin are numbers, got {opts}") from None
+    if not 0 <= min_prob <= 1 or margin < 0:
+        raise ValueError(f"facenet: min_prob must be in [0, 1] and margin >= 0, got {opts}")
+    return FaceNetEncoder(weights or "vggface2", min_prob, device=device, margin=margin)

@@ -32,6 +32,26 @@ def parse_objects(prompt: str) -> list[str]:
     return out
 
 
+def goa_top_label(probs: np.ndarray) -> float:
+    """GOA as Stellar's ``object_faithfulness.py`` computes it from the detector's (boxes x objects)
+    sigmoid scores: each box counts only for its top object (``post_process_object_detection``: its
+    label is the argmax, its score the max); an object scores the max over the boxes labelled with it
+    (0 if none); GOA is the mean over objects.
+
+    >>> goa_top_label(np.array([[0.9, 0.8], [0.2, 0.3]]))   # box 0 is labelled 0, box 1 labelled 1
+    0.6
+    """
+    p = np.atleast_2d(np.asarray(probs, np.float64))
+    n_obj = p.shape[1]
+    if n_obj == 0:
+        return float("nan")
+    if p.shape[0] == 0:
+        return 0.0
+    label, score = p.argmax(axis=1), p.max(axis=1)
+    per = [float(score[label == j].max()) if (label == j).any() else 0.0 for j in range(n_obj)]
+    return float(np.mean(per))
+
+
 def goa_from_scores(scores_per_object: Sequence[np.ndarray]) -> float:
     """Mean over objects of the max score over boxes (an object with no box scores 0)."""
     if not scores_per_object:
@@ -70,5 +90,10 @@ class OwlDetector:
         probs = torch.sigmoid(out.logits[0]).cpu().numpy()  # (n_boxes, n_objects)
         return [probs[:, j] for j in range(len(objects))]
 
-    def goa(self, image, objects: Sequence[str]) -> float:
-        return goa_from_scores(self.object_scores(image, objects))
+    def goa(self, image, objects: Sequence[str], rule: str = "any_box") -> float:
+        """``rule``: ``"any_box"`` (each object's max over every box) or ``"top_label"`` (Stellar's code:
+        a box counts only for its top object, :func:`goa_top_label`)."""
+        scores = self.object_scores(image, objects)
+        if rule == "top_label":
+            return goa_top_label(np.stack(scores, axis=1)) if scores else float("nan")
+        return goa_from_scores(scores)

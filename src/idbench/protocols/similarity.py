@@ -44,6 +44,10 @@ def evaluate_similarity(
     pairing: str = "all",
     copies: str = "leave_one_out",
     ref_pad_square: float = 0.0,
+    prompt_subject: str | None = None,
+    identity_pairing: str = "references",
+    gate: str = "references",
+    gate_zero: Sequence[str] = (),
 ) -> Results:
     """Score every generated image against its subject's references with each encoder.
 
@@ -82,10 +86,13 @@ def evaluate_similarity(
         if copies == "leave_one_out" else {}
     impostors_of = _impostor_subjects(references)
     boot = {"n_resamples": n_resamples, "seed": seed}
+    prompts = filled_prompts(generations, ref_by_subject, prompt_subject)
+    sources = _source_records(generations, ref_by_subject) if "source" in (pairing, identity_pairing, gate) else {}
+    gate_col = None
 
     for enc in encoders:
         if enc.kind == "score":
-            _score_learned(enc, generations, ref_by_subject, rows, results, problems, cache=cache, progress=progress,
+            _score_learned(enc, generations, prompts, rows, results, problems, cache=cache, progress=progress,
                            batch_size=batch_size)
             continue
         ref_enc = enc
@@ -106,17 +113,50 @@ def evaluate_similarity(
                                      own_source)
                 _image_baselines(enc, ref_by_subject, emb_ref, impostors_of, results, **boot)
             if text and enc.has_text:
-                _score_text(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results)
+                emb_src = _source_embeddings(enc, sources, emb_ref, cache=cache, problems=problems, progress=progress,
+                                             batch_size=batch_size) if gate == "source" else None
+                col = _score_text(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, prompts,
+                                  gate=gate, sources=sources, emb_src=emb_src)
+                gate_col = gate_col or col
         else:
             policy = face_policy or FacePolicy()
             ref_faces = _reference_faces(ref_by_subject, emb_ref, policy)
             _score_face_encoder(enc, generations, ref_by_subject, ref_faces, emb_ref, emb_gen, rows, results, problems,
                                 policy, own_source)
+            if identity_pairing == "source":
+                emb_src = _source_embeddings(enc, sources, emb_ref, cache=cache, problems=problems, progress=progress,
+                                             batch_size=batch_size)
+                _score_ips_against_source(enc, generations, ref_by_subject, sources, emb_ref, emb_src, emb_gen, rows,
+                                          results, problems, policy)
             if policy.faces == "hungarian":
                 _score_matched_faces(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems,
                                      cache=cache, progress=progress, batch_size=batch_size)
             _face_baselines(enc, ref_faces, impostors_of, results, **boot)
+    if gate_zero:
+        _apply_gate(results, gate_col, gate_zero, problems)
     return results
+
+
+def _apply_gate(results: Results, gate_col: str | None, zero: Sequence[str], problems) -> None:
+    """Stellar's published IPS / SIS: a generation that fails the prompt gate scores 0 in the metrics
+    ``zero`` names (analysis/utils.py ``_identity_score``); the gate column says which were zeroed."""
+    from idbench.metrics.catalogue import MetricId
+
+    if gate_col is None:
+        problems.add("similarity", "no_gate", "gate_zero asks to zero metrics of images that fail the prompt gate, "
+                     "but no encoder with a text tower computed the gate; nothing was zeroed", "warning")
+        return
+    cols = [c for c in results.metrics if MetricId.parse(c).id in zero]
+    n = 0
+    for row in results.rows:
+        if row.get(gate_col) == 0.0:
+            for c in cols:
+                if c in row:
+                    row[c] = 0.0
+            n += 1
+    results.sections.setdefault("similarity", {})["gate"] = {
+        "column": gate_col, "zeroed": sorted(set(MetricId.parse(c).id for c in cols)), "n_images_failing": n,
+        "rule": "an image failing the prompt gate scores 0 in these metrics (Stellar's published tables)"}
 
 
 def _score_image_encoder(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems,
@@ -139,16 +179,11 @@ def _score_image_encoder(enc, generations, ref_by_subject, emb_ref, emb_gen, row
         rows[(g.method or "", g.id)][name] = float(mean_cosine_to_references(emb_gen[g.id].vectors, refs)[0])
 
 
-def _score_against_source(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems, *, cache,
-                          progress, batch_size) -> None:
-    """cos(generation, the source image it was given): DreamBench++'s pairing."""
-    from pathlib import Path
-
+def _source_records(generations, ref_by_subject) -> dict:
+    """``{generation id: the record of the source image it was given}``: the layout's ``source_image``,
+    else the reference its ``input_reference`` names."""
     from idbench.data.records import ImageRecord
 
-    name = f"{enc.similarity_metric}[{enc.name}]"
-    results.add_metric(name, f"cosine to the source image the generation was given ({enc.name}; DreamBench++ pairing)",
-                       encoder=enc.name)
     sources = {}
     for g in generations:
         src = (g.extra or {}).get("source_image")
@@ -158,11 +193,28 @@ def _score_against_source(enc, generations, ref_by_subject, emb_ref, emb_gen, ro
             hit = _named_reference(g, ref_by_subject.get(g.subject, []))
             if hit is not None:
                 sources[g.id] = hit
+    return sources
+
+
+def _source_embeddings(enc, sources: dict, emb_ref, *, cache, problems, progress, batch_size) -> dict:
+    """The references' embeddings, plus those of source images that are not among the references."""
     extra = [r for r in sources.values() if r.id not in emb_ref]
     emb_src = dict(emb_ref)
     if extra:
         emb_src.update(embed_records(enc, extra, cache=cache, problems=problems, progress=progress,
                                      batch_size=batch_size, desc=f"source images [{enc.name}]"))
+    return emb_src
+
+
+def _score_against_source(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems, *, cache,
+                          progress, batch_size) -> None:
+    """cos(generation, the source image it was given): DreamBench++'s and Stellar's pairing."""
+    name = f"{enc.similarity_metric}[{enc.name}]"
+    results.add_metric(name, f"cosine to the source image the generation was given ({enc.name}; DreamBench++ pairing)",
+                       encoder=enc.name)
+    sources = _source_records(generations, ref_by_subject)
+    emb_src = _source_embeddings(enc, sources, emb_ref, cache=cache, problems=problems, progress=progress,
+                                 batch_size=batch_size)
     for g in generations:
         src = sources.get(g.id)
         if g.id not in emb_gen:
@@ -267,21 +319,22 @@ def _face_baselines(enc, ref_faces, impostors_of, results, *, n_resamples, seed)
     face["impostor_from"] = impostors_of.rule
 
 
-def filled_prompts(generations, ref_by_subject) -> dict[str, str]:
-    """``{generation id: its prompt with the placeholder replaced by the class noun}`` (the subject's
-    ``class`` label, else the subject's name), the text every prompt metric scores."""
+def filled_prompts(generations, ref_by_subject, subject_words: str | None = None) -> dict[str, str]:
+    """``{generation id: its prompt with the placeholder replaced}``, the text every prompt metric scores:
+    by ``subject_words`` when given (Stellar's code: ``"a person"``), else by the class noun (the
+    subject's ``class`` label, else the subject's name)."""
     from idbench.metrics.text import fill_prompt
 
     out = {}
     for g in generations:
         if g.prompt:
             refs = ref_by_subject.get(g.subject)
-            noun = (refs[0].labels.get("class") if refs else None) or g.subject
+            noun = subject_words or (refs[0].labels.get("class") if refs else None) or g.subject
             out[g.id] = fill_prompt(g.prompt, noun)
     return out
 
 
-def _score_learned(scorer, generations, ref_by_subject, rows, results, problems, *, cache, progress,
+def _score_learned(scorer, generations, prompts, rows, results, problems, *, cache, progress,
                    batch_size) -> None:
     """A learned scorer's column (PickScore, HPS, ImageReward: each generation with its prompt; the
     aesthetic predictor: the image alone)."""
@@ -293,7 +346,7 @@ def _score_learned(scorer, generations, ref_by_subject, rows, results, problems,
     results.add_metric(name, f"{spec.name if spec else scorer.metric}: {spec.definition if spec else ''} ({scorer.name})",
                        higher_is_better=spec.higher_is_better if spec else True, encoder=scorer.name,
                        protocol="learned")
-    prompts = filled_prompts(generations, ref_by_subject) if scorer.needs_prompt else None
+    prompts = prompts if scorer.needs_prompt else None
     if scorer.needs_prompt:
         for g in generations:
             if g.id not in prompts:
@@ -305,30 +358,54 @@ def _score_learned(scorer, generations, ref_by_subject, rows, results, problems,
             rows[(g.method or "", g.id)][name] = scores[g.id]
 
 
-def _score_text(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results) -> None:
-    """CLIP-T per image and Stellar's prompt-following gate (flag), for CLIP-like encoders."""
+def _score_text(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, prompts, *, gate="references",
+                sources=None, emb_src=None) -> str:
+    """CLIP-T per image and Stellar's prompt-following gate (flag), for CLIP-like encoders; returns the
+    gate's column.
+
+    ``gate="references"``: clip_t > mean + 2 std (population) of clip_n over the subject's references.
+    ``gate="source"`` (Stellar's code, analysis/utils.py ``parse_exclusion``): clip_n of an image is the
+    prompt's cosine with the source image it was given, and the image passes when
+    ``clip_n + 2 std(clip_n) < clip_t``, the std (ddof 1) over the method's images."""
     from idbench.metrics.text import clip_t, prompt_gate
 
-    t_name, gate_name = f"clip_t[{enc.name}]", f"prompt_ok[{enc.name}]"
-    results.add_metric(t_name, f"CLIP-T: cosine of the prompt (placeholder -> class noun) and the image ({enc.name})",
+    t_name, gate_name, n_name = f"clip_t[{enc.name}]", f"prompt_ok[{enc.name}]", f"clip_n[{enc.name}]"
+    results.add_metric(t_name, f"CLIP-T: cosine of the prompt (placeholder filled) and the image ({enc.name})",
                        encoder=enc.name, protocol="text")
-    results.add_metric(gate_name, "1 if clip_t > mean(clip_n) + 2 std(clip_n) over the subject's references "
-                                  "(Stellar's prompt-following gate), else 0", encoder=enc.name, protocol="text")
-    todo = [g for g in generations if g.prompt and g.id in emb_gen]
+    results.add_metric(gate_name, ("1 if clip_t > clip_n + 2 std(clip_n over the method) with clip_n the prompt's cosine "
+                                   "to the source image" if gate == "source" else
+                                   "1 if clip_t > mean(clip_n) + 2 std(clip_n) over the subject's references")
+                       + " (Stellar's prompt-following gate), else 0", encoder=enc.name, protocol="text")
+    todo = [g for g in generations if g.id in prompts and g.id in emb_gen]
     if not todo:
-        return
-    filled = filled_prompts(todo, ref_by_subject)
-    texts = [filled[g.id] for g in todo]
+        return gate_name
+    texts = [prompts[g.id] for g in todo]
     uniq = sorted(set(texts))
     emb_t = dict(zip(uniq, enc.embed_text(uniq)))
+    clip_n: dict[str, list] = {}
     for g, text in zip(todo, texts):
         t = emb_t[text]
         ct = float(clip_t(t[None], emb_gen[g.id].vectors)[0])
-        refs = [emb_ref[r.id].vectors[0] for r in ref_by_subject.get(g.subject, []) if r.id in emb_ref]
         row = rows[(g.method or "", g.id)]
         row[t_name] = ct
+        if gate == "source":
+            src = (sources or {}).get(g.id)
+            if src is not None and src.id in (emb_src or {}):
+                row[n_name] = float(t @ emb_src[src.id].vectors[0])
+                clip_n.setdefault(g.method or "", []).append(row)
+            continue
+        refs = [emb_ref[r.id].vectors[0] for r in ref_by_subject.get(g.subject, []) if r.id in emb_ref]
         if refs:
             row[gate_name] = float(prompt_gate(ct, [float(t @ v) for v in refs]))
+    if gate == "source":
+        results.add_metric(n_name, f"CLIP-N: cosine of the prompt and the source image ({enc.name}; Stellar's gate)",
+                           encoder=enc.name, protocol="text")
+        for method_rows in clip_n.values():
+            vals = np.array([r[n_name] for r in method_rows])
+            sd = float(np.std(vals, ddof=1)) if len(vals) > 1 else float("nan")
+            for r in method_rows:
+                r[gate_name] = float(r[n_name] + 2.0 * sd < r[t_name]) if np.isfinite(sd) else 0.0
+    return gate_name
 
 
 @dataclass(frozen=True)
@@ -520,6 +597,39 @@ def _score_matched_faces(enc, generations, ref_by_subject, emb_ref, emb_gen, row
             row[cp_col] = cp
 
 
+def _score_ips_against_source(enc, generations, ref_by_subject, sources, emb_ref, emb_src, emb_gen, rows, results,
+                              problems, policy) -> None:
+    """Stellar's IPS and SIS as its code computes them (``identity_preservation.py``,
+    ``identity_stability.py``; ``identity_pairing = "source"``): IPS = the best face-pair cosine
+    between the generation and the one source photo named in its record, 0 when either has no face;
+    SIS = the minimum over all the identity's photos of that score, so one photo without a face makes
+    it 0. Written over the ips / sis columns."""
+    from idbench.metrics.similarity import identity_preservation
+
+    e = enc.name
+    ips_col, sis_col = f"ips[{e}]", f"sis[{e}]"
+    for g in generations:
+        row = rows.get((g.method or "", g.id))
+        emb = emb_gen.get(g.id)
+        if row is None or emb is None:
+            continue
+        row.pop(ips_col, None)
+        row.pop(sis_col, None)
+        if emb.n == 0 and policy.no_face == "skip":
+            continue
+        src = sources.get(g.id)
+        if src is None or src.id not in emb_src:
+            problems.add(g.path, "no_source", f"{e}: IPS not scored: the generation names no source image "
+                                              "(identity_pairing = source)")
+        else:
+            ips = identity_preservation(emb.vectors, emb_src[src.id].vectors)
+            row[ips_col] = 0.0 if np.isnan(ips) else ips
+        refs = [r for r in ref_by_subject.get(g.subject, []) if r.id in emb_ref]
+        if refs:
+            vals = [identity_preservation(emb.vectors, emb_ref[r.id].vectors) for r in refs]
+            row[sis_col] = float(min(0.0 if np.isnan(v) else v for v in vals))
+
+
 def _named_reference(g, items: list, record=lambda item: item):
     """The item whose reference record the generation's ``input_reference`` names (a reference file
     name, stem, path or id), or None; ``record(item)`` gives an item's reference record."""
@@ -551,8 +661,12 @@ def score_distribution(references: ReferenceSet, generations: GenerationSet, enc
                                  problems=problems, progress=progress, seed=seed)
 
 
-def score_goa(detector, generations: GenerationSet, *, results: Results, problems: ProblemLog) -> None:
-    """GOA per image for prompts that name objects (``detectables`` column, ';'-separated, or parsed)."""
+def score_goa(detector, generations: GenerationSet, *, results: Results, problems: ProblemLog,
+              rule: str = "any_box", skip: Sequence[str] = ()) -> None:
+    """GOA per image for prompts that name objects (``detectables`` column, ';'-separated, or parsed).
+    ``rule``: see :meth:`idbench.metrics.grounding.OwlDetector.goa`; objects named in ``skip`` are
+    dropped first (Stellar's ``OBJECTS2SKIP``); an image whose objects are all skipped scores 0, as in
+    Stellar's batches."""
     from idbench.data.images import ImageError, load_image
     from idbench.metrics.grounding import parse_objects
 
@@ -564,8 +678,12 @@ def score_goa(detector, generations: GenerationSet, *, results: Results, problem
         objects = [o for o in g.extra.get("detectables", "").split(";") if o] or parse_objects(g.prompt or "")
         if not objects:
             continue
+        kept = [o for o in objects if o not in set(skip)]
+        if not kept:
+            rows[(g.method or "", g.id)][name] = 0.0
+            continue
         try:
-            rows[(g.method or "", g.id)][name] = detector.goa(load_image(g.path), objects)
+            rows[(g.method or "", g.id)][name] = detector.goa(load_image(g.path), kept, rule=rule)
         except ImageError as e:
             problems.add(g.path, e.kind, e.reason)
 
@@ -644,7 +762,10 @@ def _run(data, ctx) -> None:
                         progress=ctx.progress, batch_size=ctx.batch_size, results=ctx.results, face_policy=policy,
                         text=ctx.opt("similarity", "text"), content=data.content, n_resamples=ctx.n_resamples,
                         seed=ctx.seed, pairing=ctx.opt("similarity", "pairing"), copies=ctx.opt("similarity", "copies"),
-                        ref_pad_square=ctx.opt("similarity", "ref_pad_square"))
+                        ref_pad_square=ctx.opt("similarity", "ref_pad_square"),
+                        prompt_subject=ctx.opt("similarity", "prompt_subject"),
+                        identity_pairing=ctx.opt("similarity", "identity_pairing"), gate=ctx.opt("similarity", "gate"),
+                        gate_zero=ctx.opt("similarity", "gate_zero") or ())
     if trim == "iqr1.5":
         for info in ctx.results.metrics.values():
             if info.protocol in ("similarity", "face"):
@@ -667,7 +788,8 @@ def _run(data, ctx) -> None:
             ctx.problems.add(detector, "detector_unavailable", f"cannot load the GOA detector {detector!r}: {e}; "
                                                                "GOA is not computed", "warning")
         if det is not None:
-            score_goa(det, gens, results=ctx.results, problems=ctx.problems)
+            score_goa(det, gens, results=ctx.results, problems=ctx.problems, rule=ctx.opt("similarity", "goa_rule"),
+                      skip=ctx.opt("similarity", "goa_skip") or ())
     attributes = ctx.opt("similarity", "aps_attributes")
     if attributes:
         from idbench.data.manifest import read_rows
@@ -710,6 +832,16 @@ OPTIONS = (
            choices=("image", "video")),
     Option("frames", "int", 16, "unit = video: frames sampled evenly from each video or frames folder (ConsisID 16, "
            "OpenS2V 32)", minimum=1),
+    Option("prompt_subject", "str", None, "the words a prompt's placeholder is filled with for every prompt metric "
+           "(default: the class noun; Stellar's code: 'a person')"),
+    Option("identity_pairing", "str", "references", "face encoders' IPS: the mean over the subject's references "
+           "(references) or against the one source photo the generation was given, with SIS 0 when any of the "
+           "identity's photos has no face (source: Stellar's code)", choices=("references", "source")),
+    Option("gate", "str", "references", "the prompt gate's clip_n: over the subject's references, or the prompt "
+           "against the generation's source photo with 2 std over the method (source: Stellar's code)",
+           choices=("references", "source")),
+    Option("gate_zero", "list", None, "metric ids set to 0 for an image failing the prompt gate (Stellar's tables: "
+           "ips, sis)"),
     Option("text", "bool", True, "CLIP-T and Stellar's prompt gate, with encoders that have a text tower"),
     Option("pairing", "str", "all", "image encoders: cosine to all the subject's references (DreamBooth) or to the "
            "one source image each generation was given (DreamBench++)", choices=("all", "source")),
@@ -719,6 +851,9 @@ OPTIONS = (
            choices=("leave_one_out", "all_references")),
     Option("rfs", "bool", False, "relation fidelity (needs a 'relation' column subject|relation|object)"),
     Option("goa_detector", "str", None, "GOA: OWL-ViT / OWLv2 model id or folder", flag="--detector"),
+    Option("goa_rule", "str", "any_box", "GOA: an object's score is its max over every box (any_box) or over the "
+           "boxes whose top label it is (top_label: Stellar's code)", choices=("any_box", "top_label")),
+    Option("goa_skip", "list", None, "GOA: object names left out before scoring (Stellar's OBJECTS2SKIP)"),
     Option("aps_attributes", "path", None, "APS: CSV with path, subject and one 0/1 column per face attribute",
            flag="--attributes"),
 )
