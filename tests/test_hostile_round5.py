@@ -357,3 +357,115 @@ def test_the_method_option_rejects_path_like_names_in_a_study_file():
     assert check_table({"generator": "python:x.py:f", "method": "mine-v2"}, GENERATE_OPTIONS, "generate")["method"] == "mine-v2"
     with pytest.raises(OptionError, match="generate.method"):
         check_table({"generator": "python:x.py:f", "method": "../../etc"}, GENERATE_OPTIONS, "generate")
+
+
+# ---------------------------------------------------------------- videos a user brings
+
+
+def test_a_damaged_or_empty_video_is_named_and_the_run_goes_on(tmp_path):
+    from idbench.data.manifest import load_generations
+    from idbench.data.problems import ProblemLog
+
+    av = pytest.importorskip("av")
+    gen = tmp_path / "gen" / "m" / "s1"
+    gen.mkdir(parents=True)
+    (gen / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(2000))
+    (gen / "empty.mov").write_bytes(b"")
+    with av.open(str(gen / "ok.avi"), "w") as c:
+        s = c.add_stream("png", rate=4)
+        s.width, s.height, s.pix_fmt = 32, 24, "rgb24"
+        import numpy as np
+
+        for k in range(5):
+            for p in s.encode(av.VideoFrame.from_ndarray(np.full((24, 32, 3), 40 * k, np.uint8), format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    problems = ProblemLog()
+    gens = load_generations(tmp_path / "gen", problems, video_frames=3)
+    kinds = {(Path(p.path).name, p.kind) for p in problems.items}
+    assert ("broken.mp4", "unreadable_video") in kinds and ("empty.mov", "unreadable_video") in kinds
+    frames = [g for g in gens if g.extra.get("video") == "m/s1/ok"]
+    assert [g.extra["frame"] for g in frames] == ["0", "2", "4"]
+    again = load_generations(tmp_path / "gen", ProblemLog(), video_frames=3)  # decoded once: read back from the cache
+    assert [g.path for g in again if g.extra.get("video") == "m/s1/ok"] == [g.path for g in frames]
+
+
+# ---------------------------------------------------------------- the Python API and plug-ins
+
+
+@pytest.mark.parametrize("field,value,says", [
+    ("refs", 123, "study.refs: expected a path"), ("refs", {"a": 1}, "study.refs: expected a path"),
+    ("refs", ["a.jpg", "b.jpg"], "study.refs: expected a path"), ("gen", 1.5, "study.gen: expected a path"),
+    ("human", [1, 2], "study.human"), ("cache", 42, "study.cache: expected"),
+])
+def test_a_wrong_input_object_is_named_at_construction_not_inside_run(field, value, says):
+    from idbench.study import Study, StudyError
+
+    with pytest.raises(StudyError, match=says):
+        Study(**{"refs": "r", "gen": "g", field: value})
+
+
+def test_a_cache_given_as_a_folder_is_used(tmp_path):
+    from idbench.cache.store import EmbeddingCache
+    from idbench.study import Study
+
+    s = Study(refs="r", gen="g", cache=str(tmp_path / "mycache"))
+    assert isinstance(s.cache, EmbeddingCache)
+
+
+class _Shorty:
+    """A plug-in scorer that forgets the last image of every batch, or answers NaN / inf."""
+
+    def __init__(self, mode):
+        from idbench.encoders.scorer import Scorer
+
+        class S(Scorer):
+            metric, needs_prompt, preprocess_version = "aesthetic", False, "1"
+            name, _id = f"shorty-{mode}", mode
+
+            def preprocess(self, image):
+                return np.asarray(image.resize((8, 8)), np.float32)
+
+            def score_batch(self, items, prompts):
+                vals = [float(x.mean()) for x in items]
+                if mode == "short":
+                    return vals[:-1]
+                return [float("nan") if k % 2 else float("inf") if k % 3 == 0 else v for k, v in enumerate(vals)]
+
+        self.scorer = S()
+
+
+import numpy as np  # noqa: E402
+
+
+@pytest.mark.parametrize("mode,kind", [("short", "encoder_error"), ("nan", "non_finite")])
+def test_a_scorer_that_returns_too_few_or_non_finite_values_is_named_per_image(tmp_path, mode, kind):
+    from PIL import Image
+
+    from idbench.data.problems import ProblemLog
+    from idbench.data.records import ImageRecord
+    from idbench.encoders.scorer import score_records
+
+    recs = []
+    for k in range(5):
+        p = tmp_path / f"{k}.png"
+        Image.new("RGB", (16, 16), (40 * k, 10, 10)).save(p)
+        recs.append(ImageRecord(f"i{k}", p, "s"))
+    problems = ProblemLog()
+    scores = score_records(_Shorty(mode).scorer, recs, cache=None, problems=problems, progress=False, batch_size=5)
+    assert all(np.isfinite(v) for v in scores.values())
+    named = {Path(p.path).name for p in problems.items if p.kind == kind}
+    assert named and named.isdisjoint({f"{k}.png" for k in range(5) if f"i{k}" in scores})
+    assert len(named) + len(scores) == 5
+
+
+def test_study_results_print_short_and_render_in_notebooks(study_inputs):
+    from idbench.study import Study
+
+    res = Study(refs=study_inputs / "refs", gen=study_inputs / "gen", encoders=["test-color"], protocols=["similarity"],
+                n_resamples=100, progress=False).run()
+    text = repr(res)
+    assert text.startswith("StudyResults:") and len(text) < 2000 and "heldout" in text
+    html = res._repr_html_()
+    assert html.startswith("<table>") and "heldout" in html and len(html) < 20000

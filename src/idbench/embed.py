@@ -128,7 +128,7 @@ def _embed_isolating_failures(encoder, keys, items, path_of_content, failed) -> 
     if not items:
         return {}
     try:
-        return dict(zip(keys, encoder.embed_batch(items)))
+        return _finite(encoder, dict(zip(keys, _one_per_item(encoder, items))), path_of_content, failed)
     except Exception as e:
         if len(items) == 1:  # the one image is the failure: no need to run it again
             failed[keys[0]] = ImageError(path_of_content[keys[0]], "encoder_error",
@@ -137,9 +137,30 @@ def _embed_isolating_failures(encoder, keys, items, path_of_content, failed) -> 
     out = {}
     for c, item in zip(keys, items):
         try:
-            out[c] = encoder.embed_batch([item])[0]
+            out[c] = _one_per_item(encoder, [item])[0]
         except Exception as e:
             failed[c] = ImageError(path_of_content[c], "encoder_error", f"{encoder.name} failed on it ({type(e).__name__}: {e})")
+    return _finite(encoder, out, path_of_content, failed)
+
+
+def _one_per_item(encoder, items) -> list:
+    """``encoder.embed_batch(items)``, refusing a result whose length is not the batch's (a plug-in that
+    drops or adds an item would otherwise pair every later image with another image's embedding)."""
+    res = list(encoder.embed_batch(items))
+    if len(res) != len(items):
+        raise ValueError(f"{encoder.name} returned {len(res)} results for {len(items)} images")
+    return res
+
+
+def _finite(encoder, embs: dict, path_of_content, failed) -> dict:
+    """The embeddings / scores without NaN or inf; the others are named (``non_finite``) and left out."""
+    out = {}
+    for c, e in embs.items():
+        v = getattr(e, "vectors", None)
+        if v is not None and v.size and not np.isfinite(v).all():
+            failed[c] = ImageError(path_of_content[c], "non_finite", f"{encoder.name} gave NaN or inf for it; left out")
+            continue
+        out[c] = e
     return out
 
 

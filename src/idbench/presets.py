@@ -270,7 +270,8 @@ def presets_markdown() -> str:
         if p.rules:
             out.append("\n| upstream rule | idbench |\n|---|---|")
             out += [f"| {u} | {i} |" for u, i in p.rules]
-            out.append("\nDeliberate differences: " + ("; ".join(p.differences) if p.differences else "none") + ".")
+            out.append("\nDeliberate differences:" + ("".join(f"\n- {d}" for d in p.differences) if p.differences
+                                                     else " none."))
         if p.published:
             out.append("\n| published | metric | value | source |\n|---|---|---|---|")
             out += [f"| {x.what} | {x.metric} | {x.value:.3f} | {x.source} |" for x in p.published]

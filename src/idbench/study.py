@@ -118,7 +118,8 @@ class Study:
                             if not o.nullable and self.generate.get(o.name) is None:
                                 raise OptionError(f"generate.{o.name}: a value is required ({o.help})")
                 elif opt.name in _INPUT_OF and value is not None and not isinstance(value, (str, Path)):
-                    continue  # an already loaded input (ReferenceSet, GenerationSet, ...)
+                    _check_loaded_input(opt.name, value)  # an already loaded input (ReferenceSet, GenerationSet, ...)
+                    continue
                 elif opt.name == "encoders" and _built_encoders(value):
                     self.encoders = list(value)  # encoder objects (Python API), maybe mixed with specs
                 else:
@@ -133,6 +134,14 @@ class Study:
                 raise OptionError(f"study.layout: unknown layout {self.layout!r}"
                                   f"{did_you_mean(self.layout, available_layouts())}; available: "
                                   f"{', '.join(['auto', 'idbench', *available_layouts()])}")
+            if not (self.cache is None or self.cache == "default" or hasattr(self.cache, "get_many")):
+                if isinstance(self.cache, (str, Path)) and str(self.cache).strip():
+                    from idbench.cache.store import EmbeddingCache
+
+                    self.cache = EmbeddingCache(Path(self.cache).expanduser())  # a folder: the cache lives there
+                else:
+                    raise OptionError(f"study.cache: expected 'default', None (no cache), a folder or an EmbeddingCache, "
+                                      f"got {self.cache!r} ({type(self.cache).__name__})")
             if self.preset:
                 self._apply_preset()
             if self.ray_address and self.backend != "ray":
@@ -477,6 +486,26 @@ class Study:
         return cache
 
 
+def _check_loaded_input(key: str, value) -> None:
+    """An input given as an object (Python API) must be what the loader would have made."""
+    from idbench.data.records import Gallery, GenerationSet, ReferenceSet
+    from idbench.options import OptionError
+
+    want = {"refs": (ReferenceSet, "a ReferenceSet"), "gen": (GenerationSet, "a GenerationSet"),
+            "gallery": (Gallery, "a Gallery")}.get(key)
+    if want is not None:
+        ok = isinstance(value, want[0])
+    elif key == "samples":
+        from idbench.data.nearid import NearIDSample
+
+        ok, want = isinstance(value, list) and all(isinstance(x, NearIDSample) for x in value), (list, "a list of NearIDSample")
+    else:  # human: {image id: {rater: score}}
+        ok, want = isinstance(value, dict) and all(isinstance(v, dict) for v in value.values()), (dict, "{image id: {rater: score}}")
+    if not ok:
+        raise OptionError(f"study.{key}: expected a path (folder, manifest or layout) or {want[1]}, got "
+                          f"{type(value).__name__} {str(value)[:60]!r}")
+
+
 def _built_encoders(value) -> bool:
     """Whether ``value`` is a list of already built encoders (objects with a ``kind``), maybe mixed with specs."""
     return (isinstance(value, (list, tuple)) and any(hasattr(e, "kind") for e in value)
@@ -521,7 +550,7 @@ def _add_extra_metrics(results: Results, extra: dict) -> None:
                 by_id[image_id][metric] = float(v)
 
 
-@dataclass
+@dataclass(repr=False)
 class StudyResults:
     """What a study produced: ``results`` (the folder's content), with the ways to read it."""
 
@@ -616,3 +645,45 @@ class StudyResults:
     @property
     def methods(self) -> dict:
         return self.results.methods
+
+    def _headline(self) -> tuple[list[str], list[str], dict]:
+        """The methods, up to four metric columns (the catalogue's order of the study's metrics) and counts."""
+        metrics = [m for m in self.results.metrics if not m.startswith("cmc@")][:4]
+        counts = self.results.method_counts()
+        return sorted(self.results.methods), metrics, counts
+
+    def __repr__(self) -> str:
+        """A few lines (never the rows): methods with images, the first metrics' means, problems."""
+        methods, metrics, counts = self._headline()
+        lines = [f"StudyResults: {len(self.results.rows)} images, {len(methods)} methods, "
+                 f"{len(self.results.metrics)} metrics, {len(self.results.problems.items)} problems"]
+        for m in methods[:8]:
+            figs = []
+            for c in metrics:
+                e = self.results.methods.get(m, {}).get(c)
+                figs.append(f"{c} {e['mean']:.3f}" if e and isinstance(e.get("mean"), (int, float)) else f"{c} -")
+            n = counts.get(m, (0, 0))
+            lines.append(f"  {m}: {n[1]} images, {n[0]} subjects; " + "; ".join(figs))
+        if len(methods) > 8:
+            lines.append(f"  ... {len(methods) - 8} more methods")
+        lines.append("  (.to_pandas() for every image, .tables() for the tables, .write(folder) for the report)")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The method table as HTML for notebooks: mean [95% CI] of the first metrics."""
+        import html
+
+        methods, metrics, counts = self._headline()
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in ["method", "images", *metrics])
+        body = []
+        for m in methods:
+            cells = [html.escape(m), str(counts.get(m, (0, 0))[1])]
+            for c in metrics:
+                e = self.results.methods.get(m, {}).get(c) or {}
+                mean, lo, hi = e.get("mean"), e.get("ci_low"), e.get("ci_high")
+                cells.append("-" if not isinstance(mean, (int, float)) else f"{mean:.3f}" + (
+                    f" [{lo:.3f}, {hi:.3f}]" if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) else ""))
+            body.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
+        return (f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+                f"<p>{len(self.results.rows)} images; {len(self.results.problems.items)} problems "
+                "(<code>.problems</code>)</p>")
