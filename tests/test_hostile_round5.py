@@ -469,3 +469,79 @@ def test_study_results_print_short_and_render_in_notebooks(study_inputs):
     assert text.startswith("StudyResults:") and len(text) < 2000 and "heldout" in text
     html = res._repr_html_()
     assert html.startswith("<table>") and "heldout" in html and len(html) < 20000
+
+
+# ---------------------------------------------------------------- generate: early, named errors
+
+
+def _gen_inputs(tmp_path):
+    from PIL import Image
+
+    refs = tmp_path / "refs" / "s1"
+    refs.mkdir(parents=True)
+    Image.new("RGB", (32, 32)).save(refs / "0.png")
+    gen_py = tmp_path / "g.py"
+    gen_py.write_text("from PIL import Image\nCALLS = []\ndef generate(prompt, references, seed, **kw):\n"
+                      "    CALLS.append(seed)\n    return Image.new('RGB', (8, 8))\n")
+    return tmp_path / "refs", gen_py
+
+
+def test_seeds_that_are_not_numbers_name_the_option(tmp_path):
+    from click.testing import CliRunner
+
+    from idbench.cli.main import cli
+
+    refs, gen_py = _gen_inputs(tmp_path)
+    r = CliRunner().invoke(cli, ["generate", "--refs", str(refs), "--generator", f"python:{gen_py}:generate", "--method",
+                                 "m", "-o", str(tmp_path / "out"), "--prompts", str(_prompts(tmp_path)), "--seeds", "0,one"])
+    assert r.exit_code != 0 and "--seeds" in r.output and "'one'" in r.output
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "latin-1"])
+def test_a_prompt_file_in_another_encoding_is_read_or_named(tmp_path, encoding):
+    from idbench.generate import read_prompt_file
+
+    p = tmp_path / "prompts.txt"
+    p.write_bytes("a photo of {0} {1} at the café\n".encode(encoding))
+    if encoding == "utf-16":
+        assert "café" in read_prompt_file(p)
+    else:
+        with pytest.raises(ValueError, match="prompts.txt: the prompt file is not UTF-8"):
+            read_prompt_file(p)
+
+
+def test_generate_into_a_folder_it_cannot_write_fails_before_generating(tmp_path):
+    """Read-only, or under a file: named before the generator is loaded or called (root ignores read-only
+    permissions, so the test uses a path under a file, which nobody can create)."""
+    from idbench.generate import generate_missing
+
+    refs, gen_py = _gen_inputs(tmp_path)
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    marker = tmp_path / "called"
+    gen_py.write_text(f"from PIL import Image\nopen({str(marker)!r}, 'w')\ndef generate(prompt, references, seed, **kw):\n"
+                      "    return Image.new('RGB', (8, 8))\n")
+    with pytest.raises(ValueError, match="cannot write the generated images"):
+        generate_missing({"generator": f"python:{gen_py}:generate", "method": "m", "prompts": _prompts(tmp_path)},
+                         refs, blocker / "out", progress=False)
+    assert not marker.exists()  # the generator file was never even imported
+
+
+def test_the_alpha_of_compare_is_a_probability(tmp_path):
+    from click.testing import CliRunner
+
+    from idbench.cli.main import cli
+
+    r = CliRunner().invoke(cli, ["compare", str(tmp_path), "--alpha", "1.5"])
+    assert r.exit_code == 2 and "--alpha" in r.output
+
+
+def test_the_diffusers_hint_names_an_extra_that_exists():
+    import tomllib
+
+    src = (REPO / "src" / "idbench" / "generators" / "diffusers_gen.py").read_text()
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    import re
+
+    named = re.findall(r"idbench\[(\w+)\]", src)
+    assert named and all(n in extras for n in named)

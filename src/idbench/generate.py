@@ -153,6 +153,7 @@ def run_generation(generator: Generator, jobs: list[Job], out_dir: str | Path, m
                          "not . or .., not an absolute path)")
     problems = problems if problems is not None else ProblemLog()
     root = Path(out_dir) / method
+    _check_writable(root)
     counts = {"jobs": len(jobs), "generated": 0, "done_before": 0, "failed": 0}
     todo = []
     for j in jobs:
@@ -213,7 +214,7 @@ def references_and_prompts(refs_path, prompts_path=None, token: str = "sks", lay
     refs = found["references"] if found is not None else load_references(Path(refs_path), problems)
     classes = {r.subject: r.labels.get("class", r.subject) for r in refs}
     if prompts_path is not None:
-        lines = [x.strip() for x in Path(prompts_path).read_text(encoding="utf-8-sig").splitlines() if x.strip()]
+        lines = [x.strip() for x in read_prompt_file(prompts_path).splitlines() if x.strip()]
         return refs, lambda s: [fill_prompt(t, token, classes.get(s, s)) for t in lines]
     if "dreambench_prompts" in ctx:
         return refs, ctx["dreambench_prompts"]
@@ -222,12 +223,60 @@ def references_and_prompts(refs_path, prompts_path=None, token: str = "sks", lay
     raise ValueError(f"{refs_path}: no prompts in this layout; give a prompt file")
 
 
+def _check_writable(folder: Path) -> None:
+    """Fail before the first image is generated when ``folder`` cannot be written (a read-only ``-o``)."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".idbench-write-test-"):
+            pass
+    except OSError as e:
+        raise ValueError(f"{folder}: cannot write the generated images there ({e.strerror or e}); choose another -o") from None
+
+
+def read_prompt_file(path) -> str:
+    """A prompt file's text: UTF-8 (with or without a BOM) or UTF-16 with its BOM; anything else is an
+    error naming the file and the encodings read."""
+    raw = Path(path).read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: the prompt file is not UTF-8 (byte {e.start}: {raw[e.start:e.start + 1]!r}); save it as "
+                         "UTF-8 (or UTF-16 with a byte-order mark)") from None
+
+
+def parse_seeds(values) -> list[int]:
+    """Seeds as integers; one that is not is named with the option.
+
+    >>> parse_seeds(["0", " 7"])
+    [0, 7]
+    """
+    out = []
+    for v in values:
+        try:
+            out.append(int(str(v).strip()))
+        except ValueError:
+            raise ValueError(f"--seeds / generate.seeds: {v!r} is not a whole number (give e.g. 0,1,2)") from None
+    return out
+
+
 def generate_missing(table: dict, refs_path, gen_path, *, layout=None, device=None, problems=None,
                      progress: bool = True) -> dict:
-    """A study's ``[generate]`` table: generate what is missing into ``gen_path``."""
+    """A study's ``[generate]`` table: generate what is missing into ``gen_path``. The method name, the seeds
+    and the output folder are checked before anything is loaded or generated."""
+    from idbench.options import is_segment
+
+    if not is_segment(table.get("method")):
+        raise ValueError(f"method {table.get('method')!r}: a method's name is one folder name inside the output folder "
+                         "(no / or \\, not . or .., not an absolute path)")
+    parse_seeds(table.get("seeds") or ["0"])
+    _check_writable(Path(gen_path) / table["method"])
     refs, prompts_for = references_and_prompts(refs_path, table.get("prompts"), table.get("token") or "sks", layout,
                                                problems)
     jobs = plan(refs, prompts_for, subjects=table.get("subjects"), prompt_ids=table.get("prompt_ids"),
-                seeds=[int(s) for s in (table.get("seeds") or ["0"])], n_refs=table.get("n_refs"))
+                seeds=parse_seeds(table.get("seeds") or ["0"]), n_refs=table.get("n_refs"))
     gen = create_generator(table["generator"], dict(table.get("params") or {}), device=device)
     return run_generation(gen, jobs, gen_path, table["method"], problems=problems, progress=progress)

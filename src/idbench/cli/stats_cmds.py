@@ -22,7 +22,8 @@ def _read(results_dir: Path):
 @click.command()
 @click.argument("results_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--metric", "metrics", multiple=True, help="Metric(s) to compare [default: all].")
-@click.option("--alpha", type=float, default=0.05, show_default=True, help="Significance level after Holm correction.")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True,
+              help="Significance level after Holm correction, in (0, 1).")
 @click.option("--bootstrap", "n_resamples", type=click.IntRange(100), default=10000, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 def compare(results_dir, metrics, alpha, n_resamples, seed):
