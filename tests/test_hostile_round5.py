@@ -545,3 +545,32 @@ def test_the_diffusers_hint_names_an_extra_that_exists():
 
     named = re.findall(r"idbench\[(\w+)\]", src)
     assert named and all(n in extras for n in named)
+
+
+def test_an_explicit_encoder_equal_to_the_default_is_kept_under_a_preset_and_recorded():
+    from idbench.study import Study
+
+    s = Study(refs="r", gen="g", preset="dreambooth", encoders=["effnet-lite0"])
+    assert s.encoders == ["effnet-lite0"]
+    assert any(d.startswith("encoders effnet-lite0") for d in s.preset_record["differs"])
+    s = Study(refs="r", gen="g", preset="dreambooth")
+    assert s.encoders[0].startswith("hf:facebook/dino-vits16") and s.preset_record["differs"] == []
+    assert Study(refs="r", gen="g").encoders == ["effnet-lite0"]
+
+
+def test_replace_removes_every_file_of_the_previous_study(study_inputs, tmp_path):
+    from idbench.study import Study
+
+    out = tmp_path / "res"
+    kw = dict(refs=study_inputs / "refs", gen=study_inputs / "gen", encoders=["test-color"], protocols=["similarity"],
+              n_resamples=100, progress=False)
+    Study(**kw).run().write(out, report=False)
+    for name in ("agreement.json", "agreement_points.csv", "compare.csv", "rca_confusion_subject_m.csv"):
+        (out / name).write_text("from the earlier study")
+    (out / "notes.txt").write_text("the user's own file")
+    said = []
+    Study(**kw, seed=1).run().write(out, report=False, replace=True, echo=said.append)
+    for name in ("agreement.json", "agreement_points.csv", "compare.csv", "rca_confusion_subject_m.csv"):
+        assert not (out / name).exists(), name
+    assert (out / "notes.txt").read_text() == "the user's own file" and (out / "summary.json").is_file()
+    assert said and "compare.csv" in said[-1]

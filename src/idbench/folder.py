@@ -182,6 +182,35 @@ def writable_subfolder(folder: str | Path, name: str) -> Path:
     return p
 
 
+#: files idbench writes into a results folder besides the study's own: derived analyses and figures
+DERIVED = ("compare.csv", "agreement.json", "agreement_points.csv", "meta.csv")
+DERIVED_GLOBS = ("rca_confusion_*.csv", "rca_confusion_*.png")
+
+
+def clear_study_files(folder: str | Path, own: tuple[str, ...]) -> list[str]:
+    """Remove every file an earlier study wrote into ``folder`` (``--replace``): its own files
+    (``own``), the derived ones (:data:`DERIVED`, confusion tables) and ``thumbs/``. Links are removed
+    as links, never followed; other files (a user's notes) are left. Returns the names removed."""
+    import shutil
+
+    folder = Path(folder)
+    gone = []
+    names = [n for n in (*own, *DERIVED) if n not in (MANIFEST,)]
+    paths = [folder / n for n in names] + [q for g in DERIVED_GLOBS for q in folder.glob(g)]
+    for q in paths:
+        if q.is_symlink() or q.is_file():
+            q.unlink()
+            gone.append(q.name)
+    thumbs = folder / "thumbs"
+    if thumbs.is_symlink():
+        thumbs.unlink()
+        gone.append("thumbs")
+    elif thumbs.is_dir():
+        shutil.rmtree(thumbs)
+        gone.append("thumbs/")
+    return gone
+
+
 def digest(values) -> str:
     """One short digest of a collection of content hashes (order-free)."""
     h = hashlib.sha256()

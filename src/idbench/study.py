@@ -46,7 +46,7 @@ STUDY_OPTIONS = (
     Option("samples", "path", None, "NearID samples manifest (idbench's or NearID's tables)"),
     Option("human", "path", None, "human ratings (image_id, score[, rater]) or DreamBench++ rating files"),
     Option("encoders", "list", ["effnet-lite0"], "encoder specs; retrieval, RCA, NearID and FID use the first image "
-           "encoder", nullable=False),
+           "encoder (default: the preset's, else effnet-lite0)"),
     Option("protocols", "list", None, "the protocols to run (default: every one the inputs allow)"),
     Option("preset", "str", None, "a benchmark's own scoring settings (idbench presets); given keys win over it"),
     Option("distribution", "bool", False, "also FID / KID (opt-in: meaningful only with many images per method)"),
@@ -75,7 +75,7 @@ class Study:
     gallery: Any = None
     samples: Any = None
     human: Any = None
-    encoders: Sequence[Any] = ("effnet-lite0",)
+    encoders: Sequence[Any] | None = None  # None: the preset's, else effnet-lite0
     protocols: Sequence[str] | None = None  # None: every protocol the inputs allow (opt-in ones excluded)
     preset: str | None = None  # idbench.presets: encoders, protocols and options a benchmark's code uses
     distribution: bool = False  # FID / KID (opt-in)
@@ -144,6 +144,8 @@ class Study:
                                       f"got {self.cache!r} ({type(self.cache).__name__})")
             if self.preset:
                 self._apply_preset()
+            if self.encoders is None:  # nothing given and no preset: the built-in encoder
+                self.encoders = ["effnet-lite0"]
             if self.ray_address and self.backend != "ray":
                 raise OptionError("study.ray_address is set but the backend is 'local': add --backend ray "
                                   "(backend = \"ray\") or drop the address")
@@ -186,7 +188,7 @@ class Study:
         except ValueError as e:
             raise OptionError(f"study.preset: {e}") from None
         diffs = []
-        if not _built_encoders(self.encoders) and list(self.encoders) in (["effnet-lite0"], list(p.encoders)):
+        if self.encoders is None or (not _built_encoders(self.encoders) and list(self.encoders) == list(p.encoders)):
             self.encoders = list(p.encoders)
         else:
             diffs.append(f"encoders {', '.join(map(str, self.encoders))} (preset: {', '.join(p.encoders)})")
@@ -597,6 +599,12 @@ class StudyResults:
                             seed=self.results.bootstrap.get("seed", 0))
             self.results = r
             folder.begin()
+            if replace:
+                from idbench.folder import clear_study_files
+
+                gone = clear_study_files(out, OUTPUT_FILES)
+                if gone and echo is not None:
+                    echo(f"--replace: removed the previous study's files from {out} ({', '.join(sorted(gone))})")
             from idbench.report.examples import store_thumbnails
 
             store_thumbnails(r.sections, out, res=r)
