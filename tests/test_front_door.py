@@ -245,7 +245,7 @@ def test_every_registry_lists_its_builtins():
 
     assert {"effnet-lite0", "dlib-face", "hf", "timm", "nearid", "arcface"} <= set(available_encoders())
     assert available_protocols() == ["similarity", "retrieval", "rca", "nearid", "distribution", "agreement"]
-    assert available_layouts() == ["dreambench", "dreambenchpp", "stellar", "nearid", "fpr"]
+    assert available_layouts() == ["dreambench", "dreambenchpp", "stellar", "multiid", "nearid", "fpr"]
     assert {"grabcut", "file", "hf"} <= set(available_mask_providers())
 
 
