@@ -574,3 +574,54 @@ def test_replace_removes_every_file_of_the_previous_study(study_inputs, tmp_path
         assert not (out / name).exists(), name
     assert (out / "notes.txt").read_text() == "the user's own file" and (out / "summary.json").is_file()
     assert said and "compare.csv" in said[-1]
+
+
+# ---------------------------------------------------------------- agree
+
+
+def _rated_folder(study_inputs, tmp_path, extra_rows=()):
+    import csv as _csv
+
+    from idbench.study import Study
+
+    out = tmp_path / "res"
+    res = Study(refs=study_inputs / "refs", gen=study_inputs / "gen", encoders=["test-color"], protocols=["similarity"],
+                n_resamples=100, progress=False).run()
+    res.write(out, report=False)
+    ids = [r["image_id"] for r in res.results.rows]
+    ratings = tmp_path / "ratings.csv"
+    with open(ratings, "w", newline="") as f:
+        w = _csv.writer(f)
+        w.writerow(["image_id", "rater", "score"])
+        for k, i in enumerate(ids):
+            w.writerow([i, "a", k % 5])
+            w.writerow([i, "b", (k * 3) % 5])
+        for row in extra_rows:
+            w.writerow(row)
+    return out, ratings, ids
+
+
+def test_agree_names_an_unknown_metric(study_inputs, tmp_path):
+    from click.testing import CliRunner
+
+    from idbench.cli.main import cli
+
+    out, ratings, _ = _rated_folder(study_inputs, tmp_path)
+    r = CliRunner().invoke(cli, ["agree", str(out), "--human", str(ratings), "--metric", "cos[tset-color]"])
+    assert r.exit_code != 0 and "unknown metric 'cos[tset-color]'" in r.output and "cos[test-color]" in r.output
+
+
+def test_agree_uses_only_ratings_of_images_in_the_results_and_survives_huge_ratings(study_inputs, tmp_path):
+    from click.testing import CliRunner
+
+    from idbench.cli.main import cli
+
+    out, ratings, ids = _rated_folder(study_inputs, tmp_path, extra_rows=[["not/in/results", "a", 3],
+                                                                          ["not/in/results", "b", 4]])
+    r = CliRunner().invoke(cli, ["agree", str(out), "--human", str(ratings)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert f"{2 * len(ids)} ratings of {len(ids)} images used" in r.output
+    assert "1 rated images are not in the results" in r.output
+    from idbench.protocols.agreement import mean_rating
+
+    assert mean_rating({"a": 1e308, "b": 1e308}) == 1e308

@@ -126,8 +126,11 @@ def agree(results_dir, ratings_path, metrics, unit, n_resamples, seed):
     from idbench.presets import published_agreement
     from idbench.protocols.agreement import agreement_section
 
-    sections = {a: agreement_section(res, r, metrics or None, unit=unit, n_resamples=n_resamples, seed=seed)
-                for a, r in by_aspect.items()}
+    try:
+        sections = {a: agreement_section(res, r, metrics or None, unit=unit, n_resamples=n_resamples, seed=seed)
+                    for a, r in by_aspect.items()}
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
     first = next(iter(sections))
     out, points = sections[first]
     if len(sections) > 1:
@@ -166,6 +169,10 @@ def agree(results_dir, ratings_path, metrics, unit, n_resamples, seed):
         click.echo(f"Krippendorff's alpha (interval) between {len(raters)} raters: "
                    f"{fmt_num(out['krippendorff_alpha_interval'], why=out.get('krippendorff_alpha_why_missing'))}")
     click.echo(f"{out['n_ratings']} ratings of {out['n_rated_images']} images used")
+    if out.get("ratings_not_in_results"):
+        x = out["ratings_not_in_results"]
+        click.echo(f"{x['n_images']} rated images are not in the results and were not used (e.g. "
+                   f"{', '.join(map(repr, x['examples'][:3]))})")
     if out.get("human_ceiling"):
         c = out["human_ceiling"]
         click.echo(f"human-human ceiling ({c['n_raters']} raters, each against the mean of the others, Fisher-z mean): "
