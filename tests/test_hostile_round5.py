@@ -625,3 +625,17 @@ def test_agree_uses_only_ratings_of_images_in_the_results_and_survives_huge_rati
     from idbench.protocols.agreement import mean_rating
 
     assert mean_rating({"a": 1e308, "b": 1e308}) == 1e308
+
+
+@pytest.mark.parametrize("make,want", [
+    (lambda: __import__("PIL.Image", fromlist=["Image"]).fromarray(np.full((4, 4), 65535, np.uint16)), (255, 255, 255)),
+    (lambda: __import__("PIL.Image", fromlist=["Image"]).fromarray(np.full((4, 4), 16384, np.uint16)), (64, 64, 64)),
+    (lambda: __import__("PIL.Image", fromlist=["Image"]).new("F", (4, 4), 0.5), (128, 128, 128)),
+    (lambda: np.full((4, 4, 3), 0.5, np.float32), (128, 128, 128)),
+    (lambda: __import__("PIL.Image", fromlist=["Image"]).new("RGBA", (4, 4), (255, 0, 0, 0)), (255, 255, 255)),
+])
+def test_generated_16_bit_float_and_transparent_images_are_saved_as_they_look(make, want):
+    from idbench.generate import output_rgb
+
+    got = output_rgb(make()).getpixel((0, 0))
+    assert all(abs(a - b) <= 1 for a, b in zip(got, want)), got

@@ -177,7 +177,7 @@ def run_generation(generator: Generator, jobs: list[Job], out_dir: str | Path, m
             import io
 
             buf = io.BytesIO()
-            images[0].convert("RGB").save(buf, format="PNG")
+            output_rgb(images[0]).save(buf, format="PNG")
             atomic_write_bytes(img, buf.getvalue())
             side = {"prompt": j.prompt, "prompt_index": j.prompt_index, "seed": j.seed, "subject": j.subject,
                     "method": method, "generator": generator.spec, "params": generator.params,
@@ -221,6 +221,39 @@ def references_and_prompts(refs_path, prompts_path=None, token: str = "sks", lay
     if "dreambenchpp_prompts" in ctx:
         return refs, lambda s: list(ctx["dreambenchpp_prompts"].get(s, []))
     raise ValueError(f"{refs_path}: no prompts in this layout; give a prompt file")
+
+
+def output_rgb(im):
+    """A generator's image as the 8-bit RGB saved: 16-bit images rescaled from their range, float images
+    read as [0, 1] (or [0, 255] when their values exceed 1), transparency composited on white
+    (:func:`idbench.data.images.to_rgb`), where PIL's own ``convert("RGB")`` would clip them to white or
+    black and drop the alpha.
+
+    >>> from PIL import Image
+    >>> output_rgb(Image.new("F", (1, 1), 0.5)).getpixel((0, 0))
+    (128, 128, 128)
+    """
+    import numpy as np
+    from PIL import Image
+
+    from idbench.data.images import to_rgb
+
+    if isinstance(im, np.ndarray):
+        a = np.asarray(im)
+        if a.dtype.kind == "f":
+            a = np.clip(a * (255.0 if np.nanmax(a, initial=0) <= 1.0 else 1.0), 0, 255).round().astype(np.uint8)
+        elif a.dtype not in (np.uint8, np.uint16):
+            a = np.clip(a, 0, 255).astype(np.uint8)
+        im = Image.fromarray(a)
+    if not hasattr(im, "mode"):
+        raise TypeError(f"the generator returned a {type(im).__name__}, not an image")
+    if im.mode == "F":
+        a = np.asarray(im, np.float64)
+        if not np.isfinite(a).all():
+            raise ValueError("the generated image has NaN or infinite pixels")
+        scale = 255.0 if a.max(initial=0) <= 1.0 else 1.0
+        return Image.fromarray(np.clip(a * scale + 0.5, 0, 255).astype(np.uint8), mode="L").convert("RGB")
+    return to_rgb(im)
 
 
 def _check_writable(folder: Path) -> None:
