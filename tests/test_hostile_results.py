@@ -141,10 +141,13 @@ def test_a_kill_at_any_step_leaves_the_old_folder_or_names_it(tmp_path):
         except ResultsError as e:
             assert p.returncode != 0 and "inconsistent results folder" in str(e)
             outcomes.add("named")
-            # nothing merges into it; --replace recovers
+            assert "last complete state is kept" in str(e)
+            # re-running into it rolls back to the last complete state, then adds the new method: nothing lost
             r = _evaluate(root, out, "m2")
-            assert r.exit_code != 0 and "inconsistent" in r.output
-            assert _evaluate(root, out, "m2", "--replace").exit_code == 0
+            assert r.exit_code == 0, r.output
+            res = Results.read(out)
+            assert set(res.methods) == {"m1", "m2"} and {r["method"] for r in res.rows} == {"m1", "m2"}
+            assert not (out / ".idbench-last-complete").exists()
     assert "named" in outcomes and "complete" in outcomes
 
 

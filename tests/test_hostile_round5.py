@@ -639,3 +639,28 @@ def test_generated_16_bit_float_and_transparent_images_are_saved_as_they_look(ma
 
     got = output_rgb(make()).getpixel((0, 0))
     assert all(abs(a - b) <= 1 for a, b in zip(got, want)), got
+
+
+# ---------------------------------------------------------------- results folders: rollback and live writers
+
+
+def test_report_rolls_an_interrupted_write_back_and_names_a_live_writer(study_inputs, tmp_path):
+    from click.testing import CliRunner
+
+    from idbench.cli.main import cli
+    from idbench.folder import ResultsFolder
+    from idbench.results import Results
+    from idbench.study import Study
+
+    out = tmp_path / "res"
+    Study(refs=study_inputs / "refs", gen=study_inputs / "gen", encoders=["test-color"], protocols=["similarity"],
+          n_resamples=100, progress=False).run().write(out, report=False)
+    before = (out / "summary.json").read_bytes()
+    folder = ResultsFolder(out)
+    with folder.lock():
+        assert CliRunner().invoke(cli, ["report", str(out)]).output.count("writing into it now") == 1
+        folder.begin()  # a writer starts...
+        (out / "summary.json").write_text('{"cut short')  # ...and is killed mid-file
+    r = CliRunner().invoke(cli, ["report", str(out)])
+    assert r.exit_code == 0 and "rolled back to the last complete state" in r.output, r.output
+    assert (out / "summary.json").read_bytes() == before and Results.read(out).rows

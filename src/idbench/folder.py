@@ -24,6 +24,10 @@ from pathlib import Path
 
 MANIFEST = "idbench-manifest.json"
 LOCK = ".idbench.lock"
+BACKUP = ".idbench-last-complete"
+#: the files a rollback restores (the study's own; report.html and tables are re-derived from them)
+KEPT = ("summary.json", "per_image.csv", "per_image.parquet", "problems.csv", "tables.md", "tables.tex",
+        "nearid_samples.csv")
 #: files a study writes whose checksums the manifest records (others, e.g. report.html, are derived)
 VERIFIED = ("summary.json", "per_image.csv")
 
@@ -107,14 +111,87 @@ class ResultsFolder:
         return m if isinstance(m, dict) else {"state": "damaged"}
 
     def begin(self) -> None:
-        """Mark the folder as being written (before any file is replaced)."""
+        """Mark the folder as being written (before any file is replaced). A folder in a complete state
+        keeps a copy of it first (``.idbench-last-complete/``), so that an interrupted write can be rolled
+        back (:meth:`recover`) instead of losing the methods it held."""
+        m = self.manifest()
+        if m is not None and m.get("state") == "complete" and self.problem() is None:
+            self._keep_last_complete(m)
         self._write_manifest({"state": "writing", "pid": os.getpid(), "started": time.time()})
         fault_point("begin")
 
     def commit(self, files: list[Path]) -> None:
         """Record the checksums of ``files`` and mark the folder complete."""
+        import shutil
+
         sums = {p.name: _sha256(p) for p in files if p.is_file()}
         self._write_manifest({"state": "complete", "files": sums, "written": time.time()})
+        backup = self.path / BACKUP
+        if backup.is_dir() and not backup.is_symlink():
+            shutil.rmtree(backup, ignore_errors=True)
+
+    def _keep_last_complete(self, manifest: dict) -> None:
+        import shutil
+        import tempfile
+
+        tmp = Path(tempfile.mkdtemp(prefix=".idbench-keep-", dir=self.path))
+        for name in KEPT:
+            src = inside(self.path, name)
+            if src is not None and src.is_file():
+                shutil.copy2(src, tmp / name)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        backup = self.path / BACKUP
+        if backup.is_symlink() or backup.is_file():
+            backup.unlink()
+        elif backup.is_dir():
+            shutil.rmtree(backup)
+        os.replace(tmp, backup)
+
+    def writer_alive(self) -> bool:
+        """Whether another process holds the folder's write lock now."""
+        import fcntl
+
+        lock = self.path / LOCK
+        if not lock.is_file() or lock.is_symlink():
+            return False
+        try:
+            fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+
+    def recover(self) -> str | None:
+        """Roll an interrupted write back to the last complete state kept by :meth:`begin`; returns what
+        was done, or None when there was nothing to recover. Call under the folder's lock."""
+        import shutil
+
+        m = self.manifest()
+        backup = self.path / BACKUP
+        if m is None or m.get("state") != "writing" or not backup.is_dir() or backup.is_symlink():
+            return None
+        try:
+            kept = json.loads((backup / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        for name in KEPT:
+            src, dst = backup / name, self.path / name
+            if dst.is_symlink():
+                dst.unlink()
+            if src.is_file():
+                shutil.copy2(src, dst)
+            elif dst.is_file():
+                dst.unlink()  # the interrupted write had created it
+        self._write_manifest(kept)
+        shutil.rmtree(backup, ignore_errors=True)
+        return ("an earlier write into this folder was interrupted; rolled back to the last complete state "
+                f"(written {time.strftime('%Y-%m-%d %H:%M', time.localtime(kept.get('written', 0)))})")
 
     def _write_manifest(self, m: dict) -> None:
         from idbench.cache.results import atomic_write_bytes
@@ -130,6 +207,11 @@ class ResultsFolder:
         if m.get("state") == "damaged":
             return f"{MANIFEST} is damaged"
         if m.get("state") != "complete":
+            if self.writer_alive():
+                return "another idbench is writing into it now; wait for it to finish and read it then"
+            if (self.path / BACKUP).is_dir():
+                return ("a write into it was interrupted; its last complete state is kept: re-running into it, or "
+                        "`idbench report`, rolls back to it first (nothing else is lost)")
             return "a write into it was interrupted (its manifest says 'writing')"
         for name in VERIFIED:
             want = (m.get("files") or {}).get(name)

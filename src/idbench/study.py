@@ -579,6 +579,9 @@ class StudyResults:
         folder = ResultsFolder(out)
         with folder.lock(echo=echo):
             r = self.results
+            recovered = folder.recover()  # an interrupted earlier write: back to its last complete state first
+            if recovered and echo is not None:
+                echo(f"{out}: {recovered}")
             if merge and not replace and (out / "summary.json").exists():
                 folder.check()
                 try:

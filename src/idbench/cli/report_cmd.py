@@ -17,6 +17,19 @@ def report(results_dir, fmt):
 
     if not (results_dir / "summary.json").is_file():
         raise click.ClickException(f"{results_dir}: not a results folder (no summary.json)")
+    from idbench.folder import FolderError, ResultsFolder
+
+    folder = ResultsFolder(results_dir)
+    if folder.writer_alive():
+        raise click.ClickException(f"{results_dir}: another idbench is writing into it now; run `idbench report` again "
+                                   "when it has finished (its write renders the report itself)")
+    try:
+        with folder.lock(timeout=5):
+            recovered = folder.recover()
+    except (FolderError, OSError):
+        recovered = None  # a read-only folder: nothing to roll back here; reading says what is wrong
+    if recovered:
+        click.echo(f"{results_dir}: {recovered}")
     try:
         if fmt != "html":
             from idbench.report.tables import render_tables
