@@ -1,8 +1,10 @@
 """Copy detection on the DreamBooth photos: how many edited copies are flagged, how many distinct
 photos of the same subject are (wrongly) flagged, and what the check costs next to embedding.
 
-Edits of every photo: 512-px PNG, JPEG q70 of a 94 % centre crop, 256-px re-encode, and also a 90 %
-centre crop and a half-size JPEG q50 (harsher than the issue's). Distinct photos: every pair of
+Edits of every photo: 512-px PNG, JPEG q70 of a 94 % centre crop, 256-px re-encode, a 90 % centre crop
+and a half-size JPEG q50; and the geometric ones: mirrored, rotated 90 / 180 / 270 degrees, rotated by
+its EXIF tag only (pixels unchanged, orientation 6), letterboxed on black to 16:9 and padded by 15 % in
+white. Distinct photos: every pair of
 two different photos of one subject (all within-subject pairs).
 
     .venv/bin/python benchmarks/bench_copies.py
@@ -40,7 +42,30 @@ def edits(im: Image.Image) -> dict[str, Image.Image]:
         return im.crop(((w - cw) // 2, (h - ch) // 2, (w - cw) // 2 + cw, (h - ch) // 2 + ch))
 
     k512, k256 = 512 / max(w, h), 256 / max(w, h)
-    return {"png512": save(im.resize((round(w * k512), round(h * k512)), Image.LANCZOS), "PNG"),
+    def exif_rotated():
+        b = io.BytesIO()
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        im.transpose(Image.Transpose.ROTATE_90).save(b, "JPEG", quality=90, exif=exif)
+        from idbench.data.images import load_image
+
+        p = Path(tempfile.mkdtemp()) / "exif.jpg"
+        p.write_bytes(b.getvalue())
+        return load_image(p)  # idbench's loader applies the tag, as for any input
+
+    def framed(size, colour, offset):
+        canvas = Image.new("RGB", size, colour)
+        canvas.paste(im, offset)
+        return canvas
+
+    lw = max(w, round(h * 16 / 9))
+    pad = round(0.15 * max(w, h))
+    return {"mirror": im.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+            "rot90": im.transpose(Image.Transpose.ROTATE_90), "rot180": im.transpose(Image.Transpose.ROTATE_180),
+            "rot270": im.transpose(Image.Transpose.ROTATE_270), "exif_rot": exif_rotated(),
+            "letterbox": framed((lw, h), (0, 0, 0), ((lw - w) // 2, 0)),
+            "pad15": framed((w + 2 * pad, h + 2 * pad), (255, 255, 255), (pad, pad)),
+            "png512": save(im.resize((round(w * k512), round(h * k512)), Image.LANCZOS), "PNG"),
             "crop94_q70": save(crop(0.94), "JPEG", quality=70),
             "jpg256": save(im.resize((round(w * k256), round(h * k256)), Image.BILINEAR), "JPEG", quality=85),
             "crop90": save(crop(0.90), "JPEG", quality=90),

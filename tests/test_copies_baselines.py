@@ -332,11 +332,39 @@ def test_aligned_correlation_is_the_definition():
     B = np.concatenate([A[:2] + 0.01 * rng.standard_normal((2, 4, 16)).astype(np.float32),
                         rng.standard_normal((3, 4, 16)).astype(np.float32)])
     B /= np.linalg.norm(B, axis=2, keepdims=True)
-    S = aligned_correlation(A, B, prefilter=-2.0)
+    S = aligned_correlation(A, B, prefilter=-2.0, geometric=False)
     for i in range(5):
         for j in range(5):
             want = max(max(A[i, 0] @ B[j, c] for c in range(4)), max(A[i, c] @ B[j, 0] for c in range(4)))
             assert S[i, j] == pytest.approx(want, abs=1e-5)
+
+
+def test_geometric_aligned_correlation_is_the_definition():
+    """With mirrors and rotations and the border-trimmed view: a plain loop over views, the 8 transforms of
+    the 32 x 32 thumbnail (numpy's rot90 / fliplr) and the crops."""
+    from idbench.data.content import THUMB, aligned_correlation
+
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((4, 8, THUMB * THUMB)).astype(np.float32)
+    A /= np.linalg.norm(A, axis=2, keepdims=True)
+    B = rng.standard_normal((3, 8, THUMB * THUMB)).astype(np.float32)
+    B[0, :4] = np.fliplr(A[1, 4:].reshape(4, THUMB, THUMB).transpose(1, 2, 0)).transpose(2, 0, 1).reshape(4, -1)
+    B /= np.linalg.norm(B, axis=2, keepdims=True)
+
+    def transforms(v):
+        g = v.reshape(THUMB, THUMB)
+        return [np.rot90(x, k).ravel() for x in (g, np.fliplr(g)) for k in range(4)]
+
+    S = aligned_correlation(A, B, prefilter=-2.0)
+    for i in range(4):
+        for j in range(3):
+            want = -1.0
+            for view in (A[i, :4], A[i, 4:]):
+                for t in range(8):
+                    Bt = [transforms(B[j, c])[t] for c in range(4)]
+                    want = max(want, max(view[0] @ Bt[c] for c in range(4)), max(view[c] @ Bt[0] for c in range(4)))
+            assert S[i, j] == pytest.approx(want, abs=1e-5)
+    assert S[1, 0] == pytest.approx(1.0, abs=1e-5)  # a mirrored copy of A[1]'s trimmed view
 
 
 def test_a_method_with_some_copies_is_ranked_on_its_other_images():

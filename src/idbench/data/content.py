@@ -4,10 +4,13 @@ gallery, in every direction, decided once per study.
 Two rules (documented in ``docs/data.md``):
 
 * **Copy**: two files with the same SHA-256 of their bytes are the same image, whatever their names.
-* **Near-copy**: the same photo resized, re-encoded, converted to another format or slightly
-  cropped. Each image's *thumbprint* is its grey-level thumbnail (32 x 32, zero mean, unit norm)
-  at four centred crops (100, 97, 94, 91 % of each side); two images are near-copies when the
-  best-aligned pair of thumbnails (one side uncropped) has Pearson correlation >= ``NEAR_COPY_CORR``.
+* **Near-copy**: the same photo resized, re-encoded, converted to another format, slightly
+  cropped, mirrored, rotated by 90, 180 or 270 degrees (also by its EXIF tag), letterboxed or padded.
+  Each image's *thumbprint* is its grey-level thumbnail (32 x 32, zero mean, unit norm) at four
+  centred crops (100, 97, 94, 91 % of each side), taken after a uniform border (letterbox, padding)
+  is trimmed; two images are near-copies when the best-aligned pair of thumbnails (one side
+  uncropped), over the 8 mirror / rotation images of one of them, has Pearson correlation >=
+  ``NEAR_COPY_CORR``.
   Measured on the 111 DreamBooth photos (``benchmarks/bench_copies.py``): 512-px PNG, JPEG q70 of
   a 94 % centre crop and a 256-px re-encode all score >= 0.990; the closest two *distinct* photos of
   one subject score 0.951.
@@ -45,8 +48,8 @@ THUMB = 32
 FLAT_STD = 2.0
 
 RULE = (f"copy: byte-identical file (SHA-256); near-copy: grey {THUMB}x{THUMB} thumbnails correlate >= {NEAR_COPY_CORR} "
-        f"at the best of {len(CROPS)} centred crops ({', '.join(f'{c:.0%}' for c in CROPS)}); blank: thumbnail standard "
-        f"deviation < {FLAT_STD:g} grey levels")
+        f"at the best of {len(CROPS)} centred crops ({', '.join(f'{c:.0%}' for c in CROPS)}), 8 mirror / rotation images "
+        f"and with uniform borders trimmed or not; blank: thumbnail standard deviation < {FLAT_STD:g} grey levels")
 
 
 def content_key(r: ImageRecord) -> str:
@@ -71,18 +74,65 @@ def content_hashes(records: Sequence[ImageRecord], num_workers: int = 2) -> dict
 # ----------------------------------------------------------------------------- thumbprints
 
 
-def thumbprint(image) -> tuple[np.ndarray, float]:
-    """``(rows, std)``: one zero-mean, unit-norm grey thumbnail per crop of ``CROPS`` (shape
-    ``(len(CROPS), THUMB * THUMB)``) and the grey-level standard deviation of the uncropped one.
+def trim_border(grey, tol: float = 8.0, line_std: float = 3.0):
+    """``grey`` without uniform borders (a letterbox, bars, a padding): from each side, the lines (rows
+    or columns) that are near-uniform (standard deviation < ``line_std``) and within ``tol`` grey
+    levels of that side's outermost line are cut. Nothing is cut when less than a tenth of either side
+    would be left.
 
     >>> from PIL import Image
-    >>> rows, std = thumbprint(Image.new("RGB", (64, 48), (90, 90, 90)))
-    >>> rows.shape, std
-    ((4, 1024), 0.0)
+    >>> im = Image.new("L", (100, 60), 0); im.paste(Image.new("L", (40, 60), 200), (30, 0))
+    >>> trim_border(im).size   # black bars left and right of a full-height picture
+    (40, 60)
     """
+    a = np.asarray(grey, np.float32)
+    h, w = a.shape[:2]
+    if h < 8 or w < 8:
+        return grey
+
+    def run(lines) -> int:
+        """How many of ``lines`` (outermost first) belong to a uniform border."""
+        first = lines[0]
+        if first.std() >= line_std:
+            return 0
+        ref = float(np.median(first))
+        n = 0
+        for line in lines:
+            if line.std() >= line_std or abs(float(np.median(line)) - ref) > tol:
+                break
+            n += 1
+        return n
+
+    top, bottom = run(a), run(a[::-1])
+    left, right = run(a.T), run(a.T[::-1])
+    if top + bottom == 0 and left + right == 0:
+        return grey
+    if h - top - bottom < h / 10 or w - left - right < w / 10:
+        return grey
+    return grey.crop((left, top, w - right, h - bottom))
+
+
+def dihedral(rows: np.ndarray) -> np.ndarray:
+    """The 8 mirror / 90-degree-rotation images of thumbprint rows ``(..., len(CROPS), THUMB * THUMB)``:
+    shape ``(8, ..., len(CROPS), THUMB * THUMB)``, the identity first. Exact: a centred crop and the box
+    thumbnail commute with these transforms.
+
+    >>> r = np.arange(THUMB * THUMB, dtype=np.float32)[None]
+    >>> d = dihedral(r); d.shape, bool((d[0] == r).all())
+    ((8, 1, 1024), True)
+    """
+    g = np.asarray(rows).reshape(*np.shape(rows)[:-1], THUMB, THUMB)
+    out = []
+    for flip in (False, True):
+        x = g[..., :, ::-1] if flip else g
+        for k in range(4):
+            out.append(np.rot90(x, k, axes=(-2, -1)).reshape(*np.shape(rows)))
+    return np.stack(out)
+
+
+def _crops(grey) -> tuple[np.ndarray, float]:
     from PIL import Image
 
-    grey = image.convert("L")
     w, h = grey.size
     rows, std = [], 0.0
     for c in CROPS:
@@ -97,6 +147,24 @@ def thumbprint(image) -> tuple[np.ndarray, float]:
     return np.stack(rows).astype(np.float32), std
 
 
+def thumbprint(image) -> tuple[np.ndarray, float]:
+    """``(rows, std)``: one zero-mean, unit-norm grey thumbnail per crop of ``CROPS``, then the same of
+    the image with its uniform borders trimmed (:func:`trim_border`; a copy of the first rows when it
+    has none), shape ``(2 * len(CROPS), THUMB * THUMB)``; and the grey-level standard deviation of the
+    uncropped thumbnail. The trimmed rows let a letterboxed or padded copy meet its original.
+
+    >>> from PIL import Image
+    >>> rows, std = thumbprint(Image.new("RGB", (64, 48), (90, 90, 90)))
+    >>> rows.shape, std
+    ((8, 1024), 0.0)
+    """
+    grey = image.convert("L")
+    plain, std = _crops(grey)
+    trimmed = trim_border(grey)
+    inner = _crops(trimmed)[0] if trimmed is not grey else plain
+    return np.concatenate([plain, inner]), std
+
+
 class Thumbprint:
     """The thumbprint as a cacheable per-image feature, following the encoder interface of
     :mod:`idbench.encoders.base` so that :func:`idbench.embed.embed_records` decodes, caches (by
@@ -105,8 +173,8 @@ class Thumbprint:
 
     kind = "image"
     name = "thumbprint"
-    dim = THUMB * THUMB
-    cache_id = f"thumbprint{THUMB}@crops{'-'.join(f'{c:g}' for c in CROPS)}-v1"
+    dim = THUMB * THUMB  # per row: 2 x len(CROPS) rows (plain, then trimmed)
+    cache_id = f"thumbprint{THUMB}@crops{'-'.join(f'{c:g}' for c in CROPS)}-trim-v2"
 
     def preprocess(self, image):
         return thumbprint(image)
@@ -117,22 +185,48 @@ class Thumbprint:
         return [ImageEmbedding(rows, scores=np.full(len(rows), std, np.float32)) for rows, std in items]
 
 
-def aligned_correlation(A: np.ndarray, B: np.ndarray, *, prefilter: float = PREFILTER, block: int = 512) -> np.ndarray:
+def _symmetrised(X: np.ndarray) -> np.ndarray:  # X: (n, rows, D); its row 0 is the uncropped thumbnail
+    """The uncropped thumbnails averaged over their 8 mirror / rotation images, unit norm: equal for an
+    image and any of its mirrored or rotated copies (the prefilter of :func:`aligned_correlation`)."""
+    m = dihedral(X[:, 0]).mean(axis=0)
+    n = np.linalg.norm(m, axis=1, keepdims=True)
+    return (m / np.maximum(n, 1e-6)).astype(np.float32)
+
+
+def aligned_correlation(A: np.ndarray, B: np.ndarray, *, prefilter: float = PREFILTER, block: int = 512,
+                        geometric: bool = True) -> np.ndarray:
     """``(len(A), len(B))`` best-aligned thumbnail correlation; ``A``, ``B``: ``(n, len(CROPS), D)``.
 
-    ``S[i, j] = max_c max(A[i, 0] . B[j, c], A[i, c] . B[j, 0])`` where the uncropped correlation
-    reaches ``prefilter`` (elsewhere it is the uncropped correlation)."""
+    ``S[i, j] = max_v max_t max_c max(A_v[i, 0] . T(B[j, c]), A_v[i, c] . T(B[j, 0]))`` over the crops
+    ``c``, the views ``v`` of A (plain and border-trimmed, when A's thumbprints hold both) and, with
+    ``geometric``, the 8 mirror / rotation transforms ``T`` (else the identity), for the pairs whose
+    uncropped correlation, or that of their symmetrised thumbnails, reaches ``prefilter`` (elsewhere
+    the uncropped correlation). B is compared plain."""
     if len(A) == 0 or len(B) == 0:
         return np.zeros((len(A), len(B)), np.float32)
+    C = len(CROPS)
+    if A.shape[1] == 2 * C and B.shape[1] == 2 * C:
+        return np.max([aligned_correlation(A[:, k * C:(k + 1) * C], B[:, :C], prefilter=prefilter, block=block,
+                                           geometric=geometric) for k in (0, 1)], axis=0)
+    B = B[:, :C]
     out = np.empty((len(A), len(B)), np.float32)
+    Bt = dihedral(B) if geometric else B[None]  # (T, m, C, D)
+    symB = _symmetrised(B) if geometric else None
     for s in range(0, len(A), block):
         a = A[s : s + block]
         S = a[:, 0] @ B[:, 0].T
-        ii, jj = np.nonzero(S >= prefilter)
+        cand = S >= prefilter
+        if geometric:
+            cand |= (_symmetrised(a) @ symB.T) >= prefilter
+        ii, jj = np.nonzero(cand)
         for c in range(0, len(ii), 4096):  # align the candidate pairs, a few thousand at a time
             i, j = ii[c : c + 4096], jj[c : c + 4096]
-            best = np.maximum(np.einsum("nd,ncd->nc", a[i, 0], B[j, 1:]).max(1, initial=-1.0),
-                              np.einsum("ncd,nd->nc", a[i, 1:], B[j, 0]).max(1, initial=-1.0))
+            best = np.full(len(i), -1.0, np.float32)
+            for t in range(len(Bt)):
+                bt = Bt[t, j]  # (n, C, D)
+                best = np.maximum(best, np.maximum(
+                    np.einsum("nd,ncd->nc", a[i, 0], bt).max(1, initial=-1.0),
+                    np.einsum("ncd,nd->nc", a[i, 1:], bt[:, 0]).max(1, initial=-1.0)))
             S[i, j] = np.maximum(S[i, j], best)
         out[s : s + len(a)] = S
     return out
@@ -233,7 +327,7 @@ def audit_content(references: Sequence[ImageRecord] = (), generations: Sequence[
     def matrix(recs):
         ok = [r for r in recs if content_key(r) in tp]
         if not ok:
-            return np.zeros((0, len(CROPS), THUMB * THUMB), np.float32), [], np.zeros(0, np.float32)
+            return np.zeros((0, 2 * len(CROPS), THUMB * THUMB), np.float32), [], np.zeros(0, np.float32)
         return (np.stack([tp[content_key(r)].vectors for r in ok]), ok,
                 np.array([float(tp[content_key(r)].scores[0]) for r in ok], np.float32))
 
