@@ -8,6 +8,10 @@ buffalo_l) prepared with ``det_size=(320, 320)``; ``get_face_keypoints`` (the la
 for an image without a face; ``sample_video_frames`` (OpenCV, ``linspace(0, n - 1, 16, dtype=int)``);
 ``process_video`` (per frame ``max(0, cos)``, frames without a face skipped, 0 for a video without one).
 
+The opens2v preset is the same code with 32 frames (PKU-YuanGroup/OpenS2V-Nexus at commit
+b4528314bd73b05d1cf2a9c7f8d8ecef34e6294c, ``eval/get_facesim.py``: its frames read with decord, stood in for
+here by PyAV, which decodes the same lossless frames; its ``arc_scores != 0.0`` test always passes).
+
 It runs insightface's own ``FaceAnalysis`` on a tiny random buffalo_l pack, on videos written losslessly
 (PNG in AVI, so OpenCV and PyAV decode the same pixels) from the faces-small photos: a video of faces, a
 video of flat grey frames (no face: 0), and a folder of frames standing for a video.
@@ -85,6 +89,11 @@ class ConsisIDArc:
 
     @staticmethod
     def sample_video_frames(video_path, num_frames=16):
+        if num_frames == 32:  # OpenS2V's sample_video_frames: decord's len(VideoReader) and vr[idx] (PyAV here)
+            with av.open(str(video_path)) as c:
+                frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+            return [cv2.cvtColor(frames[int(i)], cv2.COLOR_RGB2BGR)
+                    for i in np.linspace(0, len(frames) - 1, num_frames, dtype=int)]
         cap = cv2.VideoCapture(str(video_path))
         total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         frames = []
@@ -110,7 +119,8 @@ class ConsisIDArc:
 # ----------------------------------------------------------------- the test
 
 
-def test_consisid_preset_prints_consisids_facesim_arc(tmp_path, monkeypatch):
+@pytest.mark.parametrize("preset,n", [("consisid", 16), ("opens2v", 32)])
+def test_consisid_preset_prints_consisids_facesim_arc(tmp_path, monkeypatch, preset, n):
     home = tmp_path / "insightface"
     monkeypatch.setenv("INSIGHTFACE_HOME", str(home))
     write_pack(home / "models" / "buffalo_l")
@@ -130,7 +140,7 @@ def test_consisid_preset_prints_consisids_facesim_arc(tmp_path, monkeypatch):
         Image.fromarray(_frame(faces[k % 4]) if k % 5 else grey).save(folder / f"{k:04d}.png")
 
     r = CliRunner().invoke(cli, ["run", "--refs", str(tmp_path / "refs"), "--gen", str(tmp_path / "gen"), "--preset",
-                                 "consisid", "-o", str(tmp_path / "out"), "-q", "--no-report", "--bootstrap", "200"],
+                                 preset, "-o", str(tmp_path / "out"), "-q", "--no-report", "--bootstrap", "200"],
                            catch_exceptions=False)
     assert r.exit_code == 0, r.output
     rows = {x["image_id"]: x for x in csv.DictReader(open(tmp_path / "out" / "per_image.csv"))}
@@ -141,17 +151,17 @@ def test_consisid_preset_prints_consisids_facesim_arc(tmp_path, monkeypatch):
     assert ref_emb is not None
     want = {
         "m/obama/faces": up.video_score([cv2.cvtColor(f, cv2.COLOR_BGR2RGB)
-                                         for f in up.sample_video_frames(gen / "faces.avi")], ref_emb),
+                                         for f in up.sample_video_frames(gen / "faces.avi", n)], ref_emb),
         "m/obama/grey": up.video_score([cv2.cvtColor(f, cv2.COLOR_BGR2RGB)
-                                        for f in up.sample_video_frames(gen / "grey.avi")], ref_emb),
+                                        for f in up.sample_video_frames(gen / "grey.avi", n)], ref_emb),
         "m/obama/folder": up.video_score([np.array(Image.open(p).convert("RGB")) for p in
-                                          [sorted(folder.glob("*.png"))[i] for i in np.linspace(0, 19, 16, dtype=int)]],
+                                          [sorted(folder.glob("*.png"))[i] for i in np.linspace(0, 19, n, dtype=int)]],
                                          ref_emb),
     }
     assert want["m/obama/grey"] == 0.0 and want["m/obama/faces"] > 0
     for vid, w in want.items():
         assert abs(float(rows[vid][COL]) - w) < 1e-4, (vid, rows[vid][COL], w)
-    assert int(rows["m/obama/faces"]["n_frames"]) == 16
+    assert int(rows["m/obama/faces"]["n_frames"]) == n
     import json
 
     s = json.loads((tmp_path / "out" / "summary.json").read_text())

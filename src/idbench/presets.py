@@ -139,7 +139,8 @@ def load_preset_file(path: str | Path) -> Preset:
 #: Presets from other packages are plug-ins (entry-point group ``idbench.presets``, an entry naming a
 #: :class:`Preset` or the path of a preset file); idbench's own are the files in :data:`PRESET_DIR`.
 PRESETS = Registry("idbench.presets", "preset")
-_ORDER = ("dreambooth", "dreambench", "dreambench++", "stellar", "nearid", "instantid", "consisid", "withanyone", "fpr")
+_ORDER = ("dreambooth", "dreambench", "dreambench++", "stellar", "nearid", "instantid", "consisid", "opens2v", "withanyone",
+          "fpr")
 
 
 def _builtin_files() -> dict[str, Path]:
