@@ -737,3 +737,25 @@ def test_distinct_photos_of_one_subject_are_not_flagged_by_the_geometric_check(d
     flagged = sum(float(aligned_correlation(tp[a].vectors[None], tp[b].vectors[None], prefilter=-2)[0, 0]) >= NEAR_COPY_CORR
                   for a, b in pairs)
     assert len(pairs) > 200 and flagged <= 0.02 * len(pairs)
+
+
+# ---------------------------------------------------------------- numbers that do not mislead
+
+
+def test_an_interval_over_fewer_than_8_subjects_says_so_wherever_it_is_shown(study_inputs, tmp_path):
+    import shutil
+
+    from idbench.stats.bootstrap import mean_with_interval
+    from idbench.study import Study
+
+    e = mean_with_interval([0.48, 0.479, 0.481, 0.48], ["a", "b", "c", "d"], n_resamples=200)
+    assert e["few_subjects"] == 4
+    assert "few_subjects" not in mean_with_interval(list(range(8)), list("abcdefgh"), n_resamples=200)
+    keep = sorted(p.name for p in (study_inputs / "refs").iterdir())[:4]
+    for d in (study_inputs / "refs", study_inputs / "gen" / "heldout"):
+        for p in d.iterdir():
+            if p.name not in keep:
+                shutil.rmtree(p)
+    res = Study(refs=study_inputs / "refs", gen=study_inputs / "gen", encoders=["test-color"], protocols=["similarity"],
+                n_resamples=200, progress=False).run()
+    assert "only 4 subjects: indicative" in res.tables("md")

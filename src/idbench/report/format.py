@@ -35,13 +35,17 @@ def fmt_ci(entry: dict | None, digits: int = 3, *, why: str | None = None) -> st
     '0.500 [0.400, 0.600]'
     >>> fmt_ci({"mean": 0.5, "ci_low": None, "ci_high": None, "ci_note": "no interval: 1 subject"})
     '0.500 (no interval: 1 subject)'
+    >>> fmt_ci({"mean": 0.48, "ci_low": 0.479, "ci_high": 0.481, "few_subjects": 4})
+    '0.480 [0.479, 0.481] (only 4 subjects: indicative)'
     """
     if not entry or is_missing(entry.get("mean")):
         return f"{DASH} ({why})" if why else DASH
     mean = fmt_num(entry["mean"], digits)
     if is_missing(entry.get("ci_low")) or is_missing(entry.get("ci_high")):
         return f"{mean} ({entry.get('ci_note') or 'no interval'})"
-    return f"{mean} [{entry['ci_low']:.{digits}f}, {entry['ci_high']:.{digits}f}]"
+    few = entry.get("few_subjects")
+    caution = f" (only {few} subjects: indicative)" if few else ""
+    return f"{mean} [{entry['ci_low']:.{digits}f}, {entry['ci_high']:.{digits}f}]{caution}"
 
 
 def fmt_interval(lo: Any, hi: Any, digits: int = 3) -> str:

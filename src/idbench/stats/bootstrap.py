@@ -192,6 +192,23 @@ def mean_with_interval(values, clusters, *, n_resamples: int = 2000, confidence:
     elif entry["ci_low"] == entry["ci_high"]:
         entry["ci_note"] = (f"zero width: all {len(v)} values are equal" if np.ptp(v) == 0
                             else f"zero width: every one of the {n_subj} subjects has the same mean")
+    return few_clusters_caution(entry)
+
+
+#: below this many subjects a cluster bootstrap interval is too unstable to be read as firm
+FEW_CLUSTERS = 8
+
+
+def few_clusters_caution(entry: dict) -> dict:
+    """Mark an interval from fewer than :data:`FEW_CLUSTERS` subjects (``few_subjects``): the views print
+    it beside the interval, which is then indicative only.
+
+    >>> few_clusters_caution({"mean": 0.48, "ci_low": 0.47, "ci_high": 0.49, "n_subjects": 4})["few_subjects"]
+    4
+    """
+    n = entry.get("n_subjects")
+    if isinstance(n, int) and 2 <= n < FEW_CLUSTERS and entry.get("ci_low") is not None:
+        entry["few_subjects"] = n
     return entry
 
 
@@ -238,4 +255,4 @@ def trimmed_mean_with_interval(values, clusters, *, n_resamples: int = 2000, con
     entry.update(ci_low=float(lo), ci_high=float(hi))
     if lo == hi:
         entry["ci_note"] = "zero width: every resample gives the same trimmed mean"
-    return entry
+    return few_clusters_caution(entry)
