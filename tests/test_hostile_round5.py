@@ -759,3 +759,32 @@ def test_an_interval_over_fewer_than_8_subjects_says_so_wherever_it_is_shown(stu
     res = Study(refs=study_inputs / "refs", gen=study_inputs / "gen", encoders=["test-color"], protocols=["similarity"],
                 n_resamples=200, progress=False).run()
     assert "only 4 subjects: indicative" in res.tables("md")
+
+
+def test_compare_ranks_with_the_runs_resamples_so_it_agrees_with_the_tables(study_inputs, tmp_path):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from idbench.cli.main import cli
+    from idbench.report.rows import metric_rankings, ranking_settings
+    from idbench.results import Results
+    from idbench.study import Study
+
+    shutil.copytree(study_inputs / "gen" / "heldout", study_inputs / "gen" / "second")
+    for p in (study_inputs / "gen" / "second").rglob("*.jpg"):
+        from PIL import Image
+
+        Image.open(p).convert("L").convert("RGB").save(p)  # a visibly different method
+    out = tmp_path / "res"
+    Study(refs=study_inputs / "refs", gen=study_inputs / "gen", encoders=["test-color"], protocols=["similarity"],
+          n_resamples=300, seed=3, progress=False).run().write(out, report=False)
+    res = Results.read(out)
+    assert ranking_settings(res) == (300, 3)
+    ranks = metric_rankings(res, ["cos[test-color]"])["cos[test-color]"]
+    assert metric_rankings(res, ["cos[test-color]"])["cos[test-color]"] is ranks  # computed once
+    r = CliRunner().invoke(cli, ["compare", str(out), "--metric", "cos[test-color]"], catch_exceptions=False)
+    line = next(x for x in r.output.splitlines() if x.startswith("cos[test-color]: "))
+    if ranks.ranked:
+        assert line == "cos[test-color]: " + ", ".join(
+            f"#{ranks.ranks[m]} {m}" for m in sorted(ranks.ranks, key=lambda m: (ranks.ranks[m], -res.methods[m]["cos[test-color]"]["mean"])))

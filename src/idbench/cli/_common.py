@@ -189,7 +189,9 @@ def format_table_within(header: list[str], rows: list[list[str]], *, keep: int =
     out = []
     for cols in blocks:
         idx = list(range(keep)) + cols
-        out.append(format_table([header[i] for i in idx], [[r[i] for i in idx] for r in rows]))
+        # a reference row with nothing in this block's columns (no real / impostor level for face found) is left out
+        block_rows = [[r[i] for i in idx] for r in rows if any(str(r[i]).strip() for i in cols)]
+        out.append(format_table([header[i] for i in idx], block_rows))
     return "\n\n".join(out)
 
 

@@ -24,8 +24,9 @@ def _read(results_dir: Path):
 @click.option("--metric", "metrics", multiple=True, help="Metric(s) to compare [default: all].")
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True,
               help="Significance level after Holm correction, in (0, 1).")
-@click.option("--bootstrap", "n_resamples", type=click.IntRange(100), default=10000, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--bootstrap", "n_resamples", type=click.IntRange(100), default=None,
+              help="Resamples [default: the run's own, so the ranks equal the tables'].")
+@click.option("--seed", type=int, default=None, help="Seed [default: the run's own].")
 def compare(results_dir, metrics, alpha, n_resamples, seed):
     """Paired comparison of every pair of methods on shared subjects.
 
@@ -37,6 +38,11 @@ def compare(results_dir, metrics, alpha, n_resamples, seed):
     from idbench.stats.compare import compare_methods, rank_methods
 
     res = _read(results_dir)
+    from idbench.report.rows import ranking_settings
+
+    run_n, run_seed = ranking_settings(res)
+    n_resamples = run_n if n_resamples is None else n_resamples
+    seed = run_seed if seed is None else seed
     names = list(metrics) or list(res.metrics)
     unknown = [m for m in names if m not in res.metrics]
     if unknown:

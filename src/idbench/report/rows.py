@@ -40,17 +40,32 @@ def ranking_inputs(res, metric: str) -> tuple[dict[str, float], dict[str, dict[s
     return means, subj, left_out
 
 
+def ranking_settings(res) -> tuple[int, int]:
+    """``(n_resamples, seed)`` of every ranking of a results folder: the run's own (``--bootstrap``,
+    ``--seed``), so the tables, the report, the console and ``idbench compare`` agree."""
+    b = res.bootstrap or {}
+    return int(b.get("n_resamples") or 2000), int(b.get("seed") or 0)
+
+
 def metric_rankings(res, metrics) -> dict:
     """``{metric: Ranking or None}``: ranks from the Holm-corrected paired test over subjects, on
-    :func:`ranking_inputs` (copies never count towards a rank or a bold cell)."""
+    :func:`ranking_inputs` (copies never count towards a rank or a bold cell), with the run's resamples
+    and seed (:func:`ranking_settings`). Computed once per results object and metric: every view asks
+    for the same rankings."""
     from idbench.stats.compare import compare_methods, rank_methods
 
+    n, seed = ranking_settings(res)
+    memo = res.__dict__.setdefault("_rankings", {})
+    state = (n, seed, len(res.rows), tuple(sorted(res.methods)))
     out = {}
     for metric in metrics:
-        means, subj, left_out = ranking_inputs(res, metric)
-        comps = compare_methods(subj, metric, n_resamples=2000) if len(subj) > 1 else []
-        out[metric] = (rank_methods(means, comps, higher_is_better=res.metrics[metric].higher_is_better,
-                                    flagged=left_out) if means or left_out else None)
+        key = (metric, *state)
+        if key not in memo:
+            means, subj, left_out = ranking_inputs(res, metric)
+            comps = compare_methods(subj, metric, n_resamples=n, seed=seed) if len(subj) > 1 else []
+            memo[key] = (rank_methods(means, comps, higher_is_better=res.metrics[metric].higher_is_better,
+                                      flagged=left_out) if means or left_out else None)
+        out[metric] = memo[key]
     return out
 
 
