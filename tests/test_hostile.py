@@ -180,7 +180,7 @@ def test_output_folder_that_cannot_be_created_fails_first(tmp_path, dreambooth_r
     refs, gen, _ = _gen_tree(tmp_path, dreambooth_rows)
     (tmp_path / "file").write_text("in the way")
     r = _invoke("evaluate", "--refs", refs, "--gen", gen, "-e", "test-color", "-o", tmp_path / "file" / "out", "-q")
-    assert r.exit_code != 0 and "cannot write the output folder" in r.output
+    assert r.exit_code != 0 and "cannot write the results into" in r.output
     assert "skipped" not in r.output  # it failed before reading any image
 
 

@@ -326,14 +326,7 @@ def test_a_method_name_is_one_folder_inside_the_output(tmp_path, method):
 
     from idbench.cli.main import cli
 
-    refs = tmp_path / "refs" / "s1"
-    refs.mkdir(parents=True)
-    from PIL import Image
-
-    Image.new("RGB", (32, 32)).save(refs / "0.png")
-    gen_py = tmp_path / "g.py"
-    gen_py.write_text("from PIL import Image\ndef generate(prompt, references, seed, **kw):\n"
-                      "    return Image.new('RGB', (8, 8))\n")
+    _, gen_py = _gen_inputs(tmp_path)
     out = tmp_path / "deep" / "out"
     prompts = _prompts(tmp_path)
     before = set(tmp_path.rglob("*"))
@@ -521,7 +514,7 @@ def test_generate_into_a_folder_it_cannot_write_fails_before_generating(tmp_path
     marker = tmp_path / "called"
     gen_py.write_text(f"from PIL import Image\nopen({str(marker)!r}, 'w')\ndef generate(prompt, references, seed, **kw):\n"
                       "    return Image.new('RGB', (8, 8))\n")
-    with pytest.raises(ValueError, match="cannot write the generated images"):
+    with pytest.raises(ValueError, match="cannot write the generated images into"):
         generate_missing({"generator": f"python:{gen_py}:generate", "method": "m", "prompts": _prompts(tmp_path)},
                          refs, blocker / "out", progress=False)
     assert not marker.exists()  # the generator file was never even imported

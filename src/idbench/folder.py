@@ -231,6 +231,21 @@ class ResultsFolder:
                               "into another folder")
 
 
+def check_writable(folder: str | Path, what: str = "the output") -> Path:
+    """Create ``folder`` and check that a file can be written in it, *before* any work is done (never
+    fail after it); :class:`FolderError` names the folder otherwise."""
+    import tempfile
+
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".idbench-write-test-"):
+            pass
+    except OSError as e:
+        raise FolderError(f"cannot write {what} into {folder}: {e.strerror or e}; choose another folder") from None
+    return folder
+
+
 def inside(folder: str | Path, name: str | Path) -> Path | None:
     """``folder / name`` when it stays inside ``folder`` without following a symbolic link (no ``..``,
     no absolute name, no link on the way down, the file itself not a link), else None. Everything

@@ -258,14 +258,9 @@ def output_rgb(im):
 
 def _check_writable(folder: Path) -> None:
     """Fail before the first image is generated when ``folder`` cannot be written (a read-only ``-o``)."""
-    import tempfile
+    from idbench.folder import check_writable
 
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".idbench-write-test-"):
-            pass
-    except OSError as e:
-        raise ValueError(f"{folder}: cannot write the generated images there ({e.strerror or e}); choose another -o") from None
+    check_writable(folder, "the generated images")
 
 
 def read_prompt_file(path) -> str:

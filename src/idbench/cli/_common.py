@@ -51,15 +51,12 @@ def set_cache_root_for(cache_dir: Path | None, no_cache: bool) -> None:
 
 def ensure_out_dir(out_dir: Path) -> Path:
     """Create the output folder and check it is writable *before* any work (never fail after it)."""
-    import tempfile
+    from idbench.folder import FolderError, check_writable
 
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".idbench-write-test-"):
-            pass
-    except OSError as e:
-        raise click.ClickException(f"cannot write the output folder {out_dir}: {e.strerror or e}")
-    return out_dir
+        return check_writable(out_dir, "the results")
+    except FolderError as e:
+        raise click.ClickException(str(e)) from None
 
 
 def run_options(f: Callable) -> Callable:
