@@ -781,3 +781,21 @@ def test_compare_ranks_with_the_runs_resamples_so_it_agrees_with_the_tables(stud
     if ranks.ranked:
         assert line == "cos[test-color]: " + ", ".join(
             f"#{ranks.ranks[m]} {m}" for m in sorted(ranks.ranks, key=lambda m: (ranks.ranks[m], -res.methods[m]["cos[test-color]"]["mean"])))
+
+
+def test_the_rca_table_counts_what_rca_scored_and_shows_a_weak_probe():
+    from idbench.report.tables import render_tables
+    from idbench.results import Results
+
+    res = Results()
+    res.add_metric("top1:class[e]", "oracle top-1 at class", protocol="rca")
+    res.rows = [{"method": "m", "subject": f"s{k}", "image_id": f"i{k}", "top1:class[e]": 1.0} for k in range(60)]
+    res.summarise(n_resamples=100)
+    res.sections["rca"] = {"encoder": "e", "levels": {"class": {
+        "acc_real": 0.77, "acc_real_ci": [0.7, 0.83], "chance_top1": 0.25, "metric": "top1:class[e]",
+        "methods": {"m": {"rca": 1.22, "rca_ci": [1.1, 1.3], "n_images": 58, "n_subjects": 29, "chance_majority": 0.41}}}}}
+    md = render_tables(res, "md")
+    row = next(x for x in md.splitlines() if x.startswith("| m "))
+    assert "29 / 58" in row and "30 / 60" not in row
+    assert "majority share" in md and "0.410" in md
+    assert "recognises only 77% of held-out real photos" in md

@@ -248,7 +248,10 @@ def _rca_table(res: Results, ranks: dict) -> dict:
     rows, bold = [], set()
     first = 3 if show_flags else 2
     for i, m in enumerate(res.methods):
-        n_subj, n_img = counts.get(m, (0, 0))
+        # the images RCA scored (every level scores the same generations), not every image of the method
+        scored = [levels[lv].get("methods", {}).get(m) or {} for lv in ok]
+        n_subj, n_img = (max((e.get("n_subjects", 0) for e in scored), default=0),
+                         max((e.get("n_images", 0) for e in scored), default=0)) if scored else counts.get(m, (0, 0))
         cells = [m, f"{n_subj} / {n_img}", *([flags.get(m, "")] if show_flags else [])]
         for j, lv in enumerate(ok):
             e = levels[lv].get("methods", {}).get(m)
@@ -267,8 +270,17 @@ def _rca_table(res: Results, ranks: dict) -> dict:
                                                  f"{fmt_interval(*(levels[lv].get('acc_real_ci') or [None, None]), digits=2)}"
                                                  for lv in ok]])
     rows.append(["chance top-1 (1/K)", *pad, *[fmt_num(levels[lv].get("chance_top1"), 3) for lv in ok]])
+    majority = {lv: max((e.get("chance_majority") or 0.0 for e in levels[lv].get("methods", {}).values()), default=None)
+                for lv in ok}
+    rows.append(["majority share (max over methods)", *pad, *[fmt_num(majority[lv], 3) for lv in ok]])
     notes = [f"RCA = Acc_gen / Acc_real of a cross-fitted oracle ({sec.get('encoder', '')} probes, one per fold): 1 means "
-             "as recognisable as real photos; the interval is Acc_gen's divided by Acc_real"]
+             "as recognisable as real photos; the interval is Acc_gen's divided by Acc_real; subj. / img. are the "
+             "images RCA scored"]
+    weak = [lv for lv in ok if (levels[lv].get("acc_real") or 0) < 0.8]
+    for lv in weak:
+        notes.append(f"Level {lv}: the probe recognises only {levels[lv]['acc_real']:.0%} of held-out real photos, so RCA "
+                     "above 1 means the generations are easier for a weak probe, not better than real photos; read "
+                     "Acc_gen against the majority share and chance")
     notes += [f"Level {lv} not scored: {v['error']}" for lv, v in levels.items() if "error" in v]
     if show_flags:
         notes.append(FLAGS_NOTE)
