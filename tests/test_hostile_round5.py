@@ -4,6 +4,7 @@ network that never answers, nothing read or written outside what the user named.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -799,3 +800,16 @@ def test_the_rca_table_counts_what_rca_scored_and_shows_a_weak_probe():
     assert "29 / 58" in row and "30 / 60" not in row
     assert "majority share" in md and "0.410" in md
     assert "recognises only 77% of held-out real photos" in md
+
+
+@pytest.mark.parametrize("line,says", [("a photo of {2} {1}", "placeholder {2} is not filled"),
+                                       ("a photo of {0 {1}", "not closed or not opened"),
+                                       ("a photo of 0} {1}", "not closed or not opened")])
+def test_a_prompt_template_with_an_unfilled_or_broken_placeholder_is_named(tmp_path, line, says):
+    from idbench.generate import references_and_prompts
+
+    refs, _ = _gen_inputs(tmp_path)
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a photo of {0} {1}\n" + line + "\n")
+    with pytest.raises(ValueError, match="prompts.txt: prompt 2: .*" + re.escape(says)):
+        references_and_prompts(refs, prompts)

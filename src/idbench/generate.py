@@ -215,6 +215,8 @@ def references_and_prompts(refs_path, prompts_path=None, token: str = "sks", lay
     classes = {r.subject: r.labels.get("class", r.subject) for r in refs}
     if prompts_path is not None:
         lines = [x.strip() for x in read_prompt_file(prompts_path).splitlines() if x.strip()]
+        for n, line in enumerate(lines, 1):
+            check_template(line, f"{prompts_path}: prompt {n}")
         return refs, lambda s: [fill_prompt(t, token, classes.get(s, s)) for t in lines]
     if "dreambench_prompts" in ctx:
         return refs, ctx["dreambench_prompts"]
@@ -261,6 +263,28 @@ def _check_writable(folder: Path) -> None:
     from idbench.folder import check_writable
 
     check_writable(folder, "the generated images")
+
+
+def check_template(line: str, where: str) -> None:
+    """A prompt template may hold ``{0}`` (the identifier token), ``{1}`` (the class) or ``{}``; any other
+    numbered placeholder, or a brace left open around a number, is an error naming the prompt (it would
+    reach the generator as written).
+
+    >>> check_template("a photo of {0} {1}", "p")
+    >>> check_template("a {2} photo", "prompts.txt: prompt 3")
+    Traceback (most recent call last):
+    ...
+    ValueError: prompts.txt: prompt 3: placeholder {2} is not filled (only {0}: the token, {1}: the class, and {})
+    """
+    import re
+
+    for m in re.finditer(r"\{(\d+)\}", line):
+        if m.group(1) not in ("0", "1"):
+            raise ValueError(f"{where}: placeholder {{{m.group(1)}}} is not filled (only {{0}}: the token, {{1}}: the "
+                             "class, and {})")
+    broken = re.search(r"\{\d+(?![\d}])|(?<![{\d])\d+\}", line)
+    if broken:
+        raise ValueError(f"{where}: a placeholder brace is not closed or not opened near {broken.group(0)!r} in {line!r}")
 
 
 def read_prompt_file(path) -> str:
