@@ -813,3 +813,42 @@ def test_a_prompt_template_with_an_unfilled_or_broken_placeholder_is_named(tmp_p
     prompts.write_text("a photo of {0} {1}\n" + line + "\n")
     with pytest.raises(ValueError, match="prompts.txt: prompt 2: .*" + re.escape(says)):
         references_and_prompts(refs, prompts)
+
+
+def _two_refs(tmp_path):
+    from PIL import Image
+
+    refs = tmp_path / "refs" / "s1"
+    refs.mkdir(parents=True)
+    for n in ("a.png", "b.png"):
+        Image.new("RGB", (32, 32)).save(refs / n)
+    return tmp_path / "refs"
+
+
+@pytest.mark.parametrize("ret,want", [("{'image': im, 'input_reference': 1}", "b.png"),
+                                      ("{'image': im, 'input_reference': 'a.png'}", "a.png"),
+                                      ("im", "")])
+def test_generate_records_the_reference_the_generator_used_never_a_guess(tmp_path, ret, want):
+    import json as _json
+
+    from idbench.generate import generate_missing
+
+    refs = _two_refs(tmp_path)
+    gen_py = tmp_path / "g.py"
+    gen_py.write_text(f"from PIL import Image\ndef generate(prompt, references, seed, **kw):\n"
+                      f"    im = Image.new('RGB', (8, 8))\n    return {ret}\n")
+    generate_missing({"generator": f"python:{gen_py}:generate", "method": "m", "prompts": _prompts(tmp_path)},
+                     refs, tmp_path / "out", progress=False)
+    side = _json.loads(next((tmp_path / "out" / "m" / "s1").glob("*.json")).read_text())
+    assert side["input_reference"] == want and len(side["references"]) == 2
+
+
+@pytest.mark.parametrize("body,says", [("def generate(:\n", "line 1: syntax error"),
+                                       ("raise RuntimeError('no GPU')\n", "raised RuntimeError: no GPU")])
+def test_a_generator_file_that_cannot_be_imported_is_named(tmp_path, body, says):
+    from idbench.generate import create_generator
+
+    gen_py = tmp_path / "g.py"
+    gen_py.write_text(body)
+    with pytest.raises(ValueError, match=re.escape(says)):
+        create_generator(f"python:{gen_py}:generate")

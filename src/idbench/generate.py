@@ -66,8 +66,18 @@ class Generator:
     params: dict = field(default_factory=dict)
 
     def __call__(self, references, prompt: str, seed: int) -> list:
+        return self.run(references, prompt, seed)[0]
+
+    def run(self, references, prompt: str, seed: int) -> tuple[list, int | None]:
+        """``(images, index of the reference it used or None)``: a generator may return a dict
+        ``{"image" | "images": ..., "input_reference": index or file name}``."""
         out = self.fn(references, prompt, seed, **self.params)
-        return list(out) if isinstance(out, (list, tuple)) else [out]
+        used = None
+        if isinstance(out, dict):
+            used = out.get("input_reference")
+            out = out.get("images", out.get("image"))
+        images = list(out) if isinstance(out, (list, tuple)) else [out] if out is not None else []
+        return images, used
 
 
 def create_generator(spec: str, params: dict | None = None, device: str | None = None) -> Generator:
@@ -171,7 +181,7 @@ def run_generation(generator: Generator, jobs: list[Job], out_dir: str | Path, m
             from idbench.data.images import load_image
 
             refs = [ref_cache.setdefault(p, load_image(p)) for p in j.references]
-            images = generator(refs, j.prompt, j.seed)
+            images, used = generator.run(refs, j.prompt, j.seed)
             if not images:
                 raise ValueError("the generator returned no image")
             import io
@@ -182,7 +192,7 @@ def run_generation(generator: Generator, jobs: list[Job], out_dir: str | Path, m
             side = {"prompt": j.prompt, "prompt_index": j.prompt_index, "seed": j.seed, "subject": j.subject,
                     "method": method, "generator": generator.spec, "params": generator.params,
                     "references": [str(p) for p in j.references],
-                    "input_reference": j.references[0].name if j.references else "",
+                    "input_reference": _used_reference(used, j.references),
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "idbench_version": idbench.__version__}
             atomic_write_bytes(img.with_suffix(".json"), json.dumps(side, indent=1, default=str).encode("utf-8"))
             counts["generated"] += 1
@@ -223,6 +233,20 @@ def references_and_prompts(refs_path, prompts_path=None, token: str = "sks", lay
     if "dreambenchpp_prompts" in ctx:
         return refs, lambda s: list(ctx["dreambenchpp_prompts"].get(s, []))
     raise ValueError(f"{refs_path}: no prompts in this layout; give a prompt file")
+
+
+def _used_reference(used, references: list[Path]) -> str:
+    """The file name of the reference the image was generated from: the one the generator named (an
+    index or a name), the only one it was given, else empty (several given, none named: never guessed)."""
+    names = [p.name for p in references]
+    if isinstance(used, int) and not isinstance(used, bool) and 0 <= used < len(names):
+        return names[used]
+    if isinstance(used, str) and used:
+        if used in names or Path(used).name in names:
+            return Path(used).name
+        raise ValueError(f"the generator named input_reference {used!r}, which is not among its references "
+                         f"({', '.join(names)})")
+    return names[0] if len(names) == 1 else ""
 
 
 def output_rgb(im):

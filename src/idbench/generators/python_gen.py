@@ -1,8 +1,10 @@
 """``python:<module>:<function>``: one's own method as a generator.
 
 The function is called as ``f(references: list[PIL.Image], prompt: str, seed: int, **params)`` and
-returns a PIL image (or a list of them; the first is kept). ``<module>`` may be a dotted module
-on the path or a ``.py`` file.
+returns a PIL image (or a list of them; the first is kept), or a dict ``{"image": ..., "input_reference":
+<index into references, or the file name>}`` naming the reference it actually used (recorded in the
+sidecar; with one reference given, that one). ``<module>`` may be a dotted module on the path or a
+``.py`` file.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ def make(arg: str | None = None, *, params: dict | None = None, device: str | No
             mod = importlib.import_module(module)
     except ImportError as e:
         raise ValueError(f"python generator: cannot import {module!r} ({e})") from None
+    except SyntaxError as e:
+        raise ValueError(f"python generator: {e.filename or module}, line {e.lineno}: syntax error ({e.msg})") from None
+    except Exception as e:  # noqa: BLE001 -- the user's module failed while being imported
+        raise ValueError(f"python generator: importing {module!r} raised {type(e).__name__}: {e}") from None
     fn = getattr(mod, func, None)
     if not callable(fn):
         raise ValueError(f"python generator: {module!r} has no function {func!r}")
