@@ -30,7 +30,7 @@ def generate(references, prompt, seed, shift=0):
     if "snow" in prompt and seed == 1:
         raise RuntimeError("out of memory (on purpose)")
     im = ImageOps.mirror(references[0].convert("RGB")).resize((96, 96))
-    return im.rotate(10 * seed + shift)
+    return {"image": im.rotate(10 * seed + shift), "input_reference": 0}  # says which reference it used
 '''
 
 
