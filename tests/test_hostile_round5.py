@@ -852,3 +852,15 @@ def test_a_generator_file_that_cannot_be_imported_is_named(tmp_path, body, says)
     gen_py.write_text(body)
     with pytest.raises(ValueError, match=re.escape(says)):
         create_generator(f"python:{gen_py}:generate")
+
+
+def test_rating_rows_with_an_empty_aspect_are_named(tmp_path):
+    from idbench.data.problems import ProblemLog
+    from idbench.data.ratings import read_ratings
+
+    p = tmp_path / "ratings.csv"
+    p.write_text("image_id,rater,score,aspect\na,r1,3,overall\nb,r1,4,\nc,r1,2,\n")
+    problems = ProblemLog()
+    got = read_ratings(p, problems, "overall")
+    assert got == {"a": {"r1": 3.0}}
+    assert any("2 row(s) have an empty aspect" in x.reason for x in problems.items)

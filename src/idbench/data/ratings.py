@@ -49,6 +49,10 @@ def read_ratings(path: str | Path, problems: ProblemLog, aspect: str | None = No
     if "aspect" in cols:
         have = rating_aspects(path)
         want = aspect or (have[0] if have else "")
+        blank = [i for i, r in enumerate(rows, 2) if not r.get("aspect", "")]
+        if blank and have and want == have[0]:  # named once, with the first aspect read
+            problems.add(f"{path}:{blank[0]}", "bad_rating", f"{len(blank)} row(s) have an empty aspect (first at line "
+                         f"{blank[0]}); they belong to no aspect and were not used")
         rows = [r for r in rows if r.get("aspect", "") == want]
     out: dict[str, dict[str, float]] = {}
     for i, r in enumerate(rows, 2):
