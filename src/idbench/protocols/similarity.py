@@ -783,9 +783,10 @@ def _run(data, ctx) -> None:
 
         try:
             det = OwlDetector(detector)
-        except (OSError, ValueError) as e:  # the other similarity metrics are kept: GOA alone is missing, and said
+        except (OSError, ValueError, ImportError) as e:  # the other metrics are kept: GOA alone is missing, and said
             det = None
-            ctx.problems.add(detector, "detector_unavailable", f"cannot load the GOA detector {detector!r}: {e}; "
+            hint = " (install transformers: pip install 'idbench[hub]')" if isinstance(e, ImportError) else ""
+            ctx.problems.add(detector, "detector_unavailable", f"cannot load the GOA detector {detector!r}: {e}{hint}; "
                                                                "GOA is not computed", "warning")
         if det is not None:
             score_goa(det, gens, results=ctx.results, problems=ctx.problems, rule=ctx.opt("similarity", "goa_rule"),
