@@ -182,3 +182,15 @@ def test_order_keys_keep_order_and_ties_exactly():
     for i in range(len(x)):
         for j in range(len(x)):
             assert (x[i] < x[j]) == (k[i] < k[j]) and (x[i] == x[j]) == (k[i] == k[j]), (x[i], x[j])
+
+
+def test_query_ids_that_never_meet_the_gallery_change_nothing():
+    """The engine skips the id exclusion when no query id is in the gallery: same result as without ids."""
+    rng = np.random.default_rng(5)
+    Q, G = rng.standard_normal((30, 8)).astype(np.float32), rng.standard_normal((200, 8)).astype(np.float32)
+    ql, gl = rng.integers(0, 10, 30), rng.integers(0, 10, 200)
+    a = retrieval_metrics(Q, ql, G, gl)
+    b = retrieval_metrics(Q, ql, G, gl, query_ids=[f"q{i}" for i in range(30)], gallery_ids=[f"g{i}" for i in range(200)])
+    assert np.array_equal(a.per_query["ap"], b.per_query["ap"]) and np.array_equal(a.n_candidates, b.n_candidates)
+    c = retrieval_metrics(Q, ql, G, gl, query_ids=[f"g{i}" for i in range(30)], gallery_ids=[f"g{i}" for i in range(200)])
+    assert (c.n_candidates == 199).all()

@@ -234,6 +234,8 @@ def retrieval_metrics(
     iq = ig = None
     if query_ids is not None and gallery_ids is not None:
         iq, ig = _encode_labels(query_ids, gallery_ids)
+        if not np.isin(iq, ig).any():  # no query meets its own id in the gallery: nothing to leave out
+            iq = ig = None
     import torch
 
     dev = torch.device(device) if device is not None else torch.device("cpu")
@@ -288,7 +290,7 @@ def retrieval_metrics(
         # Few such candidates (the usual case): count them pair by pair. Many (a near-random encoder):
         # tally every item's place among the relevant scores instead; time and memory stay bounded.
         cand = S >= thr[:, :1]
-        n_cand_block = int(cand.sum())
+        n_cand_block = int(torch.count_nonzero(cand))
         if n_cand_block <= candidate_share * cand.numel():
             n_ge = _count_candidates(S, cand, thr, lo_t[start:stop], hi_t[start:stop],
                                      ig_t, iq_t[start:stop] if iq_t is not None else None, right, rmax)
