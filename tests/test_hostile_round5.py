@@ -864,3 +864,16 @@ def test_rating_rows_with_an_empty_aspect_are_named(tmp_path):
     got = read_ratings(p, problems, "overall")
     assert got == {"a": {"r1": 3.0}}
     assert any("2 row(s) have an empty aspect" in x.reason for x in problems.items)
+
+
+def test_the_impostor_level_uses_the_gallerys_classes_and_says_how_many_pairs_cross_classes(study_inputs):
+    from idbench.study import Study
+
+    kw = dict(refs=study_inputs / "refs", gen=study_inputs / "gen", encoders=["test-color"], protocols=["similarity"],
+              n_resamples=100, progress=False)
+    without = Study(**kw).run().sections["baselines"]["cos[test-color]"]
+    withg = Study(**kw, gallery=study_inputs / "gallery.csv").run()
+    b = withg.sections["baselines"]["cos[test-color]"]
+    assert without["impostor_cross_class"] == without["impostor_pairs"]  # no classes known: every pair may cross
+    assert "same class" in b["impostor_from"] and b["impostor_cross_class"] < b["impostor_pairs"]
+    assert f"{b['impostor_cross_class']} of its {b['impostor_pairs']} pairs cross classes" in withg.tables("md")

@@ -295,6 +295,8 @@ class Study:
                 from idbench.data.ratings import read_ratings
 
                 data.ratings = read_ratings(path, problems)
+        if data.references is not None and data.gallery is not None:
+            data.references = _labels_from_gallery(data.references, data.gallery)
         sim = self.options.get("similarity", {})
         if sim.get("unit") == "video" and data.generations is not None:  # a video's frames, as its benchmark samples them
             from idbench.data.video import video_units
@@ -486,6 +488,25 @@ class Study:
             except ConnectionError as e:
                 raise StudyError(str(e)) from None
         return cache
+
+
+def _labels_from_gallery(references, gallery):
+    """The references, where a subject's labels known from the gallery (its class) are added to the
+    references that lack them, so that the impostor baseline compares with same-class subjects even when
+    the reference folders carry no class. New records: the inputs are never changed in place."""
+    from dataclasses import replace
+
+    from idbench.data.records import ReferenceSet
+
+    known: dict[str, dict] = {}
+    for r in gallery:
+        d = known.setdefault(r.subject, {})
+        for k, v in r.labels.items():
+            d.setdefault(k, v)
+    if not any(known.get(r.subject) for r in references):
+        return references
+    return ReferenceSet([replace(r, labels={**{k: v for k, v in known.get(r.subject, {}).items() if k != "subject"},
+                                           **r.labels}) for r in references])
 
 
 def _check_loaded_input(key: str, value) -> None:

@@ -246,8 +246,25 @@ def _impostor_subjects(references):
         return same or [t for t in subjects if t != s]
 
     impostors_of.rule = ("other subjects of the same class (all other subjects where the class has no other)"
-                         if any(classes.values()) else "all other subjects")
+                         if any(classes.values()) else "all other subjects (no class labels: give them in the references "
+                                                       "or a gallery to compare with same-class subjects)")
+    impostors_of.class_of = classes.get
     return impostors_of
+
+
+def impostor_pair_counts(items_by_subject: dict, impostors_of) -> dict:
+    """How many (probe, target subject) impostor pairs the baseline holds and how many of them cross
+    classes (a probe of another class, or of unknown class), so a reader can tell an all-classes level
+    from a same-class one."""
+    class_of = getattr(impostors_of, "class_of", lambda s: None)
+    n = cross = 0
+    for s in items_by_subject:
+        for t in impostors_of(s):
+            k = len(items_by_subject.get(t, []))
+            n += k
+            if class_of(s) is None or class_of(t) != class_of(s):
+                cross += k
+    return {"impostor_pairs": n, "impostor_cross_class": cross}
 
 
 def _baseline_entries(values, subjects, n_resamples: int, seed: int) -> dict | None:
@@ -281,7 +298,10 @@ def _image_baselines(enc, ref_by_subject, emb_ref, impostors_of, results, *, n_r
     items = {s: v for s, v in items.items() if v}
     scores = genuine_and_impostor(items, lambda p, ts: (float(mean_cosine_to_references(p, np.concatenate(ts))[0]),),
                                   impostors_of)
-    _store_baselines(results, {f"{enc.similarity_metric}[{enc.name}]": 0}, scores, impostors_of.rule, n_resamples, seed)
+    out = _store_baselines(results, {f"{enc.similarity_metric}[{enc.name}]": 0}, scores, impostors_of.rule, n_resamples,
+                           seed)
+    for entry in out.values():
+        entry.update(impostor_pair_counts(items, impostors_of))
 
 
 def _reference_faces(ref_by_subject, emb_ref, policy) -> dict[str, list[tuple]]:
@@ -313,6 +333,9 @@ def _face_baselines(enc, ref_faces, impostors_of, results, *, n_resamples, seed)
     scores = genuine_and_impostor(items, score, impostors_of)
     cols = {f"ips[{e}]": 0, f"sis[{e}]": 1, f"face_cos[{e}]": 2, f"facesim[{e}]": 3}
     out = _store_baselines(results, cols, scores, impostors_of.rule, n_resamples, seed)
+    counts = impostor_pair_counts(items, impostors_of)
+    for entry in out.values():
+        entry.update(counts)
     face = results.sections.setdefault("face", {}).setdefault(e, {})
     for key in ("real", "impostor"):
         face[key] = {col.split("[")[0]: v[key] for col, v in out.items()}

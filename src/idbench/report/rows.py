@@ -98,8 +98,12 @@ def baseline_note(sections: dict) -> str:
     if not base:
         return ""
     rule = next((b.get("impostor_from") for b in base.values() if b.get("impostor_from")), "other subjects")
+    counted = next((b for b in base.values() if b.get("impostor_pairs")), None)
+    pairs = (f" ({counted['impostor_cross_class']} of its {counted['impostor_pairs']} pairs cross classes)"
+             if counted else "")
     return ("real references: each reference scored against its subject's other references (what a new real photo "
-            f"gets); impostor references: {rule}, scored against the subject's references (what another identity gets)")
+            f"gets); impostor references: {rule}{pairs}, scored against the subject's references (what another "
+            "identity gets)")
 
 
 def retrieval_rows(section: dict) -> list[dict]:
