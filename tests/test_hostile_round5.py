@@ -877,3 +877,28 @@ def test_the_impostor_level_uses_the_gallerys_classes_and_says_how_many_pairs_cr
     assert without["impostor_cross_class"] == without["impostor_pairs"]  # no classes known: every pair may cross
     assert "same class" in b["impostor_from"] and b["impostor_cross_class"] < b["impostor_pairs"]
     assert f"{b['impostor_cross_class']} of its {b['impostor_pairs']} pairs cross classes" in withg.tables("md")
+
+
+def test_resume_generates_again_what_other_prompts_generators_or_parameters_made(tmp_path):
+    import json as _json
+
+    from idbench.data.problems import ProblemLog
+    from idbench.generate import generate_missing
+
+    refs, gen_py = _gen_inputs(tmp_path)
+    prompts = _prompts(tmp_path)
+    table = {"generator": f"python:{gen_py}:generate", "method": "m", "prompts": prompts, "params": {"steps": 5}}
+    first = generate_missing(table, refs, tmp_path / "out", progress=False)
+    assert first["generated"] == 1
+    again = generate_missing(table, refs, tmp_path / "out", progress=False)
+    assert again["generated"] == 0 and again["done_before"] == 1  # same settings: kept
+    problems = ProblemLog()
+    changed = generate_missing({**table, "params": {"steps": 6}}, refs, tmp_path / "out", problems=problems,
+                               progress=False)
+    assert changed["generated"] == 1 and changed.get("regenerated") == 1
+    assert any(p.kind == "stale_generation" and "another params" in p.reason for p in problems.items)
+    prompts.write_text("a painting of {0} {1}\n")
+    problems = ProblemLog()
+    assert generate_missing(table, refs, tmp_path / "out", problems=problems, progress=False)["generated"] == 1
+    side = _json.loads(next((tmp_path / "out" / "m" / "s1").glob("*.json")).read_text())
+    assert side["prompt"].startswith("a painting of") and any("another prompt" in p.reason for p in problems.items)

@@ -169,9 +169,14 @@ def run_generation(generator: Generator, jobs: list[Job], out_dir: str | Path, m
     for j in jobs:
         img = root / j.subject / f"{j.stem()}.png"
         if img.is_file() and img.with_suffix(".json").is_file():
-            counts["done_before"] += 1
-        else:
-            todo.append(j)
+            stale = _stale(img.with_suffix(".json"), j, generator)
+            if stale is None:
+                counts["done_before"] += 1
+                continue
+            problems.add(img, "stale_generation", f"made with {stale}; generated again", "warning")
+            counts.setdefault("regenerated", 0)
+            counts["regenerated"] += 1
+        todo.append(j)
     bar = progress_bar(len(todo), f"generating [{method}]", enabled=progress, unit="img")
     ref_cache: dict[Path, object] = {}
     t0 = time.perf_counter()
@@ -233,6 +238,23 @@ def references_and_prompts(refs_path, prompts_path=None, token: str = "sks", lay
     if "dreambenchpp_prompts" in ctx:
         return refs, lambda s: list(ctx["dreambenchpp_prompts"].get(s, []))
     raise ValueError(f"{refs_path}: no prompts in this layout; give a prompt file")
+
+
+def _stale(sidecar: Path, job: "Job", generator: "Generator") -> str | None:
+    """Why an image already there does not belong to this job (another prompt, generator or parameters
+    under the same method and file name), or None when it does. An unreadable sidecar is stale too."""
+    try:
+        side = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "an unreadable sidecar"
+    if not isinstance(side, dict):
+        return "an unreadable sidecar"
+    want = {"prompt": job.prompt, "seed": job.seed, "generator": generator.spec,
+            "params": json.loads(json.dumps(generator.params, default=str))}
+    for k, v in want.items():
+        if side.get(k) != v:
+            return f"another {k} ({side.get(k)!r}, now {v!r})"
+    return None
 
 
 def _used_reference(used, references: list[Path]) -> str:
