@@ -91,19 +91,32 @@ class EmbeddingCache:
         self.path = self.directory / "embeddings.sqlite"
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(self.path, timeout=60.0, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=60000")
-        self._conn.execute(
-            """CREATE TABLE IF NOT EXISTS embeddings (
+        # Switching a new database to WAL takes an exclusive lock for which SQLite does not always call its
+        # busy handler: several processes opening one new cache at once retry it instead of failing.
+        self._setup([("PRAGMA journal_mode=WAL", ()), ("PRAGMA synchronous=NORMAL", ()),
+                     ("""CREATE TABLE IF NOT EXISTS embeddings (
                  encoder TEXT NOT NULL, content TEXT NOT NULL,
                  n INTEGER NOT NULL, dim INTEGER NOT NULL,
                  vectors BLOB NOT NULL, boxes BLOB, scores BLOB,
                  created REAL NOT NULL,
-                 PRIMARY KEY (encoder, content))"""
-        )
-        self._conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-        self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+                 PRIMARY KEY (encoder, content))""", ()),
+                     ("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)", ()),
+                     ("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))])
+
+    def _setup(self, statements, patience: float = 60.0) -> None:
+        deadline = time.monotonic() + patience
+        for sql, args in statements:
+            delay = 0.01
+            while True:
+                try:
+                    self._conn.execute(sql, args)
+                    break
+                except sqlite3.OperationalError as e:
+                    if "locked" not in str(e) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.5)
 
     @classmethod
     def default(cls) -> "EmbeddingCache":

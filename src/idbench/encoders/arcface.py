@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from idbench.data.images import file_sha256
 from idbench.encoders.base import Encoder, ImageEmbedding, l2_normalize
 
 ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
@@ -264,7 +265,7 @@ class ArcFaceEncoder(Encoder):
         self.dim = int(out_dim) if isinstance(out_dim, int) else 512
         digest = hashlib.sha256()
         for p in (models["detection"], models["recognition"]):
-            digest.update(_file_digest(p).encode())
+            digest.update(file_sha256(p).encode())
         w, h = self.detector.det_size
         self._id = f"arcface@{digest.hexdigest()[:16]}@det{w}x{h}t{det_thresh}@pp{self.preprocess_version}"
 
@@ -297,14 +298,6 @@ class ArcFaceEncoder(Encoder):
             out.append(ImageEmbedding(v, det[:, :4].astype(np.float32), det[:, 4].astype(np.float32)))
             k += n
         return out
-
-
-def _file_digest(p: Path) -> str:
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def make(arg: str | None = None, device: str | None = None, **kw) -> ArcFaceEncoder:
