@@ -116,8 +116,15 @@ def test_generated_copy_is_flagged_and_never_its_own_match(tmp_path, dreambooth_
     assert s["sections"]["content"]["per_method"]["copier"]["copies"] == 1
     row = next(x for x in csv.DictReader(open(tmp_path / "res" / "per_image.csv")) if x["method"] == "copier")
     assert row["copy_of"].startswith("gallery:")
-    # its own gallery copy is left out: AP equals the one computed without that gallery item
-    assert float(row["ap:subject[effnet-lite0]"]) < 1.0 or sec["gallery_size"] > 0
+    # its own gallery copy is left out: AP equals the one computed with that gallery item removed from the file
+    with open(tmp_path / "gallery.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    with open(tmp_path / "gallery.csv", "w", newline="") as f:
+        csv.writer(f).writerows([rows[0]] + [x for x in rows[1:] if x[0] != gal[0]["path"]])
+    assert _rank(tmp_path, tmp_path / "res2").exit_code == 0
+    row2 = next(x for x in csv.DictReader(open(tmp_path / "res2" / "per_image.csv")) if x["method"] == "copier")
+    assert float(row["ap:subject[effnet-lite0]"]) == pytest.approx(float(row2["ap:subject[effnet-lite0]"]), abs=1e-9)
+    assert sec["gallery_size"] == len(rows) - 1  # the copy's source stays in the gallery for every other query
 
 
 def test_labels_that_differ_in_form_are_named(tmp_path, dreambooth_rows):
