@@ -902,3 +902,23 @@ def test_resume_generates_again_what_other_prompts_generators_or_parameters_made
     assert generate_missing(table, refs, tmp_path / "out", problems=problems, progress=False)["generated"] == 1
     side = _json.loads(next((tmp_path / "out" / "m" / "s1").glob("*.json")).read_text())
     assert side["prompt"].startswith("a painting of") and any("another prompt" in p.reason for p in problems.items)
+
+
+def test_the_reports_first_figure_puts_copy_methods_apart_and_never_leads_with_them():
+    from idbench.report.html import _answer
+    from idbench.report.rows import metric_rankings
+    from idbench.results import Results
+
+    res = Results()
+    res.add_metric("cos[x]", "cos")
+    res.rows = [{"method": m, "subject": f"s{k}", "image_id": f"{m}{k}", "cos[x]": v + 0.001 * k,
+                 "copy_kind": "copy" if m == "copier" else ""}
+                for m, v in (("copier", 0.99), ("good", 0.80), ("weak", 0.60)) for k in range(10)]
+    res.summarise(n_resamples=100)
+    res.sections["content"] = {"per_method": {"copier": {"images": 10, "copies": 10, "near_copies": 0, "blank": 0}}}
+    res.sections["baselines"] = {"cos[x]": {"real": {"mean": 0.85}, "impostor": {"mean": 0.5}}}
+    ans = _answer(res, metric_rankings(res, ["cos[x]"]))
+    sentence = ans["sentences"][0]
+    assert "from 0.80" in sentence and "(good)" in sentence and "copier is" not in sentence
+    assert "shown apart, as they copy their inputs: copier" in sentence
+    assert ans["alt"].index("copier") > ans["alt"].index("weak")  # drawn last, below the ranked methods

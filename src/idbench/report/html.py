@@ -192,11 +192,15 @@ def _answer(res: Results, rankings: dict) -> dict | None:
                          "rank": (rk.ranks.get(meth) if rk is not None and rk.ranked else None), "flagged": meth in flagged})
         if not rows:
             continue
-        rows.sort(key=lambda r: -r["mean"] if res.metrics[m].higher_is_better else r["mean"])
+        hib = res.metrics[m].higher_is_better
+        # methods with copies in their own block, below the ranked ones: they never lead a panel or a sentence
+        rows.sort(key=lambda r: (r["flagged"], -r["mean"] if hib else r["mean"]))
         mid = MetricId.parse(m)
         label = mid.label + (f" [{mid.encoder}]" if mid.encoder else "")
         panels.append({"label": label, "rows": rows, "refs": h["refs"]})
-        top, bottom = rows[0], rows[-1]
+        ranked = [r for r in rows if not r["flagged"]] or rows
+        top, bottom = ranked[0], ranked[-1]
+        apart = [r["method"] for r in rows if r["flagged"]]
         refs = "; ".join(f"{name} {fmt_num(v)}" for name, v, _ in h["refs"])
         if rk is not None and rk.best:
             lead = f"{rk.best} is significantly best"
@@ -205,7 +209,9 @@ def _answer(res: Results, rankings: dict) -> dict | None:
         else:
             lead = "the methods are not ranked" + (f" ({rk.why})" if rk is not None and rk.why else "")
         sentences.append(f"{label}: {lead}; from {fmt_num(top['mean'])} ({top['method']}) to {fmt_num(bottom['mean'])} "
-                         f"({bottom['method']})" + (f"; {refs}" if refs else "") + ".")
+                         f"({bottom['method']})" + (f"; {refs}" if refs else "")
+                         + (f"; shown apart, as they copy their inputs: {', '.join(apart)}" if apart and ranked is not rows
+                            else "") + ".")
     if not panels:
         return None
     alt = "Method means with 95% intervals: " + "; ".join(
