@@ -922,3 +922,22 @@ def test_the_reports_first_figure_puts_copy_methods_apart_and_never_leads_with_t
     assert "from 0.80" in sentence and "(good)" in sentence and "copier is" not in sentence
     assert "shown apart, as they copy their inputs: copier" in sentence
     assert ans["alt"].index("copier") > ans["alt"].index("weak")  # drawn last, below the ranked methods
+
+
+def test_agree_and_run_human_use_the_runs_resamples(study_inputs, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from idbench.cli.main import cli
+    from idbench.protocols import agreement
+
+    seen = []
+    real = agreement.agreement_section
+
+    def spy(*a, **kw):
+        seen.append((kw.get("n_resamples"), kw.get("seed")))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(agreement, "agreement_section", spy)
+    out, ratings, _ = _rated_folder(study_inputs, tmp_path)  # written with n_resamples=100, seed 0
+    assert CliRunner().invoke(cli, ["agree", str(out), "--human", str(ratings)], catch_exceptions=False).exit_code == 0
+    assert seen[-1] == (100, 0)

@@ -19,6 +19,14 @@ def _read(results_dir: Path):
         raise click.ClickException(str(e))
 
 
+def _run_settings(res, n_resamples, seed) -> tuple[int, int]:
+    """The resamples and seed given, else the run's own (so compare and agree reproduce the run's views)."""
+    from idbench.report.rows import ranking_settings
+
+    run_n, run_seed = ranking_settings(res)
+    return (run_n if n_resamples is None else n_resamples), (run_seed if seed is None else seed)
+
+
 @click.command()
 @click.argument("results_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--metric", "metrics", multiple=True, help="Metric(s) to compare [default: all].")
@@ -38,11 +46,7 @@ def compare(results_dir, metrics, alpha, n_resamples, seed):
     from idbench.stats.compare import compare_methods, rank_methods
 
     res = _read(results_dir)
-    from idbench.report.rows import ranking_settings
-
-    run_n, run_seed = ranking_settings(res)
-    n_resamples = run_n if n_resamples is None else n_resamples
-    seed = run_seed if seed is None else seed
+    n_resamples, seed = _run_settings(res, n_resamples, seed)
     names = list(metrics) or list(res.metrics)
     unknown = [m for m in names if m not in res.metrics]
     if unknown:
@@ -101,8 +105,9 @@ def compare(results_dir, metrics, alpha, n_resamples, seed):
 @click.option("--unit", type=click.Choice(["image", "subject", "prompt"]), default="image", show_default=True,
               help="What is resampled when testing whether one metric agrees better than another: the rated images, "
                    "or all images of a subject / prompt together.")
-@click.option("--bootstrap", "n_resamples", type=click.IntRange(100), default=1000, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--bootstrap", "n_resamples", type=click.IntRange(100), default=None,
+              help="Resamples [default: the run's own, as `idbench run --human` uses them].")
+@click.option("--seed", type=int, default=None, help="Seed [default: the run's own].")
 def agree(results_dir, ratings_path, metrics, unit, n_resamples, seed):
     """Agreement of metrics with human ratings: Pearson, Spearman, Kendall tau-b, pairwise accuracy
     (per method, Fisher-z averaged, pooled), and Krippendorff's alpha between raters.
@@ -122,6 +127,7 @@ def agree(results_dir, ratings_path, metrics, unit, n_resamples, seed):
     from idbench.results import _jsonable
 
     res = _read(results_dir)
+    n_resamples, seed = _run_settings(res, n_resamples, seed)
     problems = stderr_problem_log()
     try:
         aspects = rating_aspects(ratings_path)

@@ -74,7 +74,7 @@ def mean_rating(by_rater: dict) -> float:
 
 
 def _run(data, ctx) -> None:
-    section, points = agreement_section(ctx.results, data.ratings)
+    section, points = agreement_section(ctx.results, data.ratings, n_resamples=ctx.n_resamples, seed=ctx.seed)
     section["points"] = points
     ctx.results.sections["agreement"] = section
 
