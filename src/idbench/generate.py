@@ -155,15 +155,10 @@ def run_generation(generator: Generator, jobs: list[Job], out_dir: str | Path, m
     """Generate what is missing; returns counts (generated, skipped as done, failed)."""
     import idbench
     from idbench.cache.results import atomic_write_bytes
-    from idbench.options import is_segment
     from idbench.progress import progress_bar
 
-    if not is_segment(method):
-        raise ValueError(f"method {method!r}: a method's name is one folder name inside the output folder (no / or \\, "
-                         "not . or .., not an absolute path)")
     problems = problems if problems is not None else ProblemLog()
-    root = Path(out_dir) / method
-    _check_writable(root)
+    root = _method_folder(out_dir, method)
     counts = {"jobs": len(jobs), "generated": 0, "done_before": 0, "failed": 0}
     todo = []
     for j in jobs:
@@ -286,29 +281,37 @@ def output_rgb(im):
 
     from idbench.data.images import to_rgb
 
+    def floats_to_8bit(a):
+        a = np.asarray(a, np.float64)
+        if not np.isfinite(a).all():
+            raise ValueError("the generated image has NaN or infinite pixels")
+        return np.clip(a * (255.0 if a.max(initial=0) <= 1.0 else 1.0) + 0.5, 0, 255).astype(np.uint8)
+
     if isinstance(im, np.ndarray):
         a = np.asarray(im)
         if a.dtype.kind == "f":
-            a = np.clip(a * (255.0 if np.nanmax(a, initial=0) <= 1.0 else 1.0), 0, 255).round().astype(np.uint8)
+            a = floats_to_8bit(a)
         elif a.dtype not in (np.uint8, np.uint16):
             a = np.clip(a, 0, 255).astype(np.uint8)
         im = Image.fromarray(a)
     if not hasattr(im, "mode"):
         raise TypeError(f"the generator returned a {type(im).__name__}, not an image")
     if im.mode == "F":
-        a = np.asarray(im, np.float64)
-        if not np.isfinite(a).all():
-            raise ValueError("the generated image has NaN or infinite pixels")
-        scale = 255.0 if a.max(initial=0) <= 1.0 else 1.0
-        return Image.fromarray(np.clip(a * scale + 0.5, 0, 255).astype(np.uint8), mode="L").convert("RGB")
+        return Image.fromarray(floats_to_8bit(im), mode="L").convert("RGB")
     return to_rgb(im)
 
 
-def _check_writable(folder: Path) -> None:
-    """Fail before the first image is generated when ``folder`` cannot be written (a read-only ``-o``)."""
+def _method_folder(out_dir, method) -> Path:
+    """``out_dir / method``, made and checked writable before the first image is generated; a method name
+    that is not one folder name (``../x``, an absolute path) or an output that cannot be written is an
+    error at once."""
     from idbench.folder import check_writable
+    from idbench.options import is_segment
 
-    check_writable(folder, "the generated images")
+    if not is_segment(method):
+        raise ValueError(f"method {method!r}: a method's name is one folder name inside the output folder (no / or \\, "
+                         "not . or .., not an absolute path)")
+    return check_writable(Path(out_dir) / method, "the generated images")
 
 
 def check_template(line: str, where: str) -> None:
@@ -365,16 +368,11 @@ def generate_missing(table: dict, refs_path, gen_path, *, layout=None, device=No
                      progress: bool = True) -> dict:
     """A study's ``[generate]`` table: generate what is missing into ``gen_path``. The method name, the seeds
     and the output folder are checked before anything is loaded or generated."""
-    from idbench.options import is_segment
-
-    if not is_segment(table.get("method")):
-        raise ValueError(f"method {table.get('method')!r}: a method's name is one folder name inside the output folder "
-                         "(no / or \\, not . or .., not an absolute path)")
-    parse_seeds(table.get("seeds") or ["0"])
-    _check_writable(Path(gen_path) / table["method"])
+    seeds = parse_seeds(table.get("seeds") or ["0"])
+    _method_folder(gen_path, table.get("method"))
     refs, prompts_for = references_and_prompts(refs_path, table.get("prompts"), table.get("token") or "sks", layout,
                                                problems)
     jobs = plan(refs, prompts_for, subjects=table.get("subjects"), prompt_ids=table.get("prompt_ids"),
-                seeds=parse_seeds(table.get("seeds") or ["0"]), n_refs=table.get("n_refs"))
+                seeds=seeds, n_refs=table.get("n_refs"))
     gen = create_generator(table["generator"], dict(table.get("params") or {}), device=device)
     return run_generation(gen, jobs, gen_path, table["method"], problems=problems, progress=progress)

@@ -104,17 +104,18 @@ def evaluate_similarity(
                                 batch_size=batch_size, desc=f"references [{enc.name}]")
         emb_gen = embed_records(enc, generations.records, cache=cache, problems=problems, progress=progress,
                                 batch_size=batch_size, desc=f"generations [{enc.name}]")
+        # the source images' embeddings, once per encoder, for every rule that pairs with the source
+        uses_source = (pairing == "source" or gate == "source") if enc.kind == "image" else identity_pairing == "source"
+        emb_src = _source_embeddings(enc, sources, emb_ref, cache=cache, problems=problems, progress=progress,
+                                     batch_size=batch_size) if uses_source else None
         if enc.kind == "image":
             if pairing == "source":
-                _score_against_source(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems,
-                                      cache=cache, progress=progress, batch_size=batch_size)
+                _score_against_source(enc, generations, sources, emb_src, emb_gen, rows, results, problems)
             else:
                 _score_image_encoder(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems,
                                      own_source)
                 _image_baselines(enc, ref_by_subject, emb_ref, impostors_of, results, **boot)
             if text and enc.has_text:
-                emb_src = _source_embeddings(enc, sources, emb_ref, cache=cache, problems=problems, progress=progress,
-                                             batch_size=batch_size) if gate == "source" else None
                 col = _score_text(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, prompts,
                                   gate=gate, sources=sources, emb_src=emb_src)
                 gate_col = gate_col or col
@@ -124,8 +125,6 @@ def evaluate_similarity(
             _score_face_encoder(enc, generations, ref_by_subject, ref_faces, emb_ref, emb_gen, rows, results, problems,
                                 policy, own_source)
             if identity_pairing == "source":
-                emb_src = _source_embeddings(enc, sources, emb_ref, cache=cache, problems=problems, progress=progress,
-                                             batch_size=batch_size)
                 _score_ips_against_source(enc, generations, ref_by_subject, sources, emb_ref, emb_src, emb_gen, rows,
                                           results, problems, policy)
             if policy.faces == "hungarian":
@@ -206,15 +205,12 @@ def _source_embeddings(enc, sources: dict, emb_ref, *, cache, problems, progress
     return emb_src
 
 
-def _score_against_source(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems, *, cache,
-                          progress, batch_size) -> None:
-    """cos(generation, the source image it was given): DreamBench++'s and Stellar's pairing."""
+def _score_against_source(enc, generations, sources, emb_src, emb_gen, rows, results, problems) -> None:
+    """cos(generation, the source image it was given): DreamBench++'s and Stellar's pairing (``sources``
+    and ``emb_src``: :func:`_source_records`, :func:`_source_embeddings`)."""
     name = f"{enc.similarity_metric}[{enc.name}]"
     results.add_metric(name, f"cosine to the source image the generation was given ({enc.name}; DreamBench++ pairing)",
                        encoder=enc.name)
-    sources = _source_records(generations, ref_by_subject)
-    emb_src = _source_embeddings(enc, sources, emb_ref, cache=cache, problems=problems, progress=progress,
-                                 batch_size=batch_size)
     for g in generations:
         src = sources.get(g.id)
         if g.id not in emb_gen:
@@ -559,7 +555,7 @@ def collapse_to_videos(results: Results, generations: GenerationSet) -> None:
             vals = [float(f[m]) for f in frames if isinstance(f.get(m), (int, float)) and np.isfinite(f[m])]
             if vals:
                 row[m] = float(np.mean(vals))
-            elif m.startswith(_FACE_ZERO) and any(m.replace(m.split("[")[0], "face_found", 1) in f for f in frames):
+            elif m.startswith(_FACE_ZERO) and any("face_found" + m[m.index("["):] in f for f in frames):
                 row[m] = 0.0
         rows.append(row)
     results.rows = rows
