@@ -117,9 +117,11 @@ def is_segment(value: Any) -> bool:
             and not any(c in value for c in "/\\\0") and not value.startswith("~"))
 
 
-def check_table(table: Any, schema: Iterable[Option], where: str) -> dict[str, Any]:
+def check_table(table: Any, schema: Iterable[Option], where: str, *, required: bool = False) -> dict[str, Any]:
     """A dict of options checked against ``schema``: unknown keys and wrong types are errors.
-    Keys not given are left out (the protocol uses the declared default)."""
+    Keys not given are left out (the protocol uses the declared default); with ``required``, a
+    non-nullable option that is not given is an error too."""
+    schema = list(schema)
     if not isinstance(table, Mapping):
         raise OptionError(f"{where}: expected a table of options, got {table!r} ({type(table).__name__})")
     by_name = {o.name: o for o in schema}
@@ -129,6 +131,10 @@ def check_table(table: Any, schema: Iterable[Option], where: str) -> dict[str, A
             raise OptionError(f"{where}: unknown option {k!r}{did_you_mean(str(k), list(by_name))}; "
                               f"known: {', '.join(sorted(by_name)) or 'none'}")
         out[k] = by_name[k].check(v, where)
+    if required:
+        for o in schema:
+            if not o.nullable and out.get(o.name) is None:
+                raise OptionError(f"{where}: {o.name!r} is required ({o.help})")
     return out
 
 

@@ -91,24 +91,13 @@ RULE_KEYS = (Option("upstream", "str", None, "file:function and the rule", nulla
              Option("idbench", "str", None, "the idbench option or column", nullable=False))
 
 
-def _checked(table, schema, where: str) -> dict:
-    """``table`` checked against ``schema``: unknown keys, wrong types and missing required keys."""
-    from idbench.options import check_table
-
-    out = check_table(table, schema, where)
-    for o in schema:
-        if not o.nullable and o.name not in out:
-            raise OptionError(f"{where}: {o.name!r} is required ({o.help})")
-    return out
-
-
 def load_preset_file(path: str | Path) -> Preset:
     """A preset from its TOML file. Every key is checked (:data:`PRESET_KEYS`; ``[options.*]`` against
     the protocols' declared options, as in a study file); :class:`~idbench.options.OptionError` names
     the file and the key."""
     import tomllib
 
-    from idbench.options import check_protocol_options
+    from idbench.options import check_protocol_options, check_table
 
     path = Path(path)
     try:
@@ -117,15 +106,15 @@ def load_preset_file(path: str | Path) -> Preset:
         raise OptionError(f"{path}: cannot read the preset file ({e})") from None
     where = str(path)
     lists = {"published": PUBLISHED_KEYS, "rules": RULE_KEYS}
-    top = _checked(cfg, PRESET_KEYS, where)
-    src = _checked(cfg["source"], SOURCE_KEYS, f"{where}: source")
+    top = check_table(cfg, PRESET_KEYS, where, required=True)
+    src = check_table(cfg["source"], SOURCE_KEYS, f"{where}: source", required=True)
     options = check_protocol_options(cfg.get("options"), f"{where}: options")
     items = {}
     for key, schema in lists.items():
         rows = cfg.get(key, [])
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise OptionError(f"{where}: {key} must be [[{key}]] tables")
-        items[key] = [_checked(r, schema, f"{where}: {key}[{i}]") for i, r in enumerate(rows)]
+        items[key] = [check_table(r, schema, f"{where}: {key}[{i}]", required=True) for i, r in enumerate(rows)]
     return Preset(
         name=top["name"], description=top["description"], source=src["text"], encoders=tuple(top["encoders"]),
         protocols=tuple(top["protocols"]) if top.get("protocols") else None, options=options,

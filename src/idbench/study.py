@@ -113,10 +113,7 @@ class Study:
                         from idbench.generate import GENERATE_OPTIONS
                         from idbench.options import check_table
 
-                        self.generate = check_table(value, GENERATE_OPTIONS, "generate")
-                        for o in GENERATE_OPTIONS:
-                            if not o.nullable and self.generate.get(o.name) is None:
-                                raise OptionError(f"generate.{o.name}: a value is required ({o.help})")
+                        self.generate = check_table(value, GENERATE_OPTIONS, "generate", required=True)
                 elif opt.name in _INPUT_OF and value is not None and not isinstance(value, (str, Path)):
                     _check_loaded_input(opt.name, value)  # an already loaded input (ReferenceSet, GenerationSet, ...)
                     continue
