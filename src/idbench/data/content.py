@@ -205,30 +205,29 @@ def aligned_correlation(A: np.ndarray, B: np.ndarray, *, prefilter: float = PREF
     if len(A) == 0 or len(B) == 0:
         return np.zeros((len(A), len(B)), np.float32)
     C = len(CROPS)
-    if A.shape[1] == 2 * C and B.shape[1] == 2 * C:
-        return np.max([aligned_correlation(A[:, k * C:(k + 1) * C], B[:, :C], prefilter=prefilter, block=block,
-                                           geometric=geometric) for k in (0, 1)], axis=0)
+    views = [A[:, :C], A[:, C:]] if A.shape[1] == 2 * C else [A[:, :C]]
     B = B[:, :C]
-    out = np.empty((len(A), len(B)), np.float32)
-    Bt = dihedral(B) if geometric else B[None]  # (T, m, C, D)
+    Bt = dihedral(B) if geometric else B[None]  # (T, m, C, D): transformed once, for every view and block
     symB = _symmetrised(B) if geometric else None
-    for s in range(0, len(A), block):
-        a = A[s : s + block]
-        S = a[:, 0] @ B[:, 0].T
-        cand = S >= prefilter
-        if geometric:
-            cand |= (_symmetrised(a) @ symB.T) >= prefilter
-        ii, jj = np.nonzero(cand)
-        for c in range(0, len(ii), 4096):  # align the candidate pairs, a few thousand at a time
-            i, j = ii[c : c + 4096], jj[c : c + 4096]
-            best = np.full(len(i), -1.0, np.float32)
-            for t in range(len(Bt)):
-                bt = Bt[t, j]  # (n, C, D)
-                best = np.maximum(best, np.maximum(
-                    np.einsum("nd,ncd->nc", a[i, 0], bt).max(1, initial=-1.0),
-                    np.einsum("ncd,nd->nc", a[i, 1:], bt[:, 0]).max(1, initial=-1.0)))
-            S[i, j] = np.maximum(S[i, j], best)
-        out[s : s + len(a)] = S
+    out = np.full((len(A), len(B)), -np.inf, np.float32)
+    for view in views:
+        for s in range(0, len(A), block):
+            a = view[s : s + block]
+            S = a[:, 0] @ B[:, 0].T
+            cand = S >= prefilter
+            if geometric:
+                cand |= (_symmetrised(a) @ symB.T) >= prefilter
+            ii, jj = np.nonzero(cand)
+            for c in range(0, len(ii), 4096):  # align the candidate pairs, a few thousand at a time
+                i, j = ii[c : c + 4096], jj[c : c + 4096]
+                best = np.full(len(i), -1.0, np.float32)
+                for t in range(len(Bt)):
+                    bt = Bt[t, j]  # (n, C, D)
+                    best = np.maximum(best, np.maximum(
+                        np.einsum("nd,ncd->nc", a[i, 0], bt).max(1, initial=-1.0),
+                        np.einsum("ncd,nd->nc", a[i, 1:], bt[:, 0]).max(1, initial=-1.0)))
+                S[i, j] = np.maximum(S[i, j], best)
+            np.maximum(out[s : s + len(a)], S, out=out[s : s + len(a)])
     return out
 
 
