@@ -32,7 +32,7 @@ def _link_checkpoints(src: Path, work: Path) -> None:
     if not src.is_dir():
         raise ValueError(f"dreamsim: cache_dir {str(src)!r} is not a folder")
     for entry in src.iterdir():
-        code = entry.is_dir() and (any(entry.rglob("hubconf.py")) or any(entry.rglob("*.py")))
+        code = entry.is_dir() and any(entry.rglob("*.py"))  # a repository torch hub would import (hubconf.py)
         if code or entry.name in ("trusted_list", "pretrained.zip") or entry.name.startswith("."):
             continue
         link = work / entry.name
