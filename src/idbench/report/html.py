@@ -208,8 +208,9 @@ def _answer(res: Results, rankings: dict) -> dict | None:
             lead = "no method is significantly better than every other"
         else:
             lead = "the methods are not ranked" + (f" ({rk.why})" if rk is not None and rk.why else "")
-        sentences.append(f"{label}: {lead}; from {fmt_num(top['mean'])} ({top['method']}) to {fmt_num(bottom['mean'])} "
-                         f"({bottom['method']})" + (f"; {refs}" if refs else "")
+        span = (f"{top['method']} {fmt_num(top['mean'])}" if top is bottom else
+                f"from {fmt_num(top['mean'])} ({top['method']}) to {fmt_num(bottom['mean'])} ({bottom['method']})")
+        sentences.append(f"{label}: {lead}; {span}" + (f"; {refs}" if refs else "")
                          + (f"; shown apart, as they copy their inputs: {', '.join(apart)}" if apart and ranked is not rows
                             else "") + ".")
     if not panels:
