@@ -49,12 +49,12 @@ def bound_hub_timeouts() -> None:
     """Give huggingface_hub's requests a time limit (unless the user set one), also when the library
     is already imported."""
     t = str(int(max(1, timeout())))
-    for var, const in (("HF_HUB_ETAG_TIMEOUT", "HF_HUB_ETAG_TIMEOUT"), ("HF_HUB_DOWNLOAD_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT")):
+    for var in ("HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT"):
         if var not in os.environ:
             os.environ[var] = t
             mod = sys.modules.get("huggingface_hub.constants")
-            if mod is not None and hasattr(mod, const):
-                setattr(mod, const, int(t))
+            if mod is not None and hasattr(mod, var):
+                setattr(mod, var, int(t))
 
 
 def reachable(url: str, limit: float = PROBE_TIMEOUT) -> bool:

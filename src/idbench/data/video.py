@@ -18,7 +18,6 @@ evenly spaced frames of the folder's sorted files.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -47,14 +46,6 @@ def sample_frames(items: list, k: int) -> list:
     return [items[i] for i in frame_indices(len(items), k)]
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:24]
-
-
 def extract_frames(path: str | Path, k: int, cache_root: str | Path) -> list[tuple[int, Path]]:
     """``(frame index, png path)`` for the ``k`` evenly spaced frames of the video at ``path``, decoded
     with PyAV (every frame is decoded once; only the sampled ones are kept) and stored under
@@ -67,8 +58,10 @@ def extract_frames(path: str | Path, k: int, cache_root: str | Path) -> list[tup
     """
     from PIL import Image
 
+    from idbench.data.images import file_sha256
+
     path = Path(path)
-    out_dir = Path(cache_root) / "frames" / f"{_digest(path)}-k{k}"
+    out_dir = Path(cache_root) / "frames" / f"{file_sha256(path)[:24]}-k{k}"
     done = out_dir / "frames.txt"
     if done.is_file():
         listed = []
