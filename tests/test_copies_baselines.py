@@ -376,8 +376,8 @@ def test_geometric_aligned_correlation_is_the_definition():
 
 def test_a_method_with_some_copies_is_ranked_on_its_other_images():
     """Copies never count towards a rank: 'copier' beats 'honest' only through its copies."""
-    from idbench.report.rows import metric_rankings, ranking_inputs
     from idbench.results import Results
+    from idbench.stats.ranking import metric_rankings, ranking_inputs
 
     res = Results()
     res.add_metric("cos[x]", "cos")

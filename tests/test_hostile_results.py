@@ -196,7 +196,7 @@ def test_names_with_line_breaks_and_markup_stay_in_their_cells(tmp_path):
 
 
 def test_a_damaged_agreement_points_file_draws_what_it_can(tmp_path):
-    from idbench.report.html import _agreement_plots
+    from idbench.protocols.agreement_views import agreement_plots as _agreement_plots
 
     (tmp_path / "agreement_points.csv").write_text("metric,method,metric_score,human_score\ncos,m,0.5,3\ncos,m,abc,4\n"
                                                    "cos,m,nan,2\nbroken\n")

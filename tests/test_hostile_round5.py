@@ -247,7 +247,7 @@ def test_the_aesthetic_predictor_download_is_bounded_and_goes_into_idbenchs_cach
 
 
 def test_a_symlinked_thumbs_folder_never_gets_its_target_embedded(tmp_path):
-    from idbench.report.html import _thumb
+    from idbench.views.figures import thumb as _thumb
 
     secret = tmp_path / "elsewhere"
     secret.mkdir()
@@ -755,33 +755,55 @@ def test_an_interval_over_fewer_than_8_subjects_says_so_wherever_it_is_shown(stu
     assert "only 4 subjects: indicative" in res.tables("md")
 
 
-def test_compare_ranks_with_the_runs_resamples_so_it_agrees_with_the_tables(study_inputs, tmp_path):
+def test_a_run_ranks_each_metric_once_with_its_resamples_and_every_view_and_compare_read_those_ranks(
+        study_inputs, tmp_path, monkeypatch):
     import shutil
 
     from click.testing import CliRunner
 
+    import idbench.stats.ranking as ranking
     from idbench.cli.main import cli
-    from idbench.report.rows import metric_rankings, ranking_settings
     from idbench.results import Results
-    from idbench.study import Study
 
     shutil.copytree(study_inputs / "gen" / "heldout", study_inputs / "gen" / "second")
     for p in (study_inputs / "gen" / "second").rglob("*.jpg"):
         from PIL import Image
 
         Image.open(p).convert("L").convert("RGB").save(p)  # a visibly different method
+    calls = []
+    real = ranking.compare_methods
+
+    def counting(subj, metric, **kw):
+        calls.append((metric, kw["n_resamples"], kw["seed"]))
+        return real(subj, metric, **kw)
+
+    import idbench.stats.compare
+
+    monkeypatch.setattr(ranking, "compare_methods", counting)
+    monkeypatch.setattr(idbench.stats.compare, "compare_methods", counting)
     out = tmp_path / "res"
-    Study(refs=study_inputs / "refs", gen=study_inputs / "gen", encoders=["test-color"], protocols=["similarity"],
-          n_resamples=300, seed=3, progress=False).run().write(out, report=False)
+    r = CliRunner().invoke(cli, ["run", "--refs", str(study_inputs / "refs"), "--gen", str(study_inputs / "gen"),
+                                 "-e", "test-color", "--protocols", "similarity", "--bootstrap", "300", "--seed", "3",
+                                 "-o", str(out)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert (out / "report.html").is_file() and (out / "tables.md").is_file()
+    metrics = [m for m, *_ in calls]
+    assert metrics and len(metrics) == len(set(metrics))  # console, tables and report: each metric ranked once
+    assert {(n, seed) for _, n, seed in calls} == {(300, 3)}
     res = Results.read(out)
-    assert ranking_settings(res) == (300, 3)
-    ranks = metric_rankings(res, ["cos[test-color]"])["cos[test-color]"]
-    assert metric_rankings(res, ["cos[test-color]"])["cos[test-color]"] is ranks  # computed once
+    ranks = ranking.metric_rankings(res, ["cos[test-color]"])["cos[test-color]"]
+    assert len(calls) == len(metrics)  # read back from summary.json, not computed again
     r = CliRunner().invoke(cli, ["compare", str(out), "--metric", "cos[test-color]"], catch_exceptions=False)
+    assert len(calls) == len(metrics)  # compare with the run's settings reads the stored tests
     line = next(x for x in r.output.splitlines() if x.startswith("cos[test-color]: "))
     if ranks.ranked:
         assert line == "cos[test-color]: " + ", ".join(
             f"#{ranks.ranks[m]} {m}" for m in sorted(ranks.ranks, key=lambda m: (ranks.ranks[m], -res.methods[m]["cos[test-color]"]["mean"])))
+    else:
+        assert ranks.why in line
+    CliRunner().invoke(cli, ["compare", str(out), "--metric", "cos[test-color]", "--bootstrap", "200"],
+                       catch_exceptions=False)
+    assert calls[-1] == ("cos[test-color]", 200, 3)  # other settings: tested again
 
 
 def test_the_rca_table_counts_what_rca_scored_and_shows_a_weak_probe():
@@ -906,8 +928,8 @@ def test_resume_generates_again_what_other_prompts_generators_or_parameters_made
 
 def test_the_reports_first_figure_puts_copy_methods_apart_and_never_leads_with_them():
     from idbench.report.html import _answer
-    from idbench.report.rows import metric_rankings
     from idbench.results import Results
+    from idbench.stats.ranking import metric_rankings
 
     res = Results()
     res.add_metric("cos[x]", "cos")

@@ -16,7 +16,7 @@ records which settings differ from it (``sections.study.preset``). ``idbench pre
 
 Scale: per_image.csv and summary.json hold cosines x 1 always; a preset whose paper shows them x 100
 (DreamBench++) has ``scale = 100``, and the console, the report and the paper tables then show every
-cosine-like column x 100, saying so in the header (:func:`idbench.report.tables.display_scale`).
+cosine-like column x 100, saying so in the header (:func:`idbench.views.table.display_scale`).
 """
 
 from __future__ import annotations

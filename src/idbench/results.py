@@ -56,6 +56,9 @@ class Results:
     methods: dict[str, dict[str, dict]] = field(default_factory=dict)
     subjects: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     bootstrap: dict[str, Any] = field(default_factory=dict)
+    #: each metric's method ranking, computed once by :meth:`summarise` with the study's resamples and
+    #: seed and stored in summary.json (:mod:`idbench.stats.ranking`): every view reads these
+    rankings: dict[str, Any] = field(default_factory=dict)
     #: functions ``f(results)`` run at the end of :meth:`summarise`: protocols use them to put the
     #: per-method intervals into their sections (not written to disk)
     after_summary: list = field(default_factory=list, repr=False)
@@ -146,6 +149,9 @@ class Results:
                     self.subjects[method].setdefault(s, {})[metric] = float(vals[m].mean())
         for hook in dict.fromkeys(self.after_summary):
             hook(self)
+        from idbench.stats.ranking import metric_rankings
+
+        metric_rankings(self, list(self.metrics))
 
     # ------------------------------------------------------------------ I/O
 
@@ -161,6 +167,7 @@ class Results:
             "truth": self.truth,
             "problems": self.problems.to_dict(),
             "sections": self.sections,
+            "rankings": self.rankings,
         }
 
     def stale_rows(self, newer: "Results") -> list[str]:
@@ -240,7 +247,8 @@ class Results:
             raise ResultsError(f"{summary_path}: not an idbench summary (expected a JSON object whose 'methods' map "
                                "method -> metric -> {mean, ci_low, ci_high, ...} and whose 'metrics' describe each metric)")
         res = cls(command=s.get("command", ""), sections=s.get("sections", {}), truth=s.get("truth", {}),
-                  methods=s.get("methods", {}), subjects=s.get("subjects", {}), bootstrap=s.get("bootstrap", {}))
+                  methods=s.get("methods", {}), subjects=s.get("subjects", {}), bootstrap=s.get("bootstrap", {}),
+                  rankings=s.get("rankings") if isinstance(s.get("rankings"), dict) else {})
         try:
             for name, info in s.get("metrics", {}).items():
                 res.metrics[name] = MetricInfo(**info)

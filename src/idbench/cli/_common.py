@@ -132,64 +132,41 @@ def command_line() -> str:
 
 
 def fmt_ci(entry: dict | None, digits: int = 3) -> str:
-    from idbench.report.format import fmt_ci as _fmt
+    from idbench.views.format import fmt_ci as _fmt
 
     return _fmt(entry, digits)
 
 
-def format_table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)] if rows else [len(h) for h in header]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))  # noqa: E731
-    return "\n".join([line(header), "  ".join("-" * w for w in widths), *[line(r) for r in rows]])
-
-
 def print_summary(results, *, truth_key: str | None = "drift", width: int = 120) -> None:
-    """The paper tables of the per-image metrics (similarity, text, faces, ...; the protocol
-    sections print their own), each within ``width`` columns, with their notes; then the count
-    of input problems. The ground-truth column is shown when the results have one (the demo)."""
-    import textwrap
+    """The tables of every protocol that shows tables in the console (the ones with console lines of
+    their own print them in :func:`print_sections`), each within ``width`` columns, with their notes;
+    then the count of input problems. The ground-truth column is shown when the results have one (the
+    demo)."""
+    from idbench.report.tables import protocol_tables, shown_protocols
+    from idbench.views.table import table_lines
 
-    from idbench.report.tables import table_data
-
-    tables = [t for t in table_data(results) if t["key"] not in ("retrieval", "rca", "nearid")]
-    for k, t in enumerate(tables):
-        header, rows = list(t["header"]), [list(r) for r in t["rows"]]
-        keep = header.index("flags") + 1 if "flags" in header else 2
-        if k == 0 and truth_key and any(truth_key in v for v in results.truth.values()):
-            header.insert(keep, "true drift")
-            for r in rows:
-                tv = results.truth.get(r[0], {}).get(truth_key)
-                r.insert(keep, f"{tv:.2f}" if tv is not None else "")
-            keep += 1
-        click.echo(f"\n{t['title']}")
-        click.echo(format_table_within(header, rows, keep=keep, width=width))
-        for n in t["notes"]:
-            click.echo(textwrap.fill(n, width=width, subsequent_indent="  "))
+    first = True
+    for p, claims in shown_protocols(results):
+        if p.views.console is not None:
+            continue
+        for t in protocol_tables(results, p, claims):
+            if first and truth_key and any(truth_key in v for v in results.truth.values()):
+                t = _with_truth(t, results, truth_key)
+            first = False
+            for line in table_lines(t, width=width):
+                click.echo(line)
     print_problem_counts(results.problems)
 
 
-def format_table_within(header: list[str], rows: list[list[str]], *, keep: int = 1, width: int = 120) -> str:
-    """:func:`format_table`, split into blocks of columns (each repeating the first ``keep``) so that
-    no line is wider than ``width``."""
-    def w(col):
-        return max(len(str(x)) for x in [header[col], *[r[col] for r in rows]])
-
-    fixed = sum(w(c) + 2 for c in range(keep))
-    blocks, cur, used = [], [], fixed
-    for c in range(keep, len(header)):
-        if cur and used + w(c) + 2 > width:
-            blocks.append(cur)
-            cur, used = [], fixed
-        cur.append(c)
-        used += w(c) + 2
-    blocks.append(cur)
-    out = []
-    for cols in blocks:
-        idx = list(range(keep)) + cols
-        # a reference row with nothing in this block's columns (no real / impostor level for face found) is left out
-        block_rows = [[r[i] for i in idx] for r in rows if any(str(r[i]).strip() for i in cols)]
-        out.append(format_table([header[i] for i in idx], block_rows))
-    return "\n\n".join(out)
+def _with_truth(t: dict, results, truth_key: str) -> dict:
+    """The table with a ground-truth column after the counts (and flags)."""
+    header, rows = list(t["header"]), [list(r) for r in t["rows"]]
+    at = header.index("flags") + 1 if "flags" in header else 2
+    header.insert(at, "true drift")
+    for r in rows:
+        tv = results.truth.get(r[0], {}).get(truth_key)
+        r.insert(at, f"{tv:.2f}" if tv is not None else "")
+    return {**t, "header": header, "rows": rows}
 
 
 def print_problem_counts(problems) -> None:
@@ -309,67 +286,15 @@ def finish_study(out, out_dir: Path, report: bool) -> None:
         raise click.ClickException("not scored: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
 
 
-def print_sections(results) -> None:
-    """The protocol sections' own console tables (retrieval levels, RCA, NearID), for whichever ran."""
-    s = results.sections
-    if "retrieval" in s:
-        print_rank_section(s["retrieval"])
-    if "rca" in s:
-        print_rca_section(s["rca"])
-    if "nearid" in s:
-        print_nearid_section(s["nearid"])
+def print_sections(results, only: str | None = None) -> None:
+    """The console lines of every protocol that has its own (retrieval levels, RCA, NearID, a plug-in's),
+    for whichever ran; ``only``: that protocol's."""
+    from idbench.report.tables import shown_protocols
 
-
-def print_rank_section(section: dict) -> None:
-    from idbench.report.format import DASH
-    from idbench.report.rows import retrieval_rows
-
-    notes = []
-    rows = [["(real references)" if x["real"] else x["who"], x["level"], str(x["n_subjects"]), str(x["n_images"]),
-             x["map"], x["r1"], x["r5"], x["chance"], x["relative"]] for x in retrieval_rows(section)]
-    click.echo(format_table_within(["queries", "level", "subjects", "images", "mAP", "R@1", "R@5", "chance mAP",
-                                    "gen/real mAP [95% CI]"], rows, keep=2))
-    if not section["real"]:
-        notes.append(f"gen/real mAP: {DASH} because no references were given (--refs): there is no real-image upper bound")
-    notes.append("chance mAP: exact expected AP of a random ranking of this gallery for these queries")
-    leak = section.get("leakage", {})
-    if leak.get("gallery_copies_of_references"):
-        notes.append(f"{leak['gallery_copies_of_references']} gallery image(s) copy a reference (bytes or near-copy): "
-                     f"{'removed from the gallery' if leak['policy'] == 'remove' else 'kept (--leaked keep)'}")
-    for n in notes:
-        say(n)
-
-
-def print_rca_section(section: dict) -> None:
-    from idbench.report.rows import rca_rows
-
-    rows = []
-    for x in rca_rows(section, rca_digits=3):
-        if x["error"]:
-            click.secho(f"RCA level {x['level']}: not scored: {x['error']}", fg="yellow")
-            continue
-        rows.append([x["method"], x["level"], str(x["n_subjects"]), str(x["n_images"]), x["acc_real"], x["acc_gen"],
-                     x["top5"], x["rca"], x["chance"]])
-    if rows:
-        click.echo(format_table_within(["method", "level", "subjects", "images", "Acc_real [95% CI]", "Acc_gen [95% CI]",
-                                        "top-5", "RCA [95% CI]", "chance top-1"], rows, keep=2))
-
-
-def print_nearid_section(section: dict) -> None:
-    from idbench.report.format import fmt_num
-    from idbench.report.rows import nearid_line
-
-    review = section.get("review")
-    if review:
-        click.echo(f"review {review['review_file']}: {review['removed']} distractor(s) rejected by a person, "
-                   f"{review['restored']} restored, {review.get('unknown_rows', 0) + review.get('conflicting_rows', 0)} "
-                   "row(s) not used (each named in problems.csv)")
-    b = section.get("distractor_build")
-    if b:
-        click.echo(f"distractors: {b.get('accepted')} of {b.get('attempts')} attempts passed the gates; rejected: "
-                   + (", ".join(f"{g} {n}" for g, n in (b.get("rejected") or {}).items()) or "none"))
-    say(nearid_line(section, f"NearID [{section.get('encoder')}]"))
-    per = section.get("per_source") or {}
-    if section.get("n_samples") and len(per) > 1:
-        click.echo(format_table(["source", "SSR", "PA", "samples"],
-                                [[k, fmt_num(v["ssr"]), fmt_num(v["pa"]), str(v["n_samples"])] for k, v in per.items()]))
+    for p, _ in shown_protocols(results):
+        if p.views.console is not None and (only is None or p.name == only):
+            lines = p.views.console(results)
+            if lines:
+                click.echo("")
+            for line in lines:  # a table (several lines) as it is; a sentence wrapped to 120 columns
+                click.echo(line) if "\n" in line else say(line)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from idbench.cli._common import format_table
+from idbench.views.table import format_table
 
 
 def _open(cache_dir):

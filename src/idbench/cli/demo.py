@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from idbench.cli._common import command_line, format_table, print_summary
+from idbench.cli._common import command_line, print_summary
+from idbench.views.table import format_table
 
 
 @click.command()
@@ -65,15 +66,13 @@ def demo(out_dir, seed, encoder_spec, instances, per_subject, n_resamples, quiet
     out.write(res_dir, merge=False)
     click.echo("")
     print_summary(results)
-    from idbench.cli._common import print_rank_section, print_rca_section
+    from idbench.cli._common import print_sections
 
-    click.echo("")
-    print_rank_section(results.sections["retrieval"])
-    click.echo("")
-    print_rca_section(results.sections["rca"])
+    print_sections(results, only="retrieval")
+    print_sections(results, only="rca")
     _print_meta(results)
     if results.sections.get("nearid"):
-        from idbench.report.rows import nearid_line
+        from idbench.views.rows import nearid_line
 
         click.echo("\n" + nearid_line(results.sections["nearid"], "NearID (matched-context distractors)"))
     click.echo(f"done in {time.perf_counter() - t0:.0f} s; results: {res_dir}/ (report.html, tables.md, summary.json)")
@@ -98,7 +97,7 @@ def _meta(results) -> None:
 
 
 def _print_meta(results) -> None:
-    from idbench.report.format import fmt_num
+    from idbench.views.format import fmt_num
 
     rows = results.sections.get("meta", {}).get("rows", [])
     if not rows:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from idbench.cli._common import format_table
+from idbench.views.table import format_table
 
 
 @click.command()
@@ -34,7 +34,7 @@ def meta(results_dir, gen_dir):
     means = {k: {m: v[k]["mean"] for m, v in res.methods.items() if k in v} for k in res.metrics}
     per_image = {k: (np.array([r.get(k, np.nan) for r in res.rows], float),
                      np.array([drift.get(r["method"], np.nan) for r in res.rows], float)) for k in res.metrics}
-    from idbench.report.format import fmt_num
+    from idbench.views.format import fmt_num
 
     rows = meta_evaluate(means, drift, {k: i.higher_is_better for k, i in res.metrics.items()}, per_image)
     click.echo(format_table(["metric", "tau (methods)", "p", "tau (images)", "true order"],

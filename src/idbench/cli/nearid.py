@@ -9,16 +9,16 @@ import click
 from idbench.cli._common import (
     cache_options,
     finish_study,
-    format_table,
     make_encoder,
     open_cache,
-    print_nearid_section,
+    print_sections,
     protocol_options,
     run_options,
     run_study,
     stderr_problem_log,
     user_errors,
 )
+from idbench.views.table import format_table
 
 
 @click.group()
@@ -66,7 +66,7 @@ def eval_(samples_path, world, encoder_spec, out_dir, report, cache_dir, no_cach
                     samples=samples, encoders=[encoder_spec], protocols=["nearid"], seed=seed, n_resamples=n_resamples,
                     batch_size=batch_size, device=device)
     if "nearid" in out.results.sections:
-        print_nearid_section(out.results.sections["nearid"])
+        print_sections(out.results, only="nearid")
     finish_study(out, out_dir, report)
 
 

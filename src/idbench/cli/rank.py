@@ -10,7 +10,7 @@ import click
 from idbench.cli._common import (
     cache_options,
     finish_study,
-    print_rank_section,
+    print_sections,
     protocol_options,
     run_options,
     run_study,
@@ -50,5 +50,5 @@ def rank(gallery_path, gen_path, refs_path, encoder_spec, out_dir, report, cache
                     gallery=gallery_path, gen=gen_path, refs=refs_path, encoders=[encoder_spec], protocols=["retrieval"],
                     seed=seed, n_resamples=n_resamples, batch_size=batch_size, device=device)
     if "retrieval" in out.results.sections:
-        print_rank_section(out.results.sections["retrieval"])
+        print_sections(out.results, only="retrieval")
     finish_study(out, out_dir, report)

@@ -10,7 +10,7 @@ import click
 from idbench.cli._common import (
     cache_options,
     finish_study,
-    print_rca_section,
+    print_sections,
     protocol_options,
     run_options,
     run_study,
@@ -50,5 +50,5 @@ def rca(train_path, gen_path, refs_path, encoder_spec, out_dir, distribution, re
                     protocols=["rca", *(["distribution"] if distribution else [])],
                     seed=seed, n_resamples=n_resamples, batch_size=batch_size, device=device)
     if "rca" in out.results.sections:
-        print_rca_section(out.results.sections["rca"])
+        print_sections(out.results, only="rca")
     finish_study(out, out_dir, report)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from idbench.cli._common import format_table
+from idbench.views.table import format_table
 
 
 def _read(results_dir: Path):
@@ -21,7 +21,7 @@ def _read(results_dir: Path):
 
 def _run_settings(res, n_resamples, seed) -> tuple[int, int]:
     """The resamples and seed given, else the run's own (so compare and agree reproduce the run's views)."""
-    from idbench.report.rows import ranking_settings
+    from idbench.stats.ranking import ranking_settings
 
     run_n, run_seed = ranking_settings(res)
     return (run_n if n_resamples is None else n_resamples), (run_seed if seed is None else seed)
@@ -42,8 +42,8 @@ def compare(results_dir, metrics, alpha, n_resamples, seed):
     sign-flip permutation p-value, Cohen's d_z, Holm-corrected p-values over the pairs, and a
     ranking where methods whose difference is not significant share a rank. Writes compare.csv.
     """
-    from idbench.report.format import fmt_num
     from idbench.stats.compare import compare_methods, rank_methods
+    from idbench.views.format import fmt_num
 
     res = _read(results_dir)
     n_resamples, seed = _run_settings(res, n_resamples, seed)
@@ -51,13 +51,15 @@ def compare(results_dir, metrics, alpha, n_resamples, seed):
     unknown = [m for m in names if m not in res.metrics]
     if unknown:
         raise click.ClickException(f"unknown metric(s) {', '.join(unknown)}; available: {', '.join(res.metrics)}")
-    from idbench.protocols.common import flagged_methods
-    from idbench.report.rows import ranking_inputs
+    from idbench.stats.ranking import flagged_methods, metric_rankings, ranking_inputs, ranking_settings, stored_comparisons
 
     flagged = flagged_methods(res.sections)
     if flagged:
         click.echo("methods with copies are ranked on their other images only: "
                    + "; ".join(f"{m} ({why})" for m, why in flagged.items()))
+    as_run = (n_resamples, seed) == ranking_settings(res)
+    if as_run:  # the run's own settings: the stored rankings (the tables' and the report's), computed once
+        metric_rankings(res, names)
     out_rows, notes = [], set()
     for metric in names:
         means, subj, left_out = ranking_inputs(res, metric)
@@ -68,7 +70,8 @@ def compare(results_dir, metrics, alpha, n_resamples, seed):
             for m, why in left_out.items():
                 click.echo(f"  not ranked: {m} ({why})")
             continue
-        comps = compare_methods(subj, metric, n_resamples=n_resamples, seed=seed)
+        comps = (stored_comparisons(res, metric) if as_run else None) or compare_methods(
+            subj, metric, n_resamples=n_resamples, seed=seed)
         hib = res.metrics[metric].higher_is_better
         ranking = rank_methods(means, comps, higher_is_better=hib, alpha=alpha, flagged=left_out)
         order = sorted(ranking.ranks, key=lambda m: (ranking.ranks[m], -means[m] if hib else means[m]))
@@ -123,8 +126,8 @@ def agree(results_dir, ratings_path, metrics, unit, n_resamples, seed):
     from idbench.cli._common import print_problem_counts, stderr_problem_log
     from idbench.data.manifest import ManifestError
     from idbench.data.ratings import rating_aspects, read_ratings
-    from idbench.report.format import fmt_num
     from idbench.results import _jsonable
+    from idbench.views.format import fmt_num
 
     res = _read(results_dir)
     n_resamples, seed = _run_settings(res, n_resamples, seed)
@@ -147,7 +150,7 @@ def agree(results_dir, ratings_path, metrics, unit, n_resamples, seed):
     out, points = sections[first]
     if len(sections) > 1:
         out = {**out, "aspects": {a: o for a, (o, _) in sections.items()}}
-        from idbench.report.rows import agreement_table
+        from idbench.views.rows import agreement_table
 
         t = agreement_table(out, (res.sections.get("study") or {}).get("preset"))
         click.echo("Kendall tau-b with the human ratings, per aspect:")
@@ -205,7 +208,7 @@ def agree(results_dir, ratings_path, metrics, unit, n_resamples, seed):
 
 def _print_comparisons(out: dict) -> None:
     """Pairs of metrics: is one significantly closer to people? (Holm over pairs)."""
-    from idbench.report.format import fmt_interval, fmt_num
+    from idbench.views.format import fmt_interval, fmt_num
 
     comps = out.get("comparisons") or []
     if not comps:
@@ -217,7 +220,7 @@ def _print_comparisons(out: dict) -> None:
                      fmt_num(k.get("p_holm"), 4), f"{fmt_num(p['diff'], signed=True)} {fmt_interval(*p['ci'])}",
                      fmt_num(p.get("p_holm"), 4), fmt_num(p.get("williams_p_holm"), 4),
                      "*" if k.get("significant") or p.get("significant") else ""])
-    from idbench.cli._common import format_table_within
+    from idbench.views.table import format_table_within
 
     click.echo(f"\ndifferences in agreement (bootstrap over rated {out.get('comparison_unit', 'image')}s, Holm over pairs):")
     click.echo(format_table_within(["pair", "n", "d Kendall b [95% CI]", "p (Holm)", "d Pearson [95% CI]", "p (Holm)",

@@ -79,8 +79,10 @@ def _run(data, ctx) -> None:
     ctx.results.sections["agreement"] = section
 
 
-from idbench.protocols.registry import Protocol  # noqa: E402
+from idbench.protocols import agreement_views  # noqa: E402
+from idbench.protocols.registry import Protocol, Views  # noqa: E402
 
 PROTOCOL = Protocol("agreement", ("ratings", "generations"), _run,
                     "Pearson / Spearman / Kendall tau-b / pairwise accuracy of each metric with human ratings",
-                    order=60, after_summary=True)
+                    order=60, after_summary=True, title="Agreement with human ratings",
+                    views=Views(report=agreement_views.report))

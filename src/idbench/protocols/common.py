@@ -116,14 +116,3 @@ def mark_copies(results, content, generations: Sequence[ImageRecord]) -> dict:
     section = content.section(generations)
     results.sections["content"] = section
     return section
-
-
-def flagged_methods(sections: dict) -> dict[str, str]:
-    """``{method: "n of N images copy ..."}`` for methods with copies or near-copies: such a method is
-    marked on its row and ranked (or bold) on its other images only."""
-    out = {}
-    for m, d in (sections.get("content", {}).get("per_method") or {}).items():
-        n = d.get("copies", 0) + d.get("near_copies", 0)
-        if n:
-            out[m] = f"{n} of {d.get('images', n)} images copy a reference or gallery image"
-    return out

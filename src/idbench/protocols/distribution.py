@@ -36,8 +36,10 @@ def _run(data, ctx) -> None:
                           problems=ctx.problems, progress=ctx.progress, seed=ctx.seed)
 
 
-from idbench.protocols.registry import Protocol  # noqa: E402
+from idbench.protocols import distribution_views  # noqa: E402
+from idbench.protocols.registry import Protocol, Views  # noqa: E402
 
 PROTOCOL = Protocol("distribution", ("generations",), _run,
                     "FID / KID per method against the references (or the gallery); opt-in", order=50, opt_in=True,
-                    needs_image_encoder=True)
+                    needs_image_encoder=True, title="FID / KID",
+                    views=Views(report=distribution_views.report))

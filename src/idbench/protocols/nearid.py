@@ -149,7 +149,8 @@ def _run(data, ctx) -> None:
 
 
 from idbench.options import Option  # noqa: E402
-from idbench.protocols.registry import Protocol  # noqa: E402
+from idbench.protocols import nearid_views  # noqa: E402
+from idbench.protocols.registry import Protocol, Views  # noqa: E402
 
 OPTIONS = (
     Option("n_views", "int", 3, "views per sample (published: 3)", minimum=2, flag="--views"),
@@ -161,4 +162,6 @@ OPTIONS = (
 
 PROTOCOL = Protocol("nearid", ("samples",), _run,
                     "NearID: strict margins of view-view over view-distractor similarity (SSR, PA)", options=OPTIONS,
-                    order=40, needs_image_encoder=True)
+                    order=40, needs_image_encoder=True,
+                    title="NearID: near-identity distractors",
+                    views=Views(tables=nearid_views.tables, console=nearid_views.console, report=nearid_views.report))

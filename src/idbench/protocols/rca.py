@@ -164,10 +164,13 @@ def _run(data, ctx) -> None:
 
 
 from idbench.options import Option  # noqa: E402
-from idbench.protocols.registry import Protocol  # noqa: E402
+from idbench.protocols import rca_views  # noqa: E402
+from idbench.protocols.registry import Protocol, Views  # noqa: E402
 
 OPTIONS = (Option("levels", "list", None, "gallery label levels the oracle names (default: every level)"),)
 
 PROTOCOL = Protocol("rca", ("gallery", "generations"), _run,
                     "Relative Classification Accuracy: an oracle trained on the labelled gallery names the identity "
-                    "of each generated image", options=OPTIONS, order=30, needs_image_encoder=True)
+                    "of each generated image", options=OPTIONS, order=30, needs_image_encoder=True,
+                    title="Relative Classification Accuracy",
+                    views=Views(tables=rca_views.tables, console=rca_views.console, report=rca_views.report))

@@ -75,6 +75,31 @@ class RunContext:
 
 
 @dataclass(frozen=True)
+class Views:
+    """What a person sees of a protocol, each a function of the summarised results object
+    (:class:`idbench.results.Results`), built with :mod:`idbench.views`. ``report/`` and ``cli/`` loop
+    over the protocols that ran and ask each for these; none is required:
+
+    * ``tables(res) -> [table]``: its paper tables (``tables.md``, ``tables.tex``), its report
+      section and, unless ``console`` is given, its console lines. Default: one table of the
+      metrics it added (:func:`idbench.views.table.metric_table`).
+    * ``console(res) -> [line]``: its console lines instead of its tables.
+    * ``report(res, results_dir) -> dict``: more for its report section: ``{"html": markup}`` (an
+      HTML fragment whose every received string the protocol has escaped), or the context of the
+      built-in template block named after it.
+    * ``claims``: the metric groups (``MetricInfo.protocol``) its tables show; default its own name.
+    * ``headings``: ``((table key, heading), ...)``: report sections its tables go under (a table
+      whose key is not listed goes under the protocol's own heading).
+    """
+
+    tables: Callable[[Any], list[dict]] | None = None
+    console: Callable[[Any], list[str]] | None = None
+    report: Callable[[Any, Any], dict] | None = None
+    claims: tuple[str, ...] = ()
+    headings: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Protocol:
     name: str
     needs: tuple[str, ...]
@@ -85,6 +110,12 @@ class Protocol:
     opt_in: bool = False  # runs only when asked for (FID / KID)
     after_summary: bool = False  # runs on the summarised results (agreement with humans)
     needs_image_encoder: bool = False
+    title: str = ""  # its heading in the report and the console (default: its description)
+    views: Views = Views()
+
+    @property
+    def heading(self) -> str:
+        return self.title or self.description
 
 
 def available_protocols() -> list[str]:

@@ -318,7 +318,8 @@ def _run(data, ctx) -> None:
 
 
 from idbench.options import Option  # noqa: E402
-from idbench.protocols.registry import Protocol  # noqa: E402
+from idbench.protocols import retrieval_views  # noqa: E402
+from idbench.protocols.registry import Protocol, Views  # noqa: E402
 
 OPTIONS = (
     Option("levels", "list", None, "gallery label levels, coarse to fine (default: every level of the gallery)"),
@@ -340,4 +341,6 @@ OPTIONS = (
 PROTOCOL = Protocol("retrieval", ("gallery", "generations"), _run,
                     "Finer-Personalization Rank: generated images as queries against the labelled gallery, per "
                     "level, with the real-reference upper bound and chance levels", options=OPTIONS, order=20,
-                    needs_image_encoder=True)
+                    needs_image_encoder=True, title="Retrieval (Finer-Personalization Rank)",
+                    views=Views(tables=retrieval_views.tables, console=retrieval_views.console,
+                                report=retrieval_views.report))

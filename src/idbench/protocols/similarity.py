@@ -828,7 +828,8 @@ def _run(data, ctx) -> None:
 
 
 from idbench.options import Option  # noqa: E402
-from idbench.protocols.registry import Protocol  # noqa: E402
+from idbench.protocols import similarity_views  # noqa: E402
+from idbench.protocols.registry import Protocol, Views  # noqa: E402
 
 OPTIONS = (
     Option("no_face", "str", "zero", "face encoders: a generated image with no detected face scores 0 in IPS, SIS and "
@@ -880,4 +881,7 @@ OPTIONS = (
 
 PROTOCOL = Protocol("similarity", ("references", "generations"), _run,
                     "cosine to the subject's references per encoder (CLIP-I / DINO style); IPS, SIS, FaceSim, "
-                    "copy-paste and the face-found rate for face encoders", options=OPTIONS, order=10)
+                    "copy-paste and the face-found rate for face encoders", options=OPTIONS, order=10,
+                    title="Similarity to references",
+                    views=Views(tables=similarity_views.tables, claims=tuple(g for g, _ in similarity_views.GROUPS),
+                                headings=similarity_views.HEADINGS))

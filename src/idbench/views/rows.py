@@ -3,70 +3,11 @@ from the summary's sections so that the three never drift apart."""
 
 from __future__ import annotations
 
-import numpy as np
+from idbench.views.format import DASH, fmt_ci, fmt_interval, fmt_num
 
-from idbench.report.format import DASH, fmt_ci, fmt_interval, fmt_num
-
-COPY_KINDS = ("copy", "near-copy")
 FLAGS_NOTE = ("flags: images that copy a reference or gallery image (bytes or near-copy; column copy_of of "
               "per_image.csv) or are blank. A copy is scored leave-one-out (never against its own source), and a "
               "method is ranked or bold on its other images only")
-
-
-def ranking_inputs(res, metric: str) -> tuple[dict[str, float], dict[str, dict[str, float]], dict[str, str]]:
-    """``(means, per-subject means, left out)`` a ranking uses: a method whose images copy references
-    or gallery images is ranked on its *other* images only (never on the strength of its copies);
-    one with no other image is left out, with the reason."""
-    from idbench.protocols.common import flagged_methods
-    from idbench.results import _num
-
-    flagged = flagged_methods(res.sections)
-    means = {m: v[metric]["mean"] for m, v in res.methods.items() if metric in v}
-    subj = {m: {s: d[metric] for s, d in res.subjects.get(m, {}).items() if metric in d} for m in means}
-    left_out = {}
-    for m in [m for m in means if m in flagged]:
-        vals: dict[str, list[float]] = {}
-        for r in res.rows:
-            v = _num(r.get(metric))
-            if r.get("method") == m and r.get("copy_kind") not in COPY_KINDS and v == v:
-                vals.setdefault(r["subject"], []).append(v)
-        if not vals:
-            left_out[m] = flagged[m] + ": no other image to rank it on"
-            means.pop(m)
-            subj.pop(m)
-            continue
-        subj[m] = {s: float(np.mean(v)) for s, v in vals.items()}
-        means[m] = float(np.mean([x for v in vals.values() for x in v]))
-    return means, subj, left_out
-
-
-def ranking_settings(res) -> tuple[int, int]:
-    """``(n_resamples, seed)`` of every ranking of a results folder: the run's own (``--bootstrap``,
-    ``--seed``), so the tables, the report, the console and ``idbench compare`` agree."""
-    b = res.bootstrap or {}
-    return int(b.get("n_resamples") or 2000), int(b.get("seed") or 0)
-
-
-def metric_rankings(res, metrics) -> dict:
-    """``{metric: Ranking or None}``: ranks from the Holm-corrected paired test over subjects, on
-    :func:`ranking_inputs` (copies never count towards a rank or a bold cell), with the run's resamples
-    and seed (:func:`ranking_settings`). Computed once per results object and metric: every view asks
-    for the same rankings."""
-    from idbench.stats.compare import compare_methods, rank_methods
-
-    n, seed = ranking_settings(res)
-    memo = res.__dict__.setdefault("_rankings", {})
-    state = (n, seed, len(res.rows), tuple(sorted(res.methods)))
-    out = {}
-    for metric in metrics:
-        key = (metric, *state)
-        if key not in memo:
-            means, subj, left_out = ranking_inputs(res, metric)
-            comps = compare_methods(subj, metric, n_resamples=n, seed=seed) if len(subj) > 1 else []
-            memo[key] = (rank_methods(means, comps, higher_is_better=res.metrics[metric].higher_is_better,
-                                      flagged=left_out) if means or left_out else None)
-        out[metric] = memo[key]
-    return out
 
 
 def content_flags(sections: dict) -> dict[str, str]:

@@ -1,0 +1,8 @@
+"""What a person sees of FID / KID in the report: per method, FID, KID with its spread, the KID subset
+size and the number of images."""
+
+from __future__ import annotations
+
+
+def report(res, results_dir) -> dict:
+    return dict(res.sections.get("distribution") or {})
