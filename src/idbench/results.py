@@ -72,6 +72,22 @@ class Results:
     def row_index(self) -> dict[tuple[str, str], dict[str, Any]]:
         return {(r["method"], r["image_id"]): r for r in self.rows}
 
+    def row_of(self, record) -> dict[str, Any]:
+        """The per-image row of a generated image (an :class:`idbench.data.records.ImageRecord`),
+        added when no protocol has written one yet: what a protocol writes its per-image values into."""
+        state = (id(self.rows), len(self.rows))
+        memo = self.__dict__.get("_row_index")
+        if memo is None or memo[0] != state:
+            memo = self.__dict__["_row_index"] = (state, self.row_index())
+        index = memo[1]
+        key = (record.method or "", record.id)
+        if key not in index:
+            self.rows.append({"method": record.method or "", "subject": record.subject, "image_id": record.id,
+                              "path": str(record.path), "prompt": record.prompt or ""})
+            index[key] = self.rows[-1]
+            self.__dict__["_row_index"] = ((id(self.rows), len(self.rows)), index)
+        return index[key]
+
     def method_counts(self) -> dict[str, tuple[int, int]]:
         """``{method: (subjects, images)}`` over the per-image rows."""
         subj: dict[str, set] = {}

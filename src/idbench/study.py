@@ -31,7 +31,7 @@ from typing import Any
 
 from idbench.data.problems import ProblemLog
 from idbench.options import Option
-from idbench.protocols.registry import RunContext, StudyData, available_protocols, get_protocol
+from idbench.protocols.registry import BROKEN, RunContext, StudyData, available_protocols, get_protocol
 from idbench.registry import did_you_mean
 from idbench.results import Results
 
@@ -124,6 +124,9 @@ class Study:
             if self.protocols is not None:
                 known = available_protocols()
                 for p in self.protocols:
+                    if p in BROKEN:
+                        raise OptionError(f"study.protocols: protocol {p!r} is installed but could not be loaded: "
+                                          f"{BROKEN[p]}")
                     if p not in known:
                         raise OptionError(f"study.protocols: unknown protocol {p!r}{did_you_mean(p, known)}; "
                                           f"available: {', '.join(known)}")
@@ -306,9 +309,10 @@ class Study:
     def plan_for(self, has: set[str]) -> list[str]:
         """The protocols that run given the names of the inputs present."""
         wanted = list(self.protocols) if self.protocols else [p for p in available_protocols()]
+        known = available_protocols()
         for name in wanted:
-            if name not in available_protocols():
-                raise StudyError(f"unknown protocol {name!r}; available: {', '.join(available_protocols())}")
+            if name not in known:
+                raise StudyError(f"unknown protocol {name!r}; available: {', '.join(known)}")
         out = []
         for name in wanted:
             p = get_protocol(name)

@@ -154,6 +154,22 @@ _BY_ID = {m.id: m for m in CATALOGUE}
 _COLUMN = re.compile(r"^(?P<id>[^:\[\]]+)(?::(?P<level>[^\[\]]+))?(?:\[(?P<encoder>.*)\])?$")
 
 
+def register_spec(spec: MetricSpec) -> None:
+    """Add a plug-in's catalogue entry (a protocol's ``catalogue``, registered when the protocol is
+    loaded). An id already in the catalogue with another definition is refused: one definition per
+    metric."""
+    have = _BY_ID.get(spec.id)
+    if have is not None and have != spec:
+        raise ValueError(f"metric id {spec.id!r} is already in the catalogue ({have.source}); a plug-in names its "
+                         "metrics with ids of its own")
+    _BY_ID[spec.id] = spec
+
+
+def all_specs() -> list[MetricSpec]:
+    """Every catalogue entry: idbench's own, then those of plug-ins loaded so far."""
+    return list(_BY_ID.values())
+
+
 def metric_spec(metric_id: str) -> MetricSpec | None:
     """The catalogue entry of an id (``"ap"``) or a column name (``"ap:subject[effnet-lite0]"``)."""
     return _BY_ID.get(MetricId.parse(metric_id).id)

@@ -112,16 +112,45 @@ class Protocol:
     needs_image_encoder: bool = False
     title: str = ""  # its heading in the report and the console (default: its description)
     views: Views = Views()
+    #: catalogue entries (:class:`idbench.metrics.catalogue.MetricSpec`) of the metrics it adds
+    catalogue: tuple = ()
 
     @property
     def heading(self) -> str:
         return self.title or self.description
 
 
+#: plug-in protocols that could not be loaded: ``{name: why}`` (left out of every list, named once)
+BROKEN: dict[str, str] = {}
+
+
 def available_protocols() -> list[str]:
-    """Every registered protocol, in the order a study runs them."""
-    return sorted(PROTOCOLS.names(), key=lambda n: (get_protocol(n).order, n))
+    """Every registered protocol that loads, in the order a study runs them. A plug-in that cannot
+    be loaded (it raises at import, or names no :class:`Protocol`) is left out and named once on
+    stderr, so one broken package never takes down a study's views."""
+    order = {}
+    for n in PROTOCOLS.names():
+        try:
+            p = get_protocol(n)
+            if not isinstance(p, Protocol):
+                raise TypeError(f"its entry point gives a {type(p).__name__}, not an idbench Protocol")
+            order[n] = p.order
+        except Exception as e:  # noqa: BLE001 - a third party's import error of any kind
+            if n not in BROKEN:
+                import sys
+
+                from idbench.registry import UnknownPluginError
+
+                BROKEN[n] = str(e) if isinstance(e, UnknownPluginError) else f"protocol {n!r}: {type(e).__name__}: {e}"
+                print(f"idbench: {BROKEN[n]}; left out", file=sys.stderr)
+    return sorted(order, key=lambda n: (order[n], n))
 
 
 def get_protocol(name: str) -> Protocol:
-    return PROTOCOLS.get(name)
+    """The protocol ``name``; its catalogue entries join the metric catalogue as it is loaded."""
+    from idbench.metrics.catalogue import register_spec
+
+    p = PROTOCOLS.get(name)
+    for spec in p.catalogue:
+        register_spec(spec)
+    return p
