@@ -211,7 +211,7 @@ def test_rates_get_intervals_from_their_image_counts():
                  "cos[x]": 0.5} for i in range(8)]
     res.summarise(n_resamples=500)
     e = res.methods["mixed"]["face_found[x]"]
-    from idbench.metrics.rca import wilson_interval
+    from idbench.stats.bootstrap import wilson_interval
 
     assert (e["ci_low"], e["ci_high"]) == pytest.approx(wilson_interval(4, 8))
     c = res.methods["mixed"]["cos[x]"]

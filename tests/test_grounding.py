@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from idbench.metrics.grounding import OwlDetector, goa_from_scores, parse_objects
+from idbench.encoders.owl import OwlDetector
+from idbench.metrics.grounding import goa_from_scores, parse_objects
 
 transformers = pytest.importorskip("transformers")
 

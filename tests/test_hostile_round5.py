@@ -963,3 +963,25 @@ def test_agree_and_run_human_use_the_runs_resamples(study_inputs, tmp_path, monk
     out, ratings, _ = _rated_folder(study_inputs, tmp_path)  # written with n_resamples=100, seed 0
     assert CliRunner().invoke(cli, ["agree", str(out), "--human", str(ratings)], catch_exceptions=False).exit_code == 0
     assert seen[-1] == (100, 0)
+
+
+def test_agree_and_run_human_give_identical_sections(study_inputs, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from idbench.cli.main import cli
+    from idbench.study import Study
+
+    _, ratings, _ = _rated_folder(study_inputs, tmp_path)
+    with_human = tmp_path / "with-human"
+    Study(refs=study_inputs / "refs", gen=study_inputs / "gen", encoders=["test-color", "effnet-lite0"],
+          protocols=["similarity", "agreement"], human=ratings, n_resamples=150, seed=2,
+          progress=False).run().write(with_human, report=False)
+    ran = json.loads((with_human / "summary.json").read_text())["sections"]["agreement"]
+    r = CliRunner().invoke(cli, ["agree", str(with_human), "--human", str(ratings)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    agreed = json.loads((with_human / "agreement.json").read_text())
+    ran.pop("points")
+    agreed.pop("problems")  # agree also lists the ratings it left out, with the command's own problem log
+    assert agreed == ran and "comparisons" in ran and ran["metrics"]

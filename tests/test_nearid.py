@@ -91,7 +91,7 @@ def test_loss_orders_tiers():
 
 
 def test_head_training_is_seeded_and_saves(tmp_path):
-    from idbench.data.nearid import IdentityGroup
+    from idbench.metrics.nearid import IdentityGroup
     from idbench.nearid.head import HeadConfig, load_head, save_head, train_head
 
     rng = np.random.default_rng(0)

@@ -34,11 +34,11 @@ def _idbench(args, plugin_path: Path, cwd: Path):
 
 
 def _luma(path: Path) -> float:
-    """The definition, written here: mean of (299 R + 587 G + 114 B) / 1000 over the pixels, / 255,
-    each pixel's luma rounded as an 8-bit grey level (what an 8-bit grey image stores)."""
+    """The definition, written here in exact integers: the sum over pixels of 299 R + 587 G + 114 B,
+    / 1000 / 255 / the number of pixels."""
     rgb = np.asarray(Image.open(path).convert("RGB"), np.int64)
-    y = (rgb[..., 0] * 299 + rgb[..., 1] * 587 + rgb[..., 2] * 114 + 500) // 1000
-    return float(y.mean() / 255.0)
+    total = int((rgb[..., 0] * 299 + rgb[..., 1] * 587 + rgb[..., 2] * 114).sum())
+    return total / 1000 / 255 / (rgb.shape[0] * rgb.shape[1])
 
 
 def test_a_plugin_protocol_runs_and_is_shown_in_console_tables_and_report(study_inputs, tmp_path, plugin_path):
@@ -54,11 +54,11 @@ def test_a_plugin_protocol_runs_and_is_shown_in_console_tables_and_report(study_
     rows = list(csv.DictReader(open(out / "per_image.csv", encoding="utf-8")))
     assert rows and all(row["brightness"] for row in rows)
     for row in rows:  # per image: the definition, computed here from the pixels
-        assert float(row["brightness"]) == pytest.approx(_luma(Path(row["path"])), abs=1e-5)
+        assert float(row["brightness"]) == pytest.approx(_luma(Path(row["path"])), abs=1e-12)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["sections"]["brightness"]["n_images"] == len(rows)
     mean = summary["methods"]["heldout"]["brightness"]["mean"]
-    assert mean == pytest.approx(np.mean([float(row["brightness"]) for row in rows]), abs=1e-6)  # per_image.csv keeps 6 significant digits
+    assert mean == pytest.approx(np.mean([float(row["brightness"]) for row in rows]), abs=1e-12)  # per_image.csv keeps every digit
 
     md = (out / "tables.md").read_text()
     assert "### Brightness" in md and "| heldout |" in md.split("### Brightness")[1]

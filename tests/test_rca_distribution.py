@@ -107,7 +107,7 @@ def test_kid_against_plain_unbiased_mmd():
 
 
 def test_wilson_interval_against_statsmodels_formula():
-    from idbench.metrics.rca import wilson_interval
+    from idbench.stats.bootstrap import wilson_interval
 
     lo, hi = wilson_interval(8, 10)
     # Wilson score interval for 8/10 at 95% (z = 1.96): 0.4902, 0.9433

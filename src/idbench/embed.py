@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,8 +16,11 @@ from idbench.cache.store import EmbeddingCache
 from idbench.data.images import MAX_PIXELS, ImageError, file_sha256, load_image
 from idbench.data.problems import ProblemLog
 from idbench.data.records import ImageRecord
-from idbench.encoders.base import Encoder, ImageEmbedding
+from idbench.embedding import ImageEmbedding
 from idbench.progress import progress_bar
+
+if TYPE_CHECKING:
+    from idbench.encoders.base import Encoder
 
 
 def _load_and_preprocess(encoder: Encoder, path, max_pixels: int) -> Any:

@@ -194,7 +194,7 @@ class ResultsFolder:
                 f"(written {time.strftime('%Y-%m-%d %H:%M', time.localtime(kept.get('written', 0)))})")
 
     def _write_manifest(self, m: dict) -> None:
-        from idbench.cache.results import atomic_write_bytes
+        from idbench.atomic import atomic_write_bytes
 
         atomic_write_bytes(self.path / MANIFEST, json.dumps(m, indent=1).encode("utf-8"))
 
@@ -356,7 +356,7 @@ def merge_identity(old: dict, new: dict) -> dict:
 def write_derived(folder: str | Path, name: str, data: bytes) -> Path:
     """Write a file derived from a results folder (compare.csv, agreement.json, ...) under the
     folder's lock, through a temporary file renamed into place."""
-    from idbench.cache.results import atomic_write_bytes
+    from idbench.atomic import atomic_write_bytes
 
     f = ResultsFolder(folder)
     with f.lock():

@@ -154,7 +154,7 @@ def run_generation(generator: Generator, jobs: list[Job], out_dir: str | Path, m
                    problems: ProblemLog | None = None, progress: bool = True) -> dict:
     """Generate what is missing; returns counts (generated, skipped as done, failed)."""
     import idbench
-    from idbench.cache.results import atomic_write_bytes
+    from idbench.atomic import atomic_write_bytes
     from idbench.progress import progress_bar
 
     problems = problems if problems is not None else ProblemLog()

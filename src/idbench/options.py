@@ -138,24 +138,5 @@ def check_table(table: Any, schema: Iterable[Option], where: str, *, required: b
     return out
 
 
-def check_protocol_options(options: Any, where: str = "options") -> dict[str, dict[str, Any]]:
-    """``{protocol: {option: value}}`` checked against each protocol's declared options."""
-    from idbench.protocols.registry import available_protocols, get_protocol
-
-    if options is None:
-        return {}
-    if not isinstance(options, Mapping):
-        raise OptionError(f"{where}: expected a table of [options.<protocol>] tables, got {options!r} "
-                          f"({type(options).__name__})")
-    known = available_protocols()
-    out = {}
-    for name, table in options.items():
-        if name not in known:
-            raise OptionError(f"{where}: unknown protocol section {name!r}{did_you_mean(str(name), known)}; "
-                              f"known: {', '.join(known)}")
-        out[name] = check_table(table, get_protocol(name).options, f"{where}.{name}")
-    return out
-
-
 def defaults(schema: Iterable[Option]) -> dict[str, Any]:
     return {o.name: o.default for o in schema}

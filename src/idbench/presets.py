@@ -97,7 +97,8 @@ def load_preset_file(path: str | Path) -> Preset:
     the file and the key."""
     import tomllib
 
-    from idbench.options import check_protocol_options, check_table
+    from idbench.options import check_table
+    from idbench.protocols.registry import check_protocol_options
 
     path = Path(path)
     try:
@@ -191,7 +192,7 @@ def get_preset(name: str) -> Preset:
 
 def check_preset(p: Preset) -> None:
     """A plug-in's :class:`Preset` object checked as a file is: its options against the protocols'."""
-    from idbench.options import check_protocol_options
+    from idbench.protocols.registry import check_protocol_options
 
     check_protocol_options(p.options, f"preset {p.name}: options")
 
@@ -202,39 +203,6 @@ def preset_text(name: str) -> str:
     if p.path:
         return Path(p.path).read_text(encoding="utf-8")
     return repr(p)
-
-
-def is_paper_metric(paper_name: str, column: str) -> bool:
-    """Whether a study's metric column is what a paper calls ``paper_name`` (DINO, CLIP-I, IPS, ...): the
-    catalogue id, and for cosines the encoder family (DINO v1, not DINOv2; CLIP).
-
-    >>> is_paper_metric("CLIP-I", "cos[hf:openai/clip-vit-base-patch32]"), is_paper_metric("DINO", "cos[hf:facebook/dinov2-small]")
-    (True, False)
-    """
-    from idbench.metrics.catalogue import MetricId
-
-    want = _PAPER_METRICS.get(paper_name)
-    if want is None:
-        return False
-    mid = MetricId.parse(column)
-    enc = (mid.encoder or "").lower()
-    return mid.id == want[0] and want[1] in enc and not (want == ("cos", "dino") and "v2" in enc)
-
-
-#: a paper's metric name -> (catalogue id, a word its encoder's name contains)
-_PAPER_METRICS = {"DINO": ("cos", "dino"), "CLIP-I": ("cos", "clip"), "CLIP-T": ("clip_t", "clip"),
-                  "IPS": ("ips", ""), "SIS": ("sis", ""), "APS": ("aps", ""), "Aesthetic": ("aesthetic", ""),
-                  "ImageReward": ("imagereward", ""), "HPSv1": ("hpsv1", ""), "DreamSim": ("dreamsim", ""),
-                  "PickScore": ("pickscore", ""), "HPSv2": ("hpsv2", ""), "RFS": ("rfs", ""), "GOA": ("goa", "")}
-
-
-def published_agreement(preset: dict | None, column: str) -> float | None:
-    """The paper's agreement with human ratings (a preset's ``kind="agreement"`` figure) for a metric
-    column of this study, matched by the paper's metric name (:func:`is_paper_metric`)."""
-    for p in (preset or {}).get("published") or []:
-        if p.get("kind") == "agreement" and is_paper_metric(p["metric"], column):
-            return p["value"]
-    return None
 
 
 def presets_markdown() -> str:

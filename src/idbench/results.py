@@ -211,7 +211,7 @@ class Results:
 
     def write_files(self, out_dir: str | Path) -> list[Path]:
         """:meth:`write`, returning the paths written."""
-        from idbench.cache.results import atomic_write_bytes
+        from idbench.atomic import atomic_write_bytes
         from idbench.folder import fault_point
 
         out = Path(out_dir)
@@ -298,7 +298,7 @@ def _write_parquet(path: Path, rows: list[dict], cols: list[str], metrics: set[s
             data[c] = pa.array([_num(r.get(c)) for r in rows], type=pa.float64(), from_pandas=True)  # NaN -> null
         else:
             data[c] = pa.array(["" if r.get(c) is None else _text(str(r.get(c))) for r in rows], type=pa.string())
-    from idbench.cache.results import atomic_write_bytes
+    from idbench.atomic import atomic_write_bytes
 
     buf = pa.BufferOutputStream()
     pq.write_table(pa.table(data), buf)
@@ -338,8 +338,8 @@ def _num(v: Any) -> float:
 
 
 def _fmt(v: Any) -> Any:
-    if isinstance(v, float):
-        return "" if math.isnan(v) or math.isinf(v) else f"{v:.6g}"
+    if isinstance(v, float):  # the shortest text that reads back as the same float: a reader sees the run's values
+        return "" if math.isnan(v) or math.isinf(v) else repr(float(v))
     if isinstance(v, str):
         return _text(v)
     return "" if v is None else v

@@ -99,8 +99,8 @@ class Study:
     def validate(self) -> "Study":
         """Check every field against :data:`STUDY_OPTIONS` and each protocol's declared options."""
         from idbench.data.layout import available_layouts
-        from idbench.options import OptionError, check_protocol_options
-        from idbench.protocols.registry import available_protocols
+        from idbench.options import OptionError
+        from idbench.protocols.registry import available_protocols, check_protocol_options
 
         try:
             for opt in STUDY_OPTIONS:
@@ -540,7 +540,7 @@ def _write_nearid_samples(rows: list[dict], path: Path) -> None:
     import csv
     import io
 
-    from idbench.cache.results import atomic_write_bytes
+    from idbench.atomic import atomic_write_bytes
 
     buf = io.StringIO(newline="")
     w = csv.writer(buf)

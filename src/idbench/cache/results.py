@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from idbench.atomic import atomic_write_bytes
 
 
 def content_key(parts: Iterable[Any]) -> str:
@@ -77,20 +77,6 @@ def cached_png(key_parts: Iterable[Any], draw: Callable[[], bytes], *, root: str
     data = draw()
     _store(path, data)
     return data
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a unique temporary file renamed into place (a reader never
-    sees a half-written file, and two writers never share a temporary name)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _store(path: Path, data: bytes) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from idbench.encoders.base import ImageEmbedding
+from idbench.embedding import ImageEmbedding
 
 SCHEMA_VERSION = 1
 
@@ -78,7 +78,7 @@ class EmbeddingCache:
     """A persistent ``(encoder id, content hash) -> ImageEmbedding`` map.
 
     >>> import tempfile, numpy as np
-    >>> from idbench.encoders.base import ImageEmbedding
+    >>> from idbench.embedding import ImageEmbedding
     >>> cache = EmbeddingCache(tempfile.mkdtemp())
     >>> cache.put_many("enc@1", {"ab12": ImageEmbedding(np.ones((1, 4), np.float32) / 2)})
     >>> cache.get_many("enc@1", ["ab12", "ffff"])["ab12"].vectors.shape

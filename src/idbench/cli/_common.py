@@ -99,7 +99,7 @@ def user_errors(f: Callable) -> Callable:
     a traceback; check the output folder (-o) is writable before any work."""
     from idbench.data.images import ImageError
     from idbench.data.manifest import ManifestError
-    from idbench.protocols.common import UnknownLabelError
+    from idbench.metrics.labels import UnknownLabelError
 
     @functools.wraps(f)
     def wrapper(*args, **kwargs):

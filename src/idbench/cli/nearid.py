@@ -87,27 +87,20 @@ def train(samples_path, world, encoder_spec, out_dir, epochs, seed, quiet, cache
     validation SSR. Prints frozen-backbone vs head SSR, PA and retrieval mAP on the test identities,
     and saves head.safetensors + config.json, usable as the encoder `nearid:OUT`.
     """
-    from idbench.nearid.head import HeadConfig, embed_with, evaluate_groups, save_head, train_head
-    from idbench.protocols.nearid import embed_samples, retrieval_map, score_groups, split_identities
+    from idbench.nearid.train import NearIDInputError, train_identity_head
 
     problems = stderr_problem_log(quiet)
     samples = _load_samples(samples_path, world, problems)
-    groups = embed_samples(samples, make_encoder(encoder_spec), cache=open_cache(cache_dir, no_cache), problems=problems,
-                           progress=not quiet)
-    tr, va, te = split_identities(groups, seed)
-    if len(te) < 2 or len(va) < 1:
-        raise click.ClickException(f"too few identities ({len(groups)}) for disjoint train/val/test splits")
-    cfg = HeadConfig(backbone=encoder_spec, in_dim=groups[0].views.shape[1], epochs=epochs, seed=seed)
-    head, history = train_head(tr, va, cfg, progress=not quiet)
-    emb = embed_with(head)
-    fz, hd = score_groups(te), evaluate_groups(te, emb)
-    report = {"identities": {"train": len(tr), "val": len(va), "test": len(te)}, "epochs_run": len(history),
-              "test": {"frozen": {"ssr": fz.ssr, "pa": fz.pa, "retrieval_map": retrieval_map(te)},
-                       "head": {"ssr": hd.ssr, "pa": hd.pa, "retrieval_map": retrieval_map(te, emb)}}}
-    save_head(head, cfg, out_dir, {"training": report})
+    try:
+        report = train_identity_head(samples, make_encoder(encoder_spec), encoder_spec, out_dir, epochs=epochs,
+                                     seed=seed, cache=open_cache(cache_dir, no_cache), problems=problems,
+                                     progress=not quiet)
+    except NearIDInputError as e:
+        raise click.ClickException(str(e)) from None
+    ids = report["identities"]
     click.echo(format_table(["on test identities", "SSR", "PA", "retrieval mAP"],
                             [[k, f"{v['ssr']:.3f}", f"{v['pa']:.3f}", f"{v['retrieval_map']:.3f}"] for k, v in report["test"].items()]))
-    click.echo(f"identities train/val/test: {len(tr)}/{len(va)}/{len(te)}; epochs run: {len(history)}")
+    click.echo(f"identities train/val/test: {ids['train']}/{ids['val']}/{ids['test']}; epochs run: {report['epochs_run']}")
     click.echo(f"head: {out_dir}/  (use as encoder nearid:{out_dir})")
 
 
@@ -122,36 +115,15 @@ def parts(samples_path, encoder_spec, quiet, cache_dir, no_cache):
     """Part-level test: SSR and PA over m1 = s(1,2) - s(1,1p) and m2 = s(1,2) - s(2,2p), and M-O
     (Fisher-z mean Pearson r between similarity and the oracle 1 - part area / object area) when
     masks are given."""
-    import numpy as np
-
-    from idbench.data.images import load_image
     from idbench.data.manifest import read_rows
-    from idbench.data.records import ImageRecord
-    from idbench.embed import embed_records
-    from idbench.metrics.nearid import m_o, part_level_margins, part_oracle, ssr_pa
+    from idbench.nearid.train import NearIDInputError, part_level_test
 
-    rows = read_rows(samples_path)
-    cols = ("view1", "view2", "view1_edited", "view2_edited")
-    if not rows or any(c not in rows[0] for c in ("sample_id", *cols)):
-        raise click.ClickException(f"{samples_path}: needs columns sample_id, {', '.join(cols)}")
-    base = samples_path.parent
-    path = lambda p: Path(p) if Path(p).is_absolute() else base / p  # noqa: E731
-    recs = {(r["sample_id"], c): ImageRecord(f"{r['sample_id']}/{c}", path(r[c]), r["sample_id"]) for r in rows for c in cols}
-    problems = stderr_problem_log(quiet)
-    emb = embed_records(make_encoder(encoder_spec), list(recs.values()), cache=open_cache(cache_dir, no_cache),
-                        problems=problems, progress=not quiet)
-    ok = [r for r in rows if all(recs[(r["sample_id"], c)].id in emb for c in cols)]
-    if not ok:
-        raise click.ClickException("no sample could be embedded")
-    v = {c: np.stack([emb[recs[(r["sample_id"], c)].id].vectors[0] for r in ok]) for c in cols}
-    cos = lambda a, b: np.einsum("nd,nd->n", a, b)  # noqa: E731
-    margins = part_level_margins(cos(v["view1"], v["view2"]), cos(v["view1"], v["view1_edited"]), cos(v["view2"], v["view2_edited"]))
-    res = ssr_pa(list(margins))
-    click.echo(f"part-level: SSR {res.ssr:.3f}  PA {res.pa:.3f}  ({res.n_samples} samples)")
-    if "part_mask1" in rows[0]:
-        area = lambda p: float((np.asarray(load_image(path(p)).convert("L")) > 127).sum())  # noqa: E731
-        sims, oracles = [], []
-        for k, (a, b) in enumerate((("part_mask1", "object_mask1"), ("part_mask2", "object_mask2"))):
-            sims.append(cos(v[cols[k]], v[cols[k + 2]]))
-            oracles.append(part_oracle([area(r[a]) for r in ok], [area(r[b]) for r in ok]))
-        click.echo(f"M-O (Fisher-z mean Pearson r, similarity vs oracle): {m_o(sims, oracles):+.3f}")
+    try:
+        out = part_level_test(read_rows(samples_path), samples_path.parent, make_encoder(encoder_spec),
+                              cache=open_cache(cache_dir, no_cache), problems=stderr_problem_log(quiet),
+                              progress=not quiet)
+    except NearIDInputError as e:
+        raise click.ClickException(f"{samples_path}: {e}") from None
+    click.echo(f"part-level: SSR {out['ssr']:.3f}  PA {out['pa']:.3f}  ({out['n_samples']} samples)")
+    if "m_o" in out:
+        click.echo(f"M-O (Fisher-z mean Pearson r, similarity vs oracle): {out['m_o']:+.3f}")

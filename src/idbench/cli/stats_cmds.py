@@ -138,14 +138,24 @@ def agree(results_dir, ratings_path, metrics, unit, n_resamples, seed):
             "overall": read_ratings(ratings_path, problems)}
     except (ManifestError, OSError) as e:
         raise click.ClickException(str(e))
-    from idbench.presets import published_agreement
-    from idbench.protocols.agreement import agreement_section
+    from idbench.metrics.catalogue import published_agreement
+    from idbench.protocols.registry import RunContext, StudyData, get_protocol
 
+    agreement = get_protocol("agreement")  # the protocol `idbench run --human` runs, with the run's settings
+    before = res.sections.get("agreement")
+    sections = {}
     try:
-        sections = {a: agreement_section(res, r, metrics or None, unit=unit, n_resamples=n_resamples, seed=seed)
-                    for a, r in by_aspect.items()}
+        for aspect, r in by_aspect.items():
+            ctx = RunContext(encoders=[], results=res, problems=problems, seed=seed, n_resamples=n_resamples,
+                             options={"agreement": {"compare_unit": unit, "metrics": list(metrics) or None}})
+            agreement.run(StudyData(ratings=r), ctx)
+            section = res.sections.pop("agreement")
+            sections[aspect] = (section, section.pop("points"))
     except ValueError as e:
         raise click.ClickException(str(e)) from None
+    finally:
+        if before is not None:
+            res.sections["agreement"] = before
     first = next(iter(sections))
     out, points = sections[first]
     if len(sections) > 1:

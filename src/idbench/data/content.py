@@ -180,7 +180,7 @@ class Thumbprint:
         return thumbprint(image)
 
     def embed_batch(self, items):
-        from idbench.encoders.base import ImageEmbedding
+        from idbench.embedding import ImageEmbedding
 
         return [ImageEmbedding(rows, scores=np.full(len(rows), std, np.float32)) for rows, std in items]
 

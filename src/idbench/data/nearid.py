@@ -17,20 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from idbench.data.manifest import ManifestError, read_rows
 from idbench.data.records import ImageRecord
-
-
-@dataclass
-class IdentityGroup:
-    """One identity's views (n, D) and the distractor of each view (n, D); NaN rows = missing."""
-
-    identity: str
-    views: np.ndarray
-    distractors: np.ndarray
-    source: str = "all"
+from idbench.metrics.nearid import IdentityGroup  # noqa: F401  (the embedded form of a sample set)
 
 
 @dataclass

@@ -92,7 +92,7 @@ class ProblemLog:
         import csv
         import io
 
-        from idbench.cache.results import atomic_write_bytes
+        from idbench.atomic import atomic_write_bytes
 
         buf = io.StringIO(newline="")
         w = csv.writer(buf)

@@ -18,33 +18,11 @@ the embedding cache can be keyed on it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
-
-@dataclass
-class ImageEmbedding:
-    """The embedding rows of one image.
-
-    Attributes
-    ----------
-    vectors : ndarray, shape (n, dim), float32
-        L2-normalised rows. ``n == 1`` for image encoders; ``n`` = faces found for face encoders.
-    boxes : ndarray, shape (n, 4), float32, or None
-        For face encoders: ``(left, top, right, bottom)`` in pixels of the original image.
-    scores : ndarray, shape (n,), float32, or None
-        For face encoders: detection scores.
-    """
-
-    vectors: np.ndarray
-    boxes: np.ndarray | None = None
-    scores: np.ndarray | None = None
-
-    @property
-    def n(self) -> int:
-        return int(self.vectors.shape[0])
+from idbench.embedding import ImageEmbedding  # noqa: F401  (part of the encoder API)
 
 
 def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:

@@ -12,6 +12,10 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 
+class UnknownLabelError(ValueError):
+    """Query labels that the gallery / oracle does not have, named with the closest existing ones."""
+
+
 def _kind(x) -> str:
     if isinstance(x, np.generic):
         x = x.item()

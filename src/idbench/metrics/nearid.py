@@ -30,6 +30,16 @@ from dataclasses import dataclass
 import numpy as np
 
 
+@dataclass
+class IdentityGroup:
+    """One identity's views (n, D) and the distractor of each view (n, D); NaN rows = missing."""
+
+    identity: str
+    views: np.ndarray
+    distractors: np.ndarray
+    source: str = "all"
+
+
 def sample_margins(views: np.ndarray, distractors: np.ndarray) -> np.ndarray:
     """The 2 * C(n, 2) margins of one sample, ordered (i, j) lexicographically, [m_i, m_j] per pair.
 

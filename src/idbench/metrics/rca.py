@@ -24,6 +24,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix
 
+from idbench.stats.bootstrap import wilson_interval
+
 
 class _Probe(LogisticRegression):
     """Logistic regression without sklearn's 'more classes than half the samples' warning: identity
@@ -180,21 +182,6 @@ class RCAResult:
         np.fill_diagonal(cm, 0)
         idx = np.dstack(np.unravel_index(np.argsort(-cm, axis=None), cm.shape))[0][:n]
         return [(str(self.labels[i]), str(self.labels[j]), int(cm[i, j])) for i, j in idx if cm[i, j] > 0]
-
-
-def wilson_interval(k: float, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval for k successes in n trials (k may be fractional: a mean of 0/1 scores).
-
-    >>> [round(v, 3) for v in wilson_interval(4, 8)]
-    [0.215, 0.785]
-    """
-    if n == 0:
-        return float("nan"), float("nan")
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return float(max(0.0, c - h)), float(min(1.0, c + h))
 
 
 def relative_classification_accuracy(oracle: Oracle, X_gen: np.ndarray, y_gen: Sequence[str],

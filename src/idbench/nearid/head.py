@@ -19,8 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from idbench.data.nearid import IdentityGroup
-from idbench.metrics.nearid import sample_margins, ssr_pa, two_tier_loss
+from idbench.metrics.nearid import IdentityGroup, sample_margins, ssr_pa, two_tier_loss
 
 
 @dataclass

@@ -74,15 +74,23 @@ def mean_rating(by_rater: dict) -> float:
 
 
 def _run(data, ctx) -> None:
-    section, points = agreement_section(ctx.results, data.ratings, n_resamples=ctx.n_resamples, seed=ctx.seed)
+    section, points = agreement_section(ctx.results, data.ratings, ctx.opt("agreement", "metrics"),
+                                        unit=ctx.opt("agreement", "compare_unit"), n_resamples=ctx.n_resamples, seed=ctx.seed)
     section["points"] = points
     ctx.results.sections["agreement"] = section
 
 
+from idbench.options import Option  # noqa: E402
 from idbench.protocols import agreement_views  # noqa: E402
 from idbench.protocols.registry import Protocol, Views  # noqa: E402
 
+OPTIONS = (Option("compare_unit", "str", "image", "what is resampled when testing whether one metric agrees better than "
+                  "another: the rated images, or all images of a subject / prompt together",
+                  choices=("image", "subject", "prompt"), flag="--agreement-unit"),
+           Option("metrics", "list", None, "the metrics whose agreement is measured (default: every metric)",
+                  flag="--agreement-metrics"))
+
 PROTOCOL = Protocol("agreement", ("ratings", "generations"), _run,
                     "Pearson / Spearman / Kendall tau-b / pairwise accuracy of each metric with human ratings",
-                    order=60, after_summary=True, title="Agreement with human ratings",
+                    options=OPTIONS, order=60, after_summary=True, title="Agreement with human ratings",
                     views=Views(report=agreement_views.report))

@@ -7,10 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from idbench.data.records import ImageRecord
-
-
-class UnknownLabelError(ValueError):
-    """Query labels that the gallery / oracle does not have, named with the closest existing ones."""
+from idbench.metrics.labels import UnknownLabelError
 
 
 def base_rows(generations) -> list[dict]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from idbench.data.nearid import IdentityGroup, NearIDSample
+from idbench.data.nearid import NearIDSample
 from idbench.embed import embed_records
-from idbench.metrics.nearid import sample_margins, ssr_pa
+from idbench.metrics.nearid import IdentityGroup, sample_margins, ssr_pa
 
 
 def embed_samples(samples: list[NearIDSample], encoder, *, cache=None, problems=None, progress=True,

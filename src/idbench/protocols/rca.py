@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from idbench.embed import embed_records
-from idbench.metrics.rca import Oracle, fit_oracle, relative_classification_accuracy, wilson_interval
+from idbench.metrics.rca import Oracle, fit_oracle, relative_classification_accuracy
 from idbench.protocols.common import content_audit, embedding_matrix, scored_by_gallery, subject_labels
+from idbench.stats.bootstrap import wilson_interval
 
 
 def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, problems=None, progress=True, seed=0,

@@ -13,7 +13,7 @@ adding one module that defines ``PROTOCOL = Protocol(...)`` and one entry point 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,3 +154,23 @@ def get_protocol(name: str) -> Protocol:
     for spec in p.catalogue:
         register_spec(spec)
     return p
+
+
+def check_protocol_options(options: Any, where: str = "options") -> dict[str, dict[str, Any]]:
+    """``{protocol: {option: value}}`` checked against each protocol's declared options."""
+    from idbench.options import OptionError, check_table
+    from idbench.registry import did_you_mean
+
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise OptionError(f"{where}: expected a table of [options.<protocol>] tables, got {options!r} "
+                          f"({type(options).__name__})")
+    known = available_protocols()
+    out = {}
+    for name, table in options.items():
+        if name not in known:
+            raise OptionError(f"{where}: unknown protocol section {name!r}{did_you_mean(str(name), known)}; "
+                              f"known: {', '.join(known)}")
+        out[name] = check_table(table, get_protocol(name).options, f"{where}.{name}")
+    return out

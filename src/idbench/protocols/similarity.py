@@ -683,7 +683,7 @@ def score_distribution(references: ReferenceSet, generations: GenerationSet, enc
 def score_goa(detector, generations: GenerationSet, *, results: Results, problems: ProblemLog,
               rule: str = "any_box", skip: Sequence[str] = ()) -> None:
     """GOA per image for prompts that name objects (``detectables`` column, ';'-separated, or parsed).
-    ``rule``: see :meth:`idbench.metrics.grounding.OwlDetector.goa`; objects named in ``skip`` are
+    ``rule``: see :meth:`idbench.encoders.owl.OwlDetector.goa`; objects named in ``skip`` are
     dropped first (Stellar's ``OBJECTS2SKIP``); an image whose objects are all skipped scores 0, as in
     Stellar's batches."""
     from idbench.data.images import ImageError, load_image
@@ -798,7 +798,7 @@ def _run(data, ctx) -> None:
                       results=ctx.results)
     detector = ctx.opt("similarity", "goa_detector")
     if detector:
-        from idbench.metrics.grounding import OwlDetector
+        from idbench.encoders.owl import OwlDetector
 
         try:
             det = OwlDetector(detector)

@@ -32,7 +32,8 @@ def write_confusions(rca_section: dict, out_dir: str | Path, *, figures: bool = 
 
 def confusion_png(path: Path, confusion: dict, title: str) -> None:
     """The confusion matrix as a PNG figure (drawn once per content; the results cache keeps it)."""
-    from idbench.cache.results import atomic_write_bytes, cached_png
+    from idbench.atomic import atomic_write_bytes
+    from idbench.cache.results import cached_png
     from idbench.cache.store import default_cache_dir
 
     key = ["confusion-v1", list(map(str, confusion["labels"])), np.asarray(confusion["matrix"], np.int64), title]

@@ -127,7 +127,7 @@ def _paths(examples: dict):
 def store_thumbnails(sections: dict, out_dir: Path, res=None) -> list[Path]:
     """Build the examples (when ``res`` is given) and copy every example image into ``out_dir/thumbs``
     as a thumbnail, recording its name beside its path (``thumb``)."""
-    from idbench.cache.results import atomic_write_bytes
+    from idbench.atomic import atomic_write_bytes
     from idbench.folder import writable_subfolder
 
     written: list[Path] = []

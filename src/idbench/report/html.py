@@ -187,7 +187,7 @@ def render_report(results_dir: str | Path) -> Path:
     env = Environment(loader=PackageLoader("idbench.report", "templates"), autoescape=select_autoescape(["html", "j2"]))
     env.filters["num"] = lambda x, digits=3, signed=False: fmt_num(x, digits, signed=signed)
     html = env.get_template("report.html.j2").render(**build_context(res, results_dir))
-    from idbench.cache.results import atomic_write_bytes
+    from idbench.atomic import atomic_write_bytes
 
     out = results_dir / "report.html"
     atomic_write_bytes(out, html.encode("utf-8"))

@@ -129,7 +129,7 @@ def render_tables(res: Results, fmt: str = "md", *, wide: bool = False) -> str:
 
 
 def write_tables(res: Results, out_dir: str | Path) -> list[Path]:
-    from idbench.cache.results import atomic_write_bytes
+    from idbench.atomic import atomic_write_bytes
 
     out = Path(out_dir)
     paths = []

@@ -155,7 +155,6 @@ def rate_interval(values, boot: BootstrapResult, n_subjects: int, confidence: fl
     """
     from scipy.stats import norm
 
-    from idbench.metrics.rca import wilson_interval
 
     v = np.asarray(values, np.float64)
     v = v[~np.isnan(v)]
@@ -256,3 +255,18 @@ def trimmed_mean_with_interval(values, clusters, *, n_resamples: int = 2000, con
     if lo == hi:
         entry["ci_note"] = "zero width: every resample gives the same trimmed mean"
     return few_clusters_caution(entry)
+
+
+def wilson_interval(k: float, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval for k successes in n trials (k may be fractional: a mean of 0/1 scores).
+
+    >>> [round(v, 3) for v in wilson_interval(4, 8)]
+    [0.215, 0.785]
+    """
+    if n == 0:
+        return float("nan"), float("nan")
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return float(max(0.0, c - h)), float(min(1.0, c + h))

@@ -105,7 +105,7 @@ def agreement_table(agree: dict, preset: dict | None) -> dict:
     """Stellar's layout: Kendall tau-b of each metric with the ratings, a column per aspect, the
     human-human ceiling as the last row, and the paper's own figures beside them when the study ran
     with a preset that has them (:func:`idbench.presets.published_agreement`)."""
-    from idbench.presets import published_agreement
+    from idbench.metrics.catalogue import published_agreement
 
     aspects = agree.get("aspects") or {"overall": agree}
     metrics = list(dict.fromkeys(m for a in aspects.values() for m in a.get("metrics", {})))

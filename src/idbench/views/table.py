@@ -86,7 +86,7 @@ def base_notes(res, ranks: dict, metrics: list[str]) -> list[str]:
 
 def published_column(metric_name: str, columns: list[str]) -> int | None:
     """The column a paper's metric name (DINO, CLIP-I, CLIP-T, ...) corresponds to."""
-    from idbench.presets import is_paper_metric
+    from idbench.metrics.catalogue import is_paper_metric
 
     return next((j for j, c in enumerate(columns) if is_paper_metric(metric_name, c)), None)
 

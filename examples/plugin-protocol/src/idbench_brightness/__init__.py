@@ -9,9 +9,8 @@ Everything idbench needs is here, and idbench is not edited to show it:
 * ``tables``, ``console`` and ``report``: what a person sees in ``tables.md`` / ``tables.tex``, the
   console and ``report.html``.
 
-The metric: brightness(g) = mean over the pixels of g of Y = (299 R + 587 G + 114 B) / 1000 / 255,
-the ITU-R BT.601 luma that Pillow's ``convert("L")`` computes, in [0, 1]. It is a sanity check of
-exposure, not an identity metric.
+The metric: brightness(g) = mean over the pixels of g of Y = (0.299 R + 0.587 G + 0.114 B) / 255,
+the ITU-R BT.601 luma, in [0, 1]. It is a sanity check of exposure, not an identity metric.
 
 >>> import numpy as np
 >>> from PIL import Image
@@ -30,14 +29,15 @@ from idbench.protocols.registry import Protocol, Views
 
 __all__ = ["PROTOCOL", "SECTION", "BrightnessSection", "brightness"]
 
-SPEC = MetricSpec("brightness", "brightness", "mean over the pixels of the BT.601 luma Y = (299 R + 587 G + 114 B) "
-                  "/ 1000, divided by 255", True, "[0, 1]", "0 for a black image, 1 for a white one",
+SPEC = MetricSpec("brightness", "brightness", "mean over the pixels of the BT.601 luma Y = 0.299 R + 0.587 G + "
+                  "0.114 B, divided by 255", True, "[0, 1]", "0 for a black image, 1 for a white one",
                   "idbench example plug-in", "idbench_brightness.brightness", "brightness")
 
 
 def brightness(image) -> float:
     """The mean BT.601 luma of an RGB ``PIL.Image``, in [0, 1]."""
-    return float(np.asarray(image.convert("L"), np.float64).mean() / 255.0)
+    rgb = np.asarray(image.convert("RGB"), np.float64)
+    return float((rgb @ np.array([0.299, 0.587, 0.114])).mean() / 255.0)
 
 
 @dataclass
