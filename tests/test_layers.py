@@ -8,7 +8,7 @@ dependency). Layers, lowest first:
 1. ``stats``, ``options``;
 2. ``metrics``: pure functions (no data, cache, encoder or model loading);
 3. the data core (``data.images``, ``data.records``, ``data.problems``, ``data.video``) and ``cache``;
-4. ``encoders``, ``embed`` (the one cached map over images), ``nearid.head``;
+4. ``encoders``, ``embed`` (the one cached map over images), ``nearid.head``, ``judge`` (the VLM judge);
 5. the rest of ``data`` (manifests, layouts, content audit, ratings), ``results``, ``folder``;
 6. ``views`` (the kit every protocol's views are built with);
 7. ``protocols``;
@@ -36,7 +36,7 @@ LAYERS = {
     "idbench.metrics": 2,
     "idbench.data.images": 3, "idbench.data.records": 3, "idbench.data.problems": 3, "idbench.data.video": 3,
     "idbench.cache": 3,
-    "idbench.encoders": 4, "idbench.embed": 4, "idbench.nearid.head": 4,
+    "idbench.encoders": 4, "idbench.embed": 4, "idbench.nearid.head": 4, "idbench.judge": 4,
     "idbench.data": 5, "idbench.results": 5, "idbench.folder": 5,
     "idbench.views": 6,
     "idbench.protocols": 7,

@@ -480,7 +480,7 @@ class Study:
         for spec, enc in zip(self.encoders, encoders):
             if not isinstance(spec, str):
                 raise StudyError("--backend ray needs encoders given as spec strings (they are rebuilt on the workers)")
-            if enc.kind == "score":  # learned scores depend on each image's prompt: scored locally, then cached
+            if enc.kind in ("score", "judge"):  # scores depend on each image's prompt: scored locally, then cached
                 continue
             try:
                 self._ray_stats[enc.name] = prefill_cache_ray(spec, recs, cache, encoder_cache_id=enc.cache_id,

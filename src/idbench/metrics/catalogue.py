@@ -80,6 +80,13 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     MetricSpec("dreamsim", "DreamSim similarity", "mean over the subject's references r of 1 - DreamSim distance "
                "(g, r) = cosine of the DreamSim embeddings (Stellar reports the distance, lower better)", True,
                "[-1, 1]", _BASE, "DreamSim (Fu et al., 2023)", "idbench.encoders.dreamsim_encoder.DreamSimEncoder", _S),
+    MetricSpec("judge_concept", "judge: concept", "a VLM judge's 0-4 score of how well the generation preserves the "
+               "subject of its source image, divided by 4 (DreamBench++'s concept preservation; the mean over "
+               "--judge-samples answers)", True, "[0, 1]", _BASE + " (judged as the generations are)",
+               "DreamBench++ (Peng et al., 2025)", "idbench.judge.run.score_with_judge", "judge"),
+    MetricSpec("judge_prompt", "judge: prompt", "a VLM judge's 0-4 score of how well the generation follows its "
+               "prompt, divided by 4 (DreamBench++'s prompt following; the mean over --judge-samples answers)", True,
+               "[0, 1]", "none", "DreamBench++ (Peng et al., 2025)", "idbench.judge.run.score_with_judge", "judge"),
     MetricSpec("pickscore", "PickScore", "logit scale x cos(prompt, image) of the PickScore CLIP-H/14 "
                "(yuvalkirstain/PickScore_v1)", True, "about 0-30 (logit scale 100 x cosine)", "none",
                "Pick-a-Pic (Kirstain et al., 2023)", "idbench.encoders.pickscore.PickScore", _L),

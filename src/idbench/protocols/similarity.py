@@ -765,10 +765,50 @@ def score_aps(face_encoder: Encoder, attribute_rows: list[dict], attribute_names
 # ----------------------------------------------------------------------------- study registration
 
 
+def _score_judge(judge, data, ctx) -> None:
+    """A VLM judge's columns (:mod:`idbench.judge.run`), with the protocol's ``judge_*`` options."""
+    from idbench.judge.client import JudgeError
+    from idbench.judge.protocol import JudgePromptError
+    from idbench.judge.run import JudgeSettings, score_with_judge
+
+    refs = data.references
+    ref_by_subject = refs.by_subject() if refs is not None else {}
+    settings = JudgeSettings(ctx.opt("similarity", "judge_prompts"), ctx.opt("similarity", "judge_setting"),
+                             ctx.opt("similarity", "judge_samples"), ctx.opt("similarity", "judge_budget"),
+                             ctx.opt("similarity", "judge_prices"))
+    root = ctx.cache.directory if ctx.cache is not None else None  # answers are cached beside the embeddings
+    try:
+        score_with_judge(judge, data.generations, ref_by_subject, _source_records(data.generations, ref_by_subject),
+                         _judge_instructions(data.generations, ref_by_subject, settings,
+                                             ctx.opt("similarity", "prompt_subject")),
+                         _impostor_subjects(refs.records if refs is not None else []), ctx.results, ctx.problems,
+                         settings=settings, cache_root=root, progress=ctx.progress, n_resamples=ctx.n_resamples,
+                         seed=ctx.seed, echo=_echo_stderr)
+    except (JudgeError, JudgePromptError, ImportError) as e:
+        hint = " (install the openai client: pip install 'idbench[judge]')" if isinstance(e, ImportError) else ""
+        raise ValueError(f"{e}{hint}") from None
+
+
+def _judge_instructions(generations, ref_by_subject, settings, prompt_subject) -> dict[str, str]:
+    """The instruction a judge reads with each generation: with DreamBench++'s prompts, the prompt's first
+    line as written (its scripts send ``readline().strip()`` of the prompt file); with idbench's own,
+    the prompt with its placeholder filled, as every prompt metric reads it."""
+    if settings.prompts:
+        return {g.id: (g.prompt or "").splitlines()[0].strip() for g in generations if (g.prompt or "").strip()}
+    return filled_prompts(generations, ref_by_subject, prompt_subject)
+
+
+def _echo_stderr(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr)
+
+
 def _run(data, ctx) -> None:
     from pathlib import Path
 
-    encoders = list(ctx.encoders)
+    encoders = [e for e in ctx.encoders if e.kind != "judge"]
+    judges = [e for e in ctx.encoders if e.kind == "judge"]
     pad = ctx.opt("similarity", "face_pad_retry")
     trim = ctx.opt("similarity", "trim")
     if pad > 0:
@@ -810,6 +850,8 @@ def _run(data, ctx) -> None:
         if det is not None:
             score_goa(det, gens, results=ctx.results, problems=ctx.problems, rule=ctx.opt("similarity", "goa_rule"),
                       skip=ctx.opt("similarity", "goa_skip") or ())
+    for judge in judges:
+        _score_judge(judge, data, ctx)
     attributes = ctx.opt("similarity", "aps_attributes")
     if attributes:
         from idbench.data.manifest import read_rows
@@ -871,6 +913,17 @@ OPTIONS = (
            "(all_references; the copy is still flagged and kept out of rankings)",
            choices=("leave_one_out", "all_references")),
     Option("rfs", "bool", False, "relation fidelity (needs a 'relation' column subject|relation|object)"),
+    Option("judge_prompts", "path", None, "VLM judge: a DreamBench++ checkout whose prompt files are sent "
+           "(default: idbench's own prompt)"),
+    Option("judge_setting", "str", "full", "VLM judge with --judge-prompts: DreamBench++'s ablation setting",
+           choices=("full", "wo_internal_thinking", "w_human_prior", "w_cot", "wo_cot", "wo_scoring_range",
+                    "wo_scoring_criteria")),
+    Option("judge_samples", "int", 1, "VLM judge: answers per question; the score is their mean and their spread is "
+           "reported (DreamBench++ averages 3 runs)", minimum=1),
+    Option("judge_budget", "float", None, "VLM judge: stop before sending when the estimated cost (USD) is above this",
+           minimum=0),
+    Option("judge_prices", "path", None, "VLM judge: a TOML price table ([models.\"name\"] input, output in USD per "
+           "million tokens) over idbench's own"),
     Option("goa_detector", "str", None, "GOA: OWL-ViT / OWLv2 model id or folder", flag="--detector"),
     Option("goa_rule", "str", "any_box", "GOA: an object's score is its max over every box (any_box) or over the "
            "boxes whose top label it is (top_label: Stellar's code)", choices=("any_box", "top_label")),

@@ -12,10 +12,10 @@ from idbench.views.table import display_scale, metric_table, published_column, p
 #: metric groups (``MetricInfo.protocol``) -> the table they go in, in the order of the tables
 GROUPS = (("similarity", "Similarity to references"), ("text", "Text"), ("learned", "Learned preference scores"),
           ("face", "Faces"), ("grounding", "Grounding and relations"), ("relation", "Grounding and relations"),
-          ("external", "Scores shipped with the benchmark"))
+          ("judge", "VLM judge"), ("external", "Scores shipped with the benchmark"))
 #: the report sections the groups' tables go under
 HEADINGS = (("similarity", "Similarity to references"), ("face", "Faces"), ("text", "Text"),
-            ("learned", "Learned preference scores"))
+            ("learned", "Learned preference scores"), ("judge", "VLM judge"))
 _ORDER = {"face_found": 0, "ips": 1, "sis": 2, "facesim": 3, "face_cos": 4}
 
 
@@ -44,6 +44,8 @@ def tables(res) -> list[dict]:
                 extra += _published(res, ms)
             notes = ([baseline_note(res.sections)] if baseline_note(res.sections)
                      and any(m in (res.sections.get("baselines") or {}) for m in ms) else [])
+            if group == "judge":
+                notes += judge_notes(res)
             out.append(metric_table(res, ms, title=title + (f" ({enc})" if enc else ""), key=group, extra_rows=extra,
                                     notes=notes))
     return out
@@ -58,3 +60,23 @@ def _published(res, metrics: list[str]) -> list[list[str]]:
     return published_rows(res, 1 + len(metrics), place)
 
 
+def judge_notes(res) -> list[str]:
+    """Per judge: what was asked, what it cost, how reliable its answers were, and what failed."""
+    from idbench.views.format import fmt_num
+
+    out = []
+    for name, j in ((res.sections.get("judge") or {}).items()):
+        run = j.get("run") or {}
+        cost = j.get("cost_usd")
+        money = f"${cost:.2f}" if isinstance(cost, (int, float)) else "cost unknown (no price for this model)"
+        line = (f"{name} at {j.get('endpoint')}: prompts {', '.join(f'{a} {v}' for a, v in (j.get('prompts') or {}).items())}"
+                f"; {j.get('samples')} answer(s) per question, score / 4; {run.get('answered', 0)} answered now, "
+                f"{run.get('cached', 0)} from the cache, {run.get('requests', 0)} requests sent; "
+                f"{run.get('tokens_in', 0)} input and {run.get('tokens_out', 0)} output tokens, {money}")
+        failed = run.get("failed") or {}
+        if failed:
+            line += "; without an answer: " + ", ".join(f"{k} {v}" for k, v in failed.items())
+        for aspect, r in (j.get("reliability") or {}).items():
+            line += f"; {aspect}: mean spread between answers {fmt_num(r.get('mean_sd'))} (SD, {r.get('n_images')} images)"
+        out.append(line)
+    return out
