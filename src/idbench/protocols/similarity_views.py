@@ -76,6 +76,9 @@ def judge_notes(res) -> list[str]:
         failed = run.get("failed") or {}
         if failed:
             line += "; without an answer: " + ", ".join(f"{k} {v}" for k, v in failed.items())
+        how = ((res.sections.get("baselines") or {}).get(f"judge_concept[{name}]") or {}).get("how")
+        if how:
+            line += f"; its reference rows: {how}"
         for aspect, r in (j.get("reliability") or {}).items():
             line += f"; {aspect}: mean spread between answers {fmt_num(r.get('mean_sd'))} (SD, {r.get('n_images')} images)"
         out.append(line)
