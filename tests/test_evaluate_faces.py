@@ -84,3 +84,38 @@ def test_aps_group(tmp_path):
                           ImageRecord("g2", _img(tmp_path / "g2.png", (200, 230, 0)), "alice", method="loses")])
     out = score_aps(enc, rows, ["Green"], refs, gens, results=Results(), progress=False)
     assert out["methods"]["keeps"]["aps"] == 1.0 and out["methods"]["loses"]["aps"] == 0.0
+
+
+class TwoFaceEncoder(ColourFaceEncoder):
+    """As ColourFaceEncoder, but an image with green above 150 holds two faces (two boxes)."""
+
+    def embed_batch(self, items):
+        out = super().embed_batch(items)
+        for k, mean in enumerate(items):
+            if mean[1] > 150 and out[k].n:
+                out[k] = ImageEmbedding(np.concatenate([out[k].vectors, out[k].vectors]),
+                                        np.array([[0, 0, 4, 4], [4, 4, 8, 8]], np.float32))
+        return out
+
+
+def test_report_face_examples_show_references_with_boxes_and_the_multi_face_case(tmp_path):
+    from idbench.report.examples import build_examples, store_thumbnails
+
+    refs = ReferenceSet([ImageRecord("r1", _img(tmp_path / "r1.png", (200, 0, 0)), "alice"),
+                         ImageRecord("r2", _img(tmp_path / "r2.png", (200, 100, 0)), "alice")])
+    gens = GenerationSet([ImageRecord("g1", _img(tmp_path / "g1.png", (200, 50, 0)), "alice", method="m"),
+                          ImageRecord("g2", _img(tmp_path / "g2.png", (200, 200, 0)), "alice", method="m"),  # 2 faces
+                          ImageRecord("g3", _img(tmp_path / "g3.png", (0, 200, 0)), "alice", method="m")])  # none
+    res = evaluate_similarity(refs, gens, [TwoFaceEncoder()], progress=False)
+    res.summarise(n_resamples=100)
+    ex = build_examples(res)["faces"]["test-face"]
+    assert [it["subject"] for it in ex["multi"]] == ["alice"] and ex["multi"][0]["caption"].startswith("2 faces")
+    for it in ex["scored"] + ex["multi"] + ex["faceless"]:
+        roles = [im["role"] for im in it["images"]]
+        assert roles == ["reference", "reference", "generation"]
+        assert all(im["boxes"] == [[0.0, 0.0, 8.0, 8.0]] for im in it["images"] if im["role"] == "reference")
+    shown = [it["images"][-1]["path"] for it in ex["scored"] + ex["multi"]]
+    assert len(shown) == len(set(shown))  # each generation shown once
+    res.sections["examples"] = ex_all = build_examples(res)
+    store_thumbnails(res.sections, tmp_path / "out")
+    assert all(im.get("thumb") for f in ex_all["faces"].values() for it in f["multi"] for im in it["images"])

@@ -985,3 +985,43 @@ def test_agree_and_run_human_give_identical_sections(study_inputs, tmp_path):
     ran.pop("points")
     agreed.pop("problems")  # agree also lists the ratings it left out, with the command's own problem log
     assert agreed == ran and "comparisons" in ran and ran["metrics"]
+
+
+@pytest.mark.parametrize("address", ["not-an-address", "http://10.0.0.1:6379/x", "host:99999", ":6379", "ray://h:p"])
+def test_a_malformed_ray_address_is_named_at_once(address):
+    from idbench.scale import check_reachable
+
+    with pytest.raises(ConnectionError, match="is not a Ray cluster address"):
+        check_reachable(address, timeout=1)
+
+
+def test_the_impostor_level_is_matched_to_each_methods_subjects(study_inputs):
+    import shutil
+
+    from idbench.study import Study
+
+    subjects = sorted(p.name for p in (study_inputs / "gen" / "heldout").iterdir())
+    part = study_inputs / "gen" / "partial"
+    for s in subjects[:5]:
+        shutil.copytree(study_inputs / "gen" / "heldout" / s, part / s)
+    out = Study(refs=study_inputs / "refs", gen=study_inputs / "gen", encoders=["test-color"], protocols=["similarity"],
+                n_resamples=200, progress=False).run()
+    base = out.results.sections["baselines"]["cos[test-color]"]
+    assert set(base["by_method"]) == {"heldout", "partial"}
+    # the partial method's impostor level: the mean over impostor pairs whose target is one of its 5 subjects,
+    # computed here from the embeddings (a plain loop over the definition)
+    from conftest import ColorHistEncoder
+
+    enc = ColorHistEncoder()
+    refs = {s: [enc.embed_batch([enc.preprocess(__import__("PIL.Image", fromlist=["Image"]).open(p).convert("RGB"))])[0]
+                .vectors[0] for p in sorted((study_inputs / "refs" / s).iterdir())] for s in subjects}
+    vals = []
+    for s in subjects[:5]:
+        for t in subjects:
+            if t != s:
+                for probe in refs[t]:
+                    vals.append(float(np.mean([probe @ r for r in refs[s]])))
+    assert base["by_method"]["partial"]["impostor"]["mean"] == pytest.approx(np.mean(vals), abs=1e-5)
+    assert base["by_method"]["heldout"]["impostor"]["mean"] == pytest.approx(base["impostor"]["mean"])
+    md = out.tables("md")
+    assert "impostor references (partial's subjects)" in md and "real references (heldout's subjects)" in md

@@ -69,10 +69,13 @@ def check_reachable(address: str, timeout: float = 60.0) -> None:
     ``ray://host:port``) does not accept a connection (``ray.init`` itself would retry for ever)."""
     import socket
 
+    if address in ("auto", "local"):
+        return  # Ray's own words: find the running cluster / start one here
     text = address.removeprefix("ray://")
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        return  # "auto", a bare host, ...: left to Ray
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536 or "/" in text or not host:
+        raise ConnectionError(f"{address!r} is not a Ray cluster address: give host:port, ray://host:port or auto "
+                              "(--ray-address, RAY_ADDRESS)")
     t0, err = time.monotonic(), None
     while time.monotonic() - t0 < timeout:
         try:
@@ -94,7 +97,11 @@ def _ensure_ray(address: str | None, object_store_memory: int, timeout: float = 
     if not ray.is_initialized():
         if address:
             check_reachable(address, timeout)
-            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+            try:
+                ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+            except (ConnectionError, ValueError, RuntimeError, OSError) as e:
+                raise ConnectionError(f"cannot join the Ray cluster at {address}: {type(e).__name__}: "
+                                      f"{str(e).splitlines()[0] if str(e) else ''}") from None
         else:
             ray.init(object_store_memory=object_store_memory, ignore_reinit_error=True, log_to_driver=False,
                      include_dashboard=False)

@@ -85,7 +85,8 @@ def evaluate_similarity(
                   if c is not None and c.source_set == "reference" and c.source.subject == g.subject} \
         if copies == "leave_one_out" else {}
     impostors_of = _impostor_subjects(references)
-    boot = {"n_resamples": n_resamples, "seed": seed}
+    boot = {"n_resamples": n_resamples, "seed": seed,
+            "method_subjects": {m: {g.subject for g in recs} for m, recs in generations.by_method().items()}}
     prompts = filled_prompts(generations, ref_by_subject, prompt_subject)
     sources = _source_records(generations, ref_by_subject) if "source" in (pairing, identity_pairing, gate) else {}
     gate_col = None
@@ -272,22 +273,37 @@ def _baseline_entries(values, subjects, n_resamples: int, seed: int) -> dict | N
     return {**mean_with_interval(values[ok], subjects[ok], n_resamples=n_resamples, seed=seed), "n_pairs": int(ok.sum())}
 
 
-def _store_baselines(results, columns: dict[str, int], scores: dict, rule: str, n_resamples: int, seed: int) -> dict:
-    """``sections["baselines"][column] = {"real", "impostor", "impostor_from", "how"}``."""
+def _store_baselines(results, columns: dict[str, int], scores: dict, rule: str, n_resamples: int, seed: int,
+                     method_subjects: dict[str, set] | None = None) -> dict:
+    """``sections["baselines"][column] = {"real", "impostor", "impostor_from", "how"}``; when the
+    methods cover different subjects, also ``"by_method": {method: {"real", "impostor"}}``, each
+    level over that method's subjects only (a method is compared with the level of the subjects it
+    was scored on)."""
     out = {}
     for col, k in columns.items():
         entry = {"how": "real: each reference scored against the subject's other references; impostor: other "
                         "subjects' references scored against the subject's references; mean over pairs, interval by "
                         "cluster bootstrap over subjects", "impostor_from": rule}
+        covered = {str(x) for key in ("genuine", "impostor") for x in scores[key][1]}
         for key, name in (("genuine", "real"), ("impostor", "impostor")):
             vals, subj = scores[key]
             entry[name] = _baseline_entries(vals[:, k], subj, n_resamples, seed) if len(vals) else None
+        if method_subjects and any((ms & covered) != covered for ms in method_subjects.values()):
+            entry["by_method"] = {}
+            for m, ms in method_subjects.items():
+                per = {}
+                for key, name in (("genuine", "real"), ("impostor", "impostor")):
+                    vals, subj = scores[key]
+                    mask = np.array([str(x) in ms for x in subj], bool) if len(subj) else np.zeros(0, bool)
+                    per[name] = _baseline_entries(vals[mask, k], subj[mask], n_resamples, seed) if mask.any() else None
+                entry["by_method"][m] = per
         results.sections.setdefault("baselines", {})[col] = entry
         out[col] = entry
     return out
 
 
-def _image_baselines(enc, ref_by_subject, emb_ref, impostors_of, results, *, n_resamples, seed) -> None:
+def _image_baselines(enc, ref_by_subject, emb_ref, impostors_of, results, *, n_resamples, seed,
+                     method_subjects=None) -> None:
     from idbench.metrics.similarity import genuine_and_impostor
 
     items = {s: [emb_ref[r.id].vectors for r in recs if r.id in emb_ref] for s, recs in ref_by_subject.items()}
@@ -295,7 +311,7 @@ def _image_baselines(enc, ref_by_subject, emb_ref, impostors_of, results, *, n_r
     scores = genuine_and_impostor(items, lambda p, ts: (float(mean_cosine_to_references(p, np.concatenate(ts))[0]),),
                                   impostors_of)
     out = _store_baselines(results, {f"{enc.similarity_metric}[{enc.name}]": 0}, scores, impostors_of.rule, n_resamples,
-                           seed)
+                           seed, method_subjects)
     for entry in out.values():
         entry.update(impostor_pair_counts(items, impostors_of))
 
@@ -314,7 +330,7 @@ def _reference_faces(ref_by_subject, emb_ref, policy) -> dict[str, list[tuple]]:
     return out
 
 
-def _face_baselines(enc, ref_faces, impostors_of, results, *, n_resamples, seed) -> None:
+def _face_baselines(enc, ref_faces, impostors_of, results, *, n_resamples, seed, method_subjects=None) -> None:
     """IPS, SIS and FaceSim of real and impostor references (references with a face only)."""
     from idbench.metrics.similarity import facesim, genuine_and_impostor, ips_and_sis
 
@@ -328,7 +344,7 @@ def _face_baselines(enc, ref_faces, impostors_of, results, *, n_resamples, seed)
     e = enc.name
     scores = genuine_and_impostor(items, score, impostors_of)
     cols = {f"ips[{e}]": 0, f"sis[{e}]": 1, f"face_cos[{e}]": 2, f"facesim[{e}]": 3}
-    out = _store_baselines(results, cols, scores, impostors_of.rule, n_resamples, seed)
+    out = _store_baselines(results, cols, scores, impostors_of.rule, n_resamples, seed, method_subjects)
     counts = impostor_pair_counts(items, impostors_of)
     for entry in out.values():
         entry.update(counts)
@@ -519,6 +535,10 @@ def _score_face_encoder(enc, generations, ref_by_subject, ref_faces, emb_ref, em
                                     + "; the face-found rate (face_found) is reported beside them",
         "reference_images_without_face": ref_fail,
         "boxes": boxes,  # image id -> detected face boxes (left, top, right, bottom), for the report's examples
+        # the first two references of each subject with their detected faces: the report shows them beside
+        "reference_boxes": {str(r.path): [[round(float(v), 1) for v in b] for b in emb_ref[r.id].boxes]
+                            for recs in ref_by_subject.values() for r in recs[:2]
+                            if r.id in emb_ref and emb_ref[r.id].boxes is not None},
         "methods": {m: {"n_images": len(st["found"]),
                         "detection_failure_rate": float(1.0 - np.mean(st["found"])) if st["found"] else None}
                     for m, st in sorted(per_method.items())},

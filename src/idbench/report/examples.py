@@ -80,16 +80,32 @@ def build_examples(res) -> dict:
         ips = f"ips[{enc}]"
         found = f"face_found[{enc}]"
         boxes = f.get("boxes") or {}
-        scored, faceless = [], []
+        ref_boxes = f.get("reference_boxes") or {}
+
+        def with_refs(r):  # the subject's references with their faces boxed, then the generation with its faces
+            return [{"path": p, "role": "reference", "boxes": ref_boxes.get(p)} for p in refs.get(r["subject"], [])[:2]] \
+                + [{"path": r["path"], "role": "generation", "boxes": boxes.get(r["image_id"])}]
+
+        scored, faceless, multi, seen = [], [], [], set()
         for m in res.methods:
             for which, r in _extreme_rows(res, m, ips):
-                if _num(r.get(found)) == 1.0:
+                if _num(r.get(found)) == 1.0 and r["image_id"] not in seen:
+                    seen.add(r["image_id"])
                     scored.append({"method": m, "subject": r["subject"], "caption": f"{which} IPS {_num(r[ips]):.3f}",
-                                   "images": [{"path": r["path"], "role": "generation", "boxes": boxes.get(r["image_id"])}]})
+                                   "images": with_refs(r)})
             for r in [r for r in res.rows if r["method"] == m and _num(r.get(found)) == 0.0][:2]:
                 faceless.append({"method": m, "subject": r["subject"], "caption": "no face found",
-                                 "images": [{"path": r["path"], "role": "generation"}]})
-        out.setdefault("faces", {})[enc] = {"scored": scored, "faceless": faceless[:8]}
+                                 "images": with_refs(r)})
+            for r in [r for r in res.rows if r["method"] == m and len(boxes.get(r["image_id"]) or []) > 1][:2]:
+                if r["image_id"] in seen:
+                    continue
+                seen.add(r["image_id"])
+                n = len(boxes[r["image_id"]])
+                multi.append({"method": m, "subject": r["subject"],
+                              "caption": f"{n} faces; IPS {_num(r.get(ips)):.3f}" if _num(r.get(ips)) == _num(r.get(ips))
+                              else f"{n} faces", "images": with_refs(r)})
+        out.setdefault("faces", {})[enc] = {"scored": scored, "faceless": faceless[:8], "multi": multi[:6],
+                                            "rule": (f.get("policy") or {}).get("faces", "best")}
     rca = sec.get("rca") or {}
     levels = [lv for lv, v in (rca.get("levels") or {}).items() if "error" not in v]
     if levels:
@@ -118,7 +134,7 @@ def _paths(examples: dict):
     for it in sim.get("items", []):
         yield from it["images"]
     for f in (examples.get("faces") or {}).values():
-        for it in f.get("scored", []) + f.get("faceless", []):
+        for it in f.get("scored", []) + f.get("faceless", []) + f.get("multi", []):
             yield from it["images"]
     for it in (examples.get("rca") or {}).get("items", []):
         yield from it["images"]

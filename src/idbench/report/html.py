@@ -154,7 +154,8 @@ def build_context(res: Results, results_dir: Path) -> dict:
                 for it in items]
 
     ex = {"similarity": thumbs((examples.get("similarity") or {}).get("items", [])),
-          "faces": {enc: {"scored": thumbs(f.get("scored", [])), "faceless": thumbs(f.get("faceless", []))}
+          "faces": {enc: {"scored": thumbs(f.get("scored", [])), "faceless": thumbs(f.get("faceless", [])),
+                          "multi": thumbs(f.get("multi", [])), "rule": f.get("rule", "best")}
                     for enc, f in (examples.get("faces") or {}).items()},
           "rca": thumbs((examples.get("rca") or {}).get("items", [])),
           "nearid": [{**it, "view_uris": [thumb(results_dir, t) for t in it.get("view_thumbs", [])],

@@ -30,6 +30,12 @@ def baseline_rows(sections: dict, metrics: list[str]) -> list[tuple[str, list]]:
         return []
     rows = [("real references", [(base.get(m) or {}).get("real") for m in metrics]),
             ("impostor references", [(base.get(m) or {}).get("impostor") for m in metrics])]
+    # methods scored on different subjects: each method's levels over its own subjects
+    methods = dict.fromkeys(k for m in metrics for k in ((base.get(m) or {}).get("by_method") or {}))
+    for meth in methods:
+        for key, label in (("real", "real references"), ("impostor", "impostor references")):
+            rows.append((f"{label} ({meth}'s subjects)",
+                         [(((base.get(m) or {}).get("by_method") or {}).get(meth) or {}).get(key) for m in metrics]))
     return [(label, entries) for label, entries in rows if any(e for e in entries)]  # none: no row at all
 
 
