@@ -82,7 +82,7 @@ def build_examples(res) -> dict:
         boxes = f.get("boxes") or {}
         ref_boxes = f.get("reference_boxes") or {}
 
-        def with_refs(r):  # the subject's references with their faces boxed, then the generation with its faces
+        def with_refs(r, boxes=boxes, ref_boxes=ref_boxes):  # the references, faces boxed, then the generation
             return [{"path": p, "role": "reference", "boxes": ref_boxes.get(p)} for p in refs.get(r["subject"], [])[:2]] \
                 + [{"path": r["path"], "role": "generation", "boxes": boxes.get(r["image_id"])}]
 
