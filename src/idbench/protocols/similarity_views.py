@@ -42,9 +42,9 @@ def tables(res) -> list[dict]:
                      for label, entries in baseline_rows(res.sections, ms)]
             if group == "similarity":
                 extra += _published(res, ms)
-            notes = ([baseline_note(res.sections)] if baseline_note(res.sections)
+            notes = ([baseline_note(res.sections)] if baseline_note(res.sections) and group != "judge"
                      and any(m in (res.sections.get("baselines") or {}) for m in ms) else [])
-            if group == "judge":
+            if group == "judge":  # its reference rows are made its own way: said in its notes
                 notes += judge_notes(res)
             out.append(metric_table(res, ms, title=title + (f" ({enc})" if enc else ""), key=group, extra_rows=extra,
                                     notes=notes))
