@@ -67,3 +67,50 @@ def test_same_identity_closer_than_other_identity(dreambooth_rows):
     same = np.mean([float(embs[s][0] @ embs[s][1]) for s in subjects])
     diff = np.mean([float(embs[s][0] @ embs[t][1]) for s in subjects for t in subjects if s != t])
     assert same > diff + 0.05
+
+
+def test_reduced_size_decoding_keeps_the_embedding(tmp_path):
+    """effnet-lite0 decodes a large JPEG at reduced size (shorter side >= 512, then its own resize to
+    256): on the shared photos (too small to reduce: identical) and on large photos made from them
+    (1440 and 3000 px, with sensor-like grain), the cosine to the full decode's embedding has median
+    >= 0.999 and minimum >= 0.99."""
+    import numpy as np
+    from PIL import Image
+
+    from idbench.data.images import load_image
+    from idbench.encoders import create_encoder
+    from tests.conftest import DREAMBOOTH
+
+    enc = create_encoder("effnet-lite0")
+    assert enc.decode_min_side == 512 and "@d512" in enc.cache_id
+    rng = np.random.default_rng(0)
+    photos = sorted(DREAMBOOTH.glob("images/*/*.jpg"))[::4]
+    cos = {"shared": [], "large": []}
+    for k, p in enumerate(photos):
+        big = tmp_path / f"big{k}.jpg"
+        side = 1440 if k % 2 else 3000
+        im = Image.open(p).convert("RGB")
+        im = im.resize((side, round(side * im.height / im.width)), Image.BICUBIC)
+        arr = np.clip(np.asarray(im, np.float32) + rng.normal(0, 6, (im.height, im.width, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(arr).save(big, quality=92)
+        for kind, path in (("shared", p), ("large", big)):
+            full = enc.embed_batch([enc.preprocess(load_image(path))])[0].vectors[0]
+            small = enc.embed_batch([enc.preprocess(load_image(path, min_side=enc.decode_min_side))])[0].vectors[0]
+            cos[kind].append(float(full @ small))
+    assert min(cos["shared"]) > 1 - 1e-6  # 256 px photos: nothing to reduce
+    assert np.median(cos["large"]) >= 0.999 and min(cos["large"]) >= 0.99, cos["large"]
+    with Image.open(tmp_path / "big0.jpg") as im:
+        assert min(im.size) == 3000
+    assert min(load_image(tmp_path / "big0.jpg", min_side=512).size) >= 512  # never below what was asked
+
+
+def test_reduced_size_decoding_applies_to_jpeg_only(tmp_path):
+    from PIL import Image
+
+    from idbench.data.images import load_image
+
+    Image.new("RGB", (2400, 1600), (10, 200, 30)).save(tmp_path / "a.png")
+    Image.new("RGB", (2400, 1600), (10, 200, 30)).save(tmp_path / "a.jpg")
+    assert load_image(tmp_path / "a.png", min_side=256).size == (2400, 1600)
+    assert load_image(tmp_path / "a.jpg", min_side=256).size == (600, 400)  # 1/4: shorter side 400 >= 256
+    assert load_image(tmp_path / "a.jpg").size == (2400, 1600)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def _load_and_preprocess(encoder: Encoder, path, max_pixels: int) -> Any:
-    return encoder.preprocess(load_image(path, max_pixels=max_pixels))
+    return encoder.preprocess(load_image(path, max_pixels=max_pixels, min_side=getattr(encoder, "decode_min_side", None)))
 
 
 def embed_records(

@@ -44,7 +44,7 @@ class EncoderActor:
         items, ok, errors = [], [], {}
         for k, p in zip(keys, paths):
             try:
-                items.append(self.enc.preprocess(load_image(p)))
+                items.append(self.enc.preprocess(load_image(p, min_side=getattr(self.enc, "decode_min_side", None))))
                 ok.append(k)
             except ImageError as e:
                 errors[k] = f"{e.kind}\t{e.reason}"

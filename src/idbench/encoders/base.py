@@ -44,6 +44,9 @@ class Encoder:
     similarity_metric: ClassVar[str] = "cos"
     #: Bump when preprocessing changes: it is part of the cache key.
     preprocess_version: ClassVar[str] = "1"
+    #: the shorter side a JPEG must keep when decoded at reduced size before :meth:`preprocess`
+    #: (None: decoded whole, as a benchmark's own code does; part of :attr:`cache_id` when set)
+    decode_min_side: ClassVar[int | None] = None
 
     name: str
     dim: int
@@ -51,7 +54,7 @@ class Encoder:
     @property
     def cache_id(self) -> str:
         """Everything that determines the output: model, weights, preprocessing."""
-        return f"{self.name}@pp{self.preprocess_version}"
+        return f"{self.name}@pp{self.preprocess_version}" + (f"@d{self.decode_min_side}" if self.decode_min_side else "")
 
     @property
     def has_text(self) -> bool:

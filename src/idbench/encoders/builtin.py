@@ -11,6 +11,8 @@ from idbench.data.images import file_sha256
 from idbench.encoders.lazy import LazyEncoder
 
 EFFNET_PP = "tflite-256-224-bicubic-1"
+#: a JPEG is decoded at reduced size down to this shorter side (twice the 256 it resizes to), then resized
+EFFNET_DECODE_MIN_SIDE = 512
 DLIB_PP = "maxside1024-1"
 
 
@@ -26,7 +28,7 @@ def effnet_weights_path() -> Path:
 
 
 def effnet_cache_id() -> str:
-    return f"effnet-lite0@w{file_sha256(effnet_weights_path())[:12]}@pp{EFFNET_PP}"
+    return f"effnet-lite0@w{file_sha256(effnet_weights_path())[:12]}@pp{EFFNET_PP}@d{EFFNET_DECODE_MIN_SIDE}"
 
 
 def dlib_models_dir() -> Path:
@@ -57,7 +59,8 @@ def make_effnet(arg: str | None = None, device: str | None = None, **kwargs) -> 
 
         return EffNetLite0Encoder(device=device, **kwargs)
 
-    return LazyEncoder(build, name="effnet-lite0", kind="image", dim=1280, cache_id=effnet_cache_id())
+    return LazyEncoder(build, name="effnet-lite0", kind="image", dim=1280, cache_id=effnet_cache_id(),
+                       decode_min_side=EFFNET_DECODE_MIN_SIDE)
 
 
 def make_dlib(arg: str | None = None, device: str | None = None, **kwargs) -> LazyEncoder:

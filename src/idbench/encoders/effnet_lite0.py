@@ -26,7 +26,7 @@ from torch import nn
 
 from idbench.encoders import pick_device
 from idbench.encoders.base import Encoder, ImageEmbedding, l2_normalize
-from idbench.encoders.builtin import EFFNET_PP, effnet_weights_path
+from idbench.encoders.builtin import EFFNET_DECODE_MIN_SIDE, EFFNET_PP, effnet_weights_path
 from idbench.weights import load_into, load_state_dict
 
 # (repeats, kernel, stride, expand ratio, in channels, out channels) -- EfficientNet-B0 / Lite0 stages
@@ -138,6 +138,7 @@ def _onnx_dir() -> Path:
 class EffNetLite0Encoder(Encoder):
     kind = "image"
     preprocess_version = EFFNET_PP
+    decode_min_side = EFFNET_DECODE_MIN_SIDE
 
     def __init__(self, device: str | None = None, backend: str | None = None, threads: int | None = None) -> None:
         self.name = "effnet-lite0"
@@ -164,7 +165,7 @@ class EffNetLite0Encoder(Encoder):
     @property
     def cache_id(self) -> str:
         # the backend is not part of the id: both give the same outputs (tested to 1e-4)
-        return f"effnet-lite0@w{self._weights_hash}@pp{self.preprocess_version}"
+        return f"effnet-lite0@w{self._weights_hash}@pp{self.preprocess_version}@d{self.decode_min_side}"
 
     def _onnx_session(self, threads: int | None):
         from idbench.encoders.ort import import_onnxruntime

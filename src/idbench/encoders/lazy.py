@@ -17,9 +17,9 @@ from idbench.encoders.base import Encoder
 
 class LazyEncoder(Encoder):
     def __init__(self, build: Callable[[], Encoder], *, name: str, kind: str, dim: int, cache_id: str,
-                 has_text: bool = False) -> None:
+                 has_text: bool = False, decode_min_side: int | None = None) -> None:
         self._build, self._enc, self._lock = build, None, threading.Lock()
-        self.name, self.kind, self.dim = name, kind, dim
+        self.name, self.kind, self.dim, self.decode_min_side = name, kind, dim, decode_min_side
         self._cache_id, self._has_text = cache_id, has_text
 
     @property
