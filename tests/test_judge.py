@@ -394,3 +394,96 @@ def test_judge_specs_are_checked():
 
 def test_no_stats_object_leaks_the_key():
     assert "key" not in " ".join(JudgeStats().to_dict())
+
+
+# ----------------------------------------------------------------------------- a VLM run here (judge:hf:)
+
+QWEN = "Qwen/Qwen2-VL-2B-Instruct"
+
+
+def _tiny_qwen2_vl(snapshot: Path, answer: str | None) -> None:
+    """A tiny random Qwen2-VL (its real classes: Qwen2VLForConditionalGeneration, Qwen2VLProcessor, a
+    byte-level BPE tokenizer with its special tokens, a Qwen-style chat template). With ``answer``,
+    its generation config biases decoding to that text (transformers' ``sequence_bias``), so that
+    the judge's parsing and columns can be checked; without, it answers noise."""
+    import torch
+    import transformers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>",
+               "<|video_pad|>"]
+    tok = Tokenizer(models.BPE(unk_token=None))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(["Score: 0 1 2 3 4 the subject image prompt"] * 10, trainers.BpeTrainer(
+        vocab_size=400, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    template = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% if m['content'] is string %}{{ m['content'] }}"
+                "{% else %}{% for c in m['content'] %}{% if c['type'] == 'image' %}<|vision_start|><|image_pad|>"
+                "<|vision_end|>{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}{% endif %}"
+                "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    ids = {t: fast.convert_tokens_to_ids(t) for t in special}
+    cfg = transformers.Qwen2VLConfig(
+        text_config=dict(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096,
+                         rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]}, bos_token_id=ids["<|im_start|>"],
+                         eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"]),
+        vision_config=dict(depth=1, embed_dim=32, hidden_size=32, num_heads=2, mlp_ratio=2, patch_size=14,
+                           spatial_merge_size=2, temporal_patch_size=2, in_channels=3),
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
+    torch.manual_seed(0)
+    transformers.Qwen2VLForConditionalGeneration(cfg).save_pretrained(snapshot)
+    transformers.Qwen2VLProcessor(image_processor=transformers.Qwen2VLImageProcessor(min_pixels=56 * 56, max_pixels=112 * 112),
+                                  tokenizer=fast, video_processor=transformers.Qwen2VLVideoProcessor(),
+                                  chat_template=template).save_pretrained(snapshot)
+    if answer is not None:
+        seq = fast(answer, add_special_tokens=False)["input_ids"] + [ids["<|im_end|>"]]
+        gc = transformers.GenerationConfig.from_pretrained(snapshot)
+        gc.sequence_bias = [[seq[:k + 1], 100.0 * (k + 1)] for k in range(len(seq))]
+        gc.save_pretrained(snapshot)
+
+
+def _offline_hub(root: Path, repo: str, answer: str | None) -> Path:
+    snap = "0" * 40
+    d = root / f"models--{repo.replace('/', '--')}"
+    (d / "snapshots" / snap).mkdir(parents=True)
+    (d / "refs").mkdir()
+    (d / "refs" / "main").write_text(snap)
+    _tiny_qwen2_vl(d / "snapshots" / snap, answer)
+    return root
+
+
+def test_a_transformers_vlm_judges_here_offline_under_its_hub_id(tmp_path):
+    pytest.importorskip("transformers")
+    hub = _offline_hub(tmp_path / "hub", QWEN, "Score: 3")
+    root = write_images(tmp_path, 3, 2)
+    env = {"HF_HUB_CACHE": str(hub), "HF_HUB_OFFLINE": "1"}
+    r = run_study(root, f"judge:hf:{QWEN}", tmp_path / "out", "--judge-samples", "2", env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    j = summary["sections"]["judge"][f"judge:hf:{QWEN}"]
+    assert j["endpoint"] == f"local:{QWEN}" and j["cost_usd"] == 0.0
+    assert j["run"]["answered"] == (6 * 2 + 3 + 3) * 2 and j["run"]["failed"] == {}
+    for aspect in ("concept", "prompt"):
+        col = f"judge_{aspect}[judge:hf:{QWEN}]"
+        assert summary["methods"]["m"][col]["mean"] == 0.75  # "Score: 3" / 4, every image
+    answers = [json.loads(f.read_text()) for f in (root / "cache" / "judge").rglob("*.json")]
+    assert {a["content"] for a in answers} == {"Score: 3"} and all(a["tokens_in"] > 50 for a in answers)
+    again = run_study(root, f"judge:hf:{QWEN}", tmp_path / "out2", "--judge-samples", "2",
+                      env={**env, "HF_HUB_CACHE": str(tmp_path / "empty")})  # every answer cached: no model needed
+    assert again.returncode == 0, again.stderr[-2000:]
+
+
+def test_a_local_vlm_that_answers_noise_is_named_unparsable_and_a_missing_one_is_named(tmp_path):
+    pytest.importorskip("transformers")
+    hub = _offline_hub(tmp_path / "hub", QWEN, None)
+    root = write_images(tmp_path, 2, 1)
+    env = {"HF_HUB_CACHE": str(hub), "HF_HUB_OFFLINE": "1"}
+    r = run_study(root, f"judge:hf:{QWEN}#aspects=prompt", tmp_path / "out", env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    problems = (tmp_path / "out" / "problems.csv").read_text()
+    assert problems.count("judge_unparsable") == 2 and "no single score in the answer" in problems
+    missing = run_study(root, "judge:hf:nobody/no-such-vlm", tmp_path / "out3", env=env)
+    err = " ".join(missing.stderr.split())
+    assert missing.returncode != 0 and "'nobody/no-such-vlm' is not in the local hub cache" in err

@@ -116,6 +116,8 @@ def estimate_tokens(messages: list[dict], answer_tokens: int) -> tuple[int, int]
 
 def price_of(model: str, prices: dict | None = None) -> tuple[float, float] | None:
     """USD per million (input, output) tokens for ``model`` (the longest known prefix), or None."""
+    if model.startswith("hf:") and model not in (prices or {}):
+        return (0.0, 0.0)  # a model run here: no charge per token
     table = {**PRICES, **(prices or {})}
     best = max((k for k in table if model == k or model.startswith(k + "-")), key=len, default=None)
     return tuple(table[best]) if best else None
@@ -207,8 +209,10 @@ def error_kind(error) -> str:
     """The kind of a failed request: transient (``rate_limited``, ``server_error``, ``timeout``,
     ``connection``) or permanent (``authentication``, ``permission``, ``model_not_found``,
     ``bad_request``, ``refused``, ``other``)."""
-    import openai
-
+    try:
+        import openai
+    except ImportError:  # a local model's failure: no endpoint kinds
+        return "other"
     if isinstance(error, openai.APITimeoutError):
         return "timeout"
     if isinstance(error, openai.APIConnectionError):
@@ -240,18 +244,22 @@ class JudgeClient:
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None, concurrency: int = 8,
                  tpm: int | None = None, timeout: float = 120.0, max_attempts: int = 6, backoff: float = 1.0,
                  max_backoff: float = 60.0, parse_retries: int = 3, temperature: float = 1.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        import openai
-
+                 sleep: Callable[[float], None] = time.sleep, backend=None) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         self.model, self.concurrency, self.temperature = model, concurrency, temperature
         self.max_attempts, self.backoff, self.max_backoff = max_attempts, backoff, max_backoff
         self.parse_retries, self.sleep = parse_retries, sleep
-        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
-        self.client = openai.OpenAI(base_url=self.base_url,
-                                    api_key=api_key or os.environ.get("OPENAI_API_KEY") or "none",
-                                    timeout=timeout, max_retries=0)  # retries are ours: Retry-After, kinds, counts
+        self.backend = backend  # a local model answering like the client (idbench.judge.local.LocalVLM)
+        if backend is not None:
+            self.base_url = f"local:{getattr(backend, 'model_id', model)}"
+        else:
+            import openai
+
+            self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+            self.client = openai.OpenAI(base_url=self.base_url,
+                                        api_key=api_key or os.environ.get("OPENAI_API_KEY") or "none",
+                                        timeout=timeout, max_retries=0)  # retries are ours: Retry-After, kinds, counts
         self.window = TokenWindow(tpm, sleep=sleep)
         self._lock = threading.Lock()
         self._in_flight = 0
@@ -267,6 +275,9 @@ class JudgeClient:
             stats.max_in_flight = max(stats.max_in_flight, self._in_flight)
         try:
             messages = req.messages
+            if self.backend is not None:
+                return self.backend.create(model=self.model, messages=messages, temperature=self.temperature, seed=seed,
+                                           max_new_tokens=max(32, 2 * req.tokens_out))
             return self.client.chat.completions.create(model=self.model, messages=messages,
                                                        temperature=self.temperature, seed=seed)
         finally:
@@ -344,6 +355,8 @@ class JudgeClient:
                 stats.cached += 1
             else:
                 todo.append(req)
+        if todo and hasattr(self.backend, "load"):
+            self.backend.load()  # a local model that cannot be loaded: one named error, before any question
         t0 = time.monotonic()
         with progress_bar(len(todo), f"judge [{self.model}]", enabled=progress and bool(todo), unit="req") as bar:
             def one(req):

@@ -5,6 +5,7 @@ The spec names the endpoint's model, with options after ``#``::
     judge:gpt-4o                                   # OPENAI_BASE_URL / OPENAI_API_KEY, or OpenAI
     judge:Qwen/Qwen2-VL-7B-Instruct#base_url=http://localhost:8000/v1,concurrency=4
     judge:gpt-4o-2024-05-13#aspects=concept,tpm=30000
+    judge:hf:Qwen/Qwen2-VL-2B-Instruct             # a transformers VLM run here (idbench.judge.local)
 
 Options: ``base_url``; ``aspects`` (``concept``, ``prompt`` or ``concept+prompt``, the default);
 ``concurrency`` (requests in flight, 8); ``tpm`` (estimated tokens a minute); ``timeout`` (seconds a
@@ -31,7 +32,8 @@ class Judge:
     has_text = False
 
     def __init__(self, model: str, *, base_url: str | None = None, aspects=ASPECTS, concurrency: int = 8,
-                 tpm: int | None = None, timeout: float = 120.0, attempts: int = 6, spec: str | None = None) -> None:
+                 tpm: int | None = None, timeout: float = 120.0, attempts: int = 6, spec: str | None = None,
+                 device: str | None = None) -> None:
         if not model:
             raise ValueError("judge: name the endpoint's model, e.g. judge:gpt-4o")
         bad = [a for a in aspects if a not in ASPECTS]
@@ -39,6 +41,7 @@ class Judge:
             raise ValueError(f"judge: unknown aspect {bad[0] if bad else '(none)'!r}; known: {', '.join(ASPECTS)}")
         self.model, self.base_url, self.aspects = model, base_url, tuple(aspects)
         self.concurrency, self.tpm, self.timeout, self.attempts = concurrency, tpm, timeout, attempts
+        self.device, self.local = device, model.startswith("hf:")
         self.name = spec or f"judge:{model}"
 
     @property
@@ -49,6 +52,11 @@ class Judge:
         from idbench.judge.client import JudgeClient
 
         kw = {"sleep": sleep} if sleep is not None else {}
+        if self.local:  # judge:hf:<model>: the model runs here, one answer at a time
+            from idbench.judge.local import LocalVLM
+
+            return JudgeClient(self.model, backend=LocalVLM(self.model[3:], device=self.device), concurrency=1,
+                               max_attempts=self.attempts, **kw)
         return JudgeClient(self.model, base_url=self.base_url, concurrency=self.concurrency, tpm=self.tpm,
                            timeout=self.timeout, max_attempts=self.attempts, **kw)
 
@@ -60,11 +68,12 @@ def make(arg: str | None = None, *, device=None, **kw) -> Judge:
     """``judge:<model>[#option=value,...]`` (see the module)."""
     from idbench.encoders.scorer import spec_options
 
-    if arg and arg.startswith("hf:"):
-        raise ValueError("judge:hf:<model> (a local transformers VLM without a server) is not available in this "
-                         "version; serve the model with an OpenAI-compatible server (vLLM, Ollama, LM Studio, TGI) and "
-                         "give judge:<model>#base_url=http://host:port/v1")
     model, opts = spec_options(arg, _KNOWN)
+    if model and model.startswith("hf:"):
+        if "base_url" in opts or "tpm" in opts:
+            raise ValueError("judge:hf:<model> runs the model here: base_url and tpm are for endpoints")
+        if not model[3:]:
+            raise ValueError("judge:hf: name the model, e.g. judge:hf:Qwen/Qwen2-VL-2B-Instruct or judge:hf:/path/to/model")
     if not model:
         raise ValueError("judge: name the endpoint's model, e.g. -e judge:gpt-4o")
 
@@ -80,7 +89,7 @@ def make(arg: str | None = None, *, device=None, **kw) -> Judge:
         return v
 
     aspects = tuple(a.strip() for a in opts.get("aspects", "+".join(ASPECTS)).replace(";", "+").split("+") if a.strip())
-    return Judge(model, base_url=opts.get("base_url"), aspects=aspects,
+    return Judge(model, base_url=opts.get("base_url"), aspects=aspects, device=device,
                  concurrency=number("concurrency", int, 1) or 8, tpm=number("tpm", int, 1),
                  timeout=number("timeout", float, 0.1) or 120.0, attempts=number("attempts", int, 1) or 6,
                  spec=f"judge:{model}")
