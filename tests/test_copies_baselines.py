@@ -395,3 +395,40 @@ def test_a_method_with_some_copies_is_ranked_on_its_other_images():
     assert means["copier"] == pytest.approx(np.mean([0.60 + 0.001 * s for s in range(12)])) and not left_out
     rk = metric_rankings(res, ["cos[x]"])["cos[x]"]
     assert rk.best == "honest" and rk.ranks == {"honest": 1, "copier": 2}
+
+
+def test_the_audits_best_match_equals_the_full_matrix_and_holds_a_block_at_a_time():
+    import tracemalloc
+
+    from idbench.data.content import CROPS, THUMB, aligned_correlation, best_aligned_match
+
+    rng = np.random.default_rng(3)
+    D = THUMB * THUMB
+
+    def unit(x):
+        return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+    B = unit(rng.normal(size=(60, len(CROPS), D)))
+    A = unit(rng.normal(size=(90, 2 * len(CROPS), D)))
+    A[:30, : len(CROPS)] = unit(B[:30] + 0.05 * rng.normal(size=B[:30].shape))  # near-copies of B's first 30
+    valid_a, valid_b = rng.random(90) > 0.1, rng.random(60) > 0.1
+    S = aligned_correlation(A, B)
+    S[~valid_a] = -1.0
+    S[:, ~valid_b] = -1.0
+    j, s = best_aligned_match(A, B, valid_a=valid_a, valid_b=valid_b, max_cells=60 * 7)  # blocks of 7 rows
+    assert np.array_equal(j, S.argmax(1)) and np.allclose(s, S.max(1))
+    R = A[:, : len(CROPS)][:40]
+    T = aligned_correlation(R, R)
+    T = np.where(np.triu(np.ones_like(T, bool), 1), T, -1.0)
+    jj, ss = best_aligned_match(R, R, later_only=True, max_cells=40 * 3)
+    assert np.array_equal(jj, T.argmax(1)) and np.allclose(ss, T.max(1))
+
+    gallery = unit(rng.normal(size=(100, len(CROPS), D)))
+    peaks = {}
+    for n in (500, 5000):  # memory flat in the number of rows: the n x m matrix is never built
+        rows = unit(rng.normal(size=(n, len(CROPS), D)))
+        tracemalloc.start()
+        best_aligned_match(rows, gallery, max_cells=100 * 64)
+        peaks[n] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peaks[5000] - peaks[500] < 0.25 * (5000 - 500) * 100 * 4, peaks  # the matrix would add 4500 x 100 floats

@@ -193,25 +193,17 @@ def _symmetrised(X: np.ndarray) -> np.ndarray:  # X: (n, rows, D); its row 0 is 
     return (m / np.maximum(n, 1e-6)).astype(np.float32)
 
 
-def aligned_correlation(A: np.ndarray, B: np.ndarray, *, prefilter: float = PREFILTER, block: int = 512,
-                        geometric: bool = True) -> np.ndarray:
-    """``(len(A), len(B))`` best-aligned thumbnail correlation; ``A``, ``B``: ``(n, len(CROPS), D)``.
-
-    ``S[i, j] = max_v max_t max_c max(A_v[i, 0] . T(B[j, c]), A_v[i, c] . T(B[j, 0]))`` over the crops
-    ``c``, the views ``v`` of A (plain and border-trimmed, when A's thumbprints hold both) and, with
-    ``geometric``, the 8 mirror / rotation transforms ``T`` (else the identity), for the pairs whose
-    uncropped correlation, or that of their symmetrised thumbnails, reaches ``prefilter`` (elsewhere
-    the uncropped correlation). B is compared plain."""
-    if len(A) == 0 or len(B) == 0:
-        return np.zeros((len(A), len(B)), np.float32)
+def _aligned_blocks(A: np.ndarray, B: np.ndarray, *, prefilter: float, block: int, geometric: bool):
+    """``(start, S)`` for consecutive row blocks of A: ``S`` is the block's rows of
+    :func:`aligned_correlation` (every view of A already folded in)."""
     C = len(CROPS)
     views = [A[:, :C], A[:, C:]] if A.shape[1] == 2 * C else [A[:, :C]]
     B = B[:, :C]
     Bt = dihedral(B) if geometric else B[None]  # (T, m, C, D): transformed once, for every view and block
     symB = _symmetrised(B) if geometric else None
-    out = np.full((len(A), len(B)), -np.inf, np.float32)
-    for view in views:
-        for s in range(0, len(A), block):
+    for s in range(0, len(A), block):
+        out = None
+        for view in views:
             a = view[s : s + block]
             S = a[:, 0] @ B[:, 0].T
             cand = S >= prefilter
@@ -227,8 +219,56 @@ def aligned_correlation(A: np.ndarray, B: np.ndarray, *, prefilter: float = PREF
                         np.einsum("nd,ncd->nc", a[i, 0], bt).max(1, initial=-1.0),
                         np.einsum("ncd,nd->nc", a[i, 1:], bt[:, 0]).max(1, initial=-1.0)))
                 S[i, j] = np.maximum(S[i, j], best)
-            np.maximum(out[s : s + len(a)], S, out=out[s : s + len(a)])
+            out = S if out is None else np.maximum(out, S)
+        yield s, out
+
+
+def aligned_correlation(A: np.ndarray, B: np.ndarray, *, prefilter: float = PREFILTER, block: int = 512,
+                        geometric: bool = True) -> np.ndarray:
+    """``(len(A), len(B))`` best-aligned thumbnail correlation; ``A``, ``B``: ``(n, len(CROPS), D)``.
+
+    ``S[i, j] = max_v max_t max_c max(A_v[i, 0] . T(B[j, c]), A_v[i, c] . T(B[j, 0]))`` over the crops
+    ``c``, the views ``v`` of A (plain and border-trimmed, when A's thumbprints hold both) and, with
+    ``geometric``, the 8 mirror / rotation transforms ``T`` (else the identity), for the pairs whose
+    uncropped correlation, or that of their symmetrised thumbnails, reaches ``prefilter`` (elsewhere
+    the uncropped correlation). B is compared plain. The audit needs only each row's best match:
+    :func:`best_aligned_match` gives it in memory that does not grow with ``len(A)``."""
+    out = np.full((len(A), len(B)), -np.inf, np.float32)
+    if len(A) and len(B):
+        for s, S in _aligned_blocks(A, B, prefilter=prefilter, block=block, geometric=geometric):
+            out[s : s + len(S)] = S
     return out
+
+
+def best_aligned_match(A: np.ndarray, B: np.ndarray, *, valid_a=None, valid_b=None, later_only: bool = False,
+                       prefilter: float = PREFILTER, geometric: bool = True,
+                       max_cells: int = 1 << 24) -> tuple[np.ndarray, np.ndarray]:
+    """Each row of A's best match in B under :func:`aligned_correlation`: ``(j, score)`` arrays, with
+    ``score = -1`` where nothing is allowed. ``valid_a`` / ``valid_b``: rows and columns that may match
+    (the others score -1); ``later_only`` (A and B the same set): row i matches only j > i. Computed
+    a block of rows at a time, at most ``max_cells`` scores held at once: memory flat in ``len(A)``
+    (the full matrix at 10k x 100k would be 4 GB).
+
+    >>> A = np.zeros((3, len(CROPS), THUMB * THUMB), np.float32); A[:, :, 0] = 1
+    >>> best_aligned_match(A, A, later_only=True)[0].tolist()
+    [1, 2, 0]
+    """
+    n, m = len(A), len(B)
+    best_j, best_s = np.zeros(n, np.int64), np.full(n, -1.0, np.float32)
+    if not n or not m:
+        return best_j, best_s
+    block = int(max(1, min(512, max_cells // m)))
+    for s, S in _aligned_blocks(A, B, prefilter=prefilter, block=block, geometric=geometric):
+        rows = np.arange(s, s + len(S))
+        if valid_b is not None:
+            S[:, ~np.asarray(valid_b, bool)] = -1.0
+        if valid_a is not None:
+            S[~np.asarray(valid_a, bool)[rows]] = -1.0
+        if later_only:
+            S[np.arange(m)[None, :] <= rows[:, None]] = -1.0
+        j = S.argmax(1)
+        best_j[rows], best_s[rows] = j, S[np.arange(len(S)), j]
+    return best_j, best_s
 
 
 # ----------------------------------------------------------------------------- the audit
@@ -344,22 +384,19 @@ def audit_content(references: Sequence[ImageRecord] = (), generations: Sequence[
         """For each row of A: its best match in B above the threshold, as (j, score, kind)."""
         out: dict[int, tuple[int, float, str]] = {}
         bh = {audit.hashes.get(content_key(b)): j for j, b in enumerate(brecs)}
-        S = aligned_correlation(A, B)
-        if same_set:
-            np.fill_diagonal(S, -1.0)
-            S = np.where(np.triu(np.ones_like(S, bool), 1), S, -1.0)  # each pair once: i < j
-        S[astd < FLAT_STD] = -1.0
-        S[:, bstd < FLAT_STD] = -1.0
+        # each row's best match only (each pair once within a set: i < j), never the whole matrix
+        best_j, best_s = best_aligned_match(A, B, valid_a=astd >= FLAT_STD, valid_b=bstd >= FLAT_STD,
+                                            later_only=same_set)
         for i, a in enumerate(arecs):
             h = audit.hashes.get(content_key(a))
             j = bh.get(h) if h is not None else None
             if j is not None and not (same_set and j <= i):
                 out[i] = (j, 1.0, "copy")
                 continue
-            if S.shape[1] and S[i].max() >= threshold:
-                j = int(S[i].argmax())
+            if len(brecs) and best_s[i] >= threshold:
+                j = int(best_j[i])
                 kind = "copy" if h is not None and audit.hashes.get(content_key(brecs[j])) == h else "near-copy"
-                out[i] = (j, float(S[i, j]), kind)
+                out[i] = (j, float(best_s[i]), kind)
         return out
 
     # generations: references first (the stronger finding), then the gallery
