@@ -274,7 +274,7 @@ def test_rca_method_names_with_slashes(tmp_path, dreambooth_rows):
 
 
 def test_aps_cache_never_unpickles(tmp_path):
-    from idbench.metrics.attributes import probe_key, train_attribute_probes
+    from idbench.cache.probes import cached_attribute_probes, probe_key
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((40, 4))
@@ -284,7 +284,7 @@ def test_aps_cache_never_unpickles(tmp_path):
     evil = np.array([_Pwn(str(marker))], dtype=object)
     path = tmp_path / f"aps-probes-{probe_key(X.astype(np.float32), Y, ['Male'], 1.0)}.npz"
     np.savez(str(path)[:-4], names=evil)
-    probes = train_attribute_probes(X, Y, ["Male"], cache_dir=tmp_path)
+    probes = cached_attribute_probes(X, Y, ["Male"], cache_dir=tmp_path)
     assert not marker.exists() and "Male" in probes
 
 

@@ -101,3 +101,23 @@ def test_the_check_sees_a_violation():
     """The rule is live: an upward import (a metric reaching the study) would be reported."""
     assert layer("idbench.study") > layer("idbench.metrics.rca")
     assert layer("idbench.protocols.retrieval_views") > layer("idbench.views.table")
+
+
+def test_metrics_do_no_file_io():
+    """No metric module opens, writes or saves a file, or reads the environment: I/O belongs to the
+    data, cache and encoder layers."""
+    calls = ("open", "savez", "save", "load", "write_text", "write_bytes", "read_text", "read_bytes", "mkdir",
+             "unlink", "getenv", "environ")
+    io_modules = ("os", "shutil", "pathlib", "sqlite3", "tempfile", "pickle", "requests", "urllib")
+    found = []
+    for path in sorted((SRC / "idbench" / "metrics").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            mods = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{path.name}:{node.lineno} imports {m}" for m in mods if m.split(".")[0] in io_modules]
+            name = (node.func.attr if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) else
+                    node.func.id if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) else
+                    node.attr if isinstance(node, ast.Attribute) and node.attr == "environ" else None)
+            if name in calls:
+                found.append(f"{path.name}:{node.lineno} {name}")
+    assert found == []

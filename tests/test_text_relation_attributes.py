@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from idbench.cache.probes import cached_attribute_probes
 from idbench.metrics.attributes import attribute_preservation, train_attribute_probes
 from idbench.metrics.relation import relation_fidelity, relation_prompts, rfs_for_images
 from idbench.metrics.text import clip_t, fill_prompt, prompt_gate
@@ -41,8 +42,8 @@ def test_aps_balanced_accuracy_by_hand(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((80, 6))
     Y = np.stack([(X[:, 0] > 0), (X[:, 1] > 0.5)], axis=1).astype(int)
-    probes = train_attribute_probes(X, Y, ["Male", "Young"], cache_dir=tmp_path)
-    again = train_attribute_probes(X, Y, ["Male", "Young"], cache_dir=tmp_path)  # from the cache
+    probes = cached_attribute_probes(X, Y, ["Male", "Young"], cache_dir=tmp_path)
+    again = cached_attribute_probes(X, Y, ["Male", "Young"], cache_dir=tmp_path)  # from the cache
     assert len(list(tmp_path.glob("aps-probes-*.npz"))) == 1 and set(again) == {"Male", "Young"}
     Xg0 = rng.standard_normal((10, 6))
     for name in ("Male", "Young"):  # the cached probes predict exactly as the fitted ones

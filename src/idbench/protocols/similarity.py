@@ -750,9 +750,10 @@ def score_aps(face_encoder: Encoder, attribute_rows: list[dict], attribute_names
     over its reference images listed in the attributes file; balanced accuracy per attribute."""
     from pathlib import Path
 
+    from idbench.cache.probes import cached_attribute_probes
     from idbench.cache.store import default_cache_dir
     from idbench.data.records import ImageRecord
-    from idbench.metrics.attributes import attribute_preservation, train_attribute_probes
+    from idbench.metrics.attributes import attribute_preservation
 
     recs = [ImageRecord(f"attr/{i}", Path(r["path"]), r.get("subject", "")) for i, r in enumerate(attribute_rows)]
     emb = embed_records(face_encoder, recs, cache=cache, problems=problems, progress=progress, desc="attribute faces")
@@ -761,7 +762,7 @@ def score_aps(face_encoder: Encoder, attribute_rows: list[dict], attribute_names
         raise ValueError("APS needs at least 4 labelled images with a detected face")
     X = np.stack([emb[r.id].vectors[0] for r, _ in keep])
     Y = np.array([[int(float(row[a])) for a in attribute_names] for _, row in keep])
-    probes = train_attribute_probes(X, Y, attribute_names, cache_dir=default_cache_dir() / "probes")
+    probes = cached_attribute_probes(X, Y, attribute_names, cache_dir=default_cache_dir() / "probes")
     by_path = {str(Path(row["path"]).resolve()): Y[k] for k, (_, row) in enumerate(keep)}
     subject_labels = {}
     for s, rs in references.by_subject().items():
