@@ -387,7 +387,8 @@ def test_judge_specs_are_checked():
     j = create_encoder("judge:gpt-4o#aspects=concept,concurrency=3")
     assert (j.kind, j.model, j.aspects, j.concurrency, j.name) == ("judge", "gpt-4o", ("concept",), 3, "judge:gpt-4o")
     for bad, why in (("judge:gpt-4o#aspects=style", "unknown aspect"), ("judge:gpt-4o#concurrency=0", "at least 1"),
-                     ("judge:gpt-4o#key=sk-1", "unknown option"), ("judge:hf:Qwen/Qwen2-VL-2B-Instruct", "not available")):
+                     ("judge:gpt-4o#key=sk-1", "unknown option"), ("judge:hf:", "name the model"),
+                     ("judge:hf:Qwen/Qwen2-VL-2B-Instruct#base_url=http://h:1/v1", "for endpoints")):
         with pytest.raises(Exception, match=why):
             create_encoder(bad)
 
