@@ -11,7 +11,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import linalg
 
 #: Below this many samples per feature dimension FID is dominated by its small-sample bias
 #: (the covariance of n < d samples is singular; Chong & Forsyth 2020): idbench warns and points to KID.
@@ -38,6 +37,8 @@ def trace_sqrt_product(X: np.ndarray, Y: np.ndarray) -> float:
     * otherwise: the eigenvalues of S_X^{1/2} S_Y S_X^{1/2} (symmetric, ``eigvalsh``), as clean-fid
       and torchmetrics do.
     """
+    from scipy import linalg  # (imported when FID is computed: it is opt-in)
+
     n, m, d = len(X), len(Y), X.shape[1]
     A = X - X.mean(0)
     B = Y - Y.mean(0)

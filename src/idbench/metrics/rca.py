@@ -19,28 +19,36 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import confusion_matrix
 
 from idbench.stats.bootstrap import wilson_interval
 
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression
 
-class _Probe(LogisticRegression):
-    """Logistic regression without sklearn's 'more classes than half the samples' warning: identity
-    oracles always have few images per class."""
 
-    def fit(self, X, y, sample_weight=None):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
-            return super().fit(X, y, sample_weight)
+_PROBE = None
 
 
 def _probe(C: float, seed: int) -> LogisticRegression:
-    return _Probe(C=C, max_iter=2000, random_state=seed)
+    """A logistic regression without sklearn's 'more classes than half the samples' warning (identity
+    oracles always have few images per class); scikit-learn is imported when a probe is first made."""
+    global _PROBE
+    if _PROBE is None:
+        from sklearn.linear_model import LogisticRegression
+
+        class _Probe(LogisticRegression):
+            def fit(self, X, y, sample_weight=None):
+                import warnings
+
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
+                    return super().fit(X, y, sample_weight)
+
+        _PROBE = _Probe
+    return _PROBE(C=C, max_iter=2000, random_state=seed)
 
 
 @dataclass
@@ -226,6 +234,8 @@ def _summarise(oracle: Oracle, y: np.ndarray, correct: np.ndarray, top5: np.ndar
         per[c] = {"acc_gen": ag, "acc_real": ar, "rca": rca_c, "n": int(m.sum()),
                   "rca_ci": [lo / ar, hi / ar] if ar and ar > 0 else [float("nan")] * 2}
     labels = oracle.classes
+    from sklearn.metrics import confusion_matrix
+
     cm = confusion_matrix(y, pred, labels=labels) if len(y) else np.zeros((len(labels), len(labels)), int)
     rca = acc_gen / oracle.acc_real if oracle.acc_real > 0 else float("nan")
     return RCAResult(oracle.acc_real, acc_gen, float(top5.mean()) if len(y) else float("nan"), rca, per,
