@@ -85,3 +85,23 @@ def test_heatmaps_skip_metrics_without_values(tmp_path, dreambooth_rows):
     res.summarise(n_resamples=100)
     ctx = build_context(res, tmp_path)
     assert [h["metric"] for h in ctx["heatmaps"]] == ["cos[x]"]
+
+
+def test_a_thumbnail_of_a_large_jpeg_is_decoded_small_and_its_face_box_stays_in_place(tmp_path):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from idbench.report.examples import thumbnail_jpeg
+
+    img = Image.new("RGB", (2400, 1800), (40, 40, 40))
+    img.save(tmp_path / "big.jpg", quality=95)
+    img.save(tmp_path / "big.png")
+    box = [[600, 450, 1800, 1350]]
+    a, b = (np.asarray(Image.open(io.BytesIO(thumbnail_jpeg(tmp_path / n, boxes=box))), np.int16) for n in ("big.jpg", "big.png"))
+    assert a.shape == b.shape == (84, 112, 3)
+    green = lambda x: (x[..., 1] > 150) & (x[..., 0] < 100)  # noqa: E731
+    ys, xs = np.nonzero(green(a))
+    yp, xp = np.nonzero(green(b))
+    assert abs(xs.min() - xp.min()) <= 1 and abs(ys.max() - yp.max()) <= 1 and abs(xs.min() - 28) <= 2

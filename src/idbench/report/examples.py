@@ -31,12 +31,15 @@ def thumbnail_jpeg(path: str | Path, size: int = THUMB, boxes: list | None = Non
 
     try:
         with Image.open(path) as im:
+            full = im.size
+            im.draft("RGB", (2 * size, 2 * size))  # a JPEG decoded at reduced size: a thumbnail needs no more
             im = im.convert("RGB")
+            k = im.width / full[0]  # the boxes are in the full image's pixels
             scale = min(1.0, size / max(im.size))
             if boxes:
                 draw = ImageDraw.Draw(im)
                 for b in boxes:
-                    draw.rectangle([float(v) for v in b[:4]], outline=(0, 220, 0), width=max(2, int(3 / scale)))
+                    draw.rectangle([float(v) * k for v in b[:4]], outline=(0, 220, 0), width=max(2, int(3 / scale)))
             im.thumbnail((size, size))
             buf = io.BytesIO()
             im.save(buf, format="JPEG", quality=80)
