@@ -191,7 +191,9 @@ def rank_protocol(
                     if sel:
                         groups.setdefault(method, {})[grp] = _nanmean(gres.per_query["ap"][sel])
             section["per_group"][lv] = {"group_level": parent, "map": groups}
-    section["examples"] = _examples(Q, qrecs, G, gal, levels[-1], labels_of, n_examples)
+    # failures first: a query whose first match (the ranking's own, exclusions applied) is another identity
+    wrong = np.asarray(res.per_query["cmc@1"]) == 0 if levels and len(qrecs) else np.zeros(len(qrecs), bool)
+    section["examples"] = _examples(Q, qrecs, G, gal, levels[-1], labels_of, n_examples, wrong)
     results.sections["retrieval"] = section
     return section
 
@@ -269,14 +271,13 @@ def _nanmean(v: np.ndarray) -> float:
     return float(v.mean()) if v.size else float("nan")
 
 
-def _examples(Q, qrecs: list[ImageRecord], G, gal: list[ImageRecord], level, labels_of, n) -> list[dict]:
-    """Up to ``n`` queries with their top-5 gallery items, for the report: failures first (the top
-    item has another identity), spread round-robin over methods and, within a method, over subjects.
-    Paths are absolute, so the report finds them whatever the working folder."""
+def _examples(Q, qrecs: list[ImageRecord], G, gal: list[ImageRecord], level, labels_of, n, wrong) -> list[dict]:
+    """Up to ``n`` queries with their top-5 gallery items, for the report: failures first (``wrong``:
+    the ranking put another identity first), spread round-robin over methods and, within a method,
+    over subjects. Only the chosen queries are searched again for their top 5. Paths are absolute,
+    so the report finds them whatever the working folder."""
     if len(qrecs) == 0:
         return []
-    sims, idx = topk_search(Q, G, 5)
-    wrong = [gal[int(idx[i, 0])].label(level) != labels_of[r.subject].get(level, "") for i, r in enumerate(qrecs)]
     queues: dict[str, list[int]] = {}
     for m in sorted({r.method or "" for r in qrecs}):
         mine = [i for i, r in enumerate(qrecs) if (r.method or "") == m]
@@ -296,14 +297,17 @@ def _examples(Q, qrecs: list[ImageRecord], G, gal: list[ImageRecord], level, lab
             if k < len(queues[m]) and len(chosen) < n:
                 chosen.append(queues[m][k])
         k += 1
+    if not chosen:
+        return []
+    sims, idx = topk_search(Q[chosen], G, 5)
     out = []
-    for i in chosen:
+    for k, i in enumerate(chosen):
         r = qrecs[i]
         want = labels_of[r.subject].get(level, "")
         out.append({"query_path": str(r.path.resolve()), "method": r.method or "", "subject": r.subject, "level": level,
                     "top": [{"path": str(gal[int(j)].path.resolve()), "label": gal[int(j)].label(level),
                              "correct": gal[int(j)].label(level) == want, "sim": float(sv)}
-                            for sv, j in zip(sims[i], idx[i])]})
+                            for sv, j in zip(sims[k], idx[k])]})
     return out
 
 
