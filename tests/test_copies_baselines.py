@@ -432,3 +432,26 @@ def test_the_audits_best_match_equals_the_full_matrix_and_holds_a_block_at_a_tim
         peaks[n] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     assert peaks[5000] - peaks[500] < 0.25 * (5000 - 500) * 100 * 4, peaks  # the matrix would add 4500 x 100 floats
+
+
+def test_a_warm_audit_reads_its_comparisons_back(tmp_path, dreambooth_rows, monkeypatch):
+    import shutil
+
+    import idbench.data.content as content
+    from idbench.cache.store import EmbeddingCache
+    from idbench.data.records import ImageRecord
+    from tests.conftest import DREAMBOOTH
+
+    refs = [ImageRecord(f"r{k}", DREAMBOOTH / r["path"], r["subject"]) for k, r in enumerate(dreambooth_rows[:6])]
+    shutil.copy(refs[0].path, tmp_path / "copy.jpg")
+    gens = [ImageRecord("g0", tmp_path / "copy.jpg", refs[0].subject, method="m"),
+            ImageRecord("g1", DREAMBOOTH / dreambooth_rows[9]["path"], "x", method="m")]
+    cache = EmbeddingCache(tmp_path / "cache")
+    calls = []
+    real = content.best_aligned_match
+    monkeypatch.setattr(content, "best_aligned_match", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = content.audit_content(refs, gens, cache=cache)
+    n = len(calls)
+    again = content.audit_content(refs, gens, cache=cache)
+    assert n > 0 and len(calls) == n  # nothing compared again
+    assert first.section(gens) == again.section(gens) and "g0" in {c.record.id for c in again.generation_copies.values()}

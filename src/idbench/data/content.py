@@ -399,9 +399,35 @@ def audit_content(references: Sequence[ImageRecord] = (), generations: Sequence[
                 out[i] = (j, float(best_s[i]), kind)
         return out
 
+    def compare() -> dict[str, np.ndarray]:
+        """The four comparisons, as arrays (rows i, matches j, scores, copy 1 / near-copy 0)."""
+        out = {}
+        for name, args in (("g_ref", (G, grecs, gstd, R, rrecs, rstd)), ("g_gal", (G, grecs, gstd, L, lrecs, lstd)),
+                           ("leak", (L, lrecs, lstd, R, rrecs, rstd))):
+            found = matches(*args)
+            out[name] = np.array([[i, j, score, kind == "copy"] for i, (j, score, kind) in sorted(found.items())],
+                                 np.float64).reshape(-1, 4)
+        found = matches(R, rrecs, rstd, R, rrecs, rstd, same_set=True)
+        out["dup"] = np.array([[i, j, score, kind == "copy"] for i, (j, score, kind) in sorted(found.items())],
+                              np.float64).reshape(-1, 4)
+        return out
+
+    # a re-run with the same images and thresholds reads the comparisons back (the thumbprints alone are cached)
+    from idbench.cache.results import cached_arrays
+    from idbench.cache.store import default_cache_dir
+
+    ids = [np.array([audit.hashes.get(content_key(r), content_key(r)) for r in recs], dtype=object)
+           for recs in (rrecs, grecs, lrecs)]
+    found = cached_arrays("content-audit", ["content-audit-v1", Thumbprint.cache_id, threshold, PREFILTER, FLAT_STD, *ids],
+                          compare, root=(getattr(cache, "directory", None) or default_cache_dir()) if cache is not None
+                          else None)
+
+    def pairs(name):
+        return [(int(i), int(j), float(score), "copy" if k else "near-copy") for i, j, score, k in found[name]]
+
     # generations: references first (the stronger finding), then the gallery
-    for set_name, B, brecs, bstd in (("reference", R, rrecs, rstd), ("gallery", L, lrecs, lstd)):
-        for i, (j, score, kind) in matches(G, grecs, gstd, B, brecs, bstd).items():
+    for set_name, key_name, brecs in (("reference", "g_ref", rrecs), ("gallery", "g_gal", lrecs)):
+        for i, j, score, kind in pairs(key_name):
             key = content_key(grecs[i])
             if key not in audit.generation_copies:
                 audit.generation_copies[key] = CopyMatch(grecs[i], brecs[j], set_name, kind, score)
@@ -409,9 +435,9 @@ def audit_content(references: Sequence[ImageRecord] = (), generations: Sequence[
         problems.add(c.record.path, "copy" if c.kind == "copy" else "near_copy",
                      f"{c.describe()}; flagged (column copy_of), counted on its method's row and never scored "
                      "against its own source", "flagged")
-    for i, (j, score, kind) in matches(L, lrecs, lstd, R, rrecs, rstd).items():
+    for i, j, score, kind in pairs("leak"):
         audit.gallery_leaks[content_key(lrecs[i])] = CopyMatch(lrecs[i], rrecs[j], "reference", kind, score)
-    for i, (j, score, kind) in matches(R, rrecs, rstd, R, rrecs, rstd, same_set=True).items():
+    for i, j, score, kind in pairs("dup"):
         c = CopyMatch(rrecs[j], rrecs[i], "reference", kind, score)
         audit.reference_duplicates.append(c)
         problems.add(c.record.path, "duplicate_reference", f"{c.describe()}: the subject's real baseline compares "
