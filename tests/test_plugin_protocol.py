@@ -20,9 +20,13 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "plugin-protocol"
 
 @pytest.fixture(scope="module")
 def plugin_path(tmp_path_factory) -> Path:
+    import shutil
+
     target = tmp_path_factory.mktemp("site")
+    src = tmp_path_factory.mktemp("example") / "plugin-protocol"  # built from a copy: nothing is written into the repo
+    shutil.copytree(EXAMPLE, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                        "--target", str(target), str(EXAMPLE)], capture_output=True, text=True, timeout=300)
+                        "--target", str(target), str(src)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     return target
 
