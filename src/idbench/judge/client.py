@@ -213,20 +213,13 @@ def error_kind(error) -> str:
         import openai
     except ImportError:  # a local model's failure: no endpoint kinds
         return "other"
-    if isinstance(error, openai.APITimeoutError):
-        return "timeout"
-    if isinstance(error, openai.APIConnectionError):
-        return "connection"
-    if isinstance(error, openai.RateLimitError):
-        return "rate_limited"
-    if isinstance(error, openai.AuthenticationError):
-        return "authentication"
-    if isinstance(error, openai.PermissionDeniedError):
-        return "permission"
-    if isinstance(error, openai.NotFoundError):
-        return "model_not_found"
-    if isinstance(error, openai.ContentFilterFinishReasonError):
-        return "refused"
+    kinds = ((openai.APITimeoutError, "timeout"), (openai.APIConnectionError, "connection"),  # (a timeout first)
+             (openai.RateLimitError, "rate_limited"), (openai.AuthenticationError, "authentication"),
+             (openai.PermissionDeniedError, "permission"), (openai.NotFoundError, "model_not_found"),
+             (openai.ContentFilterFinishReasonError, "refused"))
+    for cls, kind in kinds:
+        if isinstance(error, cls):
+            return kind
     if isinstance(error, (openai.BadRequestError, openai.UnprocessableEntityError)):
         text = str(error).lower()
         return "refused" if "content" in text and ("policy" in text or "filter" in text) else "bad_request"
