@@ -14,7 +14,7 @@ dependency). Layers, lowest first:
 7. ``protocols``;
 8. ``presets``, ``generate``, ``generators``, ``scale``, ``world``, ``distractors``, ``nearid`` pipelines;
 9. ``report``;
-10. ``study``;
+10. ``study``, ``write`` (a results folder written as one unit);
 11. ``cli``.
 
 Besides the layers: ``report`` and ``cli`` reach protocols through the registry
@@ -43,7 +43,7 @@ LAYERS = {
     "idbench.presets": 8, "idbench.generate": 8, "idbench.generators": 8, "idbench.scale": 8, "idbench.world": 8,
     "idbench.distractors": 8, "idbench.nearid": 8,
     "idbench.report": 9,
-    "idbench.study": 10,
+    "idbench.write": 10, "idbench.study": 10,
     "idbench.cli": 11,
 }
 

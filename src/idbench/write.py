@@ -1,0 +1,97 @@
+"""Writing a study's results folder as one unit: the study's files, the protocols' own files (NearID
+samples, RCA confusions), the paper tables, and the report, which is drawn by :mod:`idbench.report`
+from the committed folder. :meth:`idbench.study.StudyResults.write` calls this; the study itself
+only plans and runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from idbench.results import Results
+
+
+def write_results_folder(results: Results, out_dir: str | Path, *, report: bool = True, merge: bool = True,
+                         replace: bool = False, echo=None) -> Results:
+    """Write summary.json, per_image.csv (+ .parquet), problems.csv, tables.md / tables.tex, the
+    protocols' own files (NearID samples, RCA confusions) and, with ``report``, report.html.
+
+    The folder is written as one unit (:mod:`idbench.folder`): under its lock, between a
+    ``writing`` and a ``complete`` manifest. With ``merge`` (default) a folder that already holds
+    results is added to only if it is the same study (same references, gallery, samples, encoders
+    and options where both have them) and consistent; otherwise :class:`~idbench.folder.FolderError`
+    says why. ``replace`` writes over whatever is there.
+
+    Returns the results written (``results`` merged with the folder's earlier ones when merging)."""
+    from idbench.folder import FolderError, ResultsFolder, fault_point, same_study
+    from idbench.report.tables import write_tables
+    from idbench.results import OUTPUT_FILES, ResultsError
+
+    out = Path(out_dir)
+    for name in OUTPUT_FILES:
+        if (out / name).is_dir():
+            raise FolderError(f"{out / name} is a folder; the results file of that name cannot be written there")
+    folder = ResultsFolder(out)
+    with folder.lock(echo=echo):
+        r = results
+        recovered = folder.recover()  # an interrupted earlier write: back to its last complete state first
+        if recovered and echo is not None:
+            echo(f"{out}: {recovered}")
+        if merge and not replace and (out / "summary.json").exists():
+            folder.check()
+            try:
+                old = Results.read(out, check=False)
+            except (ResultsError, OSError) as e:
+                raise FolderError(f"cannot add to {out}: {e}. Use --replace to write over it, or another folder") from None
+            ident = r.sections.get("study", {}).get("identity") or {}
+            was = old.sections.get("study", {}).get("identity")
+            if was is None:
+                raise FolderError(f"{out} holds results that do not record which study produced them (written by an "
+                                  "older idbench or by hand); use --replace to write over them, or another folder")
+            diffs = same_study(was, ident) + old.stale_rows(r)
+            if diffs:
+                raise FolderError(f"{out} holds another study: " + "; ".join(diffs) + ". Use --replace to write over "
+                                  "it, or another folder")
+            r = old.merge(r)
+            r.summarise(n_resamples=results.bootstrap.get("n_resamples", 2000), seed=results.bootstrap.get("seed", 0))
+        folder.begin()
+        if replace:
+            from idbench.folder import clear_study_files
+
+            gone = clear_study_files(out, OUTPUT_FILES)
+            if gone and echo is not None:
+                echo(f"--replace: removed the previous study's files from {out} ({', '.join(sorted(gone))})")
+        from idbench.report.examples import store_thumbnails
+
+        store_thumbnails(r.sections, out, res=r)
+        written = r.write_files(out)
+        written += write_tables(r, out)
+        fault_point("tables")
+        nearid = r.sections.get("nearid")
+        if nearid and nearid.get("samples") is not None:
+            _write_nearid_samples(nearid["samples"], out / "nearid_samples.csv")
+            written.append(out / "nearid_samples.csv")
+        if "rca" in r.sections:
+            from idbench.report.confusion import write_confusions
+
+            written += write_confusions(r.sections["rca"], out, figures=report)
+        folder.commit(written)
+        if report:  # derived from the committed folder (not in the manifest: `idbench report` re-renders it)
+            from idbench.report.html import render_report
+
+            render_report(out)
+    return r
+
+
+def _write_nearid_samples(rows: list[dict], path: Path) -> None:
+    import csv
+    import io
+
+    from idbench.atomic import atomic_write_bytes
+
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(["sample_id", "source", "min_margin", "success"])
+    for r in rows:
+        w.writerow([r["sample_id"], r["source"], "" if r["min_margin"] is None else f"{r['min_margin']:.6g}",
+                    "" if r["success"] is None else r["success"]])
+    atomic_write_bytes(path, buf.getvalue().encode("utf-8", "surrogateescape"))
