@@ -38,19 +38,25 @@ class EncoderActor:
         self.enc = enc.real() if hasattr(enc, "real") else enc
 
     def __call__(self, batch: dict) -> dict:
-        from idbench.data.images import ImageError, load_image
+        """The batch through :func:`idbench.embed.embed_records`, the one guarded embedding loop (an
+        unreadable image, a wrong number of results, NaN or inf rows: named per image, the rest kept),
+        with the same reduced-size decoding as a local run."""
+        from idbench.embed import embed_records
 
-        keys, paths = list(batch["key"]), list(batch["path"])
-        items, ok, errors = [], [], {}
-        for k, p in zip(keys, paths):
-            try:
-                items.append(self.enc.preprocess(load_image(p, min_side=getattr(self.enc, "decode_min_side", None))))
-                ok.append(k)
-            except ImageError as e:
-                errors[k] = f"{e.kind}\t{e.reason}"
-            except Exception as e:  # one image's failure costs only that image
-                errors[k] = f"encoder_error\t{type(e).__name__}: {e}"
-        embs = dict(zip(ok, self.enc.embed_batch(items))) if items else {}
+        keys, paths = [str(k) for k in batch["key"]], [str(p) for p in batch["path"]]
+        recs = [ImageRecord(k, Path(p), "ray") for k, p in zip(keys, paths)]
+        log = ProblemLog()
+        try:
+            embs = embed_records(self.enc, recs, cache=None, problems=log, progress=False, batch_size=max(1, len(recs)),
+                                 num_workers=1)
+        except Exception as e:  # noqa: BLE001 - the batch's failure is named on each of its images
+            embs, log = {}, ProblemLog()
+            for p in paths:
+                log.add(p, "encoder_error", f"{type(e).__name__}: {e}")
+        by_path = {}
+        for prob in log.items:
+            by_path.setdefault(prob.path, f"{prob.kind}\t{prob.reason}")
+        errors = {k: by_path.get(p, "encoder_error\tnot embedded") for k, p in zip(keys, paths) if k not in embs}
         out = {"key": [], "n": [], "dim": [], "vectors": [], "boxes": [], "scores": [], "error": []}
         for k in keys:
             e = embs.get(k)
