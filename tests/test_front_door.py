@@ -353,3 +353,24 @@ def test_the_ranking_engine_equals_the_per_query_definitions():
         assert np.isclose(res.per_query["map@r"][i], R.map_at_r(ranks))
         assert np.isclose(res.per_query["p@1"][i], R.precision_at_1(ranks))
         assert np.isclose(res.per_query["cmc@5"][i], R.cmc_at_k(ranks, 5))
+
+
+def test_batch_size_reaches_every_protocols_embedding(study_inputs, monkeypatch):
+    import idbench.embed
+    from idbench.study import Study
+
+    seen = []
+    real = idbench.embed.embed_records
+
+    def spy(encoder, records, **kw):
+        seen.append((kw.get("desc"), kw.get("batch_size")))
+        return real(encoder, records, **kw)
+
+    for mod in ("similarity", "retrieval", "rca", "nearid", "distribution"):
+        monkeypatch.setattr(f"idbench.protocols.{mod}.embed_records", spy)
+    Study(refs=study_inputs / "refs", gen=study_inputs / "gen", gallery=study_inputs / "gallery.csv",
+          samples=study_inputs / "samples.csv", encoders=["test-color"], batch_size=7, distribution=True,
+          n_resamples=100, progress=False).run()
+    descs = {d for d, _ in seen}
+    assert {"gallery", "queries", "real (oracle)", "NearID samples", "real (FID)"} <= descs
+    assert {b for _, b in seen} == {7}, seen

@@ -10,9 +10,12 @@ from idbench.metrics.distribution import frechet_distance, kernel_inception_dist
 from idbench.protocols.common import embedding_matrix
 
 
-def distribution_protocol(real_records, generations, encoder, *, results, cache=None, problems=None, progress=True, seed=0):
-    emb_r = embed_records(encoder, real_records, cache=cache, problems=problems, progress=progress, desc="real (FID)")
-    emb_q = embed_records(encoder, generations.records, cache=cache, problems=problems, progress=progress, desc="generations")
+def distribution_protocol(real_records, generations, encoder, *, results, cache=None, problems=None, progress=True, seed=0,
+                          batch_size: int = 32):
+    emb_r = embed_records(encoder, real_records, cache=cache, problems=problems, progress=progress, desc="real (FID)",
+                          batch_size=batch_size)
+    emb_q = embed_records(encoder, generations.records, cache=cache, problems=problems, progress=progress, desc="generations",
+                          batch_size=batch_size)
     R, _ = embedding_matrix(emb_r, real_records)
     out = {"encoder": encoder.name, "real_images": len(R), "methods": {}, "warnings": []}
     for m, recs in generations.by_method().items():
@@ -33,7 +36,7 @@ def distribution_protocol(real_records, generations, encoder, *, results, cache=
 def _run(data, ctx) -> None:
     real = data.references.records if data.references is not None else data.gallery.records
     distribution_protocol(real, data.generations, ctx.image_encoder, results=ctx.results, cache=ctx.cache,
-                          problems=ctx.problems, progress=ctx.progress, seed=ctx.seed)
+                          problems=ctx.problems, progress=ctx.progress, seed=ctx.seed, batch_size=ctx.batch_size)
 
 
 from idbench.protocols import distribution_views  # noqa: E402

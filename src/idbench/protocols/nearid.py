@@ -10,11 +10,12 @@ from idbench.metrics.nearid import IdentityGroup, sample_margins, ssr_pa
 
 
 def embed_samples(samples: list[NearIDSample], encoder, *, cache=None, problems=None, progress=True,
-                  keep_partial: bool = False) -> list[IdentityGroup]:
+                  keep_partial: bool = False, batch_size: int = 32) -> list[IdentityGroup]:
     """Each sample's views and distractors embedded. A sample with a view that could not be embedded is
     left out, unless ``keep_partial``: then that view is a row of NaN (its margins are NaN)."""
     recs = [r for s in samples for r in s.views + [d for d in s.distractors if d is not None]]
-    emb = embed_records(encoder, recs, cache=cache, problems=problems, progress=progress, desc="NearID samples")
+    emb = embed_records(encoder, recs, cache=cache, problems=problems, progress=progress, desc="NearID samples",
+                         batch_size=batch_size)
     groups = []
     for s in samples:
         got = [v for v in s.views if v.id in emb]
@@ -57,12 +58,13 @@ def retrieval_map(groups: list[IdentityGroup], embed=None) -> float:
 
 
 def nearid_section(samples: list[NearIDSample], encoder, *, n_views: int = 3, cache=None, problems=None, progress=True,
-                   n_resamples: int = 2000, seed: int = 0, incomplete: str = "drop") -> tuple[dict, list[IdentityGroup]]:
+                   n_resamples: int = 2000, seed: int = 0, incomplete: str = "drop",
+                   batch_size: int = 32) -> tuple[dict, list[IdentityGroup]]:
     """SSR / PA with intervals, margins and counts for one encoder: the ``nearid`` section, with one
     row per scored sample (id, distractor source, smallest margin, whether every margin wins).
     ``incomplete``: see :func:`idbench.metrics.nearid.ssr_pa`."""
     groups = embed_samples(samples, encoder, cache=cache, problems=problems, progress=progress,
-                           keep_partial=incomplete == "valid_margins")
+                           keep_partial=incomplete == "valid_margins", batch_size=batch_size)
     margins = [sample_margins(g.views[:n_views], g.distractors[:n_views]) for g in groups]
     res = ssr_pa(margins, [g.source for g in groups], incomplete=incomplete)
     section = {"encoder": encoder.name, "n_views": n_views, "n_samples_given": len(samples),
@@ -133,7 +135,7 @@ def _run(data, ctx) -> None:
     n_views = ctx.opt("nearid", "n_views")
     section, groups = nearid_section(samples, ctx.image_encoder, n_views=n_views, cache=ctx.cache, problems=ctx.problems,
                                      progress=ctx.progress, n_resamples=ctx.n_resamples, seed=ctx.seed,
-                                     incomplete=ctx.opt("nearid", "incomplete"))
+                                     incomplete=ctx.opt("nearid", "incomplete"), batch_size=ctx.batch_size)
     if not groups:
         raise ValueError("no NearID sample could be embedded")
     if review:

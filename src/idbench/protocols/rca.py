@@ -19,7 +19,7 @@ from idbench.stats.bootstrap import wilson_interval
 
 
 def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, problems=None, progress=True, seed=0,
-                 references=None, content=None) -> dict:
+                 references=None, content=None, batch_size: int = 32) -> dict:
     """RCA per level; adds ``top1:<level>[enc]`` per image and returns the ``rca`` section.
 
     Subjects whose label is not one of the oracle's classes are left out and named; raises
@@ -30,8 +30,10 @@ def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, 
                                           {lv: {r.label(lv) for r in gallery} for lv in levels}, problems, "rca")
     content = content_audit(content, references.records if references is not None else (), generations.records,
                             gallery.records, results=results, cache=cache, problems=problems)
-    emb_g = embed_records(encoder, gallery.records, cache=cache, problems=problems, progress=progress, desc="real (oracle)")
-    emb_q = embed_records(encoder, gens, cache=cache, problems=problems, progress=progress, desc="generations")
+    emb_g = embed_records(encoder, gallery.records, cache=cache, problems=problems, progress=progress, desc="real (oracle)",
+                         batch_size=batch_size)
+    emb_q = embed_records(encoder, gens, cache=cache, problems=problems, progress=progress, desc="generations",
+                         batch_size=batch_size)
     X, recs = embedding_matrix(emb_g, gallery.records)
     Q, qrecs = embedding_matrix(emb_q, gens)
     rows = results.row_index()
@@ -161,7 +163,7 @@ def _run(data, ctx) -> None:
     levels = ctx.opt("rca", "levels") or list(data.gallery.levels)
     rca_protocol(data.gallery, data.generations, ctx.image_encoder, levels=levels, results=ctx.results, cache=ctx.cache,
                  problems=ctx.problems, progress=ctx.progress, seed=ctx.seed, references=data.references,
-                 content=data.content)
+                 content=data.content, batch_size=ctx.batch_size)
 
 
 from idbench.options import Option  # noqa: E402

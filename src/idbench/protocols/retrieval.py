@@ -55,6 +55,7 @@ def rank_protocol(
     n_resamples: int = 2000,
     seed: int = 0,
     content=None,
+    batch_size: int = 32,
 ) -> dict:
     """Run the protocol; adds per-image columns to ``results`` and returns the ``retrieval`` section.
 
@@ -97,8 +98,10 @@ def rank_protocol(
     if not gal_records:
         raise ValueError("every gallery image is a copy of a reference")
 
-    emb_g = embed_records(encoder, gal_records, cache=cache, problems=problems, progress=progress, desc="gallery")
-    emb_q = embed_records(encoder, gens, cache=cache, problems=problems, progress=progress, desc="queries")
+    emb_g = embed_records(encoder, gal_records, cache=cache, problems=problems, progress=progress, desc="gallery",
+                         batch_size=batch_size)
+    emb_q = embed_records(encoder, gens, cache=cache, problems=problems, progress=progress, desc="queries",
+                         batch_size=batch_size)
     G, gal = embedding_matrix(emb_g, gal_records)
     if len(gal) == 0:
         raise ValueError("no gallery image could be embedded")
@@ -117,7 +120,8 @@ def rank_protocol(
                      "subjects_not_in_gallery": left_out}
     real = None
     if refs:
-        emb_r = embed_records(encoder, refs, cache=cache, problems=problems, progress=progress, desc="references")
+        emb_r = embed_records(encoder, refs, cache=cache, problems=problems, progress=progress, desc="references",
+                             batch_size=batch_size)
         real = embedding_matrix(emb_r, refs)
     # a query never counts its own content (bytes or near-copy) as a match
     h_gal = [content.content_id(r) for r in gal]
@@ -318,7 +322,7 @@ def _run(data, ctx) -> None:
                   no_relevant=ctx.opt("retrieval", "no_relevant"), ties=ctx.opt("retrieval", "ties"),
                   leaked=ctx.opt("retrieval", "leaked"), within=ctx.opt("retrieval", "within"),
                   not_in_gallery=ctx.opt("retrieval", "not_in_gallery"), n_resamples=ctx.n_resamples, seed=ctx.seed,
-                  content=data.content)
+                  content=data.content, batch_size=ctx.batch_size)
 
 
 from idbench.options import Option  # noqa: E402
