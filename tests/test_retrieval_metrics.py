@@ -194,3 +194,35 @@ def test_query_ids_that_never_meet_the_gallery_change_nothing():
     assert np.array_equal(a.per_query["ap"], b.per_query["ap"]) and np.array_equal(a.n_candidates, b.n_candidates)
     c = retrieval_metrics(Q, ql, G, gl, query_ids=[f"g{i}" for i in range(30)], gallery_ids=[f"g{i}" for i in range(200)])
     assert (c.n_candidates == 199).all()
+
+
+@pytest.mark.parametrize("ties", ["pessimistic", "optimistic"])
+@pytest.mark.parametrize("share", [0.0, 1.0])  # the dense path and the candidate path
+def test_several_levels_at_once_equal_one_call_per_level(ties, share):
+    from idbench.metrics.retrieval import retrieval_metrics, retrieval_metrics_levels
+
+    rng = np.random.default_rng(7)
+    n_sub, per = 12, 5
+    subj = np.repeat(np.arange(n_sub), per)
+    cls = subj // 4  # nests: each subject inside one class
+    odd = rng.integers(0, 3, len(subj))  # does not nest: ranked on its own order
+    centres = rng.normal(size=(n_sub, 16))
+    G = centres[subj] + 0.6 * rng.normal(size=(len(subj), 16))
+    G = np.round(G / np.linalg.norm(G, axis=1, keepdims=True), 2)  # rounding makes ties
+    qs = rng.integers(0, n_sub + 1, 30)  # one subject (n_sub) is not in the gallery
+    Q = np.concatenate([centres, rng.normal(size=(1, 16))])[qs] + 0.6 * rng.normal(size=(30, 16))
+    Q = np.round(Q / np.linalg.norm(Q, axis=1, keepdims=True), 2)
+    qcls, qodd = qs // 4, qs % 3
+    gids = np.arange(len(G))
+    qids = np.where(np.arange(30) % 5 == 0, rng.integers(0, len(G), 30), -1)  # some queries meet their own id
+    levels = [(qcls, cls), (qs, subj), (qodd, odd)]
+    kw = dict(query_ids=qids, gallery_ids=gids, ties=ties, candidate_share=share, block_size=7)
+    together = retrieval_metrics_levels(Q, [q for q, _ in levels], G, [g for _, g in levels], **kw)
+    for (ql, gl), res in zip(levels, together):
+        alone = retrieval_metrics(Q, ql, G, gl, **kw)
+        for m in alone.per_query:  # ranks exactly; the mean relevant cosine up to float32 summation order
+            if m == "avg_cos":
+                np.testing.assert_allclose(res.per_query[m], alone.per_query[m], rtol=0, atol=1e-6)
+            else:
+                np.testing.assert_array_equal(res.per_query[m], alone.per_query[m], err_msg=m)
+        np.testing.assert_array_equal(res.n_relevant, alone.n_relevant)

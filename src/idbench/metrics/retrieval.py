@@ -215,22 +215,59 @@ def retrieval_metrics(
     >>> round(r.mean("ap"), 4)   # relevant at ranks 2 and 3: (1/2 + 2/3) / 2
     0.5833
     """
+    return retrieval_metrics_levels(query_emb, [query_labels], gallery_emb, [gallery_labels], query_ids=query_ids,
+                                    gallery_ids=gallery_ids, ks=ks, ties=ties, no_relevant=no_relevant,
+                                    block_size=block_size, device=device, candidate_share=candidate_share,
+                                    sort_elements=sort_elements, block_elements=block_elements)[0]
+
+
+def retrieval_metrics_levels(
+    query_emb: np.ndarray,
+    query_labels: Sequence[Sequence],
+    gallery_emb: np.ndarray,
+    gallery_labels: Sequence[Sequence],
+    *,
+    query_ids: Sequence | None = None,
+    gallery_ids: Sequence | None = None,
+    ks: Sequence[int] = DEFAULT_KS,
+    ties: str = "pessimistic",
+    no_relevant: str = "zero",
+    block_size: int = 1024,
+    device: str | None = None,
+    candidate_share: float = 0.05,
+    sort_elements: int = 1 << 24,
+    block_elements: int = 1 << 26,
+) -> list[RetrievalResult]:
+    """:func:`retrieval_metrics` at several label levels at once (``query_labels[k]`` and
+    ``gallery_labels[k]`` for level k, e.g. class then subject): each block of similarities is
+    computed once for every level. The gallery is ordered by all the levels together (coarsest
+    first), so each query's relevant items are one contiguous slice at every level that nests in
+    the ones before it (a subject inside its class); a level that does not nest is ranked on its own.
+    Results are identical to one :func:`retrieval_metrics` call per level.
+
+    >>> q = np.array([[1.0, 0.0]]); g = np.array([[0.0, 1.0], [1.0, 0.0], [0.6, 0.8]])
+    >>> [round(r.mean("ap"), 4) for r in retrieval_metrics_levels(q, [["x"], ["a"]], g, [["x", "x", "x"], ["a", "b", "a"]])]
+    [1.0, 0.5833]
+    """
     if ties not in ("pessimistic", "optimistic"):
         raise ValueError(f"ties must be 'pessimistic' or 'optimistic', got {ties!r}")
     if no_relevant not in ("zero", "skip", "error"):
         raise ValueError(f"no_relevant must be 'zero', 'skip' or 'error', got {no_relevant!r}")
+    if len(query_labels) != len(gallery_labels) or not len(query_labels):
+        raise ValueError("give the query and gallery labels of the same levels (at least one)")
     Q = np.ascontiguousarray(query_emb, dtype=np.float32)
     G = np.ascontiguousarray(gallery_emb, dtype=np.float32)
     if Q.ndim != 2 or G.ndim != 2 or Q.shape[1] != G.shape[1]:
         raise ValueError(f"expected (Q, D) and (G, D) embeddings, got {Q.shape} and {G.shape}")
-    if len(query_labels) != len(Q) or len(gallery_labels) != len(G):
-        raise ValueError("labels must have one entry per embedding row")
+    for ql, gl in zip(query_labels, gallery_labels):
+        if len(ql) != len(Q) or len(gl) != len(G):
+            raise ValueError("labels must have one entry per embedding row")
     if len(G) == 0:
         raise ValueError("the gallery is empty")
     ks = tuple(sorted({int(k) for k in ks}))
     if any(k < 1 for k in ks):
         raise ValueError(f"ks must be >= 1, got {ks}")
-    lq, lg = _encode_labels(query_labels, gallery_labels)
+    codes = [_encode_labels(ql, gl) for ql, gl in zip(query_labels, gallery_labels)]
     iq = ig = None
     if query_ids is not None and gallery_ids is not None:
         iq, ig = _encode_labels(query_ids, gallery_ids)
@@ -240,80 +277,111 @@ def retrieval_metrics(
 
     dev = torch.device(device) if device is not None else torch.device("cpu")
 
-    # The gallery sorted by label: each query's relevant items are one contiguous slice [lo, hi).
-    order = np.argsort(lg, kind="stable")
-    lg_s = lg[order]
-    n_codes = int(max(lq.max(initial=-1), lg.max(initial=-1))) + 1
-    lo_c = np.searchsorted(lg_s, np.arange(n_codes), side="left")
-    hi_c = np.searchsorted(lg_s, np.arange(n_codes), side="right")
-    lo_q, hi_q = lo_c[lq], hi_c[lq]
+    # The gallery ordered by every level (coarsest first): a level whose codes form one run each in
+    # that order has each query's relevant items in one contiguous slice [lo, hi); the others are
+    # ranked alone, in their own order.
+    order = np.lexsort([lg for _, lg in reversed(codes)])
+    together = [k for k, (_, lg) in enumerate(codes) if _runs(lg[order]) == len(np.unique(lg))]
+    alone = [k for k in range(len(codes)) if k not in together]
+    results: list[RetrievalResult | None] = [None] * len(codes)
+    kw = dict(query_ids=query_ids, gallery_ids=gallery_ids, ks=ks, ties=ties, no_relevant=no_relevant,
+              block_size=block_size, device=device, candidate_share=candidate_share, sort_elements=sort_elements,
+              block_elements=block_elements)
+    for k in alone:
+        results[k] = retrieval_metrics_levels(Q, [query_labels[k]], G, [gallery_labels[k]], **kw)[0]
+    if not together:
+        return results
+    nq = len(Q)
     Gt = torch.from_numpy(np.ascontiguousarray(G[order])).to(dev)
-    lo_t, hi_t = torch.from_numpy(lo_q).to(dev), torch.from_numpy(hi_q).to(dev)
     ig_t = torch.from_numpy(ig[order]).to(dev) if ig is not None else None
     iq_t = torch.from_numpy(iq).to(dev) if iq is not None else None
-
-    nq = len(Q)
-    out = {name: np.full(nq, np.nan) for name in METRICS}
-    for k in ks:
-        out[f"cmc@{k}"] = np.full(nq, np.nan)
-    n_rel = np.zeros(nq, dtype=np.int64)
     n_cand = np.full(nq, len(G), dtype=np.int64)
     if iq is not None:  # gallery items sharing the query's id are left out of its ranking
         ids, counts = np.unique(ig, return_counts=True)
         per_id = dict(zip(ids.tolist(), counts.tolist()))
         n_cand -= np.array([per_id.get(i, 0) for i in iq.tolist()], dtype=np.int64)
-    span = int((hi_q - lo_q).max()) if nq else 0
+    states = []
+    for k in together:
+        lq, lg = codes[k]
+        lg_s = lg[order]
+        n_codes = int(max(lq.max(initial=-1), lg.max(initial=-1))) + 1
+        first = np.full(n_codes, len(G), np.int64)
+        last = np.zeros(n_codes, np.int64)
+        np.minimum.at(first, lg_s, np.arange(len(G)))
+        np.maximum.at(last, lg_s, np.arange(1, len(G) + 1))
+        lo_q, hi_q = np.where(first[lq] < len(G), first[lq], 0), np.where(first[lq] < len(G), last[lq], 0)
+        out = {name: np.full(nq, np.nan) for name in METRICS}
+        for c in ks:
+            out[f"cmc@{c}"] = np.full(nq, np.nan)
+        states.append({"k": k, "lo": torch.from_numpy(lo_q).to(dev), "hi": torch.from_numpy(hi_q).to(dev),
+                       "span": int((hi_q - lo_q).max()) if nq else 0, "out": out,
+                       "n_rel": np.zeros(nq, dtype=np.int64)})
     block_size = max(1, min(block_size, block_elements // max(len(G), 1)))
     right = ties == "pessimistic"
-    inf = float("inf")
     for start in range(0, nq, block_size):
         stop = min(start + block_size, nq)
-        S = torch.from_numpy(Q[start:stop]).to(dev) @ Gt.T  # (B, G): the only full-size product
-        if span == 0:
-            continue
-        # relevant similarities: gathered from each query's slice (B x span, small)
-        ar = torch.arange(span, device=dev)
-        idx = lo_t[start:stop, None] + ar[None, :]
-        valid = ar[None, :] < (hi_t[start:stop] - lo_t[start:stop])[:, None]
-        idx = idx.clamp(max=len(G) - 1)
-        if iq_t is not None:
-            valid &= ig_t[idx] != iq_t[start:stop, None]
-        rel = torch.where(valid, S.gather(1, idx), torch.tensor(inf, device=dev))
-        R = valid.sum(1)
-        thr = rel.sort(dim=1).values  # ascending; +inf pads the rows with fewer relevant items
-        rmax = int(R.max())
-        n_rel[start:stop] = R.cpu().numpy()
-        if rmax == 0:
-            continue
-        thr = thr[:, :rmax].contiguous()
-        # Only items scoring at least the query's lowest relevant score can push a relevant item down.
-        # Few such candidates (the usual case): count them pair by pair. Many (a near-random encoder):
-        # tally every item's place among the relevant scores instead; time and memory stay bounded.
-        cand = S >= thr[:, :1]
-        n_cand_block = int(torch.count_nonzero(cand))
-        if n_cand_block <= candidate_share * cand.numel():
-            n_ge = _count_candidates(S, cand, thr, lo_t[start:stop], hi_t[start:stop],
-                                     ig_t, iq_t[start:stop] if iq_t is not None else None, right, rmax)
-        else:
-            del cand
-            n_ge = _count_dense(S, thr, rel, valid, R, ig_t, iq_t[start:stop] if iq_t is not None else None, right,
-                                sort_elements)
-        Rn = R.cpu().numpy()
-        k = np.arange(1, rmax + 1)
-        pos = np.clip(Rn[:, None] - k[None, :], 0, rmax - 1)  # k-th best relevant sits at ascending position R - k
-        ranks = np.where(k[None, :] <= Rn[:, None], k[None, :] + np.take_along_axis(n_ge, pos, axis=1), np.inf)
-        sims_rel = torch.where(valid, rel, torch.zeros((), device=dev)).sum(1) / R.clamp(min=1)
-        _fill(out, ranks, Rn, sims_rel.cpu().numpy(), start, ks)
+        S = torch.from_numpy(Q[start:stop]).to(dev) @ Gt.T  # (B, G): the only full-size product, for every level
+        iq_b = iq_t[start:stop] if iq_t is not None else None
+        for st in states:
+            if st["span"]:
+                _rank_block(S, st, start, stop, ig_t, iq_b, right, ks, candidate_share, sort_elements, len(G), dev)
+    for st in states:
+        out, n_rel = st["out"], st["n_rel"]
+        none = n_rel == 0
+        if none.any():
+            if no_relevant == "error":
+                bad = np.flatnonzero(none)[:5].tolist()
+                raise ValueError(f"{int(none.sum())} queries have no relevant gallery item (e.g. query indices {bad})")
+            for name in out:
+                if name != "avg_cos":
+                    out[name][none] = 0.0 if no_relevant == "zero" else np.nan
+        results[st["k"]] = RetrievalResult(out, n_rel, int(none.sum()), ks, n_cand.copy())
+    return results
 
-    none = n_rel == 0
-    if none.any():
-        if no_relevant == "error":
-            bad = np.flatnonzero(none)[:5].tolist()
-            raise ValueError(f"{int(none.sum())} queries have no relevant gallery item (e.g. query indices {bad})")
-        for name in out:
-            if name != "avg_cos":
-                out[name][none] = 0.0 if no_relevant == "zero" else np.nan
-    return RetrievalResult(out, n_rel, int(none.sum()), ks, n_cand)
+
+def _runs(x: np.ndarray) -> int:
+    """The number of runs of equal values in ``x``."""
+    return int(len(x) > 0) + int(np.count_nonzero(x[1:] != x[:-1]))
+
+
+def _rank_block(S, st: dict, start: int, stop: int, ig_t, iq_b, right: bool, ks, candidate_share: float,
+                sort_elements: int, n_gallery: int, dev) -> None:
+    """One level's ranks for the queries ``start:stop`` from their similarity block ``S``."""
+    import torch
+
+    inf = float("inf")
+    span, lo_t, hi_t = st["span"], st["lo"][start:stop], st["hi"][start:stop]
+    # relevant similarities: gathered from each query's slice (B x span, small)
+    ar = torch.arange(span, device=dev)
+    idx = lo_t[:, None] + ar[None, :]
+    valid = ar[None, :] < (hi_t - lo_t)[:, None]
+    idx = idx.clamp(max=n_gallery - 1)
+    if iq_b is not None:
+        valid &= ig_t[idx] != iq_b[:, None]
+    rel = torch.where(valid, S.gather(1, idx), torch.tensor(inf, device=dev))
+    R = valid.sum(1)
+    thr = rel.sort(dim=1).values  # ascending; +inf pads the rows with fewer relevant items
+    rmax = int(R.max())
+    st["n_rel"][start:stop] = R.cpu().numpy()
+    if rmax == 0:
+        return
+    thr = thr[:, :rmax].contiguous()
+    # Only items scoring at least the query's lowest relevant score can push a relevant item down.
+    # Few such candidates (the usual case): count them pair by pair. Many (a near-random encoder):
+    # tally every item's place among the relevant scores instead; time and memory stay bounded.
+    cand = S >= thr[:, :1]
+    n_cand_block = int(torch.count_nonzero(cand))
+    if n_cand_block <= candidate_share * cand.numel():
+        n_ge = _count_candidates(S, cand, thr, lo_t, hi_t, ig_t, iq_b, right, rmax)
+    else:
+        del cand
+        n_ge = _count_dense(S, thr, rel, valid, R, ig_t, iq_b, right, sort_elements)
+    Rn = R.cpu().numpy()
+    k = np.arange(1, rmax + 1)
+    pos = np.clip(Rn[:, None] - k[None, :], 0, rmax - 1)  # k-th best relevant sits at ascending position R - k
+    ranks = np.where(k[None, :] <= Rn[:, None], k[None, :] + np.take_along_axis(n_ge, pos, axis=1), np.inf)
+    sims_rel = torch.where(valid, rel, torch.zeros((), device=dev)).sum(1) / R.clamp(min=1)
+    _fill(st["out"], ranks, Rn, sims_rel.cpu().numpy(), start, ks)
 
 
 def expected_random_ap(n_relevant, n_candidates) -> np.ndarray:

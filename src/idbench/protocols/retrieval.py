@@ -131,6 +131,24 @@ def rank_protocol(
     for i, r in enumerate(qrecs):
         by_method.setdefault(r.method or "", []).append(i)
     q_subjects = np.array([r.subject for r in qrecs])
+
+    def plain(lv):  # a level ranked against the whole gallery (not within its parent group)
+        wl = _parent_level(gallery.levels, lv) if within == "parent" else within
+        return not (wl is not None and _finer(gallery.levels, lv, wl))
+
+    # the levels ranked against the whole gallery, all at once: one similarity product for them all
+    flat = [lv for lv in levels if plain(lv)]
+    pre_q, pre_r = {}, {}
+    if flat:
+        gls = [[r.label(lv) for r in gal] for lv in flat]
+        pre_q = dict(zip(flat, _ranked_levels(Q, [[labels_of[r.subject].get(lv, "") for r in qrecs] for lv in flat], G,
+                                              gls, h_q, h_gal, no_relevant, ties, cache)))
+        if real is not None and len(real[1]):
+            rrecs_all = real[1]
+            pre_r = dict(zip(flat, _ranked_levels(real[0], [[labels_of[r.subject].get(lv, "") for r in rrecs_all]
+                                                            for lv in flat], G, gls,
+                                                  [content.content_id(r) for r in rrecs_all], h_gal, no_relevant,
+                                                  ties, cache)))
     for lv in levels:
         gl = [r.label(lv) for r in gal]
         name = lambda m, lv=lv: f"{m}:{lv}[{encoder.name}]"  # noqa: E731
@@ -148,7 +166,7 @@ def rank_protocol(
             xgroups = [labels_of[r.subject].get(wl, "") for r in xrecs]
             return _ranked_within(X, xl, xgroups, G, gl, g_within, xids, h_gal, no_relevant, ties, cache)
 
-        res = rank(Q, ql, h_q, qrecs)
+        res = pre_q[lv] if lv in pre_q else rank(Q, ql, h_q, qrecs)
         for i, r in enumerate(qrecs):
             rows[(r.method or "", r.id)].update({name(m): float(res.per_query[m][i]) for m in ROW_METRICS})
         for method, idx in by_method.items():
@@ -165,7 +183,7 @@ def rank_protocol(
             R, rrecs = real
             rl = [labels_of[r.subject].get(lv, "") for r in rrecs]
             h_r = [content.content_id(r) for r in rrecs]
-            rres = rank(R, rl, h_r, rrecs)
+            rres = pre_r[lv] if lv in pre_r else rank(R, rl, h_r, rrecs)
             section["real"][lv] = rres.summary()
             section["real"][lv]["n_subjects"] = len({r.subject for r in rrecs})
             section["real"][lv]["references_in_gallery"] = int(sum(h in gallery_contents for h in h_r))
@@ -222,6 +240,31 @@ def _ranked(Q, ql, G, gl, qids, gids, no_relevant, ties, cache):
                                                                   no_relevant=no_relevant, ties=ties).to_arrays(),
                       root=root)
     return RetrievalResult.from_arrays(d)
+
+
+def _ranked_levels(Q, qls, G, gls, qids, gids, no_relevant, ties, cache) -> list:
+    """:func:`_ranked` at several levels: the levels not in the results cache are ranked together
+    (:func:`idbench.metrics.retrieval.retrieval_metrics_levels`: one similarity product for all of
+    them), each stored under its own level's key."""
+    from idbench.cache.results import cached_arrays
+    from idbench.cache.store import default_cache_dir
+    from idbench.metrics.retrieval import RetrievalResult, retrieval_metrics_levels
+
+    root = default_cache_dir() if cache is not None else None
+    fresh: dict[int, RetrievalResult] = {}
+
+    def computed(k):
+        if not fresh:
+            fresh.update(enumerate(retrieval_metrics_levels(Q, qls, G, gls, query_ids=qids, gallery_ids=gids,
+                                                            no_relevant=no_relevant, ties=ties)))
+        return fresh[k].to_arrays()
+
+    out = []
+    for k, (ql, gl) in enumerate(zip(qls, gls)):
+        key = ["retrieval-v1", Q, np.asarray(ql).astype(str), G, np.asarray(gl).astype(str),
+               np.asarray(qids).astype(str), np.asarray(gids).astype(str), no_relevant, ties]
+        out.append(RetrievalResult.from_arrays(cached_arrays("retrieval", key, lambda k=k: computed(k), root=root)))
+    return out
 
 
 def _ranked_within(Q, ql, qgroups, G, gl, ggroups, qids, gids, no_relevant, ties, cache):
