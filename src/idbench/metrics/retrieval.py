@@ -11,10 +11,12 @@ The engine works in query blocks (memory O(block x gallery)) with the gallery so
 each query's relevant items are one contiguous slice whose scores are gathered directly. Only
 items scoring at least the query's lowest relevant score can change a rank: when those candidates
 are few (any useful encoder), they are counted pair by pair; when they are many (a near-random
-encoder), every item is placed among the row's sorted relevant scores with one batched
-``searchsorted`` and the places are tallied. Measured (``benchmarks/bench_rank.py``, 2,000 x
-50,000 x 512, 2 CPU cores): 1.46x the similarity matmul alone at mAP 0.91 and 4.2x at mAP 0.002;
-the same code runs on a CUDA device (``device=``).
+encoder, or a coarse level with hundreds of relevant items), each row is sorted once (numpy's
+vectorised sort) and every relevant score is placed in it with one ``searchsorted``. Several
+nested levels are ranked from one similarity product per block (:func:`retrieval_metrics_levels`),
+sharing the sorted rows. Measured (``benchmarks/bench_rank.py``, 2,000 x 50,000 x 512, 2 CPU
+cores): 1.76x the similarity matmul alone at mAP 0.91, 2.40x at mAP 0.002, and two levels
+(class, subject) at 1.65x the two matmuls; the same code runs on a CUDA device (``device=``).
 
 Ties (documented rule, independent of input order): **pessimistic** by default -- a relevant item
 that ties with irrelevant items is ranked after all of them; ``ties="optimistic"`` ranks it before.
@@ -185,7 +187,6 @@ def retrieval_metrics(
     block_size: int = 1024,
     device: str | None = None,
     candidate_share: float = 0.05,
-    sort_elements: int = 1 << 24,
     block_elements: int = 1 << 26,
 ) -> RetrievalResult:
     """Exact retrieval metrics of every query against the whole gallery.
@@ -204,9 +205,8 @@ def retrieval_metrics(
     device : torch device for the similarity matrix and the counting ("cuda" on a GPU machine);
         default CPU. The same code runs on either; results are identical up to float rounding of
         the similarities.
-    candidate_share, sort_elements : engine tuning: above this share of candidate items per block
-        every item is placed among the relevant scores instead (in chunks of at most
-        ``sort_elements`` similarities).
+    candidate_share : engine tuning: above this share of candidate items per block, the block's
+        rows are sorted and the relevant scores placed in them instead of counting pairs.
 
     Examples
     --------
@@ -218,7 +218,7 @@ def retrieval_metrics(
     return retrieval_metrics_levels(query_emb, [query_labels], gallery_emb, [gallery_labels], query_ids=query_ids,
                                     gallery_ids=gallery_ids, ks=ks, ties=ties, no_relevant=no_relevant,
                                     block_size=block_size, device=device, candidate_share=candidate_share,
-                                    sort_elements=sort_elements, block_elements=block_elements)[0]
+                                    block_elements=block_elements)[0]
 
 
 def retrieval_metrics_levels(
@@ -235,7 +235,6 @@ def retrieval_metrics_levels(
     block_size: int = 1024,
     device: str | None = None,
     candidate_share: float = 0.05,
-    sort_elements: int = 1 << 24,
     block_elements: int = 1 << 26,
 ) -> list[RetrievalResult]:
     """:func:`retrieval_metrics` at several label levels at once (``query_labels[k]`` and
@@ -285,8 +284,7 @@ def retrieval_metrics_levels(
     alone = [k for k in range(len(codes)) if k not in together]
     results: list[RetrievalResult | None] = [None] * len(codes)
     kw = dict(query_ids=query_ids, gallery_ids=gallery_ids, ks=ks, ties=ties, no_relevant=no_relevant,
-              block_size=block_size, device=device, candidate_share=candidate_share, sort_elements=sort_elements,
-              block_elements=block_elements)
+              block_size=block_size, device=device, candidate_share=candidate_share, block_elements=block_elements)
     for k in alone:
         results[k] = retrieval_metrics_levels(Q, [query_labels[k]], G, [gallery_labels[k]], **kw)[0]
     if not together:
@@ -322,9 +320,10 @@ def retrieval_metrics_levels(
         stop = min(start + block_size, nq)
         S = torch.from_numpy(Q[start:stop]).to(dev) @ Gt.T  # (B, G): the only full-size product, for every level
         iq_b = iq_t[start:stop] if iq_t is not None else None
+        blk: dict = {}  # the block's rows sorted once, when a level needs them, for every level
         for st in states:
             if st["span"]:
-                _rank_block(S, st, start, stop, ig_t, iq_b, right, ks, candidate_share, sort_elements, len(G), dev)
+                _rank_block(S, st, start, stop, ig_t, iq_b, right, ks, candidate_share, len(G), dev, blk)
     for st in states:
         out, n_rel = st["out"], st["n_rel"]
         none = n_rel == 0
@@ -345,7 +344,7 @@ def _runs(x: np.ndarray) -> int:
 
 
 def _rank_block(S, st: dict, start: int, stop: int, ig_t, iq_b, right: bool, ks, candidate_share: float,
-                sort_elements: int, n_gallery: int, dev) -> None:
+                n_gallery: int, dev, blk: dict | None = None) -> None:
     """One level's ranks for the queries ``start:stop`` from their similarity block ``S``."""
     import torch
 
@@ -375,7 +374,7 @@ def _rank_block(S, st: dict, start: int, stop: int, ig_t, iq_b, right: bool, ks,
         n_ge = _count_candidates(S, cand, thr, lo_t, hi_t, ig_t, iq_b, right, rmax)
     else:
         del cand
-        n_ge = _count_dense(S, thr, rel, valid, R, ig_t, iq_b, right, sort_elements)
+        n_ge = _count_sorted(S, thr, rel, valid, R, ig_t, iq_b, right, blk if blk is not None else {})
     Rn = R.cpu().numpy()
     k = np.arange(1, rmax + 1)
     pos = np.clip(Rn[:, None] - k[None, :], 0, rmax - 1)  # k-th best relevant sits at ascending position R - k
@@ -473,30 +472,32 @@ def _count_candidates(S, cand, thr, lo, hi, ig_t, iq_b, right: bool, rmax: int) 
     return hist.flip(1).cumsum(1).flip(1)[:, 1:].cpu().numpy()
 
 
-def _count_dense(S, thr, rel, valid, R, ig_t, iq_b, right: bool, chunk_elements: int) -> np.ndarray:
-    """The same counts when most items are candidates: every item is placed among its row's sorted
-    relevant scores (``searchsorted``, O(G log R) per row, cheaper than sorting the row) and the
-    places are tallied; relevant items are then taken out of the tallies, and excluded items
-    never enter them. Rows go in chunks of at most ``chunk_elements`` similarities."""
+def _count_sorted(S, thr, rel, valid, R, ig_t, iq_b, right: bool, blk: dict) -> np.ndarray:
+    """The counts of :func:`_count_candidates` when most items are candidates: each row of the block is
+    sorted once (numpy's vectorised sort on the CPU, torch's elsewhere; kept in ``blk`` for the other
+    levels of the same block), every threshold is placed in its sorted row (``searchsorted``, O(R log G)
+    per row), and the relevant and excluded items at or above it are taken out."""
     import torch
 
     B, G = S.shape
     rmax = thr.shape[1]
-    n_ge = torch.empty((B, rmax), dtype=torch.int64, device=S.device)
-    step = max(1, chunk_elements // max(G, 1))
-    for s in range(0, B, step):
-        block = S[s:s + step]
-        if ig_t is not None:
-            block = block.masked_fill(ig_t[None, :] == iq_b[s:s + step, None], float("-inf"))
-        places = torch.searchsorted(thr[s:s + step], block.contiguous(), right=right)
-        hist = torch.zeros((len(block), rmax + 1), dtype=torch.int64, device=S.device)
-        hist.scatter_add_(1, places, torch.ones_like(places))
-        n_ge[s:s + step] = hist.flip(1).cumsum(1).flip(1)[:, 1:]
-        del places, hist
-    # relevant items sit in the tallies too: take out those at or above each threshold
+    if "sorted" not in blk:
+        blk["sorted"] = (torch.from_numpy(np.sort(S.numpy(), axis=1)) if S.device.type == "cpu"
+                         else S.sort(dim=1).values)
+    srt = blk["sorted"]
+    # pessimistic: items at or above the threshold; optimistic: strictly above
+    n_all = G - torch.searchsorted(srt, thr.contiguous(), right=not right)
+    # relevant items are among them: take out those at or above each threshold
     rel_sorted = torch.where(valid, rel, torch.tensor(float("inf"), device=S.device)).sort(dim=1).values[:, :rmax]
     rel_above = R[:, None] - torch.searchsorted(rel_sorted.contiguous(), thr, right=not right)
-    return (n_ge - rel_above).cpu().numpy()
+    n_ge = n_all - rel_above
+    if ig_t is not None:  # items sharing the query's id never count (relevant or not: they are not in ``valid``)
+        rows, cols = (ig_t[None, :] == iq_b[:, None]).nonzero(as_tuple=True)
+        if len(rows):
+            vals = S[rows, cols]
+            hit = (vals[:, None] >= thr[rows]) if right else (vals[:, None] > thr[rows])
+            n_ge.index_add_(0, rows, -hit.to(n_ge.dtype))
+    return n_ge.cpu().numpy()
 
 
 def _fill(out: dict, ranks: np.ndarray, R: np.ndarray, avg_cos: np.ndarray, start: int, ks) -> None:
