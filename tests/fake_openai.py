@@ -63,7 +63,8 @@ def deterministic_score(body: dict) -> int:
 @dataclass
 class FakeOpenAI:
     """``faults``: ``f(question_id, attempt, body) -> None | "429" | "500" | "timeout" | "malformed" |
-    "two_scores" | "refusal" | "401" | "404"`` (attempt counts from 0 per question)."""
+    "two_scores" | "out_of_range" | "huge" | "not_json" | "no_choices" | "refusal" | "401" | "404"``
+    (attempt counts from 0 per question)."""
 
     faults: object = None
     delay: float = 0.01
@@ -108,6 +109,12 @@ class FakeOpenAI:
                                                     "code": "invalid_api_key"}}, status=401)
             if fault == "timeout":
                 await asyncio.sleep(self.timeout_sleep)
+            if fault == "not_json":
+                return web.Response(text="<html>proxy error</html>", content_type="application/json")
+            if fault == "no_choices":
+                return web.json_response({"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                                          "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 0,
+                                                                   "total_tokens": 1}})
             content, refusal = f"Score: {deterministic_score(body)}", None
             if fault == "malformed":
                 content = "The subject looks fairly similar."
@@ -115,7 +122,11 @@ class FakeOpenAI:
                 content = "Score: 2\nScore: 3"
             elif fault == "refusal":
                 content, refusal = None, "I can't help with that."
-            if refusal is None and fault not in ("malformed", "two_scores"):
+            elif fault == "out_of_range":
+                content = "Score: 7"
+            elif fault == "huge":
+                content = "Analysis: " + "very " * 200000 + "similar.\nScore: 2"
+            if refusal is None and fault not in ("malformed", "two_scores", "out_of_range"):
                 with self._lock:
                     self.answered.append(qid)
             return web.json_response({

@@ -488,3 +488,26 @@ def test_a_local_vlm_that_answers_noise_is_named_unparsable_and_a_missing_one_is
     missing = run_study(root, "judge:hf:nobody/no-such-vlm", tmp_path / "out3", env=env)
     err = " ".join(missing.stderr.split())
     assert missing.returncode != 0 and "'nobody/no-such-vlm' is not in the local hub cache" in err
+
+
+@pytest.mark.parametrize("fault,kind", [("out_of_range", "unparsable"), ("no_choices", "unparsable"),
+                                        ("not_json", None)])
+def test_a_stray_score_an_empty_answer_or_a_non_json_body_never_becomes_a_number(server, fault, kind):
+    server.faults = lambda qid, attempt, body: fault
+    client = JudgeClient("fake-4o", base_url=server.url, api_key="k", sleep=lambda s: None, parse_retries=2,
+                         max_attempts=2)
+    answers, stats = client.run([_req("a")], None, progress=False)
+    assert answers == {} and sum(stats.failed.values()) == 1  # named, never scored
+    if kind:
+        assert stats.failed == {kind: 1} and stats.requests == 2  # asked again once, then named
+
+
+def test_a_huge_answer_is_read_whole_and_kept_short(tmp_path, server):
+    from idbench.judge.client import MAX_CONTENT
+
+    server.faults = lambda qid, attempt, body: "huge"
+    cache = AnswerCache(tmp_path)
+    client = JudgeClient("fake-4o", base_url=server.url, api_key="k")
+    answers, _ = client.run([_req("a")], cache, progress=False)
+    assert answers["a"]["score"] == 2 and len(answers["a"]["content"]) == MAX_CONTENT
+    assert cache.get("a")["score"] == 2

@@ -48,6 +48,8 @@ PRICES = {"gpt-4o": (2.50, 10.00), "gpt-4o-2024-05-13": (5.00, 15.00), "gpt-4o-2
 #: 4 tiles of 512 at 170 tokens each, plus 85)
 IMAGE_TOKENS = 765
 TRANSIENT = ("rate_limited", "server_error", "timeout", "connection")
+#: the longest answer text kept in the cache (characters); the score is read from the whole answer
+MAX_CONTENT = 20000
 FATAL = ("authentication", "permission", "model_not_found")
 
 
@@ -316,20 +318,20 @@ class JudgeClient:
                 return None, "refused", "the endpoint's content filter stopped the answer"
             content = msg.content if msg is not None else None
             score = parse_score(content)
-            if score is None:
+            if score is None or not 0 <= score <= SCALE_MAX:  # none, several, or outside 0-4: asked again
                 parse_tries += 1
                 attempt += 1
                 with self._lock:
                     stats.retries["unparsable"] = stats.retries.get("unparsable", 0) + 1
                 if parse_tries >= self.parse_retries:
-                    return None, "unparsable", f"no single score in the answer: {str(content)[:200]!r}"
+                    why = "no single score" if score is None else f"a score outside 0-{SCALE_MAX}"
+                    return None, "unparsable", f"{why} in the answer: {str(content)[:200]!r}"
                 continue
-            return {"score": score, "content": content, "model": getattr(resp, "model", None) or self.model,
+            return {"score": score, "content": str(content)[:MAX_CONTENT], "model": getattr(resp, "model", None) or self.model,
                     "fingerprint": getattr(resp, "system_fingerprint", None),
                     "tokens_in": int(getattr(usage, "prompt_tokens", 0) or 0),
                     "tokens_out": int(getattr(usage, "completion_tokens", 0) or 0),
-                    "attempts": attempt + 1, "meta": req.meta,
-                    "out_of_range": not 0 <= score <= SCALE_MAX}, None, ""
+                    "attempts": attempt + 1, "meta": req.meta}, None, ""
 
     # ---------------------------------------------------------------- a run
 

@@ -15,7 +15,8 @@ score from 0 to 4:
   prompt following, the instruction text first);
 * ``temperature=1`` and a ``seed`` per request;
 * the answer's score is read with the pattern ``(score|Score):\\s*[a-zA-Z]*\\s*(\\d+)`` and must
-  occur exactly once; otherwise the request is sent again (:func:`parse_score`);
+  occur exactly once; otherwise the request is sent again (:func:`parse_score`). idbench also asks
+  again when the score is outside 0-4, where DreamBench++ would keep it;
 * its tables divide the mean score by 4 (:func:`normalise`).
 
 DreamBench++'s prompt texts are not copied into idbench: :func:`read_dreambench_prompts` reads them

@@ -165,16 +165,14 @@ def score_with_judge(judge, generations, ref_by_subject, sources: dict, prompts_
     answers, stats = client.run(reqs, cache, progress=progress, on_failure=failed)
     rows = results.row_index()
     values: dict[tuple[str, str], list[float]] = {}
-    out_of_range = 0
     for key, a in answers.items():
         req = by_key[key]
-        out_of_range += bool(a.get("out_of_range"))
         values.setdefault((req.meta["aspect"], req.meta["id"]), []).append(normalise(a["score"]))
     section = {"model": judge.model, "endpoint": client.base_url or "https://api.openai.com/v1",
                "prompts": {a: p.version for a, p in asked.items()}, "setting": settings.setting if settings.prompts
                else "idbench", "samples": settings.samples, "estimate": before, "run": stats.to_dict(),
                "cost_usd": cost(stats.tokens_in, stats.tokens_out, price_of(judge.model, prices)),
-               "reliability": {}, "out_of_range": out_of_range}
+               "reliability": {}}
     for aspect in judge.aspects:
         col = judge.column(aspect)
         spec = metric_spec(f"judge_{aspect}")
