@@ -3,6 +3,7 @@
 import csv
 import json
 import shutil
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -64,4 +65,6 @@ def test_rank_levels_and_real_upper_bound(tmp_path, dreambooth_rows):
     assert content["per_method"]["class-only"]["copies"] == len(list((tmp_path / "gen").rglob("*.jpg")))
     assert "toy" in s["per_group"]["subject"]["map"]["class-only"]
     assert len(s["examples"]) >= 1 and len(s["examples"][0]["top"]) == 5
+    for e in s["examples"]:  # each query beside a real photo of its own subject (its first reference)
+        assert e["reference_path"] and Path(e["reference_path"]).parent.name == e["subject"]
     print(json.dumps({lv: {"real": real[lv]["ap"], "class-only": gen[lv]["ap"]} for lv in ("class", "subject")}))

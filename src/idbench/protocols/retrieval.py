@@ -216,6 +216,11 @@ def rank_protocol(
     # failures first: a query whose first match (the ranking's own, exclusions applied) is another identity
     wrong = np.asarray(res.per_query["cmc@1"]) == 0 if levels and len(qrecs) else np.zeros(len(qrecs), bool)
     section["examples"] = _examples(Q, qrecs, G, gal, levels[-1], labels_of, n_examples, wrong)
+    first_ref = {}  # each query shown beside a real photo of its subject: its first reference, else a gallery photo
+    for r in sorted(references.records if references is not None else [], key=lambda r: r.id) + list(gal):
+        first_ref.setdefault(r.subject, str(r.path.resolve()))
+    for e in section["examples"]:
+        e["reference_path"] = first_ref.get(e["subject"])
     results.sections["retrieval"] = section
     return section
 

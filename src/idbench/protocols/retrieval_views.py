@@ -81,6 +81,7 @@ def report(res, results_dir) -> dict:
 
     r = res.sections.get("retrieval") or {}
     exs = [{**e, "query_uri": thumb(results_dir, e.get("query_thumb")),
+            "reference_uri": thumb(results_dir, e.get("reference_thumb")),
             "top": [{**t, "uri": thumb(results_dir, t.get("thumb"))} for t in e["top"]]}
            for e in r.get("examples", [])[:12]]
     return {"examples": exs, "leakage": r.get("leakage", {}), "not_in_gallery": r.get("subjects_not_in_gallery") or {}}

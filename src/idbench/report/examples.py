@@ -177,6 +177,7 @@ def store_thumbnails(sections: dict, out_dir: Path, res=None) -> list[Path]:
     for e in (sections.get("retrieval") or {}).get("examples") or []:
         if "query_thumb" not in e:
             e["query_thumb"] = keep(e["query_path"])
+            e["reference_thumb"] = keep(e.get("reference_path"))
             for t in e.get("top", []):
                 t["thumb"] = keep(t["path"])
     return written
