@@ -105,3 +105,19 @@ def test_a_thumbnail_of_a_large_jpeg_is_decoded_small_and_its_face_box_stays_in_
     ys, xs = np.nonzero(green(a))
     yp, xp = np.nonzero(green(b))
     assert abs(xs.min() - xp.min()) <= 1 and abs(ys.max() - yp.max()) <= 1 and abs(xs.min() - 28) <= 2
+
+
+def test_example_cards_put_methods_that_copy_their_inputs_last_and_say_so():
+    from idbench.report.examples import build_examples
+    from idbench.results import Results
+
+    res = Results()
+    res.add_metric("cos[x]", "cos")
+    res.rows = [{"method": m, "subject": f"s{k}", "image_id": f"{m}{k}", "path": f"/nowhere/{m}{k}.jpg",
+                 "cos[x]": v + 0.01 * k} for m, v in (("a-copier", 0.99), ("good", 0.8)) for k in range(3)]
+    res.summarise(n_resamples=100)
+    res.sections["similarity"] = {"reference_paths": {f"s{k}": [f"/nowhere/r{k}.jpg"] for k in range(3)}}
+    res.sections["content"] = {"per_method": {"a-copier": {"images": 3, "copies": 3, "near_copies": 0, "blank": 0}}}
+    items = build_examples(res)["similarity"]["items"]
+    assert [it["method"] for it in items] == ["good", "good", "a-copier", "a-copier"]
+    assert all(it["caption"].endswith("(copies its inputs)") == (it["method"] == "a-copier") for it in items)

@@ -69,13 +69,19 @@ def build_examples(res) -> dict:
     """The ``examples`` section (paths, scores, captions), from the per-image rows and the sections."""
     sec = res.sections
     out: dict = {}
+    from idbench.stats.ranking import flagged_methods
+
+    flagged = flagged_methods(sec)
+    # methods that copy their inputs come last, in every example block (never leading the cards)
+    methods = [m for m in res.methods if m not in flagged] + [m for m in res.methods if m in flagged]
     cos = _metric(res, "similarity", "cos")
     refs = (sec.get("similarity") or {}).get("reference_paths") or {}
     if cos and refs:
         items = []
-        for m in res.methods:
+        for m in methods:
             for which, r in _extreme_rows(res, m, cos):
-                items.append({"method": m, "subject": r["subject"], "caption": f"{which}: {_num(r[cos]):.3f}",
+                items.append({"method": m, "subject": r["subject"],
+                              "caption": f"{which}: {_num(r[cos]):.3f}" + (" (copies its inputs)" if m in flagged else ""),
                               "images": [{"path": p, "role": "reference"} for p in refs.get(r["subject"], [])[:2]]
                               + [{"path": r["path"], "role": "generation"}]})
         out["similarity"] = {"metric": cos, "items": items}
@@ -90,7 +96,7 @@ def build_examples(res) -> dict:
                 + [{"path": r["path"], "role": "generation", "boxes": boxes.get(r["image_id"])}]
 
         scored, faceless, multi, seen = [], [], [], set()
-        for m in res.methods:
+        for m in methods:
             for which, r in _extreme_rows(res, m, ips):
                 if _num(r.get(found)) == 1.0 and r["image_id"] not in seen:
                     seen.add(r["image_id"])
@@ -116,7 +122,7 @@ def build_examples(res) -> dict:
         col = f"rca_predicted:{lv}"
         label_ex = rca["levels"][lv].get("label_examples") or {}
         items = []
-        for m in res.methods:  # at the subject level the true label is the row's subject
+        for m in methods:  # at the subject level the true label is the row's subject
             wrong = [r for r in res.rows if lv == "subject" and r["method"] == m and r.get(col)
                      and r.get(col) != r["subject"]]
             for r in wrong[:2]:
