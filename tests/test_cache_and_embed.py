@@ -110,3 +110,32 @@ def test_cache_clear(tmp_path):
     c.put_many("b", {"x": ImageEmbedding(np.ones((1, 2), np.float32))})
     assert c.clear("a") == 1 and c.info()["by_encoder"] == {"b": 1}
     assert c.clear() == 1 and c.info()["entries"] == 0
+
+
+def test_file_hashes_are_remembered_across_runs_and_a_changed_file_is_hashed_again(tmp_path, monkeypatch):
+    import hashlib
+
+    import idbench.data.images as images
+    from idbench.cache.store import EmbeddingCache
+
+    files = []
+    for k in range(3):
+        f = tmp_path / f"{k}.bin"
+        f.write_bytes(bytes([k]) * 1000)
+        files.append(f)
+    EmbeddingCache(tmp_path / "cache")  # the store of this "run"
+    first = {f: images.file_sha256(f) for f in files}
+    images.save_hashes()
+    assert first == {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+
+    monkeypatch.setattr(images, "_HASHES", {})  # a new process: nothing in memory
+    EmbeddingCache(tmp_path / "cache")
+    reads = []
+    real = hashlib.file_digest
+    monkeypatch.setattr(hashlib, "file_digest", lambda f, name: reads.append(f.name) or real(f, name))
+    images.recall_hashes(files)
+    assert {f: images.file_sha256(f) for f in files} == first and reads == []  # no file read again
+
+    files[1].write_bytes(bytes([9]) * 1000)  # same size, new content
+    images.recall_hashes(files)
+    assert images.file_sha256(files[1]) == hashlib.sha256(bytes([9]) * 1000).hexdigest() and len(reads) == 1

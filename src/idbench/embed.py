@@ -63,8 +63,12 @@ def embed_records(
     # 1. content hashes (also catches missing / unreadable files early)
     content_of: dict[str, str] = {}
     path_of_content: dict[str, Any] = {}
+    from idbench.data.images import recall_hashes, save_hashes
+
+    recall_hashes([r.path for r in records])
     with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
         hashes = list(pool.map(lambda r: _safe_hash(r.path), records))
+    save_hashes()
     text_of: dict[str, str] = {}
     for rec, (h, err) in zip(records, hashes):
         if err is not None:

@@ -102,7 +102,11 @@ class EmbeddingCache:
                  created REAL NOT NULL,
                  PRIMARY KEY (encoder, content))""", ()),
                      ("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)", ()),
+                     ("CREATE TABLE IF NOT EXISTS file_hashes (stat TEXT PRIMARY KEY, sha TEXT NOT NULL)", ()),
                      ("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))])
+        from idbench.data.images import remember_hashes_in
+
+        remember_hashes_in(self)  # file hashes kept here too: a warm run reads no file it hashed before
 
     def _setup(self, statements, patience: float = 60.0) -> None:
         deadline = time.monotonic() + patience
@@ -117,6 +121,35 @@ class EmbeddingCache:
                         raise
                     time.sleep(delay)
                     delay = min(delay * 2, 0.5)
+
+    @staticmethod
+    def _stat_text(key: tuple) -> str:
+        return ":".join(str(int(v)) for v in key)
+
+    def get_hashes(self, keys: Iterable[tuple]) -> dict[tuple, str]:
+        """Known SHA-256 of files by their (device, inode, size, mtime, ctime) key."""
+        by_text = {self._stat_text(k): k for k in keys}
+        texts = list(by_text)
+        out: dict[tuple, str] = {}
+        with self._lock:
+            for start in range(0, len(texts), 500):
+                chunk = texts[start:start + 500]
+                q = f"SELECT stat, sha FROM file_hashes WHERE stat IN ({','.join('?' * len(chunk))})"
+                for t, sha in self._conn.execute(q, chunk):
+                    if isinstance(sha, str) and len(sha) == 64:
+                        out[by_text[t]] = sha
+        return out
+
+    def put_hashes(self, items: Iterable[tuple[tuple, str]]) -> None:
+        rows = [(self._stat_text(k), sha) for k, sha in items]
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany("INSERT OR REPLACE INTO file_hashes VALUES (?, ?)", rows)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
 
     @classmethod
     def default(cls) -> "EmbeddingCache":

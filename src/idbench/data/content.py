@@ -67,8 +67,13 @@ def content_hashes(records: Sequence[ImageRecord], num_workers: int = 2) -> dict
         except OSError:
             return content_key(r), None
 
+    from idbench.data.images import recall_hashes, save_hashes
+
+    recall_hashes([r.path for r in records])
     with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
-        return {i: h for i, h in pool.map(one, records) if h is not None}
+        out = {i: h for i, h in pool.map(one, records) if h is not None}
+    save_hashes()
+    return out
 
 
 # ----------------------------------------------------------------------------- thumbprints

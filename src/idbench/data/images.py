@@ -47,29 +47,82 @@ _HASHES: dict[tuple, str] = {}
 _HASH_LOCK = threading.Lock()
 
 
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+def _stat_key(st) -> tuple:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def file_sha256(path: str | Path) -> str:
     """Hex SHA-256 of a file's bytes: the embedding cache's content key.
 
     Only regular files are read (a FIFO or device named ``x.jpg`` raises ``OSError`` at once
-    instead of blocking). Each file is hashed once per process: the result is remembered by
-    (device, inode, size, modification time), so a file changed on disk is hashed again.
+    instead of blocking). Each file is hashed once: the result is remembered by (device, inode,
+    size, modification and change times) in this process and, with a hash store
+    (:func:`remember_hashes_in`: the embedding cache), across runs, so a warm run reads no file
+    it has hashed before; a file changed on disk is hashed again.
     """
     st = os.stat(path)
     if not stat.S_ISREG(st.st_mode):
         raise OSError(f"not a regular file ({_file_kind(st.st_mode)})")
-    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    key = _stat_key(st)
     with _HASH_LOCK:
         hit = _HASHES.get(key)
     if hit is not None:
         return hit
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    digest = h.hexdigest()
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
     with _HASH_LOCK:
         _HASHES[key] = digest
+        _PENDING.append((key, digest))
     return digest
+
+
+_STORE = None  # the hash store of this process (an EmbeddingCache), or None
+_PENDING: list = []  # hashes computed since the store was last written
+
+
+def remember_hashes_in(store) -> None:
+    """Keep file hashes in ``store`` (``get_hashes(keys) -> {key: sha}``, ``put_hashes([(key, sha)])``)
+    across runs: :func:`recall_hashes` reads them back before a batch of files is hashed and
+    :func:`save_hashes` writes the new ones after."""
+    global _STORE
+    _STORE = store
+
+
+def recall_hashes(paths) -> None:
+    """Read the store's hashes of ``paths`` (as they are on disk now) into this process's memo."""
+    store = _STORE
+    if store is None:
+        return
+    keys = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            keys.append(_stat_key(st))
+    with _HASH_LOCK:
+        keys = [k for k in keys if k not in _HASHES]
+    if keys:
+        try:
+            found = store.get_hashes(keys)
+        except Exception:  # noqa: BLE001 - a closed or damaged store: the files are hashed again
+            return
+        with _HASH_LOCK:
+            _HASHES.update(found)
+
+
+def save_hashes() -> None:
+    """Write the hashes computed since the last call into the store (one transaction)."""
+    store = _STORE
+    with _HASH_LOCK:
+        pending = list(_PENDING)
+        _PENDING.clear()
+    if store is not None and pending:
+        try:
+            store.put_hashes(pending)
+        except Exception:  # noqa: BLE001 - an unwritable store costs only a re-hash next time
+            pass
 
 
 def _file_kind(mode: int) -> str:
