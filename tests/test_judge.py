@@ -511,3 +511,16 @@ def test_a_huge_answer_is_read_whole_and_kept_short(tmp_path, server):
     answers, _ = client.run([_req("a")], cache, progress=False)
     assert answers["a"]["score"] == 2 and len(answers["a"]["content"]) == MAX_CONTENT
     assert cache.get("a")["score"] == 2
+
+
+def test_judge_options_that_cannot_apply_are_named_before_any_request(tmp_path, server):
+    root = write_images(tmp_path, 2, 1)
+    r = run_study(root, f"judge:fake-4o#base_url={server.url}", tmp_path / "out", "--judge-setting", "w_cot")
+    assert r.returncode != 0 and "--judge-prompts" in " ".join(r.stderr.split())
+    bad = tmp_path / "prices.toml"
+    bad.write_text('[models."fake-4o"]\ninput = "cheap"\n')
+    r = run_study(root, f"judge:fake-4o#base_url={server.url}", tmp_path / "out", "--judge-prices", str(bad))
+    assert r.returncode != 0 and "needs numbers input and output" in " ".join(r.stderr.split())
+    r = run_study(root, f"judge:fake-4o#base_url={server.url}", tmp_path / "out", "--judge-prompts", str(tmp_path))
+    assert r.returncode != 0 and "no DreamBench++ prompt files" in " ".join(r.stderr.split())
+    assert server.bodies == []

@@ -137,6 +137,9 @@ def score_with_judge(judge, generations, ref_by_subject, sources: dict, prompts_
     from idbench.metrics.catalogue import metric_spec
     from idbench.stats.bootstrap import mean_with_interval
 
+    if settings.setting != "full" and not settings.prompts:
+        raise JudgeError(f"{judge.name}: --judge-setting {settings.setting} chooses among DreamBench++'s prompts: give "
+                         "them with --judge-prompts (a dreambench_plus checkout); idbench's own prompt has no settings")
     prices = read_prices(settings.prices) if settings.prices else None
     reqs, asked = plan(judge, generations, ref_by_subject, sources, prompts_by_id, impostors_of, settings, problems)
     cache = AnswerCache(cache_root) if cache_root is not None else None
