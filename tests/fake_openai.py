@@ -105,7 +105,8 @@ class FakeOpenAI:
             if fault == "500":
                 return web.json_response({"error": {"message": "internal error", "type": "server_error"}}, status=500)
             if fault == "401":
-                return web.json_response({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
+                key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+                return web.json_response({"error": {"message": f"Incorrect API key provided: {key}", "type": "invalid_request_error",
                                                     "code": "invalid_api_key"}}, status=401)
             if fault == "timeout":
                 await asyncio.sleep(self.timeout_sleep)

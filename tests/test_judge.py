@@ -524,3 +524,15 @@ def test_judge_options_that_cannot_apply_are_named_before_any_request(tmp_path, 
     r = run_study(root, f"judge:fake-4o#base_url={server.url}", tmp_path / "out", "--judge-prompts", str(tmp_path))
     assert r.returncode != 0 and "no DreamBench++ prompt files" in " ".join(r.stderr.split())
     assert server.bodies == []
+
+
+def test_an_endpoint_that_quotes_the_key_never_puts_it_in_the_results(tmp_path, server):
+    server.faults = lambda qid, attempt, body: "401"
+    root = write_images(tmp_path, 2, 1)
+    r = run_study(root, f"judge:fake-4o#base_url={server.url}", tmp_path / "out",
+                  env={"OPENAI_API_KEY": "sk-test-secret-0123456789"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    for f in [tmp_path / "out" / n for n in ("summary.json", "problems.csv", "per_image.csv")]:
+        assert "secret-0123456789" not in f.read_text(), f
+    assert "secret-0123456789" not in r.stderr + r.stdout
+    assert "Incorrect API key provided: [redacted]" in (tmp_path / "out" / "summary.json").read_text()

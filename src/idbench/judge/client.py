@@ -207,6 +207,22 @@ def retry_after(error) -> float | None:
         return None if when is None else max(0.0, when.timestamp() - time.time())
 
 
+def redact(text: str) -> str:
+    """``text`` with anything shaped like an API key (``sk-...``, a bearer token, the key in use) cut
+    out: endpoint error messages can quote the key, and messages are written to results.
+
+    >>> redact("Incorrect API key provided: sk-proj-abcd****wxyz.")
+    'Incorrect API key provided: sk-[redacted].'
+    """
+    import re
+
+    key = os.environ.get("OPENAI_API_KEY") or ""
+    if len(key) >= 8:
+        text = text.replace(key, "[redacted]")
+    text = re.sub(r"sk-[A-Za-z0-9_\-*]{4,}", "sk-[redacted]", text)
+    return re.sub(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}", r"\1[redacted]", text)
+
+
 def error_kind(error) -> str:
     """The kind of a failed request: transient (``rate_limited``, ``server_error``, ``timeout``,
     ``connection``) or permanent (``authentication``, ``permission``, ``model_not_found``,
@@ -305,8 +321,8 @@ class JudgeClient:
                     self.sleep(wait)
                     continue
                 if kind in FATAL:
-                    self._stop = f"stopped after a {kind} error: {e}"
-                return None, kind, str(e)
+                    self._stop = f"stopped after a {kind} error: {redact(str(e))}"
+                return None, kind, redact(str(e))
             msg = resp.choices[0].message if resp.choices else None
             usage = getattr(resp, "usage", None)
             with self._lock:
