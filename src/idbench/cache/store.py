@@ -122,35 +122,6 @@ class EmbeddingCache:
                     time.sleep(delay)
                     delay = min(delay * 2, 0.5)
 
-    @staticmethod
-    def _stat_text(key: tuple) -> str:
-        return ":".join(str(int(v)) for v in key)
-
-    def get_hashes(self, keys: Iterable[tuple]) -> dict[tuple, str]:
-        """Known SHA-256 of files by their (device, inode, size, mtime, ctime) key."""
-        by_text = {self._stat_text(k): k for k in keys}
-        texts = list(by_text)
-        out: dict[tuple, str] = {}
-        with self._lock:
-            for start in range(0, len(texts), 500):
-                chunk = texts[start:start + 500]
-                q = f"SELECT stat, sha FROM file_hashes WHERE stat IN ({','.join('?' * len(chunk))})"
-                for t, sha in self._conn.execute(q, chunk):
-                    if isinstance(sha, str) and len(sha) == 64:
-                        out[by_text[t]] = sha
-        return out
-
-    def put_hashes(self, items: Iterable[tuple[tuple, str]]) -> None:
-        rows = [(self._stat_text(k), sha) for k, sha in items]
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.executemany("INSERT OR REPLACE INTO file_hashes VALUES (?, ?)", rows)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-
     @classmethod
     def default(cls) -> "EmbeddingCache":
         return cls(default_cache_dir())
@@ -161,35 +132,58 @@ class EmbeddingCache:
 
     # ------------------------------------------------------------------ access
 
-    def get_many(self, encoder_id: str, contents: Iterable[str]) -> dict[str, ImageEmbedding]:
-        """Cached embeddings among ``contents`` (content hashes); missing keys are absent."""
-        keys = list(dict.fromkeys(contents))
-        out: dict[str, ImageEmbedding] = {}
+    def _select_in(self, sql: str, keys: list, *args) -> list[tuple]:
+        """The rows of ``sql`` (its ``{marks}`` the placeholders of ``keys``, after ``args``), asked
+        500 keys at a time (SQLite's limit on parameters)."""
+        rows: list[tuple] = []
         with self._lock:
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
-                q = f"SELECT content, n, dim, vectors, boxes, scores FROM embeddings WHERE encoder=? AND content IN ({','.join('?' * len(chunk))})"
-                for content, n, dim, v, b, s in self._conn.execute(q, [encoder_id, *chunk]):
-                    e = _valid_entry(n, dim, v, b, s)
-                    if e is not None:  # a damaged entry is a miss: it is encoded again and replaced
-                        out[content] = e
+                rows += self._conn.execute(sql.format(marks=",".join("?" * len(chunk))), [*args, *chunk]).fetchall()
+        return rows
+
+    def _insert_many(self, sql: str, rows: list[tuple]) -> None:
+        """``sql`` for every row, in one transaction (all or nothing)."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany(sql, rows)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def get_many(self, encoder_id: str, contents: Iterable[str]) -> dict[str, ImageEmbedding]:
+        """Cached embeddings among ``contents`` (content hashes); missing keys are absent."""
+        out: dict[str, ImageEmbedding] = {}
+        sql = "SELECT content, n, dim, vectors, boxes, scores FROM embeddings WHERE encoder=? AND content IN ({marks})"
+        for content, n, dim, v, b, s in self._select_in(sql, list(dict.fromkeys(contents)), encoder_id):
+            e = _valid_entry(n, dim, v, b, s)
+            if e is not None:  # a damaged entry is a miss: it is encoded again and replaced
+                out[content] = e
         return out
 
     def put_many(self, encoder_id: str, items: dict[str, ImageEmbedding]) -> None:
         """Store embeddings in one transaction (all or nothing)."""
         now = time.time()
-        rows = [
+        self._insert_many("INSERT OR REPLACE INTO embeddings VALUES (?,?,?,?,?,?,?,?)", [
             (encoder_id, c, e.n, int(e.vectors.shape[1]), _blob(e.vectors), _blob(e.boxes), _blob(e.scores), now)
-            for c, e in items.items()
-        ]
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.executemany("INSERT OR REPLACE INTO embeddings VALUES (?,?,?,?,?,?,?,?)", rows)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+            for c, e in items.items()])
+
+    @staticmethod
+    def _stat_text(key: tuple) -> str:
+        return ":".join(str(int(v)) for v in key)
+
+    def get_hashes(self, keys: Iterable[tuple]) -> dict[tuple, str]:
+        """Known SHA-256 of files by their (device, inode, size, mtime, ctime) key (the file-hash
+        memo of :func:`idbench.data.images.file_sha256`)."""
+        by_text = {self._stat_text(k): k for k in keys}
+        rows = self._select_in("SELECT stat, sha FROM file_hashes WHERE stat IN ({marks})", list(by_text))
+        return {by_text[t]: sha for t, sha in rows if isinstance(sha, str) and len(sha) == 64}
+
+    def put_hashes(self, items: Iterable[tuple[tuple, str]]) -> None:
+        self._insert_many("INSERT OR REPLACE INTO file_hashes VALUES (?, ?)",
+                          [(self._stat_text(k), sha) for k, sha in items])
 
     # ------------------------------------------------------------------ maintenance
 
