@@ -173,23 +173,10 @@ def _encode_labels(query_labels: Sequence, gallery_labels: Sequence) -> tuple[np
     return q, g
 
 
-def retrieval_metrics(
-    query_emb: np.ndarray,
-    query_labels: Sequence,
-    gallery_emb: np.ndarray,
-    gallery_labels: Sequence,
-    *,
-    query_ids: Sequence | None = None,
-    gallery_ids: Sequence | None = None,
-    ks: Sequence[int] = DEFAULT_KS,
-    ties: str = "pessimistic",
-    no_relevant: str = "zero",
-    block_size: int = 1024,
-    device: str | None = None,
-    candidate_share: float = 0.05,
-    block_elements: int = 1 << 26,
-) -> RetrievalResult:
-    """Exact retrieval metrics of every query against the whole gallery.
+def retrieval_metrics(query_emb: np.ndarray, query_labels: Sequence, gallery_emb: np.ndarray,
+                      gallery_labels: Sequence, **options) -> RetrievalResult:
+    """Exact retrieval metrics of every query against the whole gallery: one level of
+    :func:`retrieval_metrics_levels`, whose keyword options (and their defaults) it takes.
 
     Parameters
     ----------
@@ -215,10 +202,7 @@ def retrieval_metrics(
     >>> round(r.mean("ap"), 4)   # relevant at ranks 2 and 3: (1/2 + 2/3) / 2
     0.5833
     """
-    return retrieval_metrics_levels(query_emb, [query_labels], gallery_emb, [gallery_labels], query_ids=query_ids,
-                                    gallery_ids=gallery_ids, ks=ks, ties=ties, no_relevant=no_relevant,
-                                    block_size=block_size, device=device, candidate_share=candidate_share,
-                                    block_elements=block_elements)[0]
+    return retrieval_metrics_levels(query_emb, [query_labels], gallery_emb, [gallery_labels], **options)[0]
 
 
 def retrieval_metrics_levels(
@@ -283,10 +267,11 @@ def retrieval_metrics_levels(
     together = [k for k, (_, lg) in enumerate(codes) if _runs(lg[order]) == len(np.unique(lg))]
     alone = [k for k in range(len(codes)) if k not in together]
     results: list[RetrievalResult | None] = [None] * len(codes)
-    kw = dict(query_ids=query_ids, gallery_ids=gallery_ids, ks=ks, ties=ties, no_relevant=no_relevant,
-              block_size=block_size, device=device, candidate_share=candidate_share, block_elements=block_elements)
-    for k in alone:
-        results[k] = retrieval_metrics_levels(Q, [query_labels[k]], G, [gallery_labels[k]], **kw)[0]
+    for k in alone:  # (one level is always one run per label in its own order)
+        results[k] = retrieval_metrics(Q, query_labels[k], G, gallery_labels[k], query_ids=query_ids,
+                                       gallery_ids=gallery_ids, ks=ks, ties=ties, no_relevant=no_relevant,
+                                       block_size=block_size, device=device, candidate_share=candidate_share,
+                                       block_elements=block_elements)
     if not together:
         return results
     nq = len(Q)
