@@ -4,6 +4,7 @@ messages, retries, budget, cache, resume after a kill, and the bound on requests
 from __future__ import annotations
 
 import base64
+import csv
 import io
 import json
 import os
@@ -536,3 +537,20 @@ def test_an_endpoint_that_quotes_the_key_never_puts_it_in_the_results(tmp_path, 
         assert "secret-0123456789" not in f.read_text(), f
     assert "secret-0123456789" not in r.stderr + r.stdout
     assert "Incorrect API key provided: [redacted]" in (tmp_path / "out" / "summary.json").read_text()
+
+
+def test_a_generation_that_copies_a_reference_keeps_its_value_and_the_real_row_its_own(tmp_path, server):
+    import shutil
+
+    root = write_images(tmp_path, 2, 1)
+    # s00's generation is a byte copy of s00's second reference: its concept question is the real row's question
+    shutil.copy(root / "refs" / "s00" / "1.png", root / "gen" / "m" / "s00" / "0.png")
+    r = run_study(root, f"judge:fake-4o#base_url={server.url},aspects=concept", tmp_path / "out")
+    assert r.returncode == 0, r.stderr[-2000:]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    rows = list(csv.DictReader(open(tmp_path / "out" / "per_image.csv")))
+    assert all(row["judge_concept[judge:fake-4o]"] for row in rows)  # both generations scored
+    real = summary["sections"]["baselines"]["judge_concept[judge:fake-4o]"]["real"]
+    assert real["n_pairs"] == 2  # and both subjects' real pairs
+    assert summary["sections"]["judge"]["judge:fake-4o"]["estimate"]["questions"] == 2 + 2 + 2 - 1
+    assert len(server.bodies) == 5  # the shared question asked once

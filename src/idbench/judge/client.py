@@ -352,15 +352,18 @@ class JudgeClient:
     # ---------------------------------------------------------------- a run
 
     def run(self, requests: Sequence[JudgeRequest], cache: AnswerCache | None, *, progress: bool = True,
-            on_failure: Callable[[JudgeRequest, str, str], None] | None = None) -> tuple[dict[str, dict], JudgeStats]:
-        """``({key: answer}, stats)`` for ``requests``: cached answers first, the rest sent with at most
-        ``concurrency`` in flight, each answer cached as it arrives."""
+            on_failure: Callable[[JudgeRequest, str, str], None] | None = None,
+            known: dict | None = None) -> tuple[dict[str, dict], JudgeStats]:
+        """``({key: answer}, stats)`` for ``requests``: cached answers first (``known``: those already
+        read from ``cache``), the rest sent with at most ``concurrency`` in flight, each answer cached
+        as it arrives."""
         from idbench.progress import progress_bar
 
         stats, out = JudgeStats(), {}
         todo = []
         for req in dict((r.key, r) for r in requests).values():
-            hit = cache.get(req.key) if cache is not None else None
+            hit = (known.get(req.key) if known is not None else
+                   cache.get(req.key) if cache is not None else None)
             if hit is not None:
                 out[req.key] = hit
                 stats.cached += 1

@@ -118,9 +118,10 @@ def plan(judge, generations, ref_by_subject, sources: dict, prompts_by_id: dict,
     return reqs, asked
 
 
-def estimate(judge, requests: list[JudgeRequest], cache: AnswerCache | None, prices: dict | None) -> dict:
-    """What the run will send: requests not in the cache, their estimated tokens and cost."""
-    todo = [r for r in requests if cache is None or cache.get(r.key) is None]
+def estimate(judge, requests: list[JudgeRequest], known: dict, prices: dict | None) -> dict:
+    """What the run will send: the requests not answered already (``known``: cached answers by key),
+    their estimated tokens and cost."""
+    todo = [r for r in requests if r.key not in known]
     t_in, t_out = sum(r.tokens_in for r in todo), sum(r.tokens_out for r in todo)
     price = price_of(judge.model, prices)
     return {"questions": len(requests), "to_send": len(todo), "cached": len(requests) - len(todo),
@@ -142,8 +143,13 @@ def score_with_judge(judge, generations, ref_by_subject, sources: dict, prompts_
                          "them with --judge-prompts (a dreambench_plus checkout); idbench's own prompt has no settings")
     prices = read_prices(settings.prices) if settings.prices else None
     reqs, asked = plan(judge, generations, ref_by_subject, sources, prompts_by_id, impostors_of, settings, problems)
+    sharing: dict[str, list[JudgeRequest]] = {}  # the same question (identical files and text) is asked once
+    for r in reqs:
+        sharing.setdefault(r.key, []).append(r)
+    unique = [rs[0] for rs in sharing.values()]
     cache = AnswerCache(cache_root) if cache_root is not None else None
-    before = estimate(judge, reqs, cache, prices)
+    known = {r.key: a for r in unique if cache is not None and (a := cache.get(r.key)) is not None}  # read once
+    before = estimate(judge, unique, known, prices)
     if echo is not None and before["to_send"]:
         money = (f"about ${before['cost_usd']:.2f}" if before["cost_usd"] is not None else
                  f"cost unknown (no price for {judge.model}: give --judge-prices)")
@@ -158,19 +164,20 @@ def score_with_judge(judge, generations, ref_by_subject, sources: dict, prompts_
             raise JudgeError(f"{judge.name}: the estimated cost ${before['cost_usd']:.2f} of {before['to_send']} "
                              f"request(s) is above the budget ${settings.budget:.2f}; nothing was sent (raise "
                              "--judge-budget, or judge fewer images or samples)")
-    by_key = {r.key: r for r in reqs}
+    path_of = {g.id: g.path for g in generations}
 
-    def failed(req, kind, message):
-        target = next((g.path for g in generations if g.id == req.meta.get("id")), req.meta.get("id"))
-        problems.add(target, f"judge_{kind}", f"{judge.name} ({req.meta.get('aspect')}): {message}")
+    def failed(req, kind, message):  # named for every item that asked this question
+        for r in sharing[req.key]:
+            problems.add(path_of.get(r.meta.get("id"), r.meta.get("id")), f"judge_{kind}",
+                         f"{judge.name} ({r.meta.get('aspect')}): {message}")
 
     client = client or judge.client()
-    answers, stats = client.run(reqs, cache, progress=progress, on_failure=failed)
+    answers, stats = client.run(unique, cache, progress=progress, on_failure=failed, known=known)
     rows = results.row_index()
     values: dict[tuple[str, str], list[float]] = {}
-    for key, a in answers.items():
-        req = by_key[key]
-        values.setdefault((req.meta["aspect"], req.meta["id"]), []).append(normalise(a["score"]))
+    for req in reqs:  # each answer goes to every item that asked its question
+        if req.key in answers:
+            values.setdefault((req.meta["aspect"], req.meta["id"]), []).append(normalise(answers[req.key]["score"]))
     section = {"model": judge.model, "endpoint": client.base_url or "https://api.openai.com/v1",
                "prompts": {a: p.version for a, p in asked.items()}, "setting": settings.setting if settings.prompts
                else "idbench", "samples": settings.samples, "estimate": before, "run": stats.to_dict(),
