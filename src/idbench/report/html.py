@@ -16,14 +16,10 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from idbench.results import Results
 from idbench.views.figures import forest, heatmap, thumb
-from idbench.views.format import fmt_ci, fmt_num
+from idbench.views.format import fmt_num
 
 
-def _fmt(entry: dict | None) -> str:
-    return fmt_ci(entry)
-
-
-def _html_table(t: dict, ranks_by_col: dict | None = None) -> dict:
+def _html_table(t: dict) -> dict:
     return {"title": t["title"], "key": t["key"], "header": t["header"], "notes": t["notes"],
             "rows": [{"cells": [{"text": c, "best": (i, j) in t["bold"]} for j, c in enumerate(row)],
                       "reference": i >= (t["rules"][0] if t.get("rules") else len(t["rows"]))}
