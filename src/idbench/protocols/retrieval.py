@@ -27,7 +27,7 @@ from idbench.data.problems import ProblemLog
 from idbench.data.records import Gallery, GenerationSet, ImageRecord, ReferenceSet
 from idbench.embed import embed_records
 from idbench.encoders.base import Encoder
-from idbench.metrics.retrieval import retrieval_metrics, topk_search
+from idbench.metrics.retrieval import topk_search
 from idbench.protocols.common import content_audit, embedding_matrix, scored_by_gallery, subject_labels
 from idbench.results import Results
 
@@ -132,23 +132,22 @@ def rank_protocol(
         by_method.setdefault(r.method or "", []).append(i)
     q_subjects = np.array([r.subject for r in qrecs])
 
-    def plain(lv):  # a level ranked against the whole gallery (not within its parent group)
+    def within_level(lv):  # the level whose groups lv is ranked within, or None: against the whole gallery
         wl = _parent_level(gallery.levels, lv) if within == "parent" else within
-        return not (wl is not None and _finer(gallery.levels, lv, wl))
+        return wl if wl is not None and _finer(gallery.levels, lv, wl) else None
 
+    R, rrecs = real if real is not None and len(real[1]) else (None, [])
+    h_r = [content.content_id(r) for r in rrecs]
     # the levels ranked against the whole gallery, all at once: one similarity product for them all
-    flat = [lv for lv in levels if plain(lv)]
+    flat = [lv for lv in levels if within_level(lv) is None]
     pre_q, pre_r = {}, {}
     if flat:
         gls = [[r.label(lv) for r in gal] for lv in flat]
         pre_q = dict(zip(flat, _ranked_levels(Q, [[labels_of[r.subject].get(lv, "") for r in qrecs] for lv in flat], G,
                                               gls, h_q, h_gal, no_relevant, ties, cache)))
-        if real is not None and len(real[1]):
-            rrecs_all = real[1]
-            pre_r = dict(zip(flat, _ranked_levels(real[0], [[labels_of[r.subject].get(lv, "") for r in rrecs_all]
-                                                            for lv in flat], G, gls,
-                                                  [content.content_id(r) for r in rrecs_all], h_gal, no_relevant,
-                                                  ties, cache)))
+        if rrecs:
+            pre_r = dict(zip(flat, _ranked_levels(R, [[labels_of[r.subject].get(lv, "") for r in rrecs] for lv in flat],
+                                                  G, gls, h_r, h_gal, no_relevant, ties, cache)))
     for lv in levels:
         gl = [r.label(lv) for r in gal]
         name = lambda m, lv=lv: f"{m}:{lv}[{encoder.name}]"  # noqa: E731
@@ -156,17 +155,16 @@ def rank_protocol(
             results.add_metric(name(m), f"retrieval {m} at level {lv} against the gallery ({encoder.name})",
                                encoder=encoder.name, protocol="retrieval")
         ql = [labels_of[r.subject].get(lv, "") for r in qrecs]
-        wl = _parent_level(gallery.levels, lv) if within == "parent" else within
-        grouped = wl is not None and _finer(gallery.levels, lv, wl)
-        g_within = [r.label(wl) for r in gal] if grouped else None
+        wl = within_level(lv)
 
-        def rank(X, xl, xids, xrecs, gl=gl, g_within=g_within, grouped=grouped, wl=wl):
-            if not grouped:
-                return _ranked(X, xl, G, gl, xids, h_gal, no_relevant, ties, cache)
+        def rank(X, xl, xids, xrecs, pre, gl=gl, wl=wl, lv=lv):
+            if wl is None:
+                return pre[lv]
             xgroups = [labels_of[r.subject].get(wl, "") for r in xrecs]
-            return _ranked_within(X, xl, xgroups, G, gl, g_within, xids, h_gal, no_relevant, ties, cache)
+            return _ranked_within(X, xl, xgroups, G, gl, [r.label(wl) for r in gal], xids, h_gal, no_relevant, ties,
+                                  cache)
 
-        res = pre_q[lv] if lv in pre_q else rank(Q, ql, h_q, qrecs)
+        res = rank(Q, ql, h_q, qrecs, pre_q)
         for i, r in enumerate(qrecs):
             rows[(r.method or "", r.id)].update({name(m): float(res.per_query[m][i]) for m in ROW_METRICS})
         for method, idx in by_method.items():
@@ -179,11 +177,9 @@ def rank_protocol(
                 "how": "exact expectation under a uniformly random ranking of this gallery for these queries",
                 **_chance(res, idx)}
         # real-image upper bound: references as queries; a gallery item with the reference's own bytes is left out
-        if real is not None and len(real[1]):
-            R, rrecs = real
+        if rrecs:
             rl = [labels_of[r.subject].get(lv, "") for r in rrecs]
-            h_r = [content.content_id(r) for r in rrecs]
-            rres = pre_r[lv] if lv in pre_r else rank(R, rl, h_r, rrecs)
+            rres = rank(R, rl, h_r, rrecs, pre_r)
             section["real"][lv] = rres.summary()
             section["real"][lv]["n_subjects"] = len({r.subject for r in rrecs})
             section["real"][lv]["references_in_gallery"] = int(sum(h in gallery_contents for h in h_r))
@@ -234,17 +230,7 @@ def _chance(res, idx) -> dict:
 def _ranked(Q, ql, G, gl, qids, gids, no_relevant, ties, cache):
     """:func:`retrieval_metrics`, computed once per content (embeddings, labels, ids, rules) and then
     read from the results cache: a warm study ranks nothing again (and imports no torch)."""
-    from idbench.cache.results import cached_arrays
-    from idbench.cache.store import default_cache_dir
-    from idbench.metrics.retrieval import RetrievalResult
-
-    root = default_cache_dir() if cache is not None else None
-    key = ["retrieval-v1", Q, np.asarray(ql).astype(str), G, np.asarray(gl).astype(str), np.asarray(qids).astype(str),
-           np.asarray(gids).astype(str), no_relevant, ties]
-    d = cached_arrays("retrieval", key, lambda: retrieval_metrics(Q, ql, G, gl, query_ids=qids, gallery_ids=gids,
-                                                                  no_relevant=no_relevant, ties=ties).to_arrays(),
-                      root=root)
-    return RetrievalResult.from_arrays(d)
+    return _ranked_levels(Q, [ql], G, [gl], qids, gids, no_relevant, ties, cache)[0]
 
 
 def _ranked_levels(Q, qls, G, gls, qids, gids, no_relevant, ties, cache) -> list:
