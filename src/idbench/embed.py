@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from idbench.cache.store import EmbeddingCache
-from idbench.data.images import MAX_PIXELS, ImageError, file_sha256, load_image
+from idbench.data.images import MAX_PIXELS, ImageError, hash_files, load_image
 from idbench.data.problems import ProblemLog
 from idbench.data.records import ImageRecord
 from idbench.embedding import ImageEmbedding
@@ -63,12 +63,7 @@ def embed_records(
     # 1. content hashes (also catches missing / unreadable files early)
     content_of: dict[str, str] = {}
     path_of_content: dict[str, Any] = {}
-    from idbench.data.images import recall_hashes, save_hashes
-
-    recall_hashes([r.path for r in records])
-    with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
-        hashes = list(pool.map(lambda r: _safe_hash(r.path), records))
-    save_hashes()
+    hashes = hash_files([r.path for r in records], num_workers)
     text_of: dict[str, str] = {}
     for rec, (h, err) in zip(records, hashes):
         if err is not None:
@@ -169,15 +164,6 @@ def _finite(encoder, embs: dict, path_of_content, failed) -> dict:
             continue
         out[c] = e
     return out
-
-
-def _safe_hash(path) -> tuple[str | None, str | None]:
-    try:
-        return file_sha256(path), None
-    except FileNotFoundError:
-        return None, "file does not exist"
-    except OSError as e:
-        return None, f"cannot read ({e.strerror or e})"
 
 
 def stack_single(embeddings: dict[str, ImageEmbedding], ids: Sequence[str]) -> np.ndarray:

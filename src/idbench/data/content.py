@@ -32,12 +32,11 @@ thumbnails already correlate >= ``PREFILTER`` are aligned.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from idbench.data.images import file_sha256
+from idbench.data.images import hash_files
 from idbench.data.problems import ProblemLog
 from idbench.data.records import ImageRecord
 
@@ -61,19 +60,8 @@ def content_hashes(records: Sequence[ImageRecord], num_workers: int = 2) -> dict
     """``{str(record.path): sha256}`` for every record whose file can be read (others are left out;
     :func:`idbench.embed.embed_records` names them)."""
 
-    def one(r):
-        try:
-            return content_key(r), file_sha256(r.path)
-        except OSError:
-            return content_key(r), None
-
-    from idbench.data.images import recall_hashes, save_hashes
-
-    recall_hashes([r.path for r in records])
-    with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
-        out = {i: h for i, h in pool.map(one, records) if h is not None}
-    save_hashes()
-    return out
+    hashes = hash_files([r.path for r in records], num_workers)
+    return {content_key(r): h for r, (h, _) in zip(records, hashes) if h is not None}
 
 
 # ----------------------------------------------------------------------------- thumbprints

@@ -125,6 +125,27 @@ def save_hashes() -> None:
             pass
 
 
+def hash_files(paths, num_workers: int = 2) -> list[tuple[str | None, str | None]]:
+    """``[(sha256, None) or (None, why)]`` for ``paths``, in order: hashed in ``num_workers`` threads,
+    the hash store read before (:func:`recall_hashes`) and written after (:func:`save_hashes`)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(path):
+        try:
+            return file_sha256(path), None
+        except FileNotFoundError:
+            return None, "file does not exist"
+        except OSError as e:
+            return None, f"cannot read ({e.strerror or e})"
+
+    paths = list(paths)
+    recall_hashes(paths)
+    with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
+        out = list(pool.map(one, paths))
+    save_hashes()
+    return out
+
+
 def _file_kind(mode: int) -> str:
     for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
                        (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
