@@ -4,7 +4,8 @@ Every ``import idbench...`` counts, at module level or inside a function (a lazy
 dependency). Layers, lowest first:
 
 0. leaves: the package root, ``atomic`` (whole-file writes), ``embedding`` (ImageEmbedding),
-   ``registry``, ``safe_names``, ``net``, ``weights``, ``progress``;
+   ``registry``, ``safe_names``, ``net``, ``weights``, ``progress``, ``section`` (typed sections),
+   ``baselines`` (the real and impostor levels, written by similarity and the judge);
 1. ``stats``, ``options``;
 2. ``metrics``: pure functions (no data, cache, encoder or model loading);
 3. the data core (``data.images``, ``data.records``, ``data.problems``, ``data.video``) and ``cache``;
@@ -31,7 +32,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 #: module prefix -> layer (the longest matching prefix decides)
 LAYERS = {
     "idbench": 0, "idbench.atomic": 0, "idbench.embedding": 0, "idbench.registry": 0, "idbench.safe_names": 0,
-    "idbench.net": 0, "idbench.weights": 0, "idbench.progress": 0,
+    "idbench.net": 0, "idbench.weights": 0, "idbench.progress": 0, "idbench.section": 0, "idbench.baselines": 0,
     "idbench.stats": 1, "idbench.options": 1,
     "idbench.metrics": 2,
     "idbench.data.images": 3, "idbench.data.records": 3, "idbench.data.problems": 3, "idbench.data.video": 3,

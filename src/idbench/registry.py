@@ -112,3 +112,8 @@ def first_line(obj: Any) -> str:
         return d
     doc = (getattr(obj, "__doc__", None) or "").strip()
     return doc.splitlines()[0] if doc else ""
+
+
+#: the protocols (:class:`idbench.protocols.registry.Protocol`); here, below every layer, so that a results
+#: folder can find the section types of the protocols installed without importing any protocol by name
+PROTOCOLS = Registry("idbench.protocols", "protocol")

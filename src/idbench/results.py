@@ -20,6 +20,7 @@ import numpy as np
 
 import idbench
 from idbench.data.problems import ProblemLog
+from idbench.section import Section, SectionError, section_to_dict
 
 ROW_KEYS = ("method", "subject", "image_id", "path", "prompt")
 #: the files a study writes into its results folder (a folder in their place is an error before any work)
@@ -43,6 +44,48 @@ class MetricInfo:
         return {k: v for k, v in self.__dict__.items()}
 
 
+@dataclass(kw_only=True)
+class PublishedFigure:
+    """A figure a preset's paper publishes: a reference row (``kind="score"``) or an agreement with
+    human ratings (``kind="agreement"``)."""
+
+    what: str
+    metric: str
+    value: float
+    source: str
+    kind: str = "score"
+
+
+@dataclass(kw_only=True)
+class PresetRecord:
+    """The preset a study ran with, and every setting of the study that differs from it."""
+
+    name: str
+    source: str = ""
+    scale: int = 1  # the paper's tables show scores x scale (100 for percentages)
+    differs: list[str] = field(default_factory=list)
+    published: list[PublishedFigure] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)  # the paper's columns (metric ids)
+
+
+@dataclass(kw_only=True)
+class StudySection(Section):
+    """``sections.study``: what produced the folder (``identity``, see :func:`idbench.folder.same_study`),
+    the preset, which protocols ran, failed or were not run (and why), encoders, inputs, seconds."""
+
+    NAME = "study"
+    identity: dict[str, Any] = field(default_factory=dict)
+    preset: PresetRecord | None = None
+    protocols_run: list[str] = field(default_factory=list)
+    protocols_failed: dict[str, str] = field(default_factory=dict)
+    not_run: dict[str, str] = field(default_factory=dict)
+    encoders: list[str] = field(default_factory=list)
+    inputs: dict[str, str] = field(default_factory=dict)
+    seconds: float | None = None
+    ray: dict[str, Any] | None = None  # the Ray backend's counts
+    generated: Any = None  # what [generate] made before the study ran
+
+
 @dataclass
 class Results:
     """Everything one evaluation produced."""
@@ -50,6 +93,8 @@ class Results:
     command: str = ""
     metrics: dict[str, MetricInfo] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
+    #: ``{name: section}``, each a :class:`idbench.section.Section` of the protocol that wrote it (a
+    #: plain mapping only for a plug-in section whose type is not installed here)
     sections: dict[str, Any] = field(default_factory=dict)
     truth: dict[str, dict[str, Any]] = field(default_factory=dict)
     problems: ProblemLog = field(default_factory=ProblemLog)
@@ -88,6 +133,11 @@ class Results:
             self.__dict__["_row_index"] = ((id(self.rows), len(self.rows)), index)
         return index[key]
 
+    @property
+    def study(self) -> StudySection:
+        """``sections.study`` (an empty one when the results were not made by a study)."""
+        return StudySection.of(self) or StudySection()
+
     def method_counts(self) -> dict[str, tuple[int, int]]:
         """``{method: (subjects, images)}`` over the per-image rows."""
         subj: dict[str, set] = {}
@@ -111,13 +161,15 @@ class Results:
             else:
                 self.rows.append(dict(r))
                 index[key] = self.rows[-1]
+        import dataclasses
+
         from idbench.folder import merge_identity
 
-        ident = merge_identity((self.sections.get("study") or {}).get("identity") or {},
-                               (newer.sections.get("study") or {}).get("identity") or {})
+        old, new = StudySection.of(self), StudySection.of(newer)
+        ident = merge_identity(old.identity if old else {}, new.identity if new else {})
         self.sections.update(newer.sections)
-        if "study" in self.sections:
-            self.sections["study"] = {**self.sections["study"], "identity": ident}
+        if new is not None:
+            self.sections["study"] = dataclasses.replace(new, identity=ident)
         self.truth.update(newer.truth)
         self.problems.extend(newer.problems)
         self.after_summary += [h for h in newer.after_summary if h not in self.after_summary]
@@ -182,7 +234,7 @@ class Results:
             "subjects": self.subjects,
             "truth": self.truth,
             "problems": self.problems.to_dict(),
-            "sections": self.sections,
+            "sections": {k: section_to_dict(v) for k, v in self.sections.items()},
             "rankings": self.rankings,
         }
 
@@ -262,7 +314,11 @@ class Results:
         if not _looks_like_summary(s):
             raise ResultsError(f"{summary_path}: not an idbench summary (expected a JSON object whose 'methods' map "
                                "method -> metric -> {mean, ci_low, ci_high, ...} and whose 'metrics' describe each metric)")
-        res = cls(command=s.get("command", ""), sections=s.get("sections", {}), truth=s.get("truth", {}),
+        try:
+            sections = _typed_sections(s.get("sections", {}))
+        except SectionError as e:
+            raise ResultsError(f"{summary_path}: {e}; re-run the evaluation") from None
+        res = cls(command=s.get("command", ""), sections=sections, truth=s.get("truth", {}),
                   methods=s.get("methods", {}), subjects=s.get("subjects", {}), bootstrap=s.get("bootstrap", {}),
                   rankings=s.get("rankings") if isinstance(s.get("rankings"), dict) else {})
         try:
@@ -283,6 +339,22 @@ class Results:
                                            "fields (the file is cut short or damaged); re-run the evaluation")
                     res.rows.append({k: (_num(v) if k in res.metrics else v) for k, v in r.items()})
         return res
+
+
+def _typed_sections(raw: dict) -> dict:
+    """The sections as their types: every installed protocol is loaded first, so that the types it
+    declares are known (:data:`idbench.section.SECTION_TYPES`)."""
+    from idbench.registry import PROTOCOLS
+    from idbench.section import typed_sections
+
+    for name in PROTOCOLS.names():
+        try:
+            PROTOCOLS.get(name)
+        except Exception:  # noqa: BLE001 - a broken plug-in is named where protocols are listed; its section stays raw
+            pass
+    import idbench.data.content  # noqa: F401 - the content section's type
+
+    return typed_sections(raw)
 
 
 def _write_parquet(path: Path, rows: list[dict], cols: list[str], metrics: set[str]) -> bool:

@@ -175,7 +175,7 @@ class Study:
         if missing:
             if not out:
                 raise StudyError(f"none of preset {self.preset}'s encoders can be created: " + "; ".join(missing.values()))
-            self.preset_record["differs"].extend(f"encoder {e} not available (see the problems)" for e in missing)
+            self.preset_record.differs.extend(f"encoder {e} not available (see the problems)" for e in missing)
         return out
 
     def _apply_preset(self) -> None:
@@ -203,8 +203,11 @@ class Study:
                     self.options.setdefault(proto, {})[k] = v
                 elif given != v:
                     diffs.append(f"{proto}.{k} = {given!r} (preset: {v!r})")
-        self.preset_record = {"name": p.name, "source": p.source, "scale": p.scale, "differs": diffs,
-                              "published": [vars(x) for x in p.published], "metrics": list(p.metrics)}
+        from idbench.results import PresetRecord, PublishedFigure
+
+        self.preset_record = PresetRecord(name=p.name, source=p.source, scale=p.scale, differs=diffs,
+                                          published=[PublishedFigure(**vars(x)) for x in p.published],
+                                          metrics=list(p.metrics))
 
     # ------------------------------------------------------------------ construction
 
@@ -388,18 +391,16 @@ class Study:
             if p.after_summary:
                 p.run(data, ctx)
                 ran.append(name)
-        results.sections["study"] = {"identity": self._identity(data, encoders, ctx, ran),
-                                     **({"preset": self.preset_record} if self.preset else {}),
-                                     "protocols_run": ran, "protocols_failed": failed, "not_run": why,
-                                     "encoders": [e.name for e in encoders],
-                                     "inputs": {k: (str(v) if isinstance(v, (str, Path)) else type(v).__name__)
-                                                for k, v in (("refs", self.refs), ("gen", self.gen), ("gallery", self.gallery),
-                                                             ("samples", self.samples), ("human", self.human)) if v is not None},
-                                     "seconds": round(time.perf_counter() - t0, 2)}
-        if self.backend == "ray":
-            results.sections["study"]["ray"] = self._ray_stats
-        if self.generate:
-            results.sections["study"]["generated"] = getattr(self, "generated", None)
+        from idbench.results import StudySection
+
+        results.sections["study"] = StudySection(
+            identity=self._identity(data, encoders, ctx, ran), preset=self.preset_record if self.preset else None,
+            protocols_run=ran, protocols_failed=failed, not_run=why, encoders=[e.name for e in encoders],
+            inputs={k: (str(v) if isinstance(v, (str, Path)) else type(v).__name__)
+                    for k, v in (("refs", self.refs), ("gen", self.gen), ("gallery", self.gallery),
+                                 ("samples", self.samples), ("human", self.human)) if v is not None},
+            seconds=round(time.perf_counter() - t0, 2), ray=self._ray_stats if self.backend == "ray" else None,
+            generated=getattr(self, "generated", None) if self.generate else None)
         if self.warn:
             problems.warn()
         return StudyResults(results)

@@ -42,8 +42,8 @@ def write_results_folder(results: Results, out_dir: str | Path, *, report: bool 
                 old = Results.read(out, check=False)
             except (ResultsError, OSError) as e:
                 raise FolderError(f"cannot add to {out}: {e}. Use --replace to write over it, or another folder") from None
-            ident = r.sections.get("study", {}).get("identity") or {}
-            was = old.sections.get("study", {}).get("identity")
+            ident = r.study.identity
+            was = old.study.identity if "study" in old.sections else None
             if was is None:
                 raise FolderError(f"{out} holds results that do not record which study produced them (written by an "
                                   "older idbench or by hand); use --replace to write over them, or another folder")
@@ -66,14 +66,19 @@ def write_results_folder(results: Results, out_dir: str | Path, *, report: bool 
         written = r.write_files(out)
         written += write_tables(r, out)
         fault_point("tables")
-        nearid = r.sections.get("nearid")
-        if nearid and nearid.get("samples") is not None:
-            _write_nearid_samples(nearid["samples"], out / "nearid_samples.csv")
+        from idbench.protocols.nearid import NearIDSection
+
+        nearid = NearIDSection.of(r)
+        if nearid is not None:
+            _write_nearid_samples(nearid.samples, out / "nearid_samples.csv")
             written.append(out / "nearid_samples.csv")
-        if "rca" in r.sections:
+        from idbench.protocols.rca import RCASection
+
+        rca = RCASection.of(r)
+        if rca is not None:
             from idbench.report.confusion import write_confusions
 
-            written += write_confusions(r.sections["rca"], out, figures=report)
+            written += write_confusions(rca, out, figures=report)
         folder.commit(written)
         if report:  # derived from the committed folder (not in the manifest: `idbench report` re-renders it)
             from idbench.report.html import render_report
@@ -82,7 +87,7 @@ def write_results_folder(results: Results, out_dir: str | Path, *, report: bool 
     return r
 
 
-def _write_nearid_samples(rows: list[dict], path: Path) -> None:
+def _write_nearid_samples(rows: list, path: Path) -> None:
     import csv
     import io
 
@@ -92,6 +97,6 @@ def _write_nearid_samples(rows: list[dict], path: Path) -> None:
     w = csv.writer(buf)
     w.writerow(["sample_id", "source", "min_margin", "success"])
     for r in rows:
-        w.writerow([r["sample_id"], r["source"], "" if r["min_margin"] is None else f"{r['min_margin']:.6g}",
-                    "" if r["success"] is None else r["success"]])
+        w.writerow([r.sample_id, r.source, "" if r.min_margin is None else f"{r.min_margin:.6g}",
+                    "" if r.success is None else r.success])
     atomic_write_bytes(path, buf.getvalue().encode("utf-8", "surrogateescape"))

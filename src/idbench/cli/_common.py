@@ -270,8 +270,7 @@ def run_study(*, out_dir: Path, report: bool, quiet: bool, cache_dir: Path | Non
         out.write(out_dir, report=report, replace=replace, echo=lambda m: click.secho(m, fg="yellow", err=True))
     except (StudyError, ImportError, FolderError) as e:
         raise click.ClickException(str(e))
-    st = out.results.sections.get("study", {})
-    for name, why in st.get("protocols_failed", {}).items():
+    for name, why in out.results.study.protocols_failed.items():
         say(f"{name}: NOT SCORED: {why}", fg="red", err=True)
     print_summary(out.results)
     return out
@@ -279,9 +278,8 @@ def run_study(*, out_dir: Path, report: bool, quiet: bool, cache_dir: Path | Non
 
 def finish_study(out, out_dir: Path, report: bool) -> None:
     """The closing lines; a protocol that was asked for and could not run makes the exit code 1."""
-    st = out.results.sections.get("study", {})
     say(f"results: {out_dir}/ (summary.json, per_image.csv, tables.md, tables.tex{', report.html' if report else ''})")
-    failed = st.get("protocols_failed", {})
+    failed = out.results.study.protocols_failed
     if failed:
         raise click.ClickException("not scored: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
 

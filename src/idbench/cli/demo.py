@@ -71,7 +71,7 @@ def demo(out_dir, seed, encoder_spec, instances, per_subject, n_resamples, quiet
     print_sections(results, only="retrieval")
     print_sections(results, only="rca")
     _print_meta(results)
-    if results.sections.get("nearid"):
+    if results.sections.get("nearid") is not None:
         from idbench.views.rows import nearid_line
 
         click.echo("\n" + nearid_line(results.sections["nearid"], "NearID (matched-context distractors)"))
@@ -81,7 +81,7 @@ def demo(out_dir, seed, encoder_spec, instances, per_subject, n_resamples, quiet
 def _meta(results) -> None:
     import numpy as np
 
-    from idbench.world.meta import meta_evaluate
+    from idbench.world.meta import MetaSection, meta_evaluate
 
     drift = {m: t["drift"] for m, t in results.truth.items()}
     means = {k: {m: v[k]["mean"] for m, v in results.methods.items() if k in v} for k in results.metrics}
@@ -92,17 +92,19 @@ def _meta(results) -> None:
         ds = np.array([drift.get(r["method"], np.nan) for r in results.rows], float)
         per_image[k] = (xs, ds)
     rows = meta_evaluate(means, drift, hib, per_image)
-    results.sections["meta"] = {"against": "true drift (Kendall tau-b with -drift; +1 = follows identity loss)",
-                                "rows": [r.__dict__ for r in rows]}
+    results.sections["meta"] = MetaSection(against="true drift (Kendall tau-b with -drift; +1 = follows identity loss)",
+                                           rows=list(rows))
 
 
 def _print_meta(results) -> None:
     from idbench.views.format import fmt_num
+    from idbench.world.meta import MetaSection
 
-    rows = results.sections.get("meta", {}).get("rows", [])
+    meta = MetaSection.of(results)
+    rows = meta.rows if meta is not None else []
     if not rows:
         return
     click.echo("\nmeta-evaluation: does each metric follow the true identity drift?")
     click.echo(format_table(["metric", "tau (methods)", "tau (images)", "true order"],
-                            [[r["metric"], fmt_num(r["tau_methods"], 2, signed=True), fmt_num(r["tau_images"], 2, signed=True),
-                              "yes" if r["true_order"] else "no"] for r in rows]))
+                            [[r.metric, fmt_num(r.tau_methods, 2, signed=True), fmt_num(r.tau_images, 2, signed=True),
+                              "yes" if r.true_order else "no"] for r in rows]))

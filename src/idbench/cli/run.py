@@ -79,13 +79,13 @@ def run(study_file, refs, gen, gallery, samples, human, encoders, preset, layout
         seed=seed if given("seed") else None, n_resamples=n_resamples if given("n_resamples") else None,
         batch_size=batch_size if given("batch_size") else None, device=device,
         backend=backend if given("backend") else None, ray_address=ray_address)
-    st = out.results.sections.get("study", {})
-    if st.get("preset"):
-        pr = st["preset"]
-        click.echo(f"preset {pr['name']} (tables x {pr['scale']}): " + ("settings as published" if not pr["differs"] else
-                   "settings that differ from it: " + "; ".join(pr["differs"])))
-    click.echo(f"protocols run: {', '.join(st.get('protocols_run', [])) or 'none'}")
-    for name, why in st.get("not_run", {}).items():
+    st = out.results.study
+    if st.preset is not None:
+        pr = st.preset
+        click.echo(f"preset {pr.name} (tables x {pr.scale}): " + ("settings as published" if not pr.differs else
+                   "settings that differ from it: " + "; ".join(pr.differs)))
+    click.echo(f"protocols run: {', '.join(st.protocols_run) or 'none'}")
+    for name, why in st.not_run.items():
         click.echo(f"  {name}: not run ({why})")
     print_sections(out.results)
     finish_study(out, out_dir, report)

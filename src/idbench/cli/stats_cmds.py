@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -150,7 +151,8 @@ def agree(results_dir, ratings_path, metrics, unit, n_resamples, seed):
                              options={"agreement": {"compare_unit": unit, "metrics": list(metrics) or None}})
             agreement.run(StudyData(ratings=r), ctx)
             section = res.sections.pop("agreement")
-            sections[aspect] = (section, section.pop("points"))
+            sections[aspect] = (section, [vars(p) for p in section.points or []])
+            section.points = None  # written to agreement_points.csv
     except ValueError as e:
         raise click.ClickException(str(e)) from None
     finally:
@@ -158,56 +160,56 @@ def agree(results_dir, ratings_path, metrics, unit, n_resamples, seed):
             res.sections["agreement"] = before
     first = next(iter(sections))
     out, points = sections[first]
+    preset = res.study.preset
     if len(sections) > 1:
-        out = {**out, "aspects": {a: o for a, (o, _) in sections.items()}}
+        out = dataclasses.replace(out, aspects={a: o for a, (o, _) in sections.items()})
         from idbench.views.rows import agreement_table
 
-        t = agreement_table(out, (res.sections.get("study") or {}).get("preset"))
+        t = agreement_table(out, preset)
         click.echo("Kendall tau-b with the human ratings, per aspect:")
         click.echo(format_table(t["header"], t["rows"]))
-    raters = out["raters"]
-    preset = (res.sections.get("study") or {}).get("preset")
-    paper = {m: published_agreement(preset, m) for m in out["metrics"]}
+    raters = out.raters
+    paper = {m: published_agreement(preset, m) for m in out.metrics}
     show_paper = any(v is not None for v in paper.values())
     table, notes = [], set()
-    for metric, a in out["metrics"].items():
-        p = a["pooled"]
-        if p["why"]:
-            notes.add(f"–: {p['why']}")
-        table.append([metric, str(p["n"]), fmt_num(p["pearson"], signed=True), fmt_num(p["spearman"], signed=True),
-                      fmt_num(p["kendall_tau_b"], signed=True), fmt_num(p["pairwise_accuracy"]),
-                      fmt_num(a["fisher_z_mean"]["pearson"], signed=True)]
+    for metric, a in out.metrics.items():
+        p = a.pooled
+        if p.why:
+            notes.add(f"–: {p.why}")
+        table.append([metric, str(p.n), fmt_num(p.pearson, signed=True), fmt_num(p.spearman, signed=True),
+                      fmt_num(p.kendall_tau_b, signed=True), fmt_num(p.pairwise_accuracy),
+                      fmt_num(a.fisher_z_mean.get("pearson"), signed=True)]
                      + ([fmt_num(paper[metric], signed=True) if paper[metric] is not None else ""] if show_paper else []))
     if not table:
         raise click.ClickException("no rated image matches an image_id of the results (ids are like "
                                    f"{res.rows[0]['image_id']!r})" if res.rows else "the results folder has no images")
     click.echo(format_table(["metric", "n", "Pearson", "Spearman", "Kendall b", "pairwise acc",
-                             "Pearson (Fisher-z over methods)"] + ([f"Kendall ({preset['name']} paper)"] if show_paper
+                             "Pearson (Fisher-z over methods)"] + ([f"Kendall ({preset.name} paper)"] if show_paper
                                                                   else []), table))
     if show_paper:
-        click.echo(f"{preset['name']} paper: {next(p['source'] for p in preset['published'] if p.get('kind') == 'agreement')}"
+        click.echo(f"{preset.name} paper: {next(p.source for p in preset.published if p.kind == 'agreement')}"
                    " -- the paper's own data, beside yours for orientation; not a test")
-        out["published_agreement"] = {m: v for m, v in paper.items() if v is not None}
+        out.published_agreement = {m: v for m, v in paper.items() if v is not None}
     for n in sorted(notes):
         click.echo(n)
-    if "krippendorff_alpha_interval" in out:
+    if out.krippendorff_alpha_interval is not None or out.krippendorff_alpha_why_missing:
         click.echo(f"Krippendorff's alpha (interval) between {len(raters)} raters: "
-                   f"{fmt_num(out['krippendorff_alpha_interval'], why=out.get('krippendorff_alpha_why_missing'))}")
-    click.echo(f"{out['n_ratings']} ratings of {out['n_rated_images']} images used")
-    if out.get("ratings_not_in_results"):
-        x = out["ratings_not_in_results"]
-        click.echo(f"{x['n_images']} rated images are not in the results and were not used (e.g. "
-                   f"{', '.join(map(repr, x['examples'][:3]))})")
-    if out.get("human_ceiling"):
-        c = out["human_ceiling"]
-        click.echo(f"human-human ceiling ({c['n_raters']} raters, each against the mean of the others, Fisher-z mean): "
-                   f"Pearson {fmt_num(c['pearson'], signed=True)}, Kendall b {fmt_num(c['kendall_tau_b'], signed=True)}")
+                   f"{fmt_num(out.krippendorff_alpha_interval, why=out.krippendorff_alpha_why_missing)}")
+    click.echo(f"{out.n_ratings} ratings of {out.n_rated_images} images used")
+    if out.ratings_not_in_results:
+        x = out.ratings_not_in_results
+        click.echo(f"{x.n_images} rated images are not in the results and were not used (e.g. "
+                   f"{', '.join(map(repr, x.examples[:3]))})")
+    if out.human_ceiling:
+        c = out.human_ceiling
+        click.echo(f"human-human ceiling ({c.n_raters} raters, each against the mean of the others, Fisher-z mean): "
+                   f"Pearson {fmt_num(c.pearson, signed=True)}, Kendall b {fmt_num(c.kendall_tau_b, signed=True)}")
     _print_comparisons(out)
     print_problem_counts(problems)
-    out["problems"] = problems.to_dict()
     from idbench.folder import csv_bytes, write_derived
 
-    write_derived(results_dir, "agreement.json", json.dumps(_jsonable(out), indent=2, allow_nan=False).encode("utf-8"))
+    write_derived(results_dir, "agreement.json", json.dumps(_jsonable({**out.to_dict(), "problems": problems.to_dict()}),
+                                                            indent=2, allow_nan=False).encode("utf-8"))
     write_derived(results_dir, "agreement_points.csv", csv_bytes(["metric", "method", "metric_score", "human_score"], points))
     click.echo(f"written: {results_dir / 'agreement.json'}, agreement_points.csv")
     if (results_dir / "report.html").is_file():
@@ -216,23 +218,22 @@ def agree(results_dir, ratings_path, metrics, unit, n_resamples, seed):
         click.echo(f"report updated: {render_report(results_dir)}")
 
 
-def _print_comparisons(out: dict) -> None:
+def _print_comparisons(out) -> None:
     """Pairs of metrics: is one significantly closer to people? (Holm over pairs)."""
     from idbench.views.format import fmt_interval, fmt_num
 
-    comps = out.get("comparisons") or []
-    if not comps:
+    if not out.comparisons:
         return
     rows = []
-    for c in comps:
-        k, p = c["kendall_tau_b"], c["pearson"]
-        rows.append([f"{c['a']} - {c['b']}", str(c["n"]), f"{fmt_num(k['diff'], signed=True)} {fmt_interval(*k['ci'])}",
-                     fmt_num(k.get("p_holm"), 4), f"{fmt_num(p['diff'], signed=True)} {fmt_interval(*p['ci'])}",
-                     fmt_num(p.get("p_holm"), 4), fmt_num(p.get("williams_p_holm"), 4),
-                     "*" if k.get("significant") or p.get("significant") else ""])
+    for c in out.comparisons:
+        k, p = c.kendall_tau_b, c.pearson
+        rows.append([f"{c.a} - {c.b}", str(c.n), f"{fmt_num(k.diff, signed=True)} {fmt_interval(*k.ci)}",
+                     fmt_num(k.p_holm, 4), f"{fmt_num(p.diff, signed=True)} {fmt_interval(*p.ci)}",
+                     fmt_num(p.p_holm, 4), fmt_num(p.williams_p_holm, 4),
+                     "*" if k.significant or p.significant else ""])
     from idbench.views.table import format_table_within
 
-    click.echo(f"\ndifferences in agreement (bootstrap over rated {out.get('comparison_unit', 'image')}s, Holm over pairs):")
+    click.echo(f"\ndifferences in agreement (bootstrap over rated {out.comparison_unit or 'image'}s, Holm over pairs):")
     click.echo(format_table_within(["pair", "n", "d Kendall b [95% CI]", "p (Holm)", "d Pearson [95% CI]", "p (Holm)",
                                     "Williams p (Holm)", ""], rows, keep=1))
     click.echo("*: one metric agrees with the human ratings significantly better than the other (alpha 0.05); "

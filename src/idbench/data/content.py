@@ -39,6 +39,7 @@ import numpy as np
 from idbench.data.images import hash_files
 from idbench.data.problems import ProblemLog
 from idbench.data.records import ImageRecord
+from idbench.section import Section
 
 NEAR_COPY_CORR = 0.97
 PREFILTER = 0.6
@@ -327,9 +328,9 @@ class ContentAudit:
                 d["blank"] += 1
         return out
 
-    def section(self, generations: Sequence[ImageRecord] = ()) -> dict:
+    def section(self, generations: Sequence[ImageRecord] = ()) -> ContentSection:
         """The ``content`` section of summary.json."""
-        return {"rule": RULE, "per_method": self.per_method(generations),
+        return ContentSection.from_dict({"rule": RULE, "per_method": self.per_method(generations),
                 "generation_copies": [{"image": str(c.record.path), "method": c.record.method or "",
                                        "copies": str(c.source.path), "set": c.source_set, "kind": c.kind,
                                        "score": round(c.score, 4)} for c in self.generation_copies.values()],
@@ -337,7 +338,56 @@ class ContentAudit:
                                    "score": round(c.score, 4)} for c in self.gallery_leaks.values()],
                 "reference_duplicates": [{"reference": str(c.record.path), "duplicate_of": str(c.source.path),
                                           "kind": c.kind} for c in self.reference_duplicates],
-                "blank": sorted(self.blank)}
+                "blank": sorted(self.blank)})
+
+
+@dataclass(kw_only=True)
+class MethodContent:
+    """One method's generations: how many, and how many copy, nearly copy or are blank."""
+
+    images: int = 0
+    copies: int = 0
+    near_copies: int = 0
+    blank: int = 0
+
+
+@dataclass(kw_only=True)
+class GenerationCopy:
+    image: str
+    method: str
+    copies: str  # the path of what it copies
+    set: str  # "reference" or "gallery"
+    kind: str  # "copy" or "near-copy"
+    score: float
+
+
+@dataclass(kw_only=True)
+class GalleryLeak:
+    gallery: str
+    reference: str
+    kind: str
+    score: float
+
+
+@dataclass(kw_only=True)
+class ReferenceDuplicate:
+    reference: str
+    duplicate_of: str
+    kind: str
+
+
+@dataclass(kw_only=True)
+class ContentSection(Section):
+    """``sections.content``: the copy audit of a study (the rule, counts per method, every copy, leak,
+    duplicate reference and blank generation)."""
+
+    NAME = "content"
+    rule: str = ""
+    per_method: dict[str, MethodContent] = field(default_factory=dict)
+    generation_copies: list[GenerationCopy] = field(default_factory=list)
+    gallery_leaks: list[GalleryLeak] = field(default_factory=list)
+    reference_duplicates: list[ReferenceDuplicate] = field(default_factory=list)
+    blank: list[str] = field(default_factory=list)
 
 
 def audit_content(references: Sequence[ImageRecord] = (), generations: Sequence[ImageRecord] = (),

@@ -21,13 +21,52 @@ gets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from idbench.judge.client import AnswerCache, JudgeError, JudgeRequest, cost, estimate_tokens, price_of, read_prices, request_key
+from idbench.baselines import BaselineEntry, BaselinesSection
+from idbench.judge.client import AnswerCache, JudgeError, JudgeRequest, JudgeStats, cost, estimate_tokens, price_of, read_prices, request_key
 from idbench.judge.protocol import JudgePrompts, dreambench_messages, encode_image, idbench_prompts, normalise, read_dreambench_prompts
+from idbench.section import Section, validate
+
+
+@dataclass(kw_only=True)
+class Reliability:
+    mean_sd: float
+    n_images: int
+    what: str = ""
+
+
+@dataclass(kw_only=True)
+class JudgeRun:
+    """One judge's run: model, endpoint, prompts and their versions, samples, the estimate made before
+    sending, what was sent and cached, the cost, and the spread between samples."""
+
+    model: str
+    endpoint: str = ""
+    prompts: dict[str, str] = field(default_factory=dict)  # aspect -> prompt version
+    setting: str = "idbench"
+    samples: int = 1
+    estimate: dict[str, Any] = field(default_factory=dict)
+    run: JudgeStats = field(default_factory=JudgeStats)
+    cost_usd: float | None = None
+    reliability: dict[str, Reliability] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class JudgeSection(Section):
+    """``sections.judge``: each judge that ran (by its name, ``judge:<model>``)."""
+
+    NAME = "judge"
+    VERSION = 2  # 1: the judges at the top level
+    judges: dict[str, JudgeRun] = field(default_factory=dict)
+
+    @classmethod
+    def migrate(cls, data, version):
+        return {"judges": {k: v for k, v in data.items() if k != "version"}}
 
 
 @dataclass(frozen=True)
@@ -131,7 +170,7 @@ def estimate(judge, requests: list[JudgeRequest], known: dict, prices: dict | No
 
 def score_with_judge(judge, generations, ref_by_subject, sources: dict, prompts_by_id: dict, impostors_of, results,
                      problems, *, settings: JudgeSettings, cache_root: str | Path | None, progress: bool = True,
-                     n_resamples: int = 2000, seed: int = 0, echo=None, client=None) -> dict:
+                     n_resamples: int = 2000, seed: int = 0, echo=None, client=None) -> JudgeRun:
     """Ask the judge every question (cached answers first), write its columns, its real and impostor
     rows and ``sections["judge"]``; returns that section. Stops before sending anything when the
     estimated cost is above ``settings.budget``."""
@@ -211,9 +250,10 @@ def score_with_judge(judge, generations, ref_by_subject, sources: dict, prompts_
                 entry[kind] = {**mean_with_interval(np.array(vals), np.array(subj), n_resamples=n_resamples, seed=seed),
                                "n_pairs": len(vals)}
         if "real" in entry or "impostor" in entry:
-            results.sections.setdefault("baselines", {})[judge.column("concept")] = entry
-    results.sections.setdefault("judge", {})[judge.name] = section
-    return section
+            BaselinesSection.ensure(results).columns[judge.column("concept")] = validate(BaselineEntry, entry, where="sections.baselines")
+    typed = validate(JudgeRun, section, where=f"sections.judge.{judge.name}")
+    JudgeSection.ensure(results).judges[judge.name] = typed
+    return typed
 
 
 __all__ = ["JudgeSettings", "estimate", "plan", "score_with_judge"]

@@ -242,10 +242,11 @@ _PAPER_METRICS = {"DINO": ("cos", "dino"), "CLIP-I": ("cos", "clip"), "CLIP-T": 
                   "PickScore": ("pickscore", ""), "HPSv2": ("hpsv2", ""), "RFS": ("rfs", ""), "GOA": ("goa", "")}
 
 
-def published_agreement(preset: dict | None, column: str) -> float | None:
-    """The paper's agreement with human ratings (a preset's ``kind="agreement"`` figure) for a metric
-    column of this study, matched by the paper's metric name (:func:`is_paper_metric`)."""
-    for p in (preset or {}).get("published") or []:
-        if p.get("kind") == "agreement" and is_paper_metric(p["metric"], column):
-            return p["value"]
+def published_agreement(preset, column: str) -> float | None:
+    """The paper's agreement with human ratings (a ``kind="agreement"`` figure of a study's preset record,
+    :class:`idbench.results.PresetRecord`, or None) for a metric column of this study, matched by the
+    paper's metric name (:func:`is_paper_metric`)."""
+    for p in preset.published if preset is not None else ():
+        if p.kind == "agreement" and is_paper_metric(p.metric, column):
+            return p.value
     return None

@@ -3,11 +3,97 @@ results: the per-image rows are what it correlates)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
+
+from idbench.section import Section
+from idbench.stats.agreement import Agreement
+
+
+@dataclass(kw_only=True)
+class MetricAgreement:
+    """One metric against the ratings: pooled over images, per method, and the Fisher-z mean over methods."""
+
+    pooled: Agreement
+    per_method: dict[str, Agreement] = field(default_factory=dict)
+    fisher_z_mean: dict[str, float | None] = field(default_factory=dict)  # pearson, spearman, kendall_tau_b
+
+
+@dataclass(kw_only=True)
+class PairedDifference:
+    """One correlation of metric a minus metric b, its bootstrap interval and test (Holm-adjusted)."""
+
+    diff: float | None = None
+    ci: list[float | None] = field(default_factory=lambda: [None, None])
+    p: float | None = None
+    p_holm: float | None = None
+    significant: bool = False
+    williams_t: float | None = None
+    williams_p: float | None = None
+    williams_p_holm: float | None = None
+
+
+@dataclass(kw_only=True)
+class AgreementComparison:
+    """Whether metric a agrees with people better than metric b, resampling rated units."""
+
+    a: str
+    b: str
+    n: int
+    n_units: int
+    kendall_tau_b: PairedDifference
+    pearson: PairedDifference
+
+
+@dataclass(kw_only=True)
+class HumanCeiling:
+    """How well one rater agrees with the mean of the others (Fisher-z mean over raters)."""
+
+    pearson: float | None = None
+    spearman: float | None = None
+    kendall_tau_b: float | None = None
+    n_raters: int = 0
+
+
+@dataclass(kw_only=True)
+class RatingsNotInResults:
+    n_images: int
+    examples: list[str] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class AgreementPoint:
+    metric: str
+    method: str
+    metric_score: float
+    human_score: float
+
+
+@dataclass(kw_only=True)
+class AgreementSection(Section):
+    """``sections.agreement`` (also ``agreement.json`` of ``idbench agree``): each metric's agreement
+    with the mean human rating, the paired tests between metrics, the human ceiling, inter-rater alpha;
+    with several rated aspects, one such section per aspect in ``aspects``."""
+
+    NAME = "agreement"
+    n_rated_images: int = 0
+    n_ratings: int = 0
+    raters: list[str] = field(default_factory=list)
+    metrics: dict[str, MetricAgreement] = field(default_factory=dict)
+    ratings_not_in_results: RatingsNotInResults | None = None
+    krippendorff_alpha_interval: float | None = None
+    krippendorff_alpha_why_missing: str = ""
+    comparisons: list[AgreementComparison] = field(default_factory=list)
+    comparison_unit: str | None = None
+    human_ceiling: HumanCeiling | None = None
+    points: list[AgreementPoint] | None = None  # (metric, human) pairs, when not written to agreement_points.csv
+    aspects: dict[str, AgreementSection] | None = None
+    published_agreement: dict[str, float] | None = None  # the preset's paper figures, for orientation
 
 
 def agreement_section(results, ratings: dict[str, dict[str, float]], metrics=None, *, unit: str = "image",
-                      n_resamples: int = 500, seed: int = 0) -> tuple[dict, list[dict]]:
+                      n_resamples: int = 500, seed: int = 0) -> tuple[AgreementSection, list[dict]]:
     """``(section, points)``: per metric, pooled / per-method / Fisher-z agreement with the mean
     human score of each image; for every pair of metrics, whether one agrees significantly better
     (:func:`idbench.stats.agreement.compare_agreements`, resampling rated ``unit``s: image, subject
@@ -59,7 +145,7 @@ def agreement_section(results, ratings: dict[str, dict[str, float]], metrics=Non
     ceiling = human_ceiling(ratings)
     if ceiling:
         out["human_ceiling"] = ceiling
-    return out, points
+    return AgreementSection.from_dict(out), points
 
 
 def mean_rating(by_rater: dict) -> float:
@@ -76,7 +162,7 @@ def mean_rating(by_rater: dict) -> float:
 def _run(data, ctx) -> None:
     section, points = agreement_section(ctx.results, data.ratings, ctx.opt("agreement", "metrics"),
                                         unit=ctx.opt("agreement", "compare_unit"), n_resamples=ctx.n_resamples, seed=ctx.seed)
-    section["points"] = points
+    section.points = [AgreementPoint(**p) for p in points]
     ctx.results.sections["agreement"] = section
 
 
@@ -93,4 +179,5 @@ OPTIONS = (Option("compare_unit", "str", "image", "what is resampled when testin
 PROTOCOL = Protocol("agreement", ("ratings", "generations"), _run,
                     "Pearson / Spearman / Kendall tau-b / pairwise accuracy of each metric with human ratings",
                     options=OPTIONS, order=60, after_summary=True, title="Agreement with human ratings",
+                    sections=(AgreementSection,),
                     views=Views(report=agreement_views.report))

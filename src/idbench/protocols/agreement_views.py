@@ -15,33 +15,38 @@ from idbench.views.format import fmt_interval, fmt_num
 
 def report(res, results_dir) -> dict:
     from idbench.folder import inside
+    from idbench.protocols.agreement import AgreementSection
 
-    agree = res.sections.get("agreement") or {}
+    agree = AgreementSection.of(res) or AgreementSection()
     out: dict = {}
     points = inside(results_dir, "agreement_points.csv") or Path(results_dir) / "agreement_points.csv.link"
     if points.is_file():
         out["plots"] = agreement_plots(points)
-    if agree.get("metrics"):
+    if agree.metrics:
         from idbench.views.rows import agreement_table
 
-        out["table"] = agreement_table(agree, (res.sections.get("study") or {}).get("preset"))
-    if agree.get("comparisons"):
+        out["table"] = agreement_table(agree, res.study.preset)
+    if agree.comparisons:
         out["pairs"] = [
-            {"pair": f"{c['a']} − {c['b']}", "n": c["n"],
-             "kendall": f"{fmt_num(c['kendall_tau_b']['diff'], signed=True)} {fmt_interval(*c['kendall_tau_b']['ci'])}",
-             "pearson": f"{fmt_num(c['pearson']['diff'], signed=True)} {fmt_interval(*c['pearson']['ci'])}",
-             "p": fmt_num(min(c["kendall_tau_b"].get("p_holm", 1.0), c["pearson"].get("p_holm", 1.0)), 4),
+            {"pair": f"{c.a} − {c.b}", "n": c.n,
+             "kendall": f"{fmt_num(c.kendall_tau_b.diff, signed=True)} {fmt_interval(*c.kendall_tau_b.ci)}",
+             "pearson": f"{fmt_num(c.pearson.diff, signed=True)} {fmt_interval(*c.pearson.ci)}",
+             "p": fmt_num(min(_p(c.kendall_tau_b.p_holm), _p(c.pearson.p_holm)), 4),
              "better": _closer(c)}
-            for c in agree["comparisons"]]
-        out["ceiling"] = agree.get("human_ceiling")
+            for c in agree.comparisons]
+        out["ceiling"] = agree.human_ceiling
     return out
 
 
-def _closer(c: dict) -> str:
+def _p(p: float | None) -> float:
+    return 1.0 if p is None or p != p else p
+
+
+def _closer(c) -> str:
     """The metric a significant test finds closer to people (by that test's difference), else "not separated"."""
-    for key in ("kendall_tau_b", "pearson"):
-        if c[key].get("significant"):
-            return c["a"] if c[key]["diff"] > 0 else c["b"]
+    for test in (c.kendall_tau_b, c.pearson):
+        if test.significant:
+            return c.a if test.diff > 0 else c.b
     return "not separated"
 
 

@@ -4,10 +4,32 @@ with many images per method; see :mod:`idbench.metrics.distribution` for the sam
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, field
 
 from idbench.embed import embed_records
 from idbench.metrics.distribution import frechet_distance, kernel_inception_distance
 from idbench.protocols.common import embedding_matrix
+from idbench.section import Section
+
+
+@dataclass(kw_only=True)
+class MethodDistribution:
+    fid: float | None = None
+    kid: float | None = None
+    kid_std: float | None = None
+    kid_subset_size: int = 0
+    n: int = 0
+
+
+@dataclass(kw_only=True)
+class DistributionSection(Section):
+    """``sections.distribution``: FID and KID of each method's generations against the real images."""
+
+    NAME = "distribution"
+    encoder: str = ""
+    real_images: int = 0
+    methods: dict[str, MethodDistribution] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def distribution_protocol(real_records, generations, encoder, *, results, cache=None, problems=None, progress=True, seed=0,
@@ -29,7 +51,7 @@ def distribution_protocol(real_records, generations, encoder, *, results, cache=
         out["methods"][m] = {"fid": fid, "kid": kid.mean, "kid_std": kid.std, "kid_subset_size": kid.subset_size,
                              "n": len(G)}
         out["warnings"] += sorted({str(x.message) for x in w} - set(out["warnings"]))
-    results.sections["distribution"] = out
+    out = results.sections["distribution"] = DistributionSection.from_dict(out)
     return out
 
 
@@ -44,5 +66,5 @@ from idbench.protocols.registry import Protocol, Views  # noqa: E402
 
 PROTOCOL = Protocol("distribution", ("generations",), _run,
                     "FID / KID per method against the references (or the gallery); opt-in", order=50, opt_in=True,
-                    needs_image_encoder=True, title="FID / KID",
+                    needs_image_encoder=True, title="FID / KID", sections=(DistributionSection,),
                     views=Views(report=distribution_views.report))

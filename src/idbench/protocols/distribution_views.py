@@ -5,4 +5,7 @@ from __future__ import annotations
 
 
 def report(res, results_dir) -> dict:
-    return dict(res.sections.get("distribution") or {})
+    from idbench.protocols.distribution import DistributionSection
+
+    sec = DistributionSection.of(res)
+    return {"methods": sec.methods} if sec is not None else {}

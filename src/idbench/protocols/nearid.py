@@ -2,11 +2,109 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 import numpy as np
 
 from idbench.data.nearid import NearIDSample
 from idbench.embed import embed_records
 from idbench.metrics.nearid import IdentityGroup, sample_margins, ssr_pa
+from idbench.section import Section, validate
+
+
+@dataclass(kw_only=True)
+class SourceFigures:
+    ssr: float | None = None
+    pa: float | None = None
+    n_samples: int = 0
+
+
+@dataclass(kw_only=True)
+class Histogram:
+    edges: list[float] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class NearIDChance:
+    pa: float = 0.5
+    how: str = ""
+
+
+@dataclass(kw_only=True)
+class SampleRow:
+    """One scored sample: its smallest margin and whether every margin wins (``nearid_samples.csv``)."""
+
+    sample_id: str
+    source: str | None = None
+    min_margin: float | None = None
+    success: bool | None = None
+    n_valid_margins: int = 0
+    n_margins: int = 0
+
+
+@dataclass(kw_only=True)
+class NearIDExample:
+    sample_id: str
+    source: str | None = None
+    min_margin: float | None = None
+    views: list[str] = field(default_factory=list)
+    distractors: list[str] = field(default_factory=list)
+    margins: list[float | None] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class Review:
+    """What a person's review file changed (``review.csv``)."""
+
+    review_file: str = ""
+    rows: int = 0
+    removed: int = 0
+    restored: int = 0
+    unknown_rows: int = 0
+    conflicting_rows: int = 0
+
+
+@dataclass(kw_only=True)
+class DistractorBuild:
+    """The distractor builder's record (``build.json`` beside the samples)."""
+
+    masks: Any = None
+    attempts: int | None = None
+    accepted: int | None = None
+    rejected: dict[str, int] = field(default_factory=dict)  # gate -> candidates it rejected
+    gates: Any = None
+
+
+@dataclass(kw_only=True)
+class NearIDSection(Section):
+    """``sections.nearid``: SSR and PA with their intervals, margins and counts for one encoder, per
+    distractor source, each scored sample, and the report's examples."""
+
+    NAME = "nearid"
+    encoder: str = ""
+    n_views: int = 3
+    n_samples_given: int = 0
+    n_samples_not_embedded: int = 0
+    ssr: float | None = None
+    pa: float | None = None
+    ssr_ci: list[float | None] | None = None
+    pa_ci: list[float | None] | None = None
+    ci_note: str = ""
+    n_samples: int = 0
+    n_incomplete: int = 0
+    n_partial: int = 0
+    incomplete_rule: str = "drop"
+    n_margins: int = 0
+    margin_quantiles: dict[str, float] = field(default_factory=dict)
+    histogram: Histogram = field(default_factory=Histogram)
+    per_source: dict[str, SourceFigures] = field(default_factory=dict)
+    chance: NearIDChance = field(default_factory=NearIDChance)
+    samples: list[SampleRow] = field(default_factory=list)
+    examples: list[NearIDExample] = field(default_factory=list)
+    review: Review | None = None
+    distractor_build: DistractorBuild | None = None
 
 
 def embed_samples(samples: list[NearIDSample], encoder, *, cache=None, problems=None, progress=True,
@@ -59,7 +157,7 @@ def retrieval_map(groups: list[IdentityGroup], embed=None) -> float:
 
 def nearid_section(samples: list[NearIDSample], encoder, *, n_views: int = 3, cache=None, problems=None, progress=True,
                    n_resamples: int = 2000, seed: int = 0, incomplete: str = "drop",
-                   batch_size: int = 32) -> tuple[dict, list[IdentityGroup]]:
+                   batch_size: int = 32) -> tuple[NearIDSection, list[IdentityGroup]]:
     """SSR / PA with intervals, margins and counts for one encoder: the ``nearid`` section, with one
     row per scored sample (id, distractor source, smallest margin, whether every margin wins).
     ``incomplete``: see :func:`idbench.metrics.nearid.ssr_pa`."""
@@ -74,7 +172,7 @@ def nearid_section(samples: list[NearIDSample], encoder, *, n_views: int = 3, ca
                                             "identity from background"}
     section["samples"] = [_sample_row(g, m) for g, m in zip(groups, margins)]
     section["examples"] = _examples(samples, groups, margins, n_views)
-    return section, groups
+    return NearIDSection.from_dict(section), groups
 
 
 def _examples(samples, groups, margins, n_views: int, n: int = 4) -> list[dict]:
@@ -139,13 +237,14 @@ def _run(data, ctx) -> None:
     if not groups:
         raise ValueError("no NearID sample could be embedded")
     if review:
-        section["review"] = review
+        section.review = Review(**review)
     build = beside_samples(data.paths.get("samples"), "build.json")
     if build is not None:
         try:
             b = json.loads(build.read_text(encoding="utf-8"))
-            section["distractor_build"] = {k: b.get(k) for k in ("masks", "attempts", "accepted", "rejected", "gates")}
-        except (ValueError, OSError) as e:
+            section.distractor_build = validate(DistractorBuild, {k: b.get(k) for k in DistractorBuild.__dataclass_fields__
+                                                                  if b.get(k) is not None}, where=str(build))
+        except (ValueError, OSError, AttributeError) as e:
             ctx.problems.add(build, "unreadable", f"distractor build record not read: {e}", "warning")
     ctx.results.sections["nearid"] = section
 
@@ -164,6 +263,6 @@ OPTIONS = (
 
 PROTOCOL = Protocol("nearid", ("samples",), _run,
                     "NearID: strict margins of view-view over view-distractor similarity (SSR, PA)", options=OPTIONS,
-                    order=40, needs_image_encoder=True,
+                    order=40, needs_image_encoder=True, sections=(NearIDSection,),
                     title="NearID: near-identity distractors",
                     views=Views(tables=nearid_views.tables, console=nearid_views.console, report=nearid_views.report))

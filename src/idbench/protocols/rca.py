@@ -10,16 +10,74 @@ oracle's training images is scored by the probe that did not see that image.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from idbench.embed import embed_records
 from idbench.metrics.rca import Oracle, fit_oracle, relative_classification_accuracy
 from idbench.protocols.common import content_audit, embedding_matrix, scored_by_gallery, subject_labels
+from idbench.section import Section
 from idbench.stats.bootstrap import wilson_interval
 
 
+@dataclass(kw_only=True)
+class Confusion:
+    labels: list[str] = field(default_factory=list)  # true identity (rows) and predicted identity (columns)
+    matrix: list[list[int]] = field(default_factory=list)  # images
+
+
+@dataclass(kw_only=True)
+class RCAMethod:
+    """One method at one level: Acc_gen (top-1 and top-5), RCA, their intervals, its images."""
+
+    acc_gen: float | None = None
+    acc_gen_top5: float | None = None
+    rca: float | None = None
+    acc_gen_ci: list[float | None] | None = None
+    rca_ci: list[float | None] | None = None
+    n_images: int = 0
+    n_subjects: int = 0
+    chance_majority: float | None = None  # the share of its images in its most frequent class
+    most_confused: list[tuple[str, str, int]] = field(default_factory=list)  # (true, predicted, images)
+    confusion: Confusion = field(default_factory=Confusion)
+
+
+@dataclass(kw_only=True)
+class RCALevel:
+    """One label level: the oracle (Acc_real with its interval, folds, classes, chance) and each
+    method; or only ``error`` when the level could not be scored."""
+
+    error: str = ""
+    acc_real: float | None = None
+    acc_real_ci: list[float | None] | None = None
+    n_real_images: int = 0
+    n_folds: int = 0
+    n_classes: int = 0
+    chance_top1: float | None = None
+    chance_top5: float | None = None
+    metric: str = ""  # the per-image column whose mean is Acc_gen
+    identities_left_out: list[str] = field(default_factory=list)
+    label_examples: dict[str, str] = field(default_factory=dict)  # identity -> one real photo
+    methods: dict[str, RCAMethod] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class RCASection(Section):
+    """``sections.rca``: how the oracle was built and each level's figures."""
+
+    NAME = "rca"
+    encoder: str = ""
+    oracle: str = ""
+    acc_real_interval: str = ""
+    rca_interval: str = ""
+    chance: str = ""
+    levels: dict[str, RCALevel] = field(default_factory=dict)
+    subjects_not_in_gallery: dict[str, str] = field(default_factory=dict)
+
+
 def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, problems=None, progress=True, seed=0,
-                 references=None, content=None, batch_size: int = 32) -> dict:
+                 references=None, content=None, batch_size: int = 32) -> RCASection:
     """RCA per level; adds ``top1:<level>[enc]`` per image and returns the ``rca`` section.
 
     Subjects whose label is not one of the oracle's classes are left out and named; raises
@@ -103,7 +161,7 @@ def rca_protocol(gallery, generations, encoder, *, levels, results, cache=None, 
                                  "identities_left_out": sorted(thin),
                                  "label_examples": _first_path_per_label(recs, lv),
                                  "methods": per_method}
-    results.sections["rca"] = section
+    section = results.sections["rca"] = RCASection.from_dict(section)
     results.after_summary.append(attach_rca_intervals)
     return section
 
@@ -143,20 +201,19 @@ def _oracle(X, y, seed: int, cache, strata=None):
 def attach_rca_intervals(results) -> None:
     """After :meth:`Results.summarise`: copy each method's Acc_gen interval into the RCA section and
     derive the RCA interval from it (Acc_real fixed)."""
-    sec = results.sections.get("rca")
-    if not sec:
+    sec = RCASection.of(results)
+    if sec is None:
         return
-    for v in sec.get("levels", {}).values():
-        name = v.get("metric")
-        if not name:
+    for v in sec.levels.values():
+        if not v.metric:
             continue
-        for m, r in v.get("methods", {}).items():
-            e = results.methods.get(m, {}).get(name)
+        for m, r in v.methods.items():
+            e = results.methods.get(m, {}).get(v.metric)
             if not e or e.get("ci_low") is None:
                 continue
-            r["acc_gen_ci"] = [e["ci_low"], e["ci_high"]]
-            ar = v["acc_real"]
-            r["rca_ci"] = [e["ci_low"] / ar, e["ci_high"] / ar] if ar > 0 else None
+            r.acc_gen_ci = [e["ci_low"], e["ci_high"]]
+            ar = v.acc_real
+            r.rca_ci = [e["ci_low"] / ar, e["ci_high"] / ar] if ar else None
 
 
 def _run(data, ctx) -> None:
@@ -175,5 +232,5 @@ OPTIONS = (Option("levels", "list", None, "gallery label levels the oracle names
 PROTOCOL = Protocol("rca", ("gallery", "generations"), _run,
                     "Relative Classification Accuracy: an oracle trained on the labelled gallery names the identity "
                     "of each generated image", options=OPTIONS, order=30, needs_image_encoder=True,
-                    title="Relative Classification Accuracy",
+                    title="Relative Classification Accuracy", sections=(RCASection,),
                     views=Views(tables=rca_views.tables, console=rca_views.console, report=rca_views.report))

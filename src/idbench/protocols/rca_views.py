@@ -3,6 +3,7 @@ its report section (the oracle's confusion on the method with the lowest RCA).""
 
 from __future__ import annotations
 
+from idbench.protocols.rca import RCASection
 from idbench.stats.ranking import metric_rankings
 from idbench.views.format import DASH, fmt_interval, fmt_num
 from idbench.views.rows import FLAGS_NOTE, content_flags, rca_rows
@@ -10,15 +11,15 @@ from idbench.views.table import format_table_within, sentence
 
 
 def tables(res) -> list[dict]:
-    return [rca_table(res)] if "rca" in res.sections else []
+    return [rca_table(res)] if RCASection.of(res) is not None else []
 
 
 def rca_table(res) -> dict:
     """The RCA table: RCA per level with intervals, then Acc_real, chance top-1 and the majority share."""
-    sec = res.sections["rca"]
-    ranks = metric_rankings(res, [v["metric"] for v in sec.get("levels", {}).values() if v.get("metric")])
-    levels = {lv: v for lv, v in sec.get("levels", {}).items()}
-    ok = [lv for lv, v in levels.items() if "error" not in v]
+    sec = RCASection.of(res)
+    ranks = metric_rankings(res, [v.metric for v in sec.levels.values() if v.metric])
+    levels = sec.levels
+    ok = [lv for lv, v in levels.items() if not v.error]
     flags = content_flags(res.sections)
     show_flags = any(flags.values())
     counts = res.method_counts()
@@ -27,48 +28,47 @@ def rca_table(res) -> dict:
     first = 3 if show_flags else 2
     for i, m in enumerate(res.methods):
         # the images RCA scored (every level scores the same generations), not every image of the method
-        scored = [levels[lv].get("methods", {}).get(m) or {} for lv in ok]
-        n_subj, n_img = (max((e.get("n_subjects", 0) for e in scored), default=0),
-                         max((e.get("n_images", 0) for e in scored), default=0)) if scored else counts.get(m, (0, 0))
+        scored = [levels[lv].methods[m] for lv in ok if m in levels[lv].methods]
+        n_subj, n_img = (max((e.n_subjects for e in scored), default=0),
+                         max((e.n_images for e in scored), default=0)) if ok else counts.get(m, (0, 0))
         cells = [m, f"{n_subj} / {n_img}", *([flags.get(m, "")] if show_flags else [])]
         for j, lv in enumerate(ok):
-            e = levels[lv].get("methods", {}).get(m)
+            e = levels[lv].methods.get(m)
             if e is None:
                 cells.append(DASH)
                 continue
-            cells.append(f"{fmt_num(e.get('rca'), 2, why='Acc_real is 0')} "
-                         f"{fmt_interval(*(e.get('rca_ci') or [None, None]), digits=2)}".strip())
-            rk = ranks.get(levels[lv].get("metric", ""))
+            cells.append(f"{fmt_num(e.rca, 2, why='Acc_real is 0')} "
+                         f"{fmt_interval(*(e.rca_ci or [None, None]), digits=2)}".strip())
+            rk = ranks.get(levels[lv].metric)
             if rk is not None and rk.best == m:
                 bold.add((i, first + j))
         rows.append(cells)
     rules = [len(rows)]
     pad = [""] * (first - 1)
-    rows.append(["Acc_real (held out)", *pad, *[f"{fmt_num(levels[lv]['acc_real'], 2)} "
-                                                 f"{fmt_interval(*(levels[lv].get('acc_real_ci') or [None, None]), digits=2)}"
+    rows.append(["Acc_real (held out)", *pad, *[f"{fmt_num(levels[lv].acc_real, 2)} "
+                                                 f"{fmt_interval(*(levels[lv].acc_real_ci or [None, None]), digits=2)}"
                                                  for lv in ok]])
-    rows.append(["chance top-1 (1/K)", *pad, *[fmt_num(levels[lv].get("chance_top1"), 3) for lv in ok]])
-    majority = {lv: max((e.get("chance_majority") or 0.0 for e in levels[lv].get("methods", {}).values()), default=None)
-                for lv in ok}
+    rows.append(["chance top-1 (1/K)", *pad, *[fmt_num(levels[lv].chance_top1, 3) for lv in ok]])
+    majority = {lv: max((e.chance_majority or 0.0 for e in levels[lv].methods.values()), default=None) for lv in ok}
     rows.append(["majority share (max over methods)", *pad, *[fmt_num(majority[lv], 3) for lv in ok]])
-    notes = [f"RCA = Acc_gen / Acc_real of a cross-fitted oracle ({sec.get('encoder', '')} probes, one per fold): 1 means "
+    notes = [f"RCA = Acc_gen / Acc_real of a cross-fitted oracle ({sec.encoder} probes, one per fold): 1 means "
              "as recognisable as real photos; the interval is Acc_gen's divided by Acc_real; subj. / img. are the "
              "images RCA scored"]
-    weak = [lv for lv in ok if (levels[lv].get("acc_real") or 0) < 0.8]
+    weak = [lv for lv in ok if (levels[lv].acc_real or 0) < 0.8]
     for lv in weak:
-        notes.append(f"Level {lv}: the probe recognises only {levels[lv]['acc_real']:.0%} of held-out real photos, so RCA "
+        notes.append(f"Level {lv}: the probe recognises only {levels[lv].acc_real or 0:.0%} of held-out real photos, so RCA "
                      "above 1 means the generations are easier for a weak probe, not better than real photos; read "
                      "Acc_gen against the majority share and chance")
-    notes += [f"Level {lv} not scored: {v['error']}" for lv, v in levels.items() if "error" in v]
+    notes += [f"Level {lv} not scored: {v.error}" for lv, v in levels.items() if v.error]
     if show_flags:
         notes.append(FLAGS_NOTE)
-    return {"title": f"Relative Classification Accuracy ({sec.get('encoder', '')})", "key": "rca", "header": header,
+    return {"title": f"Relative Classification Accuracy ({sec.encoder})", "key": "rca", "header": header,
             "rows": rows, "bold": bold, "rules": rules, "notes": [sentence(n) for n in notes]}
 
 
 def console(res) -> list[str]:
-    section = res.sections.get("rca")
-    if not section:
+    section = RCASection.of(res)
+    if section is None:
         return []
     out, rows = [], []
     for x in rca_rows(section, rca_digits=3):
@@ -89,18 +89,24 @@ def report(res, results_dir) -> dict:
 
     from idbench.views.figures import heatmap
 
-    levels = (res.sections.get("rca") or {}).get("levels", {})
-    lv = next((k for k in reversed(list(levels)) if "methods" in levels[k]), None)
+    sec = RCASection.of(res)
+    levels = sec.levels if sec is not None else {}
+    lv = next((k for k in reversed(list(levels)) if levels[k].methods), None)
     conf = []
     if lv:
-        worst = min(levels[lv]["methods"].items(), key=lambda kv: kv[1]["rca"], default=None)
+        worst = min(levels[lv].methods.items(), key=lambda kv: _low(kv[1].rca), default=None)
         if worst:
-            c = worst[1]["confusion"]
-            mat = np.array(c["matrix"], float)
+            c = worst[1].confusion
+            mat = np.array(c.matrix, float)
             conf.append({"title": f"{worst[0]} at level {lv} (lowest RCA)",
                          "alt": f"confusion matrix of the oracle on {worst[0]}'s generations at level {lv}: rows are "
                                 "the true identity, columns the predicted one, cells count images",
-                         "uri": heatmap(mat, c["labels"], c["labels"], f"oracle on {worst[0]} ({lv})", fmt="{:.0f}",
+                         "uri": heatmap(mat, c.labels, c.labels, f"oracle on {worst[0]} ({lv})", fmt="{:.0f}",
                                         vmin=0, vmax=max(1.0, float(mat.max())), scale="images (count)",
                                         xlabel="predicted identity", ylabel="true identity", integer=True)})
     return {"confusions": conf}
+
+
+def _low(v: float | None) -> float:
+    """An RCA to find the lowest by (a missing one is never the lowest)."""
+    return float("inf") if v is None or v != v else v

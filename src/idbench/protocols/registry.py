@@ -17,9 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from idbench.registry import Registry
-
-PROTOCOLS = Registry("idbench.protocols", "protocol")
+from idbench.registry import PROTOCOLS
 
 
 @dataclass
@@ -114,6 +112,8 @@ class Protocol:
     views: Views = Views()
     #: catalogue entries (:class:`idbench.metrics.catalogue.MetricSpec`) of the metrics it adds
     catalogue: tuple = ()
+    #: the sections it writes: :class:`idbench.section.Section` types, each with its ``NAME``
+    sections: tuple = ()
 
     @property
     def heading(self) -> str:

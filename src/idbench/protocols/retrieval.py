@@ -20,6 +20,8 @@ the actual queries and gallery.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -30,9 +32,88 @@ from idbench.encoders.base import Encoder
 from idbench.metrics.retrieval import topk_search
 from idbench.protocols.common import content_audit, embedding_matrix, scored_by_gallery, subject_labels
 from idbench.results import Results
+from idbench.section import Section
 
 ROW_METRICS = ("ap", "cmc@1", "cmc@5")
 
+
+
+
+@dataclass(kw_only=True)
+class LeakItem:
+    gallery: str
+    reference: str
+    kind: str
+
+
+@dataclass(kw_only=True)
+class Leakage:
+    """Gallery images that copy a reference, and what was done with them."""
+
+    rule: str = ""
+    policy: str = "remove"
+    gallery_copies_of_references: int = 0
+    removed: int = 0
+    items: list[LeakItem] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class Match:
+    """One of a query's top matches in the gallery."""
+
+    path: str
+    label: str
+    correct: bool
+    sim: float
+    thumb: str | None = None  # its thumbnail in the results folder
+
+
+@dataclass(kw_only=True)
+class RetrievalExample:
+    """A query and its top 5, beside a real photo of its subject (for the report)."""
+
+    query_path: str
+    method: str
+    subject: str
+    level: str
+    top: list[Match] = field(default_factory=list)
+    reference_path: str | None = None
+    query_thumb: str | None = None
+    reference_thumb: str | None = None
+
+
+@dataclass(kw_only=True)
+class GroupMaps:
+    group_level: str
+    map: dict[str, dict[str, float | None]] = field(default_factory=dict)  # method -> group -> mAP
+
+
+@dataclass(kw_only=True)
+class RetrievalSection(Section):
+    """``sections.retrieval``: per method and level, the means of the per-query metrics (``ap``,
+    ``cmc@k``, ``r_precision``, ...) with counts; the real references' row and each method's exact
+    chance level; gen / real with its interval; mAP per group; leakage; examples."""
+
+    NAME = "retrieval"
+    encoder: str = ""
+    levels: list[str] = field(default_factory=list)
+    ties: str = ""
+    no_relevant: str = ""
+    within: Any = None
+    gallery_size: int = 0
+    #: method -> level -> {metric: mean, "n_queries", "n_subjects", "n_no_relevant"}
+    methods: dict[str, dict[str, dict[str, float | int | None]]] = field(default_factory=dict)
+    #: level -> the references as queries: {metric: mean, "n_queries", "n_subjects", "references_in_gallery",
+    #: "chance": {metric: expected value}}
+    real: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: method -> level -> gen / real mAP {"mean", "ci_low", "ci_high", "n_subjects"}
+    relative: dict[str, dict[str, dict[str, float | int | None]]] = field(default_factory=dict)
+    #: method -> level -> {"how", metric: exact expectation under a random ranking}
+    chance: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    per_group: dict[str, GroupMaps] = field(default_factory=dict)
+    leakage: Leakage = field(default_factory=Leakage)
+    subjects_not_in_gallery: dict[str, str] = field(default_factory=dict)
+    examples: list[RetrievalExample] = field(default_factory=list)
 
 
 def rank_protocol(
@@ -217,7 +298,7 @@ def rank_protocol(
         first_ref.setdefault(r.subject, str(r.path.resolve()))
     for e in section["examples"]:
         e["reference_path"] = first_ref.get(e["subject"])
-    results.sections["retrieval"] = section
+    section = results.sections["retrieval"] = RetrievalSection.from_dict(section)
     return section
 
 
@@ -384,5 +465,6 @@ PROTOCOL = Protocol("retrieval", ("gallery", "generations"), _run,
                     "Finer-Personalization Rank: generated images as queries against the labelled gallery, per "
                     "level, with the real-reference upper bound and chance levels", options=OPTIONS, order=20,
                     needs_image_encoder=True, title="Retrieval (Finer-Personalization Rank)",
+                    sections=(RetrievalSection,),
                     views=Views(tables=retrieval_views.tables, console=retrieval_views.console,
                                 report=retrieval_views.report))

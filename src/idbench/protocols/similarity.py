@@ -12,18 +12,103 @@ Takes records and encoders (data, not paths) and returns a :class:`~idbench.resu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from idbench.baselines import BaselineEntry, BaselinesSection, Estimate
 from idbench.cache.store import EmbeddingCache
 from idbench.data.problems import ProblemLog
 from idbench.data.records import GenerationSet, ReferenceSet
 from idbench.embed import embed_records
 from idbench.encoders.base import Encoder
+from idbench.judge.run import JudgeSection
 from idbench.metrics.similarity import mean_cosine_to_references
 from idbench.results import Results
+from idbench.section import Section, validate
+
+
+@dataclass(kw_only=True)
+class Gate:
+    """The prompt gate: images failing it score 0 in the zeroed metrics (Stellar's tables)."""
+
+    column: str
+    zeroed: list[str] = field(default_factory=list)
+    n_images_failing: int = 0
+    rule: str = ""
+
+
+@dataclass(kw_only=True)
+class Unit:
+    """The unit a row scores when it is not an image (a video: the mean over its sampled frames)."""
+
+    unit: str = "video"
+    n_videos: int = 0
+    rule: str = ""
+
+
+@dataclass(kw_only=True)
+class SimilaritySection(Section):
+    """``sections.similarity``: the references each subject is scored against (the report's examples),
+    how copies are scored, the prompt gate and the scoring unit."""
+
+    NAME = "similarity"
+    reference_paths: dict[str, list[str]] = field(default_factory=dict)  # subject -> its first references
+    leave_one_out: str = ""
+    gate: Gate | None = None
+    unit: Unit | None = None
+
+
+@dataclass(kw_only=True)
+class FacePolicyRecord:
+    no_face: str = "zero"
+    faces: str = "best"
+
+
+@dataclass(kw_only=True)
+class MethodFaces:
+    n_images: int = 0
+    detection_failure_rate: float | None = None
+
+
+@dataclass(kw_only=True)
+class FaceFigures:
+    """One face encoder: its policy, how failures enter the means, the boxes it found (for the report's
+    examples), its detection failures per method, and the real and impostor levels of its scores."""
+
+    policy: FacePolicyRecord = field(default_factory=FacePolicyRecord)
+    how_failures_enter_means: str = ""
+    reference_images_without_face: int = 0
+    boxes: dict[str, list[list[float]]] = field(default_factory=dict)  # image id -> (left, top, right, bottom) boxes
+    reference_boxes: dict[str, list[list[float]]] = field(default_factory=dict)  # reference path -> boxes
+    methods: dict[str, MethodFaces] = field(default_factory=dict)
+    real: dict[str, Estimate | None] = field(default_factory=dict)  # score (ips, sis, ...) -> level
+    impostor: dict[str, Estimate | None] = field(default_factory=dict)
+    impostor_from: str = ""
+
+
+@dataclass(kw_only=True)
+class FaceSection(Section):
+    """``sections.face``: each face encoder's figures."""
+
+    NAME = "face"
+    VERSION = 2  # 1: the encoders at the top level
+    encoders: dict[str, FaceFigures] = field(default_factory=dict)
+
+    @classmethod
+    def migrate(cls, data, version):
+        return {"encoders": {k: v for k, v in data.items() if k != "version"}}
+
+
+@dataclass(kw_only=True)
+class APSSection(Section):
+    """``sections.aps``: Stellar's attribute preservation per method (per attribute, and the mean)."""
+
+    NAME = "aps"
+    attributes: list[str] = field(default_factory=list)
+    methods: dict[str, dict[str, Any]] = field(default_factory=dict)  # method -> {"aps", "per_attribute", "n_faces"}
 
 
 def evaluate_similarity(
@@ -74,9 +159,9 @@ def evaluate_similarity(
     content = content_audit(content, references, generations, results=results, cache=cache, problems=problems)
     rows = results.row_index()
     ref_by_subject = references.by_subject()
-    results.sections.setdefault("similarity", {})["reference_paths"] = {
-        subj: [str(r.path) for r in recs[:3]] for subj, recs in ref_by_subject.items()}
-    results.sections["similarity"]["leave_one_out"] = (
+    sim = SimilaritySection.ensure(results)
+    sim.reference_paths = {subj: [str(r.path) for r in recs[:3]] for subj, recs in ref_by_subject.items()}
+    sim.leave_one_out = (
         "a generation that copies or nearly copies one of its subject's references is scored against the subject's "
         "other references (cos, IPS, SIS, FaceSim); copy-paste keeps every reference") if copies == "leave_one_out" \
         else ("copies are flagged and kept out of rankings, but scored against every reference as the benchmark's "
@@ -154,9 +239,9 @@ def _apply_gate(results: Results, gate_col: str | None, zero: Sequence[str], pro
                 if c in row:
                     row[c] = 0.0
             n += 1
-    results.sections.setdefault("similarity", {})["gate"] = {
-        "column": gate_col, "zeroed": sorted(set(MetricId.parse(c).id for c in cols)), "n_images_failing": n,
-        "rule": "an image failing the prompt gate scores 0 in these metrics (Stellar's published tables)"}
+    SimilaritySection.ensure(results).gate = Gate(
+        column=gate_col, zeroed=sorted(set(MetricId.parse(c).id for c in cols)), n_images_failing=n,
+        rule="an image failing the prompt gate scores 0 in these metrics (Stellar's published tables)")
 
 
 def _score_image_encoder(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems,
@@ -274,7 +359,7 @@ def _baseline_entries(values, subjects, n_resamples: int, seed: int) -> dict | N
 
 
 def _store_baselines(results, columns: dict[str, int], scores: dict, rule: str, n_resamples: int, seed: int,
-                     method_subjects: dict[str, set] | None = None) -> dict:
+                     method_subjects: dict[str, set] | None = None, counts: dict | None = None) -> dict[str, BaselineEntry]:
     """``sections["baselines"][column] = {"real", "impostor", "impostor_from", "how"}``; when the
     methods cover different subjects, also ``"by_method": {method: {"real", "impostor"}}``, each
     level over that method's subjects only (a method is compared with the level of the subjects it
@@ -297,8 +382,9 @@ def _store_baselines(results, columns: dict[str, int], scores: dict, rule: str, 
                     mask = np.array([str(x) in ms for x in subj], bool) if len(subj) else np.zeros(0, bool)
                     per[name] = _baseline_entries(vals[mask, k], subj[mask], n_resamples, seed) if mask.any() else None
                 entry["by_method"][m] = per
-        results.sections.setdefault("baselines", {})[col] = entry
-        out[col] = entry
+        entry.update(counts or {})
+        out[col] = BaselinesSection.ensure(results).columns[col] = validate(BaselineEntry, entry,
+                                                                               where=f"sections.baselines.{col}")
     return out
 
 
@@ -310,10 +396,8 @@ def _image_baselines(enc, ref_by_subject, emb_ref, impostors_of, results, *, n_r
     items = {s: v for s, v in items.items() if v}
     scores = genuine_and_impostor(items, lambda p, ts: (float(mean_cosine_to_references(p, np.concatenate(ts))[0]),),
                                   impostors_of)
-    out = _store_baselines(results, {f"{enc.similarity_metric}[{enc.name}]": 0}, scores, impostors_of.rule, n_resamples,
-                           seed, method_subjects)
-    for entry in out.values():
-        entry.update(impostor_pair_counts(items, impostors_of))
+    _store_baselines(results, {f"{enc.similarity_metric}[{enc.name}]": 0}, scores, impostors_of.rule, n_resamples,
+                     seed, method_subjects, impostor_pair_counts(items, impostors_of))
 
 
 def _reference_faces(ref_by_subject, emb_ref, policy) -> dict[str, list[tuple]]:
@@ -344,14 +428,12 @@ def _face_baselines(enc, ref_faces, impostors_of, results, *, n_resamples, seed,
     e = enc.name
     scores = genuine_and_impostor(items, score, impostors_of)
     cols = {f"ips[{e}]": 0, f"sis[{e}]": 1, f"face_cos[{e}]": 2, f"facesim[{e}]": 3}
-    out = _store_baselines(results, cols, scores, impostors_of.rule, n_resamples, seed, method_subjects)
-    counts = impostor_pair_counts(items, impostors_of)
-    for entry in out.values():
-        entry.update(counts)
-    face = results.sections.setdefault("face", {}).setdefault(e, {})
-    for key in ("real", "impostor"):
-        face[key] = {col.split("[")[0]: v[key] for col, v in out.items()}
-    face["impostor_from"] = impostors_of.rule
+    out = _store_baselines(results, cols, scores, impostors_of.rule, n_resamples, seed, method_subjects,
+                           impostor_pair_counts(items, impostors_of))
+    face = FaceSection.ensure(results).encoders.setdefault(e, FaceFigures())
+    face.real = {col.split("[")[0]: v.real for col, v in out.items()}
+    face.impostor = {col.split("[")[0]: v.impostor for col, v in out.items()}
+    face.impostor_from = impostors_of.rule
 
 
 def filled_prompts(generations, ref_by_subject, subject_words: str | None = None) -> dict[str, str]:
@@ -526,23 +608,21 @@ def _score_face_encoder(enc, generations, ref_by_subject, ref_faces, emb_ref, em
         others = [lf for r, _, lf in every if r is not inp[0]]
         if others:
             row[names["cp"]] = copy_paste(g_large, inp[2], np.stack(others))
-    face = results.sections.setdefault("face", {})
-    face[e] = {
-        "policy": {"no_face": policy.no_face, "faces": policy.faces},
-        "how_failures_enter_means": ("images with no detected face score 0 in IPS, SIS and FaceSim (Stellar's rule)"
-                                     if policy.no_face == "zero" else
-                                     "images with no detected face are left out of IPS, SIS and FaceSim (ConsisID's rule)")
-                                    + "; the face-found rate (face_found) is reported beside them",
-        "reference_images_without_face": ref_fail,
-        "boxes": boxes,  # image id -> detected face boxes (left, top, right, bottom), for the report's examples
-        # the first two references of each subject with their detected faces: the report shows them beside
-        "reference_boxes": {str(r.path): [[round(float(v), 1) for v in b] for b in emb_ref[r.id].boxes]
+    face = FaceSection.ensure(results).encoders.setdefault(e, FaceFigures())
+    face.policy = FacePolicyRecord(no_face=policy.no_face, faces=policy.faces)
+    face.how_failures_enter_means = (
+        ("images with no detected face score 0 in IPS, SIS and FaceSim (Stellar's rule)" if policy.no_face == "zero" else
+         "images with no detected face are left out of IPS, SIS and FaceSim (ConsisID's rule)")
+        + "; the face-found rate (face_found) is reported beside them")
+    face.reference_images_without_face = ref_fail
+    face.boxes = boxes  # image id -> detected face boxes (left, top, right, bottom), for the report's examples
+    # the first two references of each subject with their detected faces: the report shows them beside
+    face.reference_boxes = {str(r.path): [[round(float(v), 1) for v in b] for b in emb_ref[r.id].boxes]
                             for recs in ref_by_subject.values() for r in recs[:2]
-                            if r.id in emb_ref and emb_ref[r.id].boxes is not None},
-        "methods": {m: {"n_images": len(st["found"]),
-                        "detection_failure_rate": float(1.0 - np.mean(st["found"])) if st["found"] else None}
-                    for m, st in sorted(per_method.items())},
-    }
+                            if r.id in emb_ref and emb_ref[r.id].boxes is not None}
+    face.methods = {m: MethodFaces(n_images=len(st["found"]),
+                                   detection_failure_rate=float(1.0 - np.mean(st["found"])) if st["found"] else None)
+                    for m, st in sorted(per_method.items())}
 
 
 #: face columns whose video value is 0 when no frame has a face (ConsisID: ``avg_arc_score = 0.0``)
@@ -579,10 +659,10 @@ def collapse_to_videos(results: Results, generations: GenerationSet) -> None:
                 row[m] = 0.0
         rows.append(row)
     results.rows = rows
-    results.sections.setdefault("similarity", {})["unit"] = {
-        "unit": "video", "n_videos": len(rows),
-        "rule": "each metric is the mean over the video's sampled frames that have it; a face metric is 0 for a video "
-                "in which no sampled frame has a face"}
+    SimilaritySection.ensure(results).unit = Unit(
+        unit="video", n_videos=len(rows),
+        rule="each metric is the mean over the video's sampled frames that have it; a face metric is 0 for a video "
+             "in which no sampled frame has a face")
 
 
 def _score_matched_faces(enc, generations, ref_by_subject, emb_ref, emb_gen, rows, results, problems, *, cache,
@@ -779,7 +859,7 @@ def score_aps(face_encoder: Encoder, attribute_rows: list[dict], attribute_names
         out["methods"][m] = attribute_preservation(probes, Xg, np.stack([subject_labels[g.subject] for g in gs]),
                                                    attribute_names)
         out["methods"][m]["n_faces"] = len(gs)
-    results.sections["aps"] = out
+    out = results.sections["aps"] = APSSection.from_dict(out)
     return out
 
 
@@ -957,5 +1037,6 @@ PROTOCOL = Protocol("similarity", ("references", "generations"), _run,
                     "cosine to the subject's references per encoder (CLIP-I / DINO style); IPS, SIS, FaceSim, "
                     "copy-paste and the face-found rate for face encoders", options=OPTIONS, order=10,
                     title="Similarity to references",
+                    sections=(SimilaritySection, BaselinesSection, FaceSection, APSSection, JudgeSection),
                     views=Views(tables=similarity_views.tables, claims=tuple(g for g, _ in similarity_views.GROUPS),
                                 headings=similarity_views.HEADINGS))

@@ -4,9 +4,10 @@ benchmark), each with its real and impostor reference rows and any published fig
 
 from __future__ import annotations
 
+from idbench.baselines import BaselinesSection
+from idbench.judge.run import JudgeSection
 from idbench.metrics.catalogue import MetricId
 from idbench.views.format import fmt_ci
-from idbench.views.rows import baseline_note, baseline_rows
 from idbench.views.table import display_scale, metric_table, published_column, published_rows, scaled, shown_metrics
 
 #: metric groups (``MetricInfo.protocol``) -> the table they go in, in the order of the tables
@@ -20,7 +21,8 @@ _ORDER = {"face_found": 0, "ips": 1, "sis": 2, "facesim": 3, "face_cos": 4}
 
 
 def tables(res) -> list[dict]:
-    shown = set(((res.sections.get("study") or {}).get("preset") or {}).get("metrics") or ())
+    shown = set(res.study.preset.metrics) if res.study.preset is not None else set()
+    base = BaselinesSection.of(res) or BaselinesSection()
     metrics_all = shown_metrics(res)
     out, done = [], set()
     for group, title in GROUPS:
@@ -39,11 +41,11 @@ def tables(res) -> list[dict]:
             by_enc.setdefault(MetricId.parse(m).encoder if group == "face" else None, []).append(m)
         for enc, ms in by_enc.items():
             extra = [[label, *[fmt_ci(scaled(e, display_scale(res, m))) if e else "" for e, m in zip(entries, ms)]]
-                     for label, entries in baseline_rows(res.sections, ms)]
+                     for label, entries in baseline_rows(base, ms)]
             if group == "similarity":
                 extra += _published(res, ms)
-            notes = ([baseline_note(res.sections)] if baseline_note(res.sections) and group != "judge"
-                     and any(m in (res.sections.get("baselines") or {}) for m in ms) else [])
+            notes = ([baseline_note(base)] if baseline_note(base) and group != "judge"
+                     and any(m in base.columns for m in ms) else [])
             if group == "judge":  # its reference rows are made its own way: said in its notes
                 notes += judge_notes(res)
             out.append(metric_table(res, ms, title=title + (f" ({enc})" if enc else ""), key=group, extra_rows=extra,
@@ -54,7 +56,7 @@ def tables(res) -> list[dict]:
 def _published(res, metrics: list[str]) -> list[list[str]]:
     """Published DINO / CLIP-I / CLIP-T figures as rows ``[label, cell per metric]``, each under its column."""
     def place(p):
-        j = published_column(p["metric"], metrics)
+        j = published_column(p.metric, metrics)
         return None if j is None else (1 + j, display_scale(res, metrics[j]))
 
     return published_rows(res, 1 + len(metrics), place)
@@ -65,21 +67,51 @@ def judge_notes(res) -> list[str]:
     from idbench.views.format import fmt_num
 
     out = []
-    for name, j in ((res.sections.get("judge") or {}).items()):
-        run = j.get("run") or {}
-        cost = j.get("cost_usd")
-        money = f"${cost:.2f}" if isinstance(cost, (int, float)) else "cost unknown (no price for this model)"
-        line = (f"{name} at {j.get('endpoint')}: prompts {', '.join(f'{a} {v}' for a, v in (j.get('prompts') or {}).items())}"
-                f"; {j.get('samples')} answer(s) per question, score / 4; {run.get('answered', 0)} answered now, "
-                f"{run.get('cached', 0)} from the cache, {run.get('requests', 0)} requests sent; "
-                f"{run.get('tokens_in', 0)} input and {run.get('tokens_out', 0)} output tokens, {money}")
-        failed = run.get("failed") or {}
-        if failed:
-            line += "; without an answer: " + ", ".join(f"{k} {v}" for k, v in failed.items())
-        how = ((res.sections.get("baselines") or {}).get(f"judge_concept[{name}]") or {}).get("how")
-        if how:
-            line += f"; its reference rows: {how}"
-        for aspect, r in (j.get("reliability") or {}).items():
-            line += f"; {aspect}: mean spread between answers {fmt_num(r.get('mean_sd'))} (SD, {r.get('n_images')} images)"
+    judges = JudgeSection.of(res)
+    base = BaselinesSection.of(res) or BaselinesSection()
+    for name, j in (judges.judges if judges is not None else {}).items():
+        run = j.run
+        money = f"${j.cost_usd:.2f}" if j.cost_usd is not None else "cost unknown (no price for this model)"
+        line = (f"{name} at {j.endpoint}: prompts {', '.join(f'{a} {v}' for a, v in j.prompts.items())}"
+                f"; {j.samples} answer(s) per question, score / 4; {run.answered} answered now, "
+                f"{run.cached} from the cache, {run.requests} requests sent; "
+                f"{run.tokens_in} input and {run.tokens_out} output tokens, {money}")
+        if run.failed:
+            line += "; without an answer: " + ", ".join(f"{k} {v}" for k, v in run.failed.items())
+        entry = base.columns.get(f"judge_concept[{name}]")
+        if entry is not None and entry.how:
+            line += f"; its reference rows: {entry.how}"
+        for aspect, r in j.reliability.items():
+            line += f"; {aspect}: mean spread between answers {fmt_num(r.mean_sd)} (SD, {r.n_images} images)"
         out.append(line)
     return out
+
+
+def baseline_rows(base: BaselinesSection, metrics: list[str]) -> list[tuple[str, list]]:
+    """``[(label, [estimate or None per metric])]``: the real and impostor rows of the baselines, for
+    the metrics that have them (empty when none has); when methods cover different subjects, also each
+    method's rows over its own subjects."""
+    entries = [base.columns.get(m) for m in metrics]
+    if not any(entries):
+        return []
+    rows = [("real references", [e.real if e else None for e in entries]),
+            ("impostor references", [e.impostor if e else None for e in entries])]
+    methods = dict.fromkeys(k for e in entries if e and e.by_method for k in e.by_method)
+    for meth in methods:
+        for key, label in (("real", "real references"), ("impostor", "impostor references")):
+            rows.append((f"{label} ({meth}'s subjects)",
+                         [((e.by_method or {}).get(meth) or {}).get(key) if e else None for e in entries]))
+    return [(label, es) for label, es in rows if any(es)]  # none: no row at all
+
+
+def baseline_note(base: BaselinesSection) -> str:
+    """What the real and impostor rows are (empty when there are none)."""
+    if not base.columns:
+        return ""
+    rule = next((b.impostor_from for b in base.columns.values() if b.impostor_from), "other subjects")
+    counted = next((b for b in base.columns.values() if b.impostor_pairs), None)
+    pairs = (f" ({counted.impostor_cross_class} of its {counted.impostor_pairs} pairs cross classes)"
+             if counted else "")
+    return ("real references: each reference scored against its subject's other references (what a new real photo "
+            f"gets); impostor references: {rule}{pairs}, scored against the subject's references (what another "
+            "identity gets)")

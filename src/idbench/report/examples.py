@@ -14,14 +14,82 @@ from __future__ import annotations
 
 import hashlib
 import io
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from idbench.metrics.catalogue import MetricId
 from idbench.results import _num
+from idbench.section import Section
 
 THUMB = 112
+
+
+@dataclass(kw_only=True)
+class ExampleImage:
+    path: str
+    role: str  # "reference", "generation", "a real <identity>"
+    boxes: list[list[float]] | None = None  # face boxes drawn on its thumbnail
+    thumb: str | None = None  # its thumbnail in the results folder
+
+
+@dataclass(kw_only=True)
+class ExampleCard:
+    method: str
+    subject: str
+    caption: str
+    images: list[ExampleImage] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class SimilarityExamples:
+    metric: str
+    items: list[ExampleCard] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class FaceExamples:
+    scored: list[ExampleCard] = field(default_factory=list)
+    faceless: list[ExampleCard] = field(default_factory=list)
+    multi: list[ExampleCard] = field(default_factory=list)
+    rule: str = "best"
+
+
+@dataclass(kw_only=True)
+class RCAExamples:
+    level: str
+    items: list[ExampleCard] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class NearIDCard:
+    sample_id: str
+    source: str | None = None
+    min_margin: float | None = None
+    views: list[str] = field(default_factory=list)
+    distractors: list[str] = field(default_factory=list)
+    margins: list[float | None] = field(default_factory=list)
+    view_thumbs: list[str | None] | None = None
+    distractor_thumbs: list[str | None] | None = None
+
+
+@dataclass(kw_only=True)
+class ExamplesSection(Section):
+    """``sections.examples``: the report's example images, chosen when the folder is written."""
+
+    NAME = "examples"
+    VERSION = 2  # 1: nearid as {"items": [...]}
+    similarity: SimilarityExamples | None = None
+    faces: dict[str, FaceExamples] = field(default_factory=dict)  # face encoder -> its examples
+    rca: RCAExamples | None = None
+    nearid: list[NearIDCard] = field(default_factory=list)
+
+    @classmethod
+    def migrate(cls, data, version):
+        if isinstance(data.get("nearid"), dict):
+            data["nearid"] = data["nearid"].get("items", [])
+        return data
 
 
 def thumbnail_jpeg(path: str | Path, size: int = THUMB, boxes: list | None = None) -> bytes | None:
@@ -65,88 +133,88 @@ def _extreme_rows(res, method: str, metric: str, n_worst: int = 1, n_best: int =
     return picked
 
 
-def build_examples(res) -> dict:
+def build_examples(res) -> ExamplesSection:
     """The ``examples`` section (paths, scores, captions), from the per-image rows and the sections."""
     sec = res.sections
-    out: dict = {}
+    out = ExamplesSection()
     from idbench.stats.ranking import flagged_methods
 
     flagged = flagged_methods(sec)
     # methods that copy their inputs come last, in every example block (never leading the cards)
     methods = [m for m in res.methods if m not in flagged] + [m for m in res.methods if m in flagged]
     cos = _metric(res, "similarity", "cos")
-    refs = (sec.get("similarity") or {}).get("reference_paths") or {}
+    sim = sec.get("similarity")
+    refs = sim.reference_paths if sim is not None else {}
     if cos and refs:
         items = []
         for m in methods:
             for which, r in _extreme_rows(res, m, cos):
-                items.append({"method": m, "subject": r["subject"],
-                              "caption": f"{which}: {_num(r[cos]):.3f}" + (" (copies its inputs)" if m in flagged else ""),
-                              "images": [{"path": p, "role": "reference"} for p in refs.get(r["subject"], [])[:2]]
-                              + [{"path": r["path"], "role": "generation"}]})
-        out["similarity"] = {"metric": cos, "items": items}
-    for enc, f in (sec.get("face") or {}).items():
+                items.append(ExampleCard(method=m, subject=r["subject"],
+                                         caption=f"{which}: {_num(r[cos]):.3f}" + (" (copies its inputs)" if m in flagged
+                                                                                   else ""),
+                                         images=[ExampleImage(path=p, role="reference")
+                                                 for p in refs.get(r["subject"], [])[:2]]
+                                         + [ExampleImage(path=r["path"], role="generation")]))
+        out.similarity = SimilarityExamples(metric=cos, items=items)
+    face_sec = sec.get("face")
+    for enc, f in (face_sec.encoders if face_sec is not None else {}).items():
         ips = f"ips[{enc}]"
         found = f"face_found[{enc}]"
-        boxes = f.get("boxes") or {}
-        ref_boxes = f.get("reference_boxes") or {}
 
-        def with_refs(r, boxes=boxes, ref_boxes=ref_boxes):  # the references, faces boxed, then the generation
-            return [{"path": p, "role": "reference", "boxes": ref_boxes.get(p)} for p in refs.get(r["subject"], [])[:2]] \
-                + [{"path": r["path"], "role": "generation", "boxes": boxes.get(r["image_id"])}]
+        def with_refs(r, boxes=f.boxes, ref_boxes=f.reference_boxes):  # the references, faces boxed, then the generation
+            return [ExampleImage(path=p, role="reference", boxes=ref_boxes.get(p)) for p in refs.get(r["subject"], [])[:2]] \
+                + [ExampleImage(path=r["path"], role="generation", boxes=boxes.get(r["image_id"]))]
 
         scored, faceless, multi, seen = [], [], [], set()
         for m in methods:
             for which, r in _extreme_rows(res, m, ips):
                 if _num(r.get(found)) == 1.0 and r["image_id"] not in seen:
                     seen.add(r["image_id"])
-                    scored.append({"method": m, "subject": r["subject"], "caption": f"{which} IPS {_num(r[ips]):.3f}",
-                                   "images": with_refs(r)})
+                    scored.append(ExampleCard(method=m, subject=r["subject"], caption=f"{which} IPS {_num(r[ips]):.3f}",
+                                              images=with_refs(r)))
             for r in [r for r in res.rows if r["method"] == m and _num(r.get(found)) == 0.0][:2]:
-                faceless.append({"method": m, "subject": r["subject"], "caption": "no face found",
-                                 "images": with_refs(r)})
-            for r in [r for r in res.rows if r["method"] == m and len(boxes.get(r["image_id"]) or []) > 1][:2]:
+                faceless.append(ExampleCard(method=m, subject=r["subject"], caption="no face found", images=with_refs(r)))
+            for r in [r for r in res.rows if r["method"] == m and len(f.boxes.get(r["image_id"]) or []) > 1][:2]:
                 if r["image_id"] in seen:
                     continue
                 seen.add(r["image_id"])
-                n = len(boxes[r["image_id"]])
-                multi.append({"method": m, "subject": r["subject"],
-                              "caption": f"{n} faces; IPS {_num(r.get(ips)):.3f}" if _num(r.get(ips)) == _num(r.get(ips))
-                              else f"{n} faces", "images": with_refs(r)})
-        out.setdefault("faces", {})[enc] = {"scored": scored, "faceless": faceless[:8], "multi": multi[:6],
-                                            "rule": (f.get("policy") or {}).get("faces", "best")}
-    rca = sec.get("rca") or {}
-    levels = [lv for lv, v in (rca.get("levels") or {}).items() if "error" not in v]
+                n = len(f.boxes[r["image_id"]])
+                multi.append(ExampleCard(method=m, subject=r["subject"],
+                                         caption=f"{n} faces; IPS {_num(r.get(ips)):.3f}"
+                                         if _num(r.get(ips)) == _num(r.get(ips)) else f"{n} faces", images=with_refs(r)))
+        out.faces[enc] = FaceExamples(scored=scored, faceless=faceless[:8], multi=multi[:6], rule=f.policy.faces)
+    rca = sec.get("rca")
+    levels = [lv for lv, v in (rca.levels if rca is not None else {}).items() if not v.error]
     if levels:
         lv = levels[-1]
         col = f"rca_predicted:{lv}"
-        label_ex = rca["levels"][lv].get("label_examples") or {}
+        label_ex = rca.levels[lv].label_examples
         items = []
         for m in methods:  # at the subject level the true label is the row's subject
             wrong = [r for r in res.rows if lv == "subject" and r["method"] == m and r.get(col)
                      and r.get(col) != r["subject"]]
             for r in wrong[:2]:
                 pred = r[col]
-                items.append({"method": m, "subject": r["subject"], "caption": f"oracle says {pred}",
-                              "images": [{"path": r["path"], "role": "generation"}]
-                              + ([{"path": label_ex[pred], "role": f"a real {pred}"}] if pred in label_ex else [])})
-        out["rca"] = {"level": lv, "items": items}
-    nearid = sec.get("nearid") or {}
-    if nearid.get("examples"):
-        out["nearid"] = {"items": nearid["examples"]}
+                items.append(ExampleCard(method=m, subject=r["subject"], caption=f"oracle says {pred}",
+                                         images=[ExampleImage(path=r["path"], role="generation")]
+                                         + ([ExampleImage(path=label_ex[pred], role=f"a real {pred}")]
+                                            if pred in label_ex else [])))
+        out.rca = RCAExamples(level=lv, items=items)
+    nearid = sec.get("nearid")
+    if nearid is not None:
+        out.nearid = [NearIDCard(sample_id=e.sample_id, source=e.source, min_margin=e.min_margin, views=e.views,
+                                 distractors=e.distractors, margins=e.margins) for e in nearid.examples]
     return out
 
 
-def _paths(examples: dict):
-    """Every image (dict with ``path``, maybe ``boxes``) the examples name, to store a thumbnail for."""
-    sim = examples.get("similarity") or {}
-    for it in sim.get("items", []):
-        yield from it["images"]
-    for f in (examples.get("faces") or {}).values():
-        for it in f.get("scored", []) + f.get("faceless", []) + f.get("multi", []):
-            yield from it["images"]
-    for it in (examples.get("rca") or {}).get("items", []):
-        yield from it["images"]
+def _images(examples: ExamplesSection):
+    """Every image of the cards, to store a thumbnail for."""
+    cards = list(examples.similarity.items) if examples.similarity else []
+    for f in examples.faces.values():
+        cards += f.scored + f.faceless + f.multi
+    cards += examples.rca.items if examples.rca else []
+    for card in cards:
+        yield from card.images
 
 
 def store_thumbnails(sections: dict, out_dir: Path, res=None) -> list[Path]:
@@ -160,7 +228,7 @@ def store_thumbnails(sections: dict, out_dir: Path, res=None) -> list[Path]:
         sections["examples"] = build_examples(res)
     writable_subfolder(out_dir, "thumbs")
 
-    def keep(path: str, boxes=None) -> str | None:
+    def keep(path: str | None, boxes=None) -> str | None:
         if not path:
             return None
         key = path + ("#" + repr(boxes) if boxes else "")
@@ -173,19 +241,22 @@ def store_thumbnails(sections: dict, out_dir: Path, res=None) -> list[Path]:
             written.append(out_dir / name)
         return name
 
-    for img in _paths(sections.get("examples") or {}):
-        if "thumb" not in img:
-            img["thumb"] = keep(img["path"], img.get("boxes"))
-    for it in ((sections.get("examples") or {}).get("nearid") or {}).get("items", []):
-        if "view_thumbs" not in it:
-            it["view_thumbs"] = [keep(p) for p in it["views"]]
-            it["distractor_thumbs"] = [keep(p) for p in it["distractors"]]
-    for e in (sections.get("retrieval") or {}).get("examples") or []:
-        if "query_thumb" not in e:
-            e["query_thumb"] = keep(e["query_path"])
-            e["reference_thumb"] = keep(e.get("reference_path"))
-            for t in e.get("top", []):
-                t["thumb"] = keep(t["path"])
+    examples = sections.get("examples")
+    if examples is not None:
+        for img in _images(examples):
+            if img.thumb is None:
+                img.thumb = keep(img.path, img.boxes)
+        for it in examples.nearid:
+            if it.view_thumbs is None:
+                it.view_thumbs = [keep(p) for p in it.views]
+                it.distractor_thumbs = [keep(p) for p in it.distractors]
+    retrieval = sections.get("retrieval")
+    for e in retrieval.examples if retrieval is not None else []:
+        if e.query_thumb is None:
+            e.query_thumb = keep(e.query_path)
+            e.reference_thumb = keep(e.reference_path)
+            for t in e.top:
+                t.thumb = keep(t.path)
     return written
 
 
@@ -194,34 +265,34 @@ def headline_metrics(res) -> list[dict]:
     it a meaning (real upper bound, impostor or chance)."""
     sec = res.sections
     panels = []
-    base = sec.get("baselines") or {}
+    base = sec.get("baselines")
     for proto, ident in (("similarity", "cos"), ("face", "ips")):
         m = _metric(res, proto, ident)
         if m:
             refs = []
-            b = base.get(m) or {}
-            if (b.get("real") or {}).get("mean") is not None:
-                refs.append(("real references", b["real"]["mean"], "real"))
-            if (b.get("impostor") or {}).get("mean") is not None:
-                refs.append(("impostors", b["impostor"]["mean"], "chance"))
+            b = base.columns.get(m) if base is not None else None
+            if b is not None and b.real and b.real.get("mean") is not None:
+                refs.append(("real references", b.real["mean"], "real"))
+            if b is not None and b.impostor and b.impostor.get("mean") is not None:
+                refs.append(("impostors", b.impostor["mean"], "chance"))
             panels.append({"metric": m, "refs": refs})
-    r = sec.get("retrieval") or {}
-    if r.get("levels"):
-        lv = r["levels"][-1]
-        m = f"ap:{lv}[{r.get('encoder')}]"
+    r = sec.get("retrieval")
+    if r is not None and r.levels:
+        lv = r.levels[-1]
+        m = f"ap:{lv}[{r.encoder}]"
         if m in res.metrics:
             refs = []
-            if r.get("real", {}).get(lv, {}).get("ap") is not None:
-                refs.append(("real references", r["real"][lv]["ap"], "real"))
-            ch = [c.get(lv, {}).get("ap") for c in (r.get("chance") or {}).values() if c.get(lv, {}).get("ap") is not None]
+            if r.real.get(lv, {}).get("ap") is not None:
+                refs.append(("real references", r.real[lv]["ap"], "real"))
+            ch = [c.get(lv, {}).get("ap") for c in r.chance.values() if c.get(lv, {}).get("ap") is not None]
             if ch:
                 refs.append(("chance", float(np.mean(ch)), "chance"))
             panels.append({"metric": m, "refs": refs})
-    rca = sec.get("rca") or {}
-    levels = [lv for lv, v in (rca.get("levels") or {}).items() if "error" not in v]
+    rca = sec.get("rca")
+    levels = [lv for lv, v in (rca.levels if rca is not None else {}).items() if not v.error]
     if levels:
-        v = rca["levels"][levels[-1]]
-        m = v.get("metric")
-        if m in res.metrics:
-            panels.append({"metric": m, "refs": [("Acc_real", v["acc_real"], "real"), ("chance 1/K", v["chance_top1"], "chance")]})
+        v = rca.levels[levels[-1]]
+        if v.metric in res.metrics:
+            panels.append({"metric": v.metric, "refs": [("Acc_real", v.acc_real, "real"),
+                                                        ("chance 1/K", v.chance_top1, "chance")]})
     return panels

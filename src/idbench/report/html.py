@@ -15,6 +15,7 @@ import numpy as np
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from idbench.results import Results
+from idbench.section import typed_sections
 from idbench.views.figures import forest, heatmap, thumb
 from idbench.views.format import fmt_num
 
@@ -81,10 +82,8 @@ def protocol_sections(res: Results, results_dir: Path) -> tuple[list[dict], dict
     declares, with its tables, or why it has none (not run, failed, no figures)."""
     from idbench.report.tables import protocol_tables, shown_protocols
 
-    study = res.sections.get("study", {})
-    failed = study.get("protocols_failed") or {}
-    not_run = study.get("not_run") or {}
-    ran = set(study.get("protocols_run") or [])
+    study = res.study
+    failed, not_run, ran = study.protocols_failed, study.not_run, set(study.protocols_run)
     sections, extra = [], {}
     for p, claims in shown_protocols(res):
         tables = protocol_tables(res, p, claims)
@@ -119,14 +118,14 @@ def build_context(res: Results, results_dir: Path) -> dict:
     agreement_file = inside(results_dir, "agreement.json")  # `idbench agree`'s analysis, the latest one asked for
     if agreement_file is not None and agreement_file.is_file():
         try:
-            res.sections["agreement"] = json.loads(agreement_file.read_text())
-        except (OSError, ValueError):
+            res.sections.update(typed_sections({"agreement": json.loads(agreement_file.read_text())}))
+        except (OSError, ValueError):  # an unreadable or malformed agreement.json: the run's own section stays
             pass
 
     metrics = [m for m in res.metrics if not m.startswith("cmc@")]
     methods = list(res.methods)
     rankings = metric_rankings(res, metrics)
-    study = res.sections.get("study", {})
+    study = res.study
     heatmaps = []
     shown = [k for k in metrics if any(k in v for d in res.subjects.values() for v in d.values())][:4]
     for metric in shown:
@@ -143,29 +142,34 @@ def build_context(res: Results, results_dir: Path) -> dict:
     groups = problem_groups(res.problems)
     left_out = [g for g in groups if set(g["action_list"]) & {"skipped", "removed"}]
     kept = [g for g in groups if not set(g["action_list"]) & {"skipped", "removed"}]
-    examples = res.sections.get("examples") or {}
+    from idbench.report.examples import ExamplesSection
 
-    def thumbs(items):
-        return [{**it, "images": [{**im, "uri": thumb(results_dir, im.get("thumb"))} for im in it["images"]]}
-                for it in items]
+    examples = ExamplesSection.of(res) or ExamplesSection()
 
-    ex = {"similarity": thumbs((examples.get("similarity") or {}).get("items", [])),
-          "faces": {enc: {"scored": thumbs(f.get("scored", [])), "faceless": thumbs(f.get("faceless", [])),
-                          "multi": thumbs(f.get("multi", [])), "rule": f.get("rule", "best")}
-                    for enc, f in (examples.get("faces") or {}).items()},
-          "rca": thumbs((examples.get("rca") or {}).get("items", [])),
-          "nearid": [{**it, "view_uris": [thumb(results_dir, t) for t in it.get("view_thumbs", [])],
-                      "distractor_uris": [thumb(results_dir, t) for t in it.get("distractor_thumbs", [])]}
-                     for it in (examples.get("nearid") or {}).get("items", [])]}
+    def thumbs(cards):
+        return [{"method": c.method, "subject": c.subject, "caption": c.caption,
+                 "images": [{"role": im.role, "uri": thumb(results_dir, im.thumb)} for im in c.images]} for c in cards]
+
+    ex = {"similarity": thumbs(examples.similarity.items if examples.similarity else []),
+          "faces": {enc: {"scored": thumbs(f.scored), "faceless": thumbs(f.faceless), "multi": thumbs(f.multi),
+                          "rule": f.rule} for enc, f in examples.faces.items()},
+          "rca": thumbs(examples.rca.items if examples.rca else []),
+          "nearid": [{"sample_id": it.sample_id, "source": it.source, "min_margin": it.min_margin, "margins": it.margins,
+                      "view_uris": [thumb(results_dir, t) for t in it.view_thumbs or []],
+                      "distractor_uris": [thumb(results_dir, t) for t in it.distractor_thumbs or []]}
+                     for it in examples.nearid]}
     ctx = {"command": res.command, "bootstrap": res.bootstrap, "methods": methods, "n_subjects": n_subjects,
-           "n_images": len(res.rows), "encoders": study.get("encoders") or sorted({i.encoder for i in res.metrics.values()
+           "n_images": len(res.rows), "encoders": study.encoders or sorted({i.encoder for i in res.metrics.values()
                                                                                    if i.encoder}),
-           "protocols_run": study.get("protocols_run") or [], "failed": study.get("protocols_failed") or {}, "answer": _answer(res, rankings),
+           "protocols_run": study.protocols_run, "failed": study.protocols_failed, "answer": _answer(res, rankings),
            "sections": sections, "heatmaps": heatmaps, "examples": ex,
            "problems": res.problems.to_dict(), "left_out": left_out, "kept": kept,
            "n_left_out": sum(g["count"] for g in left_out), "n_kept": sum(g["count"] for g in kept), "extra": extra}
-    if "meta" in res.sections:
-        ctx["extra"]["meta"] = res.sections["meta"]
+    from idbench.world.meta import MetaSection
+
+    meta = MetaSection.of(res)
+    if meta is not None:
+        ctx["extra"]["meta"] = meta
     return ctx
 
 

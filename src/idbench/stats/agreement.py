@@ -41,10 +41,12 @@ def fisher_z_mean(rs) -> float:
 
 @dataclass
 class Agreement:
-    pearson: float
-    spearman: float
-    kendall_tau_b: float
-    pairwise_accuracy: float
+    """A metric's agreement with the mean human score (None / NaN: undefined, see ``why``)."""
+
+    pearson: float | None
+    spearman: float | None
+    kendall_tau_b: float | None
+    pairwise_accuracy: float | None
     n: int
     why: str = ""  # why the correlations are missing, when they are
 

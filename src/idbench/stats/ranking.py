@@ -28,17 +28,20 @@ ALPHA = 0.05
 
 
 def flagged_methods(sections: dict) -> dict[str, str]:
-    """``{method: "n of N images copy ..."}`` for methods with copies or near-copies: such a method is
-    marked on its row and ranked (or bold) on its other images only.
+    """``{method: "n of N images copy ..."}`` for methods with copies or near-copies (from the content
+    section's per-method counts): such a method is marked on its row and ranked (or bold) on its
+    other images only.
 
-    >>> flagged_methods({"content": {"per_method": {"a": {"images": 4, "copies": 1, "near_copies": 1}}}})
+    >>> from types import SimpleNamespace as NS
+    >>> flagged_methods({"content": NS(per_method={"a": NS(images=4, copies=1, near_copies=1)})})
     {'a': '2 of 4 images copy a reference or gallery image'}
     """
+    content = sections.get("content")
     out = {}
-    for m, d in ((sections.get("content") or {}).get("per_method") or {}).items():
-        n = d.get("copies", 0) + d.get("near_copies", 0)
+    for m, d in (content.per_method if content is not None else {}).items():
+        n = d.copies + d.near_copies
         if n:
-            out[m] = f"{n} of {d.get('images', n)} images copy a reference or gallery image"
+            out[m] = f"{n} of {d.images} images copy a reference or gallery image"
     return out
 
 

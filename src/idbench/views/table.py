@@ -22,7 +22,8 @@ _COSINE_LIKE = {"cos", "clip_t", "dreamsim", "ips", "sis", "face_cos", "facesim"
 
 def display_scale(res, metric: str) -> int:
     """The factor a column is shown with: the preset's scale for cosine-like scores, else 1."""
-    scale = int(((res.sections.get("study") or {}).get("preset") or {}).get("scale") or 1)
+    pre = res.study.preset
+    scale = int(pre.scale or 1) if pre is not None else 1
     return scale if scale != 1 and MetricId.parse(metric).id in _COSINE_LIKE else 1
 
 
@@ -95,21 +96,21 @@ def published_rows(res, width: int, place) -> list[list[str]]:
     """A preset's published numbers (``kind="score"``) as reference rows ``published: <what> (<source>)``
     of a table ``width`` cells wide, one row per paper row; ``place(figure)`` gives the cell a figure goes in
     and the factor it is shown with, or None when the table has no column for it."""
-    pre = (res.sections.get("study") or {}).get("preset") or {}
+    pre = res.study.preset
     rows: dict[tuple[str, str], list[str]] = {}
-    for p in pre.get("published") or []:
-        at = place(p) if p.get("kind", "score") == "score" else None
+    for p in pre.published if pre is not None else []:
+        at = place(p) if p.kind == "score" else None
         if at is None:
             continue
-        row = rows.setdefault((p["what"], p["source"]), [f"published: {p['what']} ({p['source']})", *[""] * (width - 1)])
-        row[at[0]] = f"{p['value'] * at[1]:.3f}"
+        row = rows.setdefault((p.what, p.source), [f"published: {p.what} ({p.source})", *[""] * (width - 1)])
+        row[at[0]] = f"{p.value * at[1]:.3f}"
     return list(rows.values())
 
 
 def shown_metrics(res) -> list[str]:
     """The metrics the tables show: a preset's paper columns (and the face-found rate beside any face
     score), else every metric but the CMC curve points and copy-paste scores (in per_image.csv)."""
-    shown = set(((res.sections.get("study") or {}).get("preset") or {}).get("metrics") or ())
+    shown = set(res.study.preset.metrics) if res.study.preset is not None else set()
     if shown:
         return [m for m in res.metrics if MetricId.parse(m).id in shown | {"face_found"}]
     return [m for m in res.metrics if not MetricId.parse(m).id.startswith(("cmc@", "copy_paste"))]

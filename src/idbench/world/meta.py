@@ -8,22 +8,34 @@ ordered correctly; methods with equal drift may come in any order).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 
 import numpy as np
 from scipy.stats import kendalltau
 
+from idbench.section import Section
+
 
 @dataclass(frozen=True)
 class MetaRow:
     metric: str
-    tau_methods: float
-    p_methods: float
-    tau_images: float
+    tau_methods: float | None
+    p_methods: float | None
+    tau_images: float | None
     true_order: bool
     n_methods: int
     n_images: int
+
+
+@dataclass(kw_only=True)
+class MetaSection(Section):
+    """``sections.meta`` (the demo's synthetic world, whose true drift is known): how well each metric
+    follows that drift."""
+
+    NAME = "meta"
+    against: str = ""
+    rows: list[MetaRow] = field(default_factory=list)
 
 
 def _oriented(scores: np.ndarray, higher_is_better: bool) -> np.ndarray:
