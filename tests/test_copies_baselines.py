@@ -114,7 +114,7 @@ def test_a_copying_method_is_scored_leave_one_out_and_never_ranked(copy_world, t
     assert r.exit_code == 0, r.output
     s = json.loads((out / "summary.json").read_text())
     cos = {m: v["cos[effnet-lite0]"]["mean"] for m, v in s["methods"].items()}
-    base = s["sections"]["baselines"]["cos[effnet-lite0]"]
+    base = s["sections"]["baselines"]["columns"]["cos[effnet-lite0]"]
     # a copy compared with its subject's other reference only scores what a real photo scores
     assert abs(cos["png512"] - base["real"]["mean"]) < 0.03, (cos, base["real"])
     # leave-one-out by hand for one copy: cos to the other reference only
@@ -156,9 +156,9 @@ def test_held_out_real_photos_score_rca_one_at_every_level(tmp_path, dreambooth_
             out = Study(gen=root / "gen", gallery=root / "gallery.csv", protocols=["rca"], progress=False,
                         n_resamples=500).run()
         for lv in ("class", "subject"):
-            m = out.sections["rca"]["levels"][lv]["methods"]["heldout"]
-            assert 0.9 <= m["rca"] <= 1.1, (off, lv, m["rca"])
-            assert m["rca_ci"][0] <= 1.0 <= m["rca_ci"][1]
+            m = out.sections["rca"].levels[lv].methods["heldout"]
+            assert 0.9 <= m.rca <= 1.1, (off, lv, m.rca)
+            assert m.rca_ci[0] <= 1.0 <= m.rca_ci[1]
 
 
 def _tight(im):
@@ -190,7 +190,7 @@ def test_impostor_baseline_beside_face_scores(tmp_path):
                                  "-q", "--no-report", "--bootstrap", "200"], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     s = json.loads((out / "summary.json").read_text())
-    imp = s["sections"]["face"]["dlib-face"]["impostor"]
+    imp = s["sections"]["face"]["encoders"]["dlib-face"]["impostor"]
     assert set(imp) >= {"ips", "sis", "facesim"}
     ips_imp = imp["ips"]["mean"]
     assert abs(s["methods"]["swap"]["ips[dlib-face]"]["mean"] - ips_imp) < 0.05

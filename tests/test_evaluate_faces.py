@@ -57,9 +57,9 @@ def test_face_metrics_and_failures(tmp_path):
     assert math.isclose(rows[("m", "g1")]["sis[test-face]"], min(pair), rel_tol=1e-5)
     # default rule (Stellar): no face scores 0; the face-found rate stands beside it
     assert rows[("m", "g2")]["ips[test-face]"] == 0.0 and rows[("m", "g2")]["face_found[test-face]"] == 0.0
-    face = res.sections["face"]["test-face"]
-    assert face["methods"]["m"]["detection_failure_rate"] == 0.5 and face["policy"]["no_face"] == "zero"
-    assert face["reference_images_without_face"] == 1
+    face = res.sections["face"].encoders["test-face"]
+    assert face.methods["m"].detection_failure_rate == 0.5 and face.policy.no_face == "zero"
+    assert face.reference_images_without_face == 1
     # ConsisID's rule: left out
     from idbench.protocols.similarity import FacePolicy
 
@@ -83,7 +83,7 @@ def test_aps_group(tmp_path):
     gens = GenerationSet([ImageRecord("g1", _img(tmp_path / "g1.png", (240, 5, 0)), "alice", method="keeps"),
                           ImageRecord("g2", _img(tmp_path / "g2.png", (200, 230, 0)), "alice", method="loses")])
     out = score_aps(enc, rows, ["Green"], refs, gens, results=Results(), progress=False)
-    assert out["methods"]["keeps"]["aps"] == 1.0 and out["methods"]["loses"]["aps"] == 0.0
+    assert out.methods["keeps"]["aps"] == 1.0 and out.methods["loses"]["aps"] == 0.0
 
 
 class TwoFaceEncoder(ColourFaceEncoder):
@@ -108,14 +108,14 @@ def test_report_face_examples_show_references_with_boxes_and_the_multi_face_case
                           ImageRecord("g3", _img(tmp_path / "g3.png", (0, 200, 0)), "alice", method="m")])  # none
     res = evaluate_similarity(refs, gens, [TwoFaceEncoder()], progress=False)
     res.summarise(n_resamples=100)
-    ex = build_examples(res)["faces"]["test-face"]
-    assert [it["subject"] for it in ex["multi"]] == ["alice"] and ex["multi"][0]["caption"].startswith("2 faces")
-    for it in ex["scored"] + ex["multi"] + ex["faceless"]:
-        roles = [im["role"] for im in it["images"]]
+    ex = build_examples(res).faces["test-face"]
+    assert [it.subject for it in ex.multi] == ["alice"] and ex.multi[0].caption.startswith("2 faces")
+    for it in ex.scored + ex.multi + ex.faceless:
+        roles = [im.role for im in it.images]
         assert roles == ["reference", "reference", "generation"]
-        assert all(im["boxes"] == [[0.0, 0.0, 8.0, 8.0]] for im in it["images"] if im["role"] == "reference")
-    shown = [it["images"][-1]["path"] for it in ex["scored"] + ex["multi"]]
+        assert all(im.boxes == [[0.0, 0.0, 8.0, 8.0]] for im in it.images if im.role == "reference")
+    shown = [it.images[-1].path for it in ex.scored + ex.multi]
     assert len(shown) == len(set(shown))  # each generation shown once
     res.sections["examples"] = ex_all = build_examples(res)
     store_thumbnails(res.sections, tmp_path / "out")
-    assert all(im.get("thumb") for f in ex_all["faces"].values() for it in f["multi"] for im in it["images"])
+    assert all(im.thumb for f in ex_all.faces.values() for it in f.multi for im in it.images)

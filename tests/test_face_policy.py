@@ -60,7 +60,7 @@ def test_no_face_rule_same_vs_other_person_and_found_rate(tmp_path):
     s2, _, _ = _run(tmp_path, refs, gen, "--no-face", "skip")
     face_only = next(float(r["ips[dlib-face]"]) for r in rows if r["method"] == "half-faceless" and r["ips[dlib-face]"] != "0")
     assert math.isclose(s2["methods"]["half-faceless"]["ips[dlib-face]"]["mean"], face_only, rel_tol=1e-6)
-    assert s2["sections"]["face"]["dlib-face"]["policy"]["no_face"] == "skip"
+    assert s2["sections"]["face"]["encoders"]["dlib-face"]["policy"]["no_face"] == "skip"
     from idbench.report.html import render_report
 
     html = render_report(tmp_path / "out").read_text()

@@ -217,14 +217,14 @@ def test_a_study_of_200_generations_completes_through_5_percent_failures_and_a_r
     assert len(set(server.answered)) == len({question_id(b) for b in server.bodies}) == 440  # ... and were answered
     assert server.max_in_flight <= 6
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    run = summary["sections"]["judge"]["judge:fake-4o"]["run"]
+    run = summary["sections"]["judge"]["judges"]["judge:fake-4o"]["run"]
     assert run["answered"] == 440 and run["failed"] == {} and run["cached"] == 0
     assert sum(run["retries"].values()) == len(faults)  # each failed once, then answered
     assert "sk-test" not in (tmp_path / "out" / "summary.json").read_text()
     for f in (tmp_path / "cache").rglob("*.json"):
         assert "sk-test" not in f.read_text()
     # every value: the fake judge's score of that generation / 4
-    baselines = summary["sections"]["baselines"]["judge_concept[judge:fake-4o]"]
+    baselines = summary["sections"]["baselines"]["columns"]["judge_concept[judge:fake-4o]"]
     assert baselines["real"]["mean"] > baselines["impostor"]["mean"]
 
     sent = len(server.bodies)
@@ -232,7 +232,7 @@ def test_a_study_of_200_generations_completes_through_5_percent_failures_and_a_r
     assert again.returncode == 0, again.stderr[-2000:]
     assert len(server.bodies) == sent  # a re-run makes no request
     assert (tmp_path / "out2" / "per_image.csv").read_text() == (tmp_path / "out" / "per_image.csv").read_text()
-    rerun = json.loads((tmp_path / "out2" / "summary.json").read_text())["sections"]["judge"]["judge:fake-4o"]["run"]
+    rerun = json.loads((tmp_path / "out2" / "summary.json").read_text())["sections"]["judge"]["judges"]["judge:fake-4o"]["run"]
     assert rerun["cached"] == 440 and rerun["requests"] == 0
 
 
@@ -262,7 +262,7 @@ def test_a_killed_run_resumes_without_asking_an_answered_question_again(tmp_path
     assert len(set(later) & answered_then) <= 2  # at most the answers in flight when it was killed (≤ concurrency)
     assert len(set(later) | before) == 10 * 6 * 2 + 20
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary["sections"]["judge"]["judge:fake-4o"]["run"]["cached"] >= len(cached)
+    assert summary["sections"]["judge"]["judges"]["judge:fake-4o"]["run"]["cached"] >= len(cached)
 
 
 # ----------------------------------------------------------------------------- budget, errors, bounds
@@ -282,7 +282,7 @@ def test_a_run_above_the_budget_stops_before_sending(tmp_path, server):
     ok = run_study(root, f"judge:fake-4o#base_url={server.url}", tmp_path / "out", "--judge-budget", "1",
                    "--judge-prices", str(prices))
     assert ok.returncode == 0, ok.stderr[-2000:]
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())["sections"]["judge"]["judge:fake-4o"]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())["sections"]["judge"]["judges"]["judge:fake-4o"]
     assert summary["run"]["tokens_in"] == 800 * 18 and summary["run"]["tokens_out"] == 5 * 18
     assert summary["cost_usd"] == pytest.approx((800 * 18 * 2.5 + 5 * 18 * 10.0) / 1e6)
     tables = (tmp_path / "out" / "tables.md").read_text()
@@ -464,7 +464,7 @@ def test_a_transformers_vlm_judges_here_offline_under_its_hub_id(tmp_path):
     r = run_study(root, f"judge:hf:{QWEN}", tmp_path / "out", "--judge-samples", "2", env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    j = summary["sections"]["judge"][f"judge:hf:{QWEN}"]
+    j = summary["sections"]["judge"]["judges"][f"judge:hf:{QWEN}"]
     assert j["endpoint"] == f"local:{QWEN}" and j["cost_usd"] == 0.0
     assert j["run"]["answered"] == (6 * 2 + 3 + 3) * 2 and j["run"]["failed"] == {}
     for aspect in ("concept", "prompt"):
@@ -550,7 +550,7 @@ def test_a_generation_that_copies_a_reference_keeps_its_value_and_the_real_row_i
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     rows = list(csv.DictReader(open(tmp_path / "out" / "per_image.csv")))
     assert all(row["judge_concept[judge:fake-4o]"] for row in rows)  # both generations scored
-    real = summary["sections"]["baselines"]["judge_concept[judge:fake-4o]"]["real"]
+    real = summary["sections"]["baselines"]["columns"]["judge_concept[judge:fake-4o]"]["real"]
     assert real["n_pairs"] == 2  # and both subjects' real pairs
-    assert summary["sections"]["judge"]["judge:fake-4o"]["estimate"]["questions"] == 2 + 2 + 2 - 1
+    assert summary["sections"]["judge"]["judges"]["judge:fake-4o"]["estimate"]["questions"] == 2 + 2 + 2 - 1
     assert len(server.bodies) == 5  # the shared question asked once

@@ -310,7 +310,7 @@ def test_imagereward_and_dreamsim_equal_their_packages(offline_hub, tmp_path):
         want = np.mean([1 - d for d in dist[k * n:(k + 1) * n]])
         assert abs(float(row["dreamsim[dreamsim:open_clip_vitb32]"]) - want) < 1e-4
     s = json.loads((tmp_path / "o" / "summary.json").read_text())
-    base = s["sections"]["baselines"]["dreamsim[dreamsim:open_clip_vitb32]"]
+    base = s["sections"]["baselines"]["columns"]["dreamsim[dreamsim:open_clip_vitb32]"]
     assert {"real", "impostor"} <= set(base)  # DreamSim is a similarity: real and impostor rows like CLIP-I
 
 

@@ -180,5 +180,5 @@ def test_ranking_within_the_parent_differs_from_the_whole_gallery_and_is_what_fp
         s = Study(refs=root, gen=root, gallery=root, encoders=["test-color"], protocols=["retrieval"], n_resamples=100,
                   options={"retrieval": {"levels": ["subject"], **({"within": within} if within else {})}},
                   progress=False)
-        res[within] = s.run().sections["retrieval"]["methods"]["generated"]["subject"]["ap"]
+        res[within] = s.run().sections["retrieval"].methods["generated"]["subject"]["ap"]
     assert res[None] != pytest.approx(res["parent"], abs=1e-3)

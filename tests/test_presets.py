@@ -279,7 +279,7 @@ def test_preset_flags_given_win_and_the_difference_is_said(tmp_path):
     s = Study(refs="r", gen="g", preset="consisid", options={"similarity": {"no_face": "zero"}})
     assert s.encoders == ["arcface:buffalo_l#det_size=320"] and s.options["similarity"]["no_face"] == "zero"
     assert s.options["similarity"]["face_pad_retry"] == 0.25
-    assert s.preset_record["differs"] == ["similarity.no_face = 'zero' (preset: 'skip')"]
+    assert s.preset_record.differs == ["similarity.no_face = 'zero' (preset: 'skip')"]
     with pytest.raises(StudyError, match=r"unknown preset 'dreambench\+' \(did you mean 'dreambench\+\+'"):
         Study(refs="r", gen="g", preset="dreambench+")
 
@@ -372,8 +372,8 @@ def test_a_preset_file_of_ones_own_runs_and_is_recorded(tmp_path, study_inputs):
     f.write_text(_MINE)
     s = Study(refs=study_inputs / "refs", gen=study_inputs / "gen", preset=str(f), progress=False, n_resamples=100)
     res = s.run()
-    assert res.sections["study"]["preset"]["name"] == "mine"
-    assert res.sections["study"]["preset"]["differs"] == []
+    assert res.sections["study"].preset.name == "mine"
+    assert res.sections["study"].preset.differs == []
     r = CliRunner().invoke(cli, ["presets", str(f)])
     assert r.exit_code == 0 and r.output == _MINE
 

@@ -118,6 +118,6 @@ def test_example_cards_put_methods_that_copy_their_inputs_last_and_say_so():
     res.summarise(n_resamples=100)
     res.sections["similarity"] = {"reference_paths": {f"s{k}": [f"/nowhere/r{k}.jpg"] for k in range(3)}}
     res.sections["content"] = {"per_method": {"a-copier": {"images": 3, "copies": 3, "near_copies": 0, "blank": 0}}}
-    items = build_examples(res)["similarity"]["items"]
-    assert [it["method"] for it in items] == ["good", "good", "a-copier", "a-copier"]
-    assert all(it["caption"].endswith("(copies its inputs)") == (it["method"] == "a-copier") for it in items)
+    items = build_examples(res).similarity.items
+    assert [it.method for it in items] == ["good", "good", "a-copier", "a-copier"]
+    assert all(it.caption.endswith("(copies its inputs)") == (it.method == "a-copier") for it in items)

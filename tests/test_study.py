@@ -67,8 +67,8 @@ def test_study_api_and_toml(tmp_path, dreambooth_rows):
                                          '"retrieval"]\nbootstrap = 200\n[options.retrieval]\nlevels = ["subject"]\n')
     study = Study.from_toml(tmp_path / "study.toml", progress=False)
     res = study.run()
-    assert res.sections["study"]["protocols_run"] == ["similarity", "retrieval"]
-    assert res.sections["retrieval"]["levels"] == ["subject"]
+    assert res.sections["study"].protocols_run == ["similarity", "retrieval"]
+    assert res.sections["retrieval"].levels == ["subject"]
     df = res.to_pandas()
     assert len(df) == 21 and df["cos[effnet-lite0]"].between(-1, 1).all()
     assert "Similarity to references" in res.tables("md")

@@ -20,7 +20,7 @@ import numpy as np
 
 import idbench
 from idbench.data.problems import ProblemLog
-from idbench.section import Section, SectionError, section_to_dict
+from idbench.section import Section, SectionError, section_to_dict, typed_sections
 
 ROW_KEYS = ("method", "subject", "image_id", "path", "prompt")
 #: the files a study writes into its results folder (a folder in their place is an error before any work)
@@ -315,7 +315,7 @@ class Results:
             raise ResultsError(f"{summary_path}: not an idbench summary (expected a JSON object whose 'methods' map "
                                "method -> metric -> {mean, ci_low, ci_high, ...} and whose 'metrics' describe each metric)")
         try:
-            sections = _typed_sections(s.get("sections", {}))
+            sections = typed_sections(s.get("sections", {}))
         except SectionError as e:
             raise ResultsError(f"{summary_path}: {e}; re-run the evaluation") from None
         res = cls(command=s.get("command", ""), sections=sections, truth=s.get("truth", {}),
@@ -339,22 +339,6 @@ class Results:
                                            "fields (the file is cut short or damaged); re-run the evaluation")
                     res.rows.append({k: (_num(v) if k in res.metrics else v) for k, v in r.items()})
         return res
-
-
-def _typed_sections(raw: dict) -> dict:
-    """The sections as their types: every installed protocol is loaded first, so that the types it
-    declares are known (:data:`idbench.section.SECTION_TYPES`)."""
-    from idbench.registry import PROTOCOLS
-    from idbench.section import typed_sections
-
-    for name in PROTOCOLS.names():
-        try:
-            PROTOCOLS.get(name)
-        except Exception:  # noqa: BLE001 - a broken plug-in is named where protocols are listed; its section stays raw
-            pass
-    import idbench.data.content  # noqa: F401 - the content section's type
-
-    return typed_sections(raw)
 
 
 def _write_parquet(path: Path, rows: list[dict], cols: list[str], metrics: set[str]) -> bool:

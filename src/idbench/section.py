@@ -57,12 +57,7 @@ class Section:
     @classmethod
     def of(cls, results):
         """``results.sections[NAME]`` as this type (a plain mapping is converted and put back), else None."""
-        value = results.sections.get(cls.NAME)
-        if value is None or isinstance(value, cls):
-            return value
-        typed = cls.from_dict(value, where=f"sections.{cls.NAME}")
-        results.sections[cls.NAME] = typed
-        return typed
+        return section_of(results.sections, cls.NAME)
 
     @classmethod
     def ensure(cls, results):
@@ -121,9 +116,36 @@ def validate(kind: type, data: Any, *, where: str):
 SECTION_TYPES: dict[str, type[Section]] = {}
 
 
+def load_section_types() -> None:
+    """Load every installed protocol (entry points ``idbench.protocols``), so that the section types
+    each declares are known; a plug-in that cannot be loaded is named where protocols are listed, and
+    its sections stay mappings."""
+    from idbench.registry import PROTOCOLS
+
+    for name in PROTOCOLS.names():
+        try:
+            PROTOCOLS.get(name)
+        except Exception:  # noqa: BLE001, S112 - a third party's import error of any kind
+            continue
+
+
+def section_of(sections: dict[str, Any], name: str) -> Any:
+    """``sections[name]`` as its type when that type is known (a mapping is converted and put back),
+    else as it is; None when there is no such section."""
+    value = sections.get(name)
+    if value is not None and name not in SECTION_TYPES:
+        load_section_types()
+    kind = SECTION_TYPES.get(name)
+    if value is None or kind is None or isinstance(value, kind):
+        return value
+    typed = sections[name] = kind.from_dict(value, where=f"sections.{name}")
+    return typed
+
+
 def typed_sections(raw: Mapping[str, Any], *, where: str = "sections") -> dict[str, Any]:
     """Every section of ``raw`` whose type is known as that type (:meth:`Section.from_dict`); one
     whose type is not (a plug-in that is not installed here) stays the mapping it was written as."""
+    load_section_types()
     out = {}
     for name, value in raw.items():
         t = SECTION_TYPES.get(name)
@@ -143,4 +165,4 @@ def section_to_dict(value: Any) -> Any:
     return value.to_dict() if isinstance(value, Section) else value
 
 
-__all__ = ["SECTION_TYPES", "Section", "SectionError", "section_to_dict", "typed_sections", "validate"]
+__all__ = ["SECTION_TYPES", "Section", "SectionError", "section_of", "section_to_dict", "typed_sections", "validate"]

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from idbench.data.content import ContentSection  # noqa: F401 - the content section's type, known to every protocol
 from idbench.data.records import ImageRecord
 from idbench.metrics.labels import UnknownLabelError
 

@@ -360,10 +360,10 @@ def _baseline_entries(values, subjects, n_resamples: int, seed: int) -> dict | N
 
 def _store_baselines(results, columns: dict[str, int], scores: dict, rule: str, n_resamples: int, seed: int,
                      method_subjects: dict[str, set] | None = None, counts: dict | None = None) -> dict[str, BaselineEntry]:
-    """``sections["baselines"][column] = {"real", "impostor", "impostor_from", "how"}``; when the
-    methods cover different subjects, also ``"by_method": {method: {"real", "impostor"}}``, each
-    level over that method's subjects only (a method is compared with the level of the subjects it
-    was scored on)."""
+    """A :class:`~idbench.baselines.BaselineEntry` per column in the baselines section (``real``,
+    ``impostor``, ``impostor_from``, ``how`` and the impostor pair ``counts``); when the methods cover
+    different subjects, also ``by_method``: each method's levels over its own subjects only (a method
+    is compared with the level of the subjects it was scored on)."""
     out = {}
     for col, k in columns.items():
         entry = {"how": "real: each reference scored against the subject's other references; impostor: other "

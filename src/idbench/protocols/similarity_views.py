@@ -98,9 +98,10 @@ def baseline_rows(base: BaselinesSection, metrics: list[str]) -> list[tuple[str,
             ("impostor references", [e.impostor if e else None for e in entries])]
     methods = dict.fromkeys(k for e in entries if e and e.by_method for k in e.by_method)
     for meth in methods:
-        for key, label in (("real", "real references"), ("impostor", "impostor references")):
-            rows.append((f"{label} ({meth}'s subjects)",
-                         [((e.by_method or {}).get(meth) or {}).get(key) if e else None for e in entries]))
+        for (key, label), overall in zip((("real", "real references"), ("impostor", "impostor references")), rows[:2]):
+            own = [((e.by_method or {}).get(meth) or {}).get(key) if e else None for e in entries]
+            if own != overall[1]:  # a method scored on every subject: its rows are the overall rows, not repeated
+                rows.append((f"{label} ({meth}'s subjects)", own))
     return [(label, es) for label, es in rows if any(es)]  # none: no row at all
 
 

@@ -135,7 +135,9 @@ def _extreme_rows(res, method: str, metric: str, n_worst: int = 1, n_best: int =
 
 def build_examples(res) -> ExamplesSection:
     """The ``examples`` section (paths, scores, captions), from the per-image rows and the sections."""
-    sec = res.sections
+    from idbench.section import section_of
+
+    sec = {name: section_of(res.sections, name) for name in list(res.sections)}
     out = ExamplesSection()
     from idbench.stats.ranking import flagged_methods
 
@@ -241,7 +243,9 @@ def store_thumbnails(sections: dict, out_dir: Path, res=None) -> list[Path]:
             written.append(out_dir / name)
         return name
 
-    examples = sections.get("examples")
+    from idbench.section import section_of
+
+    examples = section_of(sections, "examples")
     if examples is not None:
         for img in _images(examples):
             if img.thumb is None:
@@ -250,7 +254,7 @@ def store_thumbnails(sections: dict, out_dir: Path, res=None) -> list[Path]:
             if it.view_thumbs is None:
                 it.view_thumbs = [keep(p) for p in it.views]
                 it.distractor_thumbs = [keep(p) for p in it.distractors]
-    retrieval = sections.get("retrieval")
+    retrieval = section_of(sections, "retrieval")
     for e in retrieval.examples if retrieval is not None else []:
         if e.query_thumb is None:
             e.query_thumb = keep(e.query_path)
@@ -263,7 +267,9 @@ def store_thumbnails(sections: dict, out_dir: Path, res=None) -> list[Path]:
 def headline_metrics(res) -> list[dict]:
     """The figure's panels: for each protocol, its headline metric with the reference lines that give
     it a meaning (real upper bound, impostor or chance)."""
-    sec = res.sections
+    from idbench.section import section_of
+
+    sec = {name: section_of(res.sections, name) for name in list(res.sections)}
     panels = []
     base = sec.get("baselines")
     for proto, ident in (("similarity", "cos"), ("face", "ips")):

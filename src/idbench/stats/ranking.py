@@ -36,7 +36,9 @@ def flagged_methods(sections: dict) -> dict[str, str]:
     >>> flagged_methods({"content": NS(per_method={"a": NS(images=4, copies=1, near_copies=1)})})
     {'a': '2 of 4 images copy a reference or gallery image'}
     """
-    content = sections.get("content")
+    from idbench.section import section_of
+
+    content = section_of(sections, "content")
     out = {}
     for m, d in (content.per_method if content is not None else {}).items():
         n = d.copies + d.near_copies

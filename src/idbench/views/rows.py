@@ -13,7 +13,9 @@ FLAGS_NOTE = ("flags: images that copy a reference or gallery image (bytes or ne
 def content_flags(sections: dict) -> dict[str, str]:
     """``{method: "copy 60/60"}``: each method's copies, near-copies and blank images, for its row
     in every view (empty string when it has none)."""
-    content = sections.get("content")
+    from idbench.section import section_of
+
+    content = section_of(sections, "content")
     out = {}
     for m, d in (content.per_method if content is not None else {}).items():
         parts = [f"{label} {k}/{d.images}" for k, label in ((d.copies, "copy"), (d.near_copies, "near-copy"),

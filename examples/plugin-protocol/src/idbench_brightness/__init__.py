@@ -20,12 +20,13 @@ the ITU-R BT.601 luma, in [0, 1]. It is a sanity check of exposure, not an ident
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from idbench.metrics.catalogue import MetricSpec
 from idbench.protocols.registry import Protocol, Views
+from idbench.section import Section
 
 __all__ = ["PROTOCOL", "SECTION", "BrightnessSection", "brightness"]
 
@@ -40,19 +41,23 @@ def brightness(image) -> float:
     return float((rgb @ np.array([0.299, 0.587, 0.114])).mean() / 255.0)
 
 
-@dataclass
-class BrightnessSection:
-    """``summary.json["sections"]["brightness"]``: how many images were measured, how many could not
-    be read, and the darkest and brightest image per method."""
+@dataclass(kw_only=True)
+class Extremes:
+    darkest: str  # image id
+    brightest: str
 
-    version: int = 1
+
+@dataclass(kw_only=True)
+class BrightnessSection(Section):
+    """``summary.json["sections"]["brightness"]``: how many images were measured, how many could not
+    be read, and the darkest and brightest image per method. idbench writes it with its ``version``
+    and reads it back as this type (every field checked)."""
+
+    NAME = "brightness"
+    VERSION = 1
     n_images: int = 0
     n_unreadable: int = 0
-    extremes: dict[str, dict[str, str]] = field(default_factory=dict)  # method -> {"darkest": id, "brightest": id}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "BrightnessSection":
-        return cls(**{k: d[k] for k in ("version", "n_images", "n_unreadable", "extremes") if k in d})
+    extremes: dict[str, Extremes] = field(default_factory=dict)  # method -> its darkest and brightest image
 
 
 SECTION = BrightnessSection
@@ -76,8 +81,8 @@ def run(data, ctx) -> None:
         res.row_of(g)[col] = value
         section.n_images += 1
         by_method.setdefault(g.method or "", []).append((value, g.id))
-    section.extremes = {m: {"darkest": min(v)[1], "brightest": max(v)[1]} for m, v in by_method.items()}
-    res.sections["brightness"] = asdict(section)
+    section.extremes = {m: Extremes(darkest=min(v)[1], brightest=max(v)[1]) for m, v in by_method.items()}
+    res.sections["brightness"] = section
 
 
 def tables(res) -> list[dict]:
@@ -86,7 +91,7 @@ def tables(res) -> list[dict]:
 
     if "brightness" not in res.metrics:
         return []
-    sec = SECTION.from_dict(res.sections.get("brightness") or {})
+    sec = BrightnessSection.of(res) or BrightnessSection()
     notes = ["brightness: mean BT.601 luma of the image, 0 black to 1 white; a check of exposure, not of identity"]
     if sec.n_unreadable:
         notes.append(f"{sec.n_unreadable} image(s) could not be read (named in problems.csv)")
@@ -108,12 +113,12 @@ def report(res, results_dir) -> dict:
     (every received name escaped)."""
     from markupsafe import Markup, escape
 
-    sec = SECTION.from_dict(res.sections.get("brightness") or {})
-    items = "".join(f"<li>{escape(m)}: darkest {escape(e['darkest'])}, brightest {escape(e['brightest'])}</li>"
+    sec = BrightnessSection.of(res) or BrightnessSection()
+    items = "".join(f"<li>{escape(m)}: darkest {escape(e.darkest)}, brightest {escape(e.brightest)}</li>"
                     for m, e in sec.extremes.items())
     return {"html": Markup(f"<ul class=\"brightness-extremes\">{items}</ul>")} if items else {}
 
 
 PROTOCOL = Protocol("brightness", ("generations",), run, "Brightness: the mean luminance of each generated image",
-                    order=90, title="Brightness", catalogue=(SPEC,),
+                    order=90, title="Brightness", catalogue=(SPEC,), sections=(BrightnessSection,),
                     views=Views(tables=tables, console=console, report=report))
