@@ -54,6 +54,30 @@ def test_rca_definition_by_hand():
     assert np.allclose(r.correct, by_hand)
 
 
+@pytest.mark.parametrize("n_classes,per,d", [(2, 40, 32), (12, 30, 64), (12, 4, 96)],
+                         ids=["binary", "multinomial", "fewer images than dimensions"])
+def test_fit_probe_is_scikit_learns_logistic_regression(n_classes, per, d):
+    """The probe solves scikit-learn's objective to its tolerance: the same predictions (but for
+    near-ties) and the same probabilities to 1e-2, on overlapping classes where the penalty matters."""
+    from sklearn.linear_model import LogisticRegression
+
+    from idbench.metrics.rca import fit_probe
+
+    rng = np.random.default_rng(n_classes * per)
+    centres = rng.standard_normal((n_classes, d))
+    X = np.concatenate([c + 1.5 * rng.standard_normal((per, d)) for c in centres]).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    y = np.repeat([f"c{i:02d}" for i in range(n_classes)], per)
+    Xt = np.concatenate([c + 1.5 * rng.standard_normal((10, d)) for c in centres]).astype(np.float32)
+    Xt /= np.linalg.norm(Xt, axis=1, keepdims=True)
+    ref = LogisticRegression(C=10.0, max_iter=5000, tol=1e-8).fit(X, y)  # converged far below the tolerance
+    ours = fit_probe(X, y, C=10.0)
+    assert list(ours.classes_) == list(ref.classes_) and ours.coef_.shape == ref.coef_.shape
+    assert np.abs(ours.predict_proba(Xt) - ref.predict_proba(Xt)).max() < 1e-2
+    assert (ours.predict(Xt) == ref.predict(Xt)).mean() >= 0.98
+    assert np.abs(ours.coef_ - ref.coef_).max() < 0.05 * np.abs(ref.coef_).max()
+
+
 def test_oracle_needs_two_images_per_identity():
     with pytest.raises(ValueError, match="at least 2 real images"):
         fit_oracle(np.eye(3), ["a", "a", "b"])

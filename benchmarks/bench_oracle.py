@@ -1,0 +1,88 @@
+"""RCA's cross-fitted oracle: seconds to fit, and how close a faster fit's answers are.
+
+    .venv/bin/python benchmarks/bench_oracle.py                          # 4,000 x 1,280, 200 subjects in 20 classes
+    .venv/bin/python benchmarks/bench_oracle.py --images 16000 --subjects 800
+
+Synthetic L2-normalised embeddings shaped like a gallery: a class centre, a subject offset within
+its class and per-photo noise, so that the subject level is harder than the class level, as on
+real photos. Both levels are fitted the way the RCA protocol fits them (folds stratified on
+subjects, 5 folds x 3 repeats), in one process:
+
+* ``sklearn``: every probe fitted by scikit-learn's ``LogisticRegression(C=10, max_iter=2000)``
+  (lbfgs, float64: idbench before this change);
+* ``idbench``: :func:`idbench.metrics.rca.fit_oracle` as it runs now (:func:`~idbench.metrics.rca.fit_probe`:
+  the same objective and tolerance, L-BFGS in float32 with torch, in the row space of X when there
+  are fewer images than dimensions);
+* ``idbench, 1 repeat``: the same with ``repeats=1`` (5 probes instead of 15).
+
+Prints seconds per level and their ratios, L-BFGS iterations, and the differences between the two
+fits: Acc_real, the share of held-out real images any probe predicts differently, and Acc_gen on a
+second set of "generations" (fresh photos of the same subjects).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+
+def world(n: int, n_subjects: int, n_classes: int, dim: int, seed: int, noise: float = 3.0):
+    rng = np.random.default_rng(seed)
+    classes = rng.normal(size=(n_classes, dim))
+    subj_class = np.arange(n_subjects) % n_classes
+    subjects = classes[subj_class] + 0.9 * rng.normal(size=(n_subjects, dim))
+
+    def photos(m):
+        s = rng.integers(0, n_subjects, m)
+        X = subjects[s] + noise * rng.normal(size=(m, dim))
+        return (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32), s
+
+    X, s = photos(n)
+    Xg, sg = photos(n // 4)
+    return X, s, subj_class, Xg, sg
+
+
+def _sklearn_probe(X, y, C, seed):
+    from idbench.metrics.rca import _probe
+
+    return _probe(C, seed).fit(X, y)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=int, default=4000)
+    ap.add_argument("--subjects", type=int, default=200)
+    ap.add_argument("--classes", type=int, default=20)
+    ap.add_argument("--dim", type=int, default=1280)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--noise", type=float, default=3.0, help="per-photo noise (3: Acc_real about 0.7 at the subject level)")
+    args = ap.parse_args()
+    from idbench.metrics import rca
+
+    X, s, subj_class, Xg, sg = world(args.images, args.subjects, args.classes, args.dim, args.seed, args.noise)
+    names = np.array([f"s{k}" for k in range(args.subjects)])
+    print(f"{args.images} real x {args.dim}, {args.subjects} subjects in {args.classes} classes; "
+          f"{len(Xg)} generations; 5 folds x 3 repeats per level")
+    for level, y, yg in (("class", np.array([f"c{c}" for c in subj_class[s]]), np.array([f"c{c}" for c in subj_class[sg]])),
+                         ("subject", names[s], names[sg])):
+        out = {}
+        for mode, probe, repeats in (("sklearn", _sklearn_probe, 3), ("idbench", None, 3), ("1 repeat", None, 1)):
+            t = time.perf_counter()
+            o = rca.fit_oracle(X, y, seed=args.seed, strata=names[s], probe=probe, repeats=repeats)
+            sec = time.perf_counter() - t
+            res = rca.relative_classification_accuracy(o, Xg, yg, strata=names[sg])
+            out[mode] = (sec, o, res)
+        (ts, os_, rs), (ti, oi, ri), (t1, o1, r1) = out["sklearn"], out["idbench"], out["1 repeat"]
+        differ = float(np.mean([(a.predict(X) != b.predict(X)).mean() for a, b in zip(os_.models, oi.models)]))
+        it = lambda o: sum(int(np.max(m.n_iter_)) for m in o.models)  # noqa: E731
+        print(f"{level:8s} sklearn {ts:6.1f} s ({it(os_)} it)  idbench {ti:6.1f} s ({it(oi)} it, {ts / ti:4.2f}x)  "
+              f"1 repeat {t1:6.1f} s ({ts / t1:4.2f}x)\n"
+              f"         idbench - sklearn: Acc_real {oi.acc_real - os_.acc_real:+.4f}  Acc_gen {ri.acc_gen - rs.acc_gen:+.4f}  "
+              f"probe predictions that differ {differ:.3%}   (Acc_real {oi.acc_real:.3f}, Acc_gen {ri.acc_gen:.3f}; "
+              f"1 repeat: {o1.acc_real:.3f}, {r1.acc_gen:.3f})")
+
+
+if __name__ == "__main__":
+    main()
