@@ -455,3 +455,42 @@ def test_a_warm_audit_reads_its_comparisons_back(tmp_path, dreambooth_rows, monk
     again = content.audit_content(refs, gens, cache=cache)
     assert n > 0 and len(calls) == n  # nothing compared again
     assert first.section(gens) == again.section(gens) and "g0" in {c.record.id for c in again.generation_copies.values()}
+
+
+def test_trim_border_is_the_line_by_line_definition():
+    """From each side, the leading lines that are near-uniform (std < 3) and within 8 grey levels of
+    the outermost line's median are cut; written here as the plain loop, on letterboxed, padded,
+    uniform-background and noisy images."""
+    from idbench.data.content import trim_border
+
+    def lines_cut(lines):
+        if lines[0].std() >= 3.0:
+            return 0
+        ref, n = float(np.median(lines[0])), 0
+        for line in lines:
+            if line.std() >= 3.0 or abs(float(np.median(line)) - ref) > 8.0:
+                break
+            n += 1
+        return n
+
+    rng = np.random.default_rng(7)
+    cases = []
+    for k in range(40):
+        h, w = rng.integers(20, 90, 2)
+        a = np.full((h, w), rng.uniform(0, 255), np.float32)
+        t, b, lft, r = (int(x) for x in rng.integers(0, 12, 4))
+        inner = rng.uniform(0, 255, (h - t - b, w - lft - r)) if k % 3 else np.full((h - t - b, w - lft - r), a[0, 0] + 5)
+        a[t:h - b, lft:w - r] = inner
+        if k % 4 == 1:
+            a += rng.normal(0, 2.5, a.shape)  # borders noisy but still near-uniform
+        if k % 5 == 2:
+            a[:, : w // 2] += 10  # a step across the border: only part of it within the tolerance
+        cases.append(np.clip(a, 0, 255).astype(np.uint8))
+    for a in cases:
+        im = Image.fromarray(a, "L")
+        f = a.astype(np.float32)
+        top, bottom, left, right = lines_cut(f), lines_cut(f[::-1]), lines_cut(f.T), lines_cut(f.T[::-1])
+        h, w = f.shape
+        want = (w, h) if (top + bottom + left + right == 0 or h - top - bottom < h / 10 or w - left - right < w / 10) \
+            else (w - left - right, h - top - bottom)
+        assert trim_border(im).size == want

@@ -85,17 +85,15 @@ def trim_border(grey, tol: float = 8.0, line_std: float = 3.0):
         return grey
 
     def run(lines) -> int:
-        """How many of ``lines`` (outermost first) belong to a uniform border."""
-        first = lines[0]
-        if first.std() >= line_std:
+        """How many of ``lines`` (outermost first) belong to a uniform border: the leading lines that
+        are near-uniform and within ``tol`` of the first line's median (medians only where needed)."""
+        flat = lines.std(axis=1) < line_std
+        n = len(flat) if flat.all() else int(np.argmin(flat))  # the leading near-uniform lines
+        if n == 0:
             return 0
-        ref = float(np.median(first))
-        n = 0
-        for line in lines:
-            if line.std() >= line_std or abs(float(np.median(line)) - ref) > tol:
-                break
-            n += 1
-        return n
+        med = np.median(lines[:n], axis=1)
+        near = np.abs(med - med[0]) <= tol
+        return n if near.all() else int(np.argmin(near))
 
     top, bottom = run(a), run(a[::-1])
     left, right = run(a.T), run(a.T[::-1])
@@ -168,7 +166,10 @@ class Thumbprint:
     kind = "image"
     name = "thumbprint"
     dim = THUMB * THUMB  # per row: 2 x len(CROPS) rows (plain, then trimmed)
-    cache_id = f"thumbprint{THUMB}@crops{'-'.join(f'{c:g}' for c in CROPS)}-trim-v2"
+    #: a JPEG is decoded at reduced size (its DCT scaled) while its shorter side stays >= 128 px: a
+    #: 32-px box thumbnail needs no more, and a camera-size photo decodes several times faster
+    decode_min_side = 4 * THUMB
+    cache_id = f"thumbprint{THUMB}@crops{'-'.join(f'{c:g}' for c in CROPS)}-trim-v3@d{4 * THUMB}"
 
     def preprocess(self, image):
         return thumbprint(image)
@@ -187,32 +188,42 @@ def _symmetrised(X: np.ndarray) -> np.ndarray:  # X: (n, rows, D); its row 0 is 
     return (m / np.maximum(n, 1e-6)).astype(np.float32)
 
 
-def _aligned_blocks(A: np.ndarray, B: np.ndarray, *, prefilter: float, block: int, geometric: bool):
+def _aligned_blocks(A: np.ndarray, B: np.ndarray, *, prefilter: float, block: int, geometric: bool,
+                    max_cells: int = 1 << 23):
     """``(start, S)`` for consecutive row blocks of A: ``S`` is the block's rows of
-    :func:`aligned_correlation` (every view of A already folded in)."""
-    C = len(CROPS)
+    :func:`aligned_correlation` (every view of A already folded in).
+
+    A block's candidate pairs are aligned with matrix products over the columns that hold any
+    candidate, a few hundred columns at a time (at most ``max_cells`` products held at once), each
+    column's 8 transforms made only then: time follows the candidates, memory stays flat in
+    ``len(A)`` and ``len(B)``."""
+    C, D = len(CROPS), A.shape[-1]
+    T = 8 if geometric else 1
     views = [A[:, :C], A[:, C:]] if A.shape[1] == 2 * C else [A[:, :C]]
     B = B[:, :C]
-    Bt = dihedral(B) if geometric else B[None]  # (T, m, C, D): transformed once, for every view and block
     symB = _symmetrised(B) if geometric else None
     for s in range(0, len(A), block):
         out = None
         for view in views:
             a = view[s : s + block]
+            r = len(a)
             S = a[:, 0] @ B[:, 0].T
             cand = S >= prefilter
             if geometric:
                 cand |= (_symmetrised(a) @ symB.T) >= prefilter
-            ii, jj = np.nonzero(cand)
-            for c in range(0, len(ii), 4096):  # align the candidate pairs, a few thousand at a time
-                i, j = ii[c : c + 4096], jj[c : c + 4096]
-                best = np.full(len(i), -1.0, np.float32)
-                for t in range(len(Bt)):
-                    bt = Bt[t, j]  # (n, C, D)
-                    best = np.maximum(best, np.maximum(
-                        np.einsum("nd,ncd->nc", a[i, 0], bt).max(1, initial=-1.0),
-                        np.einsum("ncd,nd->nc", a[i, 1:], bt[:, 0]).max(1, initial=-1.0)))
-                S[i, j] = np.maximum(S[i, j], best)
+            cols = np.flatnonzero(cand.any(0))
+            a_crops = a[:, 1:].reshape(-1, D)  # (r * (C - 1), D)
+            step = max(1, max_cells // max(1, r * T * C))
+            for c0 in range(0, len(cols), step):
+                J = cols[c0 : c0 + step]
+                BJ = dihedral(B[J]) if geometric else B[J][None]  # (T, |J|, C, D)
+                # A's uncropped thumbnail against every crop of every transform of B ...
+                best = (a[:, 0] @ BJ.reshape(-1, D).T).reshape(r, T, len(J), C).max(axis=(1, 3))
+                if C > 1:  # ... and A's crops against B's uncropped transforms
+                    m2 = (a_crops @ BJ[:, :, 0].reshape(-1, D).T).reshape(r, C - 1, T, len(J)).max(axis=(1, 2))
+                    best = np.maximum(best, m2)
+                sub = S[:, J]
+                S[:, J] = np.where(cand[:, J], np.maximum(sub, best), sub)
             out = S if out is None else np.maximum(out, S)
         yield s, out
 
