@@ -164,6 +164,8 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, default=Path("/tmp/idbench-bench-scale"))
+    ap.add_argument("--keep-cache", action="store_true", help="keep the cache of an earlier run: both runs are warm "
+                    "(after a change that invalidates part of it, the first run recomputes that part)")
     ap.add_argument("--child", nargs=3, metavar=("WORK", "OUT", "CACHE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -171,7 +173,7 @@ def main() -> None:
         return
     work = build(args.work, args)
     cache = args.work / "cache"
-    if cache.exists():
+    if cache.exists() and not args.keep_cache:
         import shutil
 
         shutil.rmtree(cache)

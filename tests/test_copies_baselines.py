@@ -452,8 +452,11 @@ def test_a_warm_audit_reads_its_comparisons_back(tmp_path, dreambooth_rows, monk
     monkeypatch.setattr(content, "best_aligned_match", lambda *a, **k: calls.append(1) or real(*a, **k))
     first = content.audit_content(refs, gens, cache=cache)
     n = len(calls)
+    import idbench.embed
+
+    monkeypatch.setattr(idbench.embed, "embed_records", lambda *a, **k: pytest.fail("a warm audit read thumbprints"))
     again = content.audit_content(refs, gens, cache=cache)
-    assert n > 0 and len(calls) == n  # nothing compared again
+    assert n > 0 and len(calls) == n  # nothing compared again, and no thumbprint read
     assert first.section(gens) == again.section(gens) and "g0" in {c.record.id for c in again.generation_copies.values()}
 
 

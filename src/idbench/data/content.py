@@ -412,27 +412,6 @@ def audit_content(references: Sequence[ImageRecord] = (), generations: Sequence[
     problems = problems if problems is not None else ProblemLog()
     references, generations, gallery = list(references), list(generations), list(gallery)
     audit = ContentAudit(hashes=content_hashes(references + generations + gallery))
-    every = {content_key(r): r for r in references + generations + gallery}
-    keyed = [ImageRecord(k, r.path, r.subject) for k, r in every.items()]
-    tp = embed_records(Thumbprint(), keyed, cache=cache, progress=progress, problems=ProblemLog(),
-                       desc="copy check (thumbprints)") if keyed else {}
-
-    def matrix(recs):
-        ok = [r for r in recs if content_key(r) in tp]
-        if not ok:
-            return np.zeros((0, 2 * len(CROPS), THUMB * THUMB), np.float32), [], np.zeros(0, np.float32)
-        return (np.stack([tp[content_key(r)].vectors for r in ok]), ok,
-                np.array([float(tp[content_key(r)].scores[0]) for r in ok], np.float32))
-
-    R, rrecs, rstd = matrix(references)
-    G, grecs, gstd = matrix(generations)
-    L, lrecs, lstd = matrix(gallery)
-    for r, s in zip(grecs, gstd):
-        if s < FLAT_STD:
-            audit.blank.add(content_key(r))
-            problems.add(r.path, "blank", f"a near-uniform image (thumbnail standard deviation {s:.2f} grey levels): "
-                                          "no subject can be seen in it; scored as it is and counted per method",
-                         "flagged")
 
     def matches(A, arecs, astd, B, brecs, bstd, *, same_set=False):
         """For each row of A: its best match in B above the threshold, as (j, score, kind)."""
@@ -454,27 +433,55 @@ def audit_content(references: Sequence[ImageRecord] = (), generations: Sequence[
         return out
 
     def compare() -> dict[str, np.ndarray]:
-        """The four comparisons, as arrays (rows i, matches j, scores, copy 1 / near-copy 0)."""
+        """The thumbprints and the four comparisons, as arrays: per comparison (row i, match j, score,
+        copy 1 / near-copy 0), i and j indexes into the given lists; ``g_std``: each generation's
+        thumbnail standard deviation (NaN: not readable)."""
+        every = {content_key(r): r for r in references + generations + gallery}
+        keyed = [ImageRecord(k, r.path, r.subject) for k, r in every.items()]
+        tp = embed_records(Thumbprint(), keyed, cache=cache, progress=progress, problems=ProblemLog(),
+                           desc="copy check (thumbprints)") if keyed else {}
+
+        def matrix(recs):
+            ok = [k for k, r in enumerate(recs) if content_key(r) in tp]
+            if not ok:
+                return np.zeros((0, 2 * len(CROPS), THUMB * THUMB), np.float32), [], np.zeros(0, np.float32), ok
+            return (np.stack([tp[content_key(recs[k])].vectors for k in ok]), [recs[k] for k in ok],
+                    np.array([float(tp[content_key(recs[k])].scores[0]) for k in ok], np.float32), ok)
+
+        R, rrecs, rstd, rk = matrix(references)
+        G, grecs, gstd, gk = matrix(generations)
+        L, lrecs, lstd, lk = matrix(gallery)
+        index = {"R": rk, "G": gk, "L": lk}
         out = {}
-        for name, args in (("g_ref", (G, grecs, gstd, R, rrecs, rstd)), ("g_gal", (G, grecs, gstd, L, lrecs, lstd)),
-                           ("leak", (L, lrecs, lstd, R, rrecs, rstd))):
-            found = matches(*args)
-            out[name] = np.array([[i, j, score, kind == "copy"] for i, (j, score, kind) in sorted(found.items())],
-                                 np.float64).reshape(-1, 4)
-        found = matches(R, rrecs, rstd, R, rrecs, rstd, same_set=True)
-        out["dup"] = np.array([[i, j, score, kind == "copy"] for i, (j, score, kind) in sorted(found.items())],
-                              np.float64).reshape(-1, 4)
+        for name, (a, b), args in (("g_ref", "GR", (G, grecs, gstd, R, rrecs, rstd)),
+                                   ("g_gal", "GL", (G, grecs, gstd, L, lrecs, lstd)),
+                                   ("leak", "LR", (L, lrecs, lstd, R, rrecs, rstd)),
+                                   ("dup", "RR", (R, rrecs, rstd, R, rrecs, rstd))):
+            found = matches(*args, same_set=name == "dup")
+            out[name] = np.array([[index[a][i], index[b][j], score, kind == "copy"]
+                                  for i, (j, score, kind) in sorted(found.items())], np.float64).reshape(-1, 4)
+        g_std = np.full(len(generations), np.nan, np.float32)
+        g_std[gk] = gstd
+        out["g_std"] = g_std
         return out
 
-    # a re-run with the same images and thresholds reads the comparisons back (the thumbprints alone are cached)
+    # the result is keyed by the images' contents: a re-run with the same images and thresholds reads it
+    # back without reading a thumbprint (the thumbprints are cached too, for a run that changes one set)
     from idbench.cache.results import cached_arrays
     from idbench.cache.store import default_cache_dir
 
     ids = [np.array([audit.hashes.get(content_key(r), content_key(r)) for r in recs], dtype=object)
-           for recs in (rrecs, grecs, lrecs)]
-    found = cached_arrays("content-audit", ["content-audit-v1", Thumbprint.cache_id, threshold, PREFILTER, FLAT_STD, *ids],
+           for recs in (references, generations, gallery)]
+    found = cached_arrays("content-audit", ["content-audit-v2", Thumbprint.cache_id, threshold, PREFILTER, FLAT_STD, *ids],
                           compare, root=(getattr(cache, "directory", None) or default_cache_dir()) if cache is not None
                           else None)
+    rrecs, grecs, lrecs = references, generations, gallery
+    for r, s in zip(generations, found["g_std"]):
+        if s < FLAT_STD:  # NaN (unreadable) is not blank
+            audit.blank.add(content_key(r))
+            problems.add(r.path, "blank", f"a near-uniform image (thumbnail standard deviation {s:.2f} grey levels): "
+                                          "no subject can be seen in it; scored as it is and counted per method",
+                         "flagged")
 
     def pairs(name):
         return [(int(i), int(j), float(score), "copy" if k else "near-copy") for i, j, score, k in found[name]]
