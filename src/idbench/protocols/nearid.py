@@ -52,6 +52,8 @@ class NearIDExample:
     views: list[str] = field(default_factory=list)
     distractors: list[str] = field(default_factory=list)
     margins: list[float | None] = field(default_factory=list)
+    view_thumbs: list[str | None] | None = None  # their thumbnails in the results folder (stored when it is written)
+    distractor_thumbs: list[str | None] | None = None
 
 
 @dataclass(kw_only=True)

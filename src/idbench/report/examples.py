@@ -7,7 +7,8 @@ its folder.
   IPS) and the images where no face was found;
 * retrieval: queries with their top 5 (chosen by the protocol, failures first);
 * RCA: generations the oracle names as another identity, beside a real photo of that identity;
-* NearID: the samples with the smallest margins: views above their distractors, with the margins.
+* NearID: the samples with the smallest margins (chosen by the protocol, in its section): views
+  above their distractors, with the margins.
 """
 
 from __future__ import annotations
@@ -63,32 +64,18 @@ class RCAExamples:
 
 
 @dataclass(kw_only=True)
-class NearIDCard:
-    sample_id: str
-    source: str | None = None
-    min_margin: float | None = None
-    views: list[str] = field(default_factory=list)
-    distractors: list[str] = field(default_factory=list)
-    margins: list[float | None] = field(default_factory=list)
-    view_thumbs: list[str | None] | None = None
-    distractor_thumbs: list[str | None] | None = None
-
-
-@dataclass(kw_only=True)
 class ExamplesSection(Section):
     """``sections.examples``: the report's example images, chosen when the folder is written."""
 
     NAME = "examples"
-    VERSION = 2  # 1: nearid as {"items": [...]}
+    VERSION = 2  # 1: also the NearID examples (now in the nearid section, with their thumbnails)
     similarity: SimilarityExamples | None = None
     faces: dict[str, FaceExamples] = field(default_factory=dict)  # face encoder -> its examples
     rca: RCAExamples | None = None
-    nearid: list[NearIDCard] = field(default_factory=list)
 
     @classmethod
     def migrate(cls, data, version):
-        if isinstance(data.get("nearid"), dict):
-            data["nearid"] = data["nearid"].get("items", [])
+        data.pop("nearid", None)
         return data
 
 
@@ -202,10 +189,6 @@ def build_examples(res) -> ExamplesSection:
                                          + ([ExampleImage(path=label_ex[pred], role=f"a real {pred}")]
                                             if pred in label_ex else [])))
         out.rca = RCAExamples(level=lv, items=items)
-    nearid = sec.get("nearid")
-    if nearid is not None:
-        out.nearid = [NearIDCard(sample_id=e.sample_id, source=e.source, min_margin=e.min_margin, views=e.views,
-                                 distractors=e.distractors, margins=e.margins) for e in nearid.examples]
     return out
 
 
@@ -246,14 +229,14 @@ def store_thumbnails(sections: dict, out_dir: Path, res=None) -> list[Path]:
     from idbench.section import section_of
 
     examples = section_of(sections, "examples")
-    if examples is not None:
-        for img in _images(examples):
-            if img.thumb is None:
-                img.thumb = keep(img.path, img.boxes)
-        for it in examples.nearid:
-            if it.view_thumbs is None:
-                it.view_thumbs = [keep(p) for p in it.views]
-                it.distractor_thumbs = [keep(p) for p in it.distractors]
+    for img in _images(examples) if examples is not None else ():
+        if img.thumb is None:
+            img.thumb = keep(img.path, img.boxes)
+    nearid = section_of(sections, "nearid")
+    for it in nearid.examples if nearid is not None else []:
+        if it.view_thumbs is None:
+            it.view_thumbs = [keep(p) for p in it.views]
+            it.distractor_thumbs = [keep(p) for p in it.distractors]
     retrieval = section_of(sections, "retrieval")
     for e in retrieval.examples if retrieval is not None else []:
         if e.query_thumb is None:
