@@ -325,6 +325,11 @@ def same_study(old: dict, new: dict) -> list[str]:
 
     >>> same_study({}, {"inputs": {"references": "ab12"}})
     ['the folder records no inputs of the study that wrote it']
+    >>> old = {"inputs": {"references": "ab12"}, "options": {"rca": {"levels": None}}}
+    >>> same_study(old, {"options": {"rca": {"levels": None, "repeats": 3}}})  # an option added since
+    []
+    >>> same_study(old, {"options": {"rca": {"levels": ["class"]}}})
+    ["rca options differ (levels: None there, ['class'] now)"]
     """
     if not isinstance(old, dict) or not any((old.get("inputs") or {}).values()):
         return ["the folder records no inputs of the study that wrote it"]
@@ -339,9 +344,10 @@ def same_study(old: dict, new: dict) -> list[str]:
             diffs.append(f"encoder {name} differs ({was} there, {cid} now)")
     for proto, opts in (new.get("options") or {}).items():
         was = (old.get("options") or {}).get(proto)
-        if was is not None and was != opts:
-            changed = sorted(k for k in set(was) | set(opts) if was.get(k) != opts.get(k))
-            diffs.append(f"{proto} options differ ({', '.join(f'{k}: {was.get(k)!r} there, {opts.get(k)!r} now' for k in changed)})")
+        if isinstance(was, dict):  # an option one of the two versions does not have is no difference
+            changed = sorted(k for k in set(was) & set(opts) if was[k] != opts[k])
+            if changed:
+                diffs.append(f"{proto} options differ ({', '.join(f'{k}: {was[k]!r} there, {opts[k]!r} now' for k in changed)})")
     return diffs
 
 
