@@ -90,9 +90,6 @@ def remember_hashes_in(store) -> None:
 
 def recall_hashes(paths) -> None:
     """Read the store's hashes of ``paths`` (as they are on disk now) into this process's memo."""
-    store = _STORE
-    if store is None:
-        return
     keys = []
     for p in paths:
         try:
@@ -101,6 +98,13 @@ def recall_hashes(paths) -> None:
             continue
         if stat.S_ISREG(st.st_mode):
             keys.append(_stat_key(st))
+    _recall_keys(keys)
+
+
+def _recall_keys(keys: list[tuple]) -> None:
+    store = _STORE
+    if store is None:
+        return
     with _HASH_LOCK:
         keys = [k for k in keys if k not in _HASHES]
     if keys:
@@ -126,8 +130,10 @@ def save_hashes() -> None:
 
 
 def hash_files(paths, num_workers: int = 2) -> list[tuple[str | None, str | None]]:
-    """``[(sha256, None) or (None, why)]`` for ``paths``, in order: hashed in ``num_workers`` threads,
-    the hash store read before (:func:`recall_hashes`) and written after (:func:`save_hashes`)."""
+    """``[(sha256, None) or (None, why)]`` for ``paths``, in order. Each file is looked up by its
+    (device, inode, size, times) in this process's memo and the hash store (:func:`recall_hashes`);
+    only the files found in neither are read, in ``num_workers`` threads, and their hashes stored
+    after (:func:`save_hashes`). A warm run therefore stats each file once and reads none."""
     from concurrent.futures import ThreadPoolExecutor
 
     def one(path):
@@ -139,9 +145,28 @@ def hash_files(paths, num_workers: int = 2) -> list[tuple[str | None, str | None
             return None, f"cannot read ({e.strerror or e})"
 
     paths = list(paths)
-    recall_hashes(paths)
-    with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
-        out = list(pool.map(one, paths))
+    out: list = [None] * len(paths)
+    keys: list = [None] * len(paths)
+    for k, p in enumerate(paths):
+        try:
+            st = os.stat(p)
+        except OSError:
+            continue  # named by one() below, with its reason
+        if stat.S_ISREG(st.st_mode):
+            keys[k] = _stat_key(st)
+    _recall_keys([key for key in keys if key is not None])
+    todo = []
+    with _HASH_LOCK:
+        for k, key in enumerate(keys):
+            hit = _HASHES.get(key) if key is not None else None
+            if hit is not None:
+                out[k] = (hit, None)
+            else:
+                todo.append(k)
+    if todo:
+        with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
+            for k, r in zip(todo, pool.map(one, [paths[k] for k in todo])):
+                out[k] = r
     save_hashes()
     return out
 

@@ -406,9 +406,12 @@ def expected_random_cmc(n_relevant, n_candidates, k: int) -> np.ndarray:
 
     N = np.asarray(n_relevant, dtype=np.int64)
     M = np.asarray(n_candidates, dtype=np.int64)
-    kk = np.minimum(int(k), M)
-    p = np.where(N > 0, hypergeom.sf(0, M, N, kk), 0.0)
-    return np.asarray(p, dtype=np.float64)
+    N, M = np.broadcast_arrays(N, M)
+    # queries share few (N, M) pairs (one per label size): each distinct pair is computed once
+    pairs, back = np.unique(np.stack([N.ravel(), M.ravel()], axis=1), axis=0, return_inverse=True)
+    n, m = pairs[:, 0], pairs[:, 1]
+    p = np.where(n > 0, hypergeom.sf(0, m, n, np.minimum(int(k), m)), 0.0)
+    return np.asarray(p, dtype=np.float64)[np.ravel(back)].reshape(N.shape)
 
 
 def chance_retrieval(n_relevant, n_candidates, ks: Sequence[int] = DEFAULT_KS) -> dict[str, float]:

@@ -13,7 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+
+
+def _stats():
+    """scipy.stats, imported when a correlation is first computed (not when a results folder is read)."""
+    from scipy import stats
+
+    return stats
 
 
 def pairwise_accuracy(metric: np.ndarray, human: np.ndarray) -> float:
@@ -66,8 +72,8 @@ def agreement(metric, human) -> Agreement:
     if np.ptp(m) == 0:
         return Agreement(nan, nan, nan, pairwise_accuracy(m, h), int(len(m)),
                          "the metric is constant over the rated images: correlations are undefined")
-    return Agreement(float(stats.pearsonr(m, h)[0]), float(stats.spearmanr(m, h)[0]),
-                     float(stats.kendalltau(m, h, variant="b")[0]), pairwise_accuracy(m, h), int(len(m)))
+    return Agreement(float(_stats().pearsonr(m, h)[0]), float(_stats().spearmanr(m, h)[0]),
+                     float(_stats().kendalltau(m, h, variant="b")[0]), pairwise_accuracy(m, h), int(len(m)))
 
 
 def agreement_by_method(metric, human, methods) -> dict:
@@ -117,7 +123,7 @@ def williams_t(r12: float, r13: float, r23: float, n: int) -> tuple[float, float
     if denom <= 0:
         return float("nan"), float("nan")
     t = (r12 - r13) * np.sqrt((n - 1) * (1 + r23) / denom)
-    return float(t), float(2 * stats.t.sf(abs(t), n - 3))
+    return float(t), float(2 * _stats().t.sf(abs(t), n - 3))
 
 
 def _corr(kind: str, x: np.ndarray, y: np.ndarray) -> float:
@@ -126,8 +132,8 @@ def _corr(kind: str, x: np.ndarray, y: np.ndarray) -> float:
     if kind == "pearson":
         return float(np.corrcoef(x, y)[0, 1])
     if kind == "spearman":
-        return float(stats.spearmanr(x, y)[0])
-    return float(stats.kendalltau(x, y, variant="b")[0])
+        return float(_stats().spearmanr(x, y)[0])
+    return float(_stats().kendalltau(x, y, variant="b")[0])
 
 
 def compare_agreements(scores: dict[str, np.ndarray], human: np.ndarray, units: np.ndarray, *,
