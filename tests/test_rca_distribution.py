@@ -137,3 +137,21 @@ def test_wilson_interval_against_statsmodels_formula():
     # Wilson score interval for 8/10 at 95% (z = 1.96): 0.4902, 0.9433
     assert abs(lo - 0.4902) < 1e-3 and abs(hi - 0.9433) < 1e-3
     assert wilson_interval(0, 5)[0] == 0.0 and wilson_interval(5, 5)[1] == 1.0
+
+
+def test_top1_and_top5_are_the_stable_descending_order_of_each_probe():
+    """Each probe's top-1 / top-5 as a stable sort of its probabilities reads them (ties: the lower
+    class first), with exact ties and identities the oracle does not know among the generations."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((300, 16))
+    y = np.repeat([f"c{i}" for i in range(10)], 30)
+    oracle = fit_oracle(X, y)
+    Xg = rng.standard_normal((200, 16))
+    yg = np.array([f"c{i}" for i in rng.integers(0, 12, 200)])  # c10, c11: unknown to the oracle
+    P = oracle.fold_proba(Xg)
+    P[:, :, :6] = np.round(P[:, :, :6], 1)  # many exact ties
+    oracle.fold_proba = lambda X: P
+    r = relative_classification_accuracy(oracle, Xg, yg)
+    order = np.argsort(-P, axis=2, kind="stable")
+    assert np.allclose(r.correct, (oracle.classes[order[:, :, 0]] == yg[None]).mean(0))
+    assert np.allclose(r.top5, (oracle.classes[order[:, :, :5]] == yg[None, :, None]).any(2).mean(0))

@@ -277,10 +277,17 @@ def relative_classification_accuracy(oracle: Oracle, X_gen: np.ndarray, y_gen: S
         if ps is not None:
             use[:, i] = 0.0
             use[list(ps), i] = 1.0
-    order = np.argsort(-P, axis=2, kind="stable")
-    top1 = oracle.classes[order[:, :, 0]] == y[None, :]
+    # each probe's rank of the true class in its descending, stable order of probabilities (ties: the
+    # lower class index first): the classes scoring higher, plus the equal ones before it; no sort
+    index = {c: k for k, c in enumerate(oracle.classes)}
+    t = np.array([index.get(v, -1) for v in y], np.int64)
+    known = t >= 0
+    tt = np.where(known, t, 0)
+    p_true = np.take_along_axis(P, np.broadcast_to(tt[None, :, None], (P.shape[0], len(y), 1)), axis=2)
+    rank = (P > p_true).sum(2) + ((P == p_true) & (np.arange(P.shape[2]) < tt[:, None])[None]).sum(2)
     kk = min(5, P.shape[2])
-    top5 = (oracle.classes[order[:, :, :kk]] == y[None, :, None]).any(axis=2)
+    top1 = (rank == 0) & known[None, :]
+    top5 = (rank < kk) & known[None, :]
     w = use / use.sum(0, keepdims=True)
     correct = (top1 * w).sum(0)
     top5_rate = (top5 * w).sum(0)
