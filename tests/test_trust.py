@@ -229,6 +229,20 @@ def test_chance_levels_match_brute_force(labels_g):
     assert got["cmc@2"] == pytest.approx(cmc2, abs=1e-12)
 
 
+def test_random_cmc_is_scipys_hypergeometric():
+    """P(at least one relevant item in the top k) of a uniformly random ranking: scipy.stats.hypergeom's
+    survival function, for every k the tables use, all-relevant and no-relevant queries included."""
+    from scipy.stats import hypergeom
+
+    rng = np.random.default_rng(5)
+    N = rng.integers(0, 60, 4000)
+    M = N + rng.integers(0, 5000, 4000)
+    M[:20] = N[:20]
+    for k in (1, 5, 10, 20):
+        want = np.where(N > 0, hypergeom.sf(0, M, N, np.minimum(k, M)), 0.0)
+        assert np.abs(expected_random_cmc(N, M, k) - want).max() < 1e-12
+
+
 def test_chance_from_retrieval_result_counts_left_out_items():
     rng = np.random.default_rng(1)
     G = rng.normal(size=(6, 8)).astype(np.float32)

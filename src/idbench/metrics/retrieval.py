@@ -397,21 +397,25 @@ def expected_random_ap(n_relevant, n_candidates) -> np.ndarray:
 
 def expected_random_cmc(n_relevant, n_candidates, k: int) -> np.ndarray:
     """Exact probability that a uniformly random ranking puts a relevant item in the top ``k``:
-    1 - C(M - N, k) / C(M, k), the hypergeometric P(X >= 1) (scipy.stats.hypergeom).
+    1 - C(M - N, k) / C(M, k) = 1 - prod_{i < k} (M - N - i) / (M - i), the hypergeometric P(X >= 1)
+    (tested against ``scipy.stats.hypergeom``), computed once per distinct (N, M) pair.
 
     >>> float(expected_random_cmc(1, 4, 2))
     0.5
     """
-    from scipy.stats import hypergeom
-
     N = np.asarray(n_relevant, dtype=np.int64)
     M = np.asarray(n_candidates, dtype=np.int64)
     N, M = np.broadcast_arrays(N, M)
     # queries share few (N, M) pairs (one per label size): each distinct pair is computed once
     pairs, back = np.unique(np.stack([N.ravel(), M.ravel()], axis=1), axis=0, return_inverse=True)
-    n, m = pairs[:, 0], pairs[:, 1]
-    p = np.where(n > 0, hypergeom.sf(0, m, n, np.minimum(int(k), m)), 0.0)
-    return np.asarray(p, dtype=np.float64)[np.ravel(back)].reshape(N.shape)
+    n, m = pairs[:, 0].astype(np.float64), pairs[:, 1].astype(np.float64)
+    miss = np.ones(len(pairs))  # P(no relevant item in the top k), one factor per rank
+    for i in range(int(k)):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f = np.where(m - i > 0, (m - n - i) / (m - i), 1.0)
+        miss *= np.clip(f, 0.0, 1.0)
+    p = np.where(n > 0, 1.0 - miss, 0.0)
+    return p[np.ravel(back)].reshape(N.shape)
 
 
 def chance_retrieval(n_relevant, n_candidates, ks: Sequence[int] = DEFAULT_KS) -> dict[str, float]:

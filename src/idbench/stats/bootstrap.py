@@ -153,14 +153,13 @@ def rate_interval(values, boot: BootstrapResult, n_subjects: int, confidence: fl
     >>> {k: round(x, 3) if isinstance(x, float) else x for k, x in rate_interval(v, b, 4).items()}
     {'ci_low': 0.215, 'ci_high': 0.785, 'ci_method': 'hull of the cluster bootstrap and Wilson (pooled count)'}
     """
-    from scipy.stats import norm
-
+    from statistics import NormalDist
 
     v = np.asarray(values, np.float64)
     v = v[~np.isnan(v)]
     if len(v) == 0:
         return {"ci_low": None, "ci_high": None, "ci_note": "no interval: no image"}
-    lo, hi = wilson_interval(float(v.sum()), len(v), z=float(norm.ppf(0.5 + confidence / 2)))
+    lo, hi = wilson_interval(float(v.sum()), len(v), z=NormalDist().inv_cdf(0.5 + confidence / 2))
     if n_subjects < 2:
         return {"ci_low": lo, "ci_high": hi, "ci_method": "Wilson (pooled count)",
                 "ci_note": "1 subject: Wilson interval over its images (no between-subject spread)"}
