@@ -155,3 +155,21 @@ def test_top1_and_top5_are_the_stable_descending_order_of_each_probe():
     order = np.argsort(-P, axis=2, kind="stable")
     assert np.allclose(r.correct, (oracle.classes[order[:, :, 0]] == yg[None]).mean(0))
     assert np.allclose(r.top5, (oracle.classes[order[:, :, :5]] == yg[None, :, None]).any(2).mean(0))
+
+
+@pytest.mark.parametrize("k", [2, 7])
+def test_linear_probe_predicts_as_scikit_learns_logistic_regression(k):
+    """The same weights give scikit-learn's probabilities (to its float32 rounding: it computes in
+    the features' dtype, the probe in float64) and classes, binary and multinomial."""
+    from sklearn.linear_model import LogisticRegression
+
+    from idbench.metrics.rca import LinearProbe
+
+    rng = np.random.default_rng(k)
+    X = rng.standard_normal((60, 12)).astype(np.float32)
+    y = np.array([f"c{i}" for i in rng.integers(0, k, 60)])
+    ref = LogisticRegression(C=10.0, max_iter=2000).fit(X, y)
+    ours = LinearProbe(ref.coef_, ref.intercept_, ref.classes_)
+    Xt = rng.standard_normal((40, 12)).astype(np.float32)
+    assert np.abs(ours.predict_proba(Xt) - ref.predict_proba(Xt)).max() < 1e-6
+    assert (ours.predict(Xt) == ref.predict(Xt)).all()

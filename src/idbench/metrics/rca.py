@@ -19,7 +19,7 @@ real photos the oracle never saw score ``RCA = Acc_gen / Acc_real`` = 1 in expec
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -52,8 +52,44 @@ def _probe(C: float, seed: int) -> LogisticRegression:
     return _PROBE(C=C, max_iter=2000, random_state=seed)
 
 
+@dataclass
+class LinearProbe:
+    """A fitted logistic-regression probe, predicting as scikit-learn's ``LogisticRegression`` does:
+    ``predict_proba`` is the softmax of ``X W^T + b`` (the logistic sigmoid of the one score for two
+    classes), ``predict`` its most probable class. Kept as plain arrays, so that reading an oracle
+    back from the cache imports no scikit-learn (1 s of a warm run).
+
+    >>> p = LinearProbe(np.array([[1.0, -1.0]]), np.array([0.0]), np.array(["a", "b"]))
+    >>> p.predict_proba(np.array([[0.0, 0.0]])).tolist(), p.predict(np.array([[2.0, 0.0]])).tolist()
+    ([[0.5, 0.5]], ['b'])
+    """
+
+    coef_: np.ndarray  # (classes, d), or (1, d) for two classes
+    intercept_: np.ndarray
+    classes_: np.ndarray
+    C: float = 10.0
+    random_state: int = 0
+    n_iter_: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int32))
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        z = np.asarray(X, np.float64) @ np.asarray(self.coef_, np.float64).T + self.intercept_
+        return z[:, 0] if z.shape[1] == 1 else z
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        z = self.decision_function(X)
+        if z.ndim == 1:
+            p = 1.0 / (1.0 + np.exp(-z))
+            return np.column_stack([1.0 - p, p])
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
 def fit_probe(X: np.ndarray, y: Sequence[str], C: float = 10.0, seed: int = 0, *, tol: float = 1e-4,
-              max_iter: int = 2000) -> "LogisticRegression":
+              max_iter: int = 2000) -> LinearProbe:
     """scikit-learn's ``LogisticRegression(C=C)`` (lbfgs, multinomial; binary for two classes),
     fitted by L-BFGS in float32 with torch on the same objective, to the same gradient tolerance.
 
@@ -61,8 +97,8 @@ def fit_probe(X: np.ndarray, y: Sequence[str], C: float = 10.0, seed: int = 0, *
     for two classes the logistic loss of one weight vector, as scikit-learn fits it). When there are
     fewer training images than dimensions the problem is solved in the row space of X: the optimum
     W lies there (the penalty's gradient must cancel the loss's, which is ``G^T X``), so the answer is
-    the same, in fewer dimensions. Returns a fitted ``LogisticRegression`` (its ``predict_proba`` is
-    scikit-learn's); ``tests/test_rca_distribution.py`` checks it against scikit-learn's own fit.
+    the same, in fewer dimensions. Returns a :class:`LinearProbe`; ``tests/test_rca_distribution.py``
+    checks it against scikit-learn's own fit.
 
     >>> import numpy as np
     >>> X = np.array([[0.0, 1.0], [0.1, 0.9], [1.0, 0.0], [0.9, 0.1]])
@@ -103,13 +139,8 @@ def fit_probe(X: np.ndarray, y: Sequence[str], C: float = 10.0, seed: int = 0, *
     coef = W.detach()
     if basis is not None:
         coef = basis.T @ coef
-    m = _probe(C, seed)
-    m.coef_ = coef.T.numpy().astype(np.float64)
-    m.intercept_ = b.detach().numpy().astype(np.float64)
-    m.classes_ = classes
-    m.n_features_in_ = d
-    m.n_iter_ = np.array([opt.state[opt._params[0]].get("n_iter", 0)], np.int32)
-    return m
+    return LinearProbe(coef.T.numpy().astype(np.float64), b.detach().numpy().astype(np.float64), classes, C, seed,
+                       np.array([opt.state[opt._params[0]].get("n_iter", 0)], np.int32))
 
 
 @dataclass
@@ -121,7 +152,7 @@ class Oracle:
     generation of subject s is scored by the probes with these weights, so that it is judged by
     probes that saw as many photos of s as those that judged the real photos of s)."""
 
-    models: list[LogisticRegression]
+    models: list  # LinearProbe (or scikit-learn LogisticRegression) per fold
     classes: np.ndarray
     acc_real: float
     acc_real_per_class: dict[str, float]
@@ -146,14 +177,9 @@ class Oracle:
     @classmethod
     def from_arrays(cls, d: dict[str, np.ndarray]) -> "Oracle":
         """The oracle :meth:`to_arrays` stored: predicts exactly as the fitted one."""
-        models = []
-        for coef, intercept in zip(np.asarray(d["coef"]), np.asarray(d["intercept"])):
-            m = _probe(float(d["C"]), int(d["seed"]))
-            m.coef_, m.intercept_ = coef, intercept
-            m.classes_ = np.asarray(d["classes"]).astype(str)
-            m.n_features_in_ = coef.shape[1]
-            m.n_iter_ = np.zeros(1, np.int32)
-            models.append(m)
+        classes = np.asarray(d["classes"]).astype(str)
+        models = [LinearProbe(coef, intercept, classes, float(d["C"]), int(d["seed"]))
+                  for coef, intercept in zip(np.asarray(d["coef"]), np.asarray(d["intercept"]))]
         per = {str(c): float(a) for c, a in zip(d["per_class_names"], d["per_class_acc"])}
         return cls(models, models[0].classes_, float(d["acc_real"]), per, int(d["n_folds"]), np.asarray(d["fold_of"]),
                    np.asarray(d["strata"]).astype(str), np.asarray(d["stratum_weights"]), float(d["n_real_correct"]))
@@ -308,9 +334,11 @@ def _summarise(oracle: Oracle, y: np.ndarray, correct: np.ndarray, top5: np.ndar
         per[c] = {"acc_gen": ag, "acc_real": ar, "rca": rca_c, "n": int(m.sum()),
                   "rca_ci": [lo / ar, hi / ar] if ar and ar > 0 else [float("nan")] * 2}
     labels = oracle.classes
-    from sklearn.metrics import confusion_matrix
-
-    cm = confusion_matrix(y, pred, labels=labels) if len(y) else np.zeros((len(labels), len(labels)), int)
+    index = {c: k for k, c in enumerate(labels)}
+    cm = np.zeros((len(labels), len(labels)), np.int64)  # rows: true identity (known ones), columns: predicted
+    pairs = [(index[t], index[p]) for t, p in zip(y, pred) if t in index and p in index]
+    if pairs:
+        np.add.at(cm, tuple(np.array(pairs).T), 1)
     rca = acc_gen / oracle.acc_real if oracle.acc_real > 0 else float("nan")
     return RCAResult(oracle.acc_real, acc_gen, float(top5.mean()) if len(y) else float("nan"), rca, per,
                      correct, pred, cm, labels, top5, y)

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from itertools import combinations
 
 import numpy as np
-from scipy.stats import kendalltau
 
 from idbench.section import Section
 
@@ -70,6 +69,8 @@ def meta_evaluate(
     higher_is_better : ``{metric: bool}``
     image_scores : optional ``{metric: (scores, drifts)}`` over images, for the per-image tau.
     """
+    from scipy.stats import kendalltau  # imported when a meta-evaluation runs, not when its section is read
+
     rows = []
     for metric, per_method in method_means.items():
         methods = sorted(m for m in per_method if m in drift and np.isfinite(per_method[m]))
