@@ -51,10 +51,18 @@ def console(res) -> list[str]:
 
 
 def report(res, results_dir) -> dict:
-    from idbench.views.figures import histogram
+    """The margin histogram and the review (when there are margins), and the examples: each chosen
+    sample's views above its distractors, thumbnails from the results folder."""
+    from idbench.views.figures import histogram, thumb
 
     n = NearIDSection.of(res)
-    if n is None or not n.histogram.counts:
+    if n is None:
         return {}
-    return {"hist_uri": histogram(n.histogram.edges, n.histogram.counts, f"NearID margins ({n.encoder})"),
-            "review": n.review}
+    out = {"examples": [{"sample_id": e.sample_id, "source": e.source, "margins": e.margins,
+                         "view_uris": [thumb(results_dir, t) for t in e.view_thumbs or []],
+                         "distractor_uris": [thumb(results_dir, t) for t in e.distractor_thumbs or []]}
+                        for e in n.examples]}
+    if n.histogram.counts:
+        out.update(hist_uri=histogram(n.histogram.edges, n.histogram.counts, f"NearID margins ({n.encoder})"),
+                   review=n.review)
+    return out

@@ -15,7 +15,7 @@ import numpy as np
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from idbench.results import Results
-from idbench.section import section_of, typed_sections
+from idbench.section import typed_sections
 from idbench.views.figures import forest, heatmap, thumb
 from idbench.views.format import fmt_num
 
@@ -145,7 +145,6 @@ def build_context(res: Results, results_dir: Path) -> dict:
     from idbench.report.examples import ExamplesSection
 
     examples = ExamplesSection.of(res) or ExamplesSection()
-    nearid = section_of(res.sections, "nearid")
 
     def thumbs(cards):
         return [{"method": c.method, "subject": c.subject, "caption": c.caption,
@@ -154,11 +153,7 @@ def build_context(res: Results, results_dir: Path) -> dict:
     ex = {"similarity": thumbs(examples.similarity.items if examples.similarity else []),
           "faces": {enc: {"scored": thumbs(f.scored), "faceless": thumbs(f.faceless), "multi": thumbs(f.multi),
                           "rule": f.rule} for enc, f in examples.faces.items()},
-          "rca": thumbs(examples.rca.items if examples.rca else []),
-          "nearid": [{"sample_id": it.sample_id, "source": it.source, "min_margin": it.min_margin, "margins": it.margins,
-                      "view_uris": [thumb(results_dir, t) for t in it.view_thumbs or []],
-                      "distractor_uris": [thumb(results_dir, t) for t in it.distractor_thumbs or []]}
-                     for it in (nearid.examples if nearid is not None else [])]}
+          "rca": thumbs(examples.rca.items if examples.rca else [])}
     ctx = {"command": res.command, "bootstrap": res.bootstrap, "methods": methods, "n_subjects": n_subjects,
            "n_images": len(res.rows), "encoders": study.encoders or sorted({i.encoder for i in res.metrics.values()
                                                                                    if i.encoder}),
