@@ -20,36 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from idbench.stats.bootstrap import wilson_interval
-
-if TYPE_CHECKING:
-    from sklearn.linear_model import LogisticRegression
-
-
-_PROBE = None
-
-
-def _probe(C: float, seed: int) -> LogisticRegression:
-    """A logistic regression without sklearn's 'more classes than half the samples' warning (identity
-    oracles always have few images per class); scikit-learn is imported when a probe is first made."""
-    global _PROBE
-    if _PROBE is None:
-        from sklearn.linear_model import LogisticRegression
-
-        class _Probe(LogisticRegression):
-            def fit(self, X, y, sample_weight=None):
-                import warnings
-
-                with warnings.catch_warnings():
-                    warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
-                    return super().fit(X, y, sample_weight)
-
-        _PROBE = _Probe
-    return _PROBE(C=C, max_iter=2000, random_state=seed)
 
 
 @dataclass
