@@ -66,19 +66,12 @@ def write_results_folder(results: Results, out_dir: str | Path, *, report: bool 
         written = r.write_files(out)
         written += write_tables(r, out)
         fault_point("tables")
-        from idbench.protocols.nearid import NearIDSection
+        from idbench.protocols.registry import available_protocols, get_protocol
 
-        nearid = NearIDSection.of(r)
-        if nearid is not None:
-            _write_nearid_samples(nearid.samples, out / "nearid_samples.csv")
-            written.append(out / "nearid_samples.csv")
-        from idbench.protocols.rca import RCASection
-
-        rca = RCASection.of(r)
-        if rca is not None:
-            from idbench.report.confusion import write_confusions
-
-            written += write_confusions(rca, out, figures=report)
+        for name in available_protocols():  # each protocol's own files (NearID's samples, RCA's confusions, ...)
+            files = get_protocol(name).views.files
+            if files is not None:
+                written += files(r, out, report)
         folder.commit(written)
         if report:  # derived from the committed folder (not in the manifest: `idbench report` re-renders it)
             from idbench.report.html import render_report
@@ -86,17 +79,3 @@ def write_results_folder(results: Results, out_dir: str | Path, *, report: bool 
             render_report(out)
     return r
 
-
-def _write_nearid_samples(rows: list, path: Path) -> None:
-    import csv
-    import io
-
-    from idbench.atomic import atomic_write_bytes
-
-    buf = io.StringIO(newline="")
-    w = csv.writer(buf)
-    w.writerow(["sample_id", "source", "min_margin", "success"])
-    for r in rows:
-        w.writerow([r.sample_id, r.source, "" if r.min_margin is None else f"{r.min_margin:.6g}",
-                    "" if r.success is None else r.success])
-    atomic_write_bytes(path, buf.getvalue().encode("utf-8", "surrogateescape"))

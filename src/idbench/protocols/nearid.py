@@ -267,4 +267,5 @@ PROTOCOL = Protocol("nearid", ("samples",), _run,
                     "NearID: strict margins of view-view over view-distractor similarity (SSR, PA)", options=OPTIONS,
                     order=40, needs_image_encoder=True, sections=(NearIDSection,),
                     title="NearID: near-identity distractors",
-                    views=Views(tables=nearid_views.tables, console=nearid_views.console, report=nearid_views.report))
+                    views=Views(tables=nearid_views.tables, console=nearid_views.console, report=nearid_views.report,
+                                files=nearid_views.files))

@@ -239,4 +239,5 @@ PROTOCOL = Protocol("rca", ("gallery", "generations"), _run,
                     "Relative Classification Accuracy: an oracle trained on the labelled gallery names the identity "
                     "of each generated image", options=OPTIONS, order=30, needs_image_encoder=True,
                     title="Relative Classification Accuracy", sections=(RCASection,),
-                    views=Views(tables=rca_views.tables, console=rca_views.console, report=rca_views.report))
+                    views=Views(tables=rca_views.tables, console=rca_views.console, report=rca_views.report,
+                                files=rca_views.files))

@@ -85,6 +85,8 @@ class Views:
     * ``report(res, results_dir) -> dict``: more for its report section: ``{"html": markup}`` (an
       HTML fragment whose every received string the protocol has escaped), or the context of the
       built-in template block named after it.
+    * ``files(res, out_dir, figures) -> [path]``: its own files in the results folder, written with it
+      and listed in its manifest (``figures``: also the figures a report shows); [] when it did not run.
     * ``claims``: the metric groups (``MetricInfo.protocol``) its tables show; default its own name.
     * ``headings``: ``((table key, heading), ...)``: report sections its tables go under (a table
       whose key is not listed goes under the protocol's own heading).
@@ -93,6 +95,7 @@ class Views:
     tables: Callable[[Any], list[dict]] | None = None
     console: Callable[[Any], list[str]] | None = None
     report: Callable[[Any, Any], dict] | None = None
+    files: Callable[[Any, Any, bool], list] | None = None
     claims: tuple[str, ...] = ()
     headings: tuple[tuple[str, str], ...] = ()
 
