@@ -1,7 +1,8 @@
 """Typed, versioned sections of ``summary.json``.
 
-Each protocol declares the sections it writes (``Protocol.sections``: ``{name: type}``), each a
-dataclass deriving from :class:`Section`. A protocol fills an instance while it runs and puts it in
+Each protocol declares the sections it writes (``Protocol.sections``: a tuple of types), each a
+dataclass deriving from :class:`Section` with its ``NAME``; a type is known by that name once its
+module is imported (:data:`SECTION_TYPES`). A protocol fills an instance while it runs and puts it in
 ``Results.sections[name]``; :meth:`idbench.results.Results.write` writes ``to_dict()`` (with its
 ``version``), and :meth:`idbench.results.Results.read` reads each section back into its type with
 :meth:`Section.from_dict`, which validates every field (pydantic), so a view reads attributes, never
