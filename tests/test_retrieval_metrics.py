@@ -197,7 +197,7 @@ def test_query_ids_that_never_meet_the_gallery_change_nothing():
 
 
 @pytest.mark.parametrize("ties", ["pessimistic", "optimistic"])
-@pytest.mark.parametrize("share", [0.0, 1.0])  # the dense path and the candidate path
+@pytest.mark.parametrize("share", [0.0, 0.3, 1.0])  # the dense path, a mix of both, the candidate path
 def test_several_levels_at_once_equal_one_call_per_level(ties, share):
     from idbench.metrics.retrieval import retrieval_metrics, retrieval_metrics_levels
 
@@ -226,3 +226,31 @@ def test_several_levels_at_once_equal_one_call_per_level(ties, share):
             else:
                 np.testing.assert_array_equal(res.per_query[m], alone.per_query[m], err_msg=m)
         np.testing.assert_array_equal(res.n_relevant, alone.n_relevant)
+
+
+def test_label_codes_of_plain_arrays_equal_the_per_value_table():
+    """encode_labels' numpy fast path gives the codes of its per-value table (first appearance order)."""
+    from idbench.metrics.labels import encode_labels
+
+    rng = np.random.default_rng(1)
+    for kind in ("int", "str", "bool") * 40:
+        arrs = [rng.integers(-5, 9, rng.integers(0, 30)) for _ in range(rng.integers(1, 4))]
+        arrs = [a.astype(str) for a in arrs] if kind == "str" else [a > 2 for a in arrs] if kind == "bool" else arrs
+        fast = encode_labels(*arrs)
+        slow = encode_labels(*[a.tolist() for a in arrs])
+        assert len(fast) == len(arrs)
+        for f, s in zip(fast, slow):
+            np.testing.assert_array_equal(f, s)
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_run_bounds_equal_searchsorted_of_a_row_in_itself(first):
+    import torch
+
+    from idbench.metrics.retrieval import _run_bounds
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        x = torch.from_numpy(np.sort(np.round(rng.random((5, rng.integers(1, 40))), 1).astype(np.float32), axis=1))
+        x[0, -2:] = float("inf")  # the padding of rows with fewer relevant items
+        assert torch.equal(_run_bounds(x, first), torch.searchsorted(x, x, right=not first))

@@ -30,6 +30,10 @@ def _kind(x) -> str:
     return type(x).__name__
 
 
+_ARRAY_KINDS = {"b": "bool", "i": "int", "u": "int", "U": "str"}
+_PLAIN_TYPES = {bool: "bool", int: "int", float: "float", str: "str"}
+
+
 def check_label_types(*arrays: Sequence, names: Sequence[str] | None = None) -> str | None:
     """Raise ``ValueError`` unless every label in every array has one type (bool, int, float, str, ...).
 
@@ -44,7 +48,17 @@ def check_label_types(*arrays: Sequence, names: Sequence[str] | None = None) -> 
     """
     kinds: dict[str, object] = {}
     for arr in arrays:
-        for x in (arr.tolist() if isinstance(arr, np.ndarray) else arr):
+        if isinstance(arr, np.ndarray) and arr.dtype.kind in _ARRAY_KINDS:  # one type by construction
+            if arr.size:
+                kinds.setdefault(_ARRAY_KINDS[arr.dtype.kind], arr.flat[0].item())
+            continue
+        values = arr.tolist() if isinstance(arr, np.ndarray) else arr
+        types = set(map(type, values))  # one C-level pass; the per-value rule only for other types
+        if types <= _PLAIN_TYPES.keys():
+            for t in types:
+                kinds.setdefault(_PLAIN_TYPES[t], next(x for x in values if type(x) is t))
+            continue
+        for x in values:
             kinds.setdefault(_kind(x), x)
     if len(kinds) > 1:
         names_ = sorted(kinds)
@@ -59,8 +73,17 @@ def encode_labels(*arrays: Sequence) -> list[np.ndarray]:
 
     >>> [c.tolist() for c in encode_labels(["b", "a"], ["a", "c"])]
     [[0, 1], [1, 2]]
+    >>> [c.tolist() for c in encode_labels(np.array(["b", "a"]), np.array(["a", "c"]))]
+    [[0, 1], [1, 2]]
     """
     check_label_types(*arrays)
+    if arrays and all(isinstance(a, np.ndarray) and a.ndim == 1 and a.dtype.kind in _ARRAY_KINDS for a in arrays):
+        # plain arrays (one type, checked above): np.unique, codes in order of first appearance as below
+        values, first, inverse = np.unique(np.concatenate(arrays), return_index=True, return_inverse=True)
+        rank = np.empty(len(values), dtype=np.int64)
+        rank[np.argsort(first, kind="stable")] = np.arange(len(values))
+        codes = rank[inverse.ravel()]
+        return np.split(codes, np.cumsum([len(a) for a in arrays])[:-1])
     table: dict = {}
     out = []
     for arr in arrays:

@@ -12,11 +12,12 @@ each query's relevant items are one contiguous slice whose scores are gathered d
 items scoring at least the query's lowest relevant score can change a rank: when those candidates
 are few (any useful encoder), they are counted pair by pair; when they are many (a near-random
 encoder, or a coarse level with hundreds of relevant items), each row is sorted once (numpy's
-vectorised sort) and every relevant score is placed in it with one ``searchsorted``. Several
-nested levels are ranked from one similarity product per block (:func:`retrieval_metrics_levels`),
-sharing the sorted rows. Measured (``benchmarks/bench_rank.py``, 2,000 x 50,000 x 512, 2 CPU
-cores): 1.76x the similarity matmul alone at mAP 0.91, 2.40x at mAP 0.002, and two levels
-(class, subject) at 1.65x the two matmuls; the same code runs on a CUDA device (``device=``).
+vectorised sort, in place) and every relevant score is placed in it with one ``searchsorted``. Several
+nested levels are ranked from one similarity product per block (:func:`retrieval_metrics_levels`);
+when one level needs sorted rows, every level of the block counts in them. Measured
+(``benchmarks/bench_rank.py``, 2,000 x 50,000 x 512, 2 CPU cores): 1.57x the similarity matmul alone
+at mAP 0.91, 1.77x at mAP 0.001, and two levels (class, subject) at 1.01x the two matmuls; the same
+code runs on a CUDA device (``device=``).
 
 Ties (documented rule, independent of input order): **pessimistic** by default -- a relevant item
 that ties with irrelevant items is ranked after all of them; ``ties="optimistic"`` ranks it before.
@@ -301,14 +302,26 @@ def retrieval_metrics_levels(
                        "n_rel": np.zeros(nq, dtype=np.int64)})
     block_size = max(1, min(block_size, block_elements // max(len(G), 1)))
     right = ties == "pessimistic"
+    buf = torch.empty((min(block_size, nq), len(G)), dtype=torch.float32, device=dev)  # one block, reused
     for start in range(0, nq, block_size):
         stop = min(start + block_size, nq)
-        S = torch.from_numpy(Q[start:stop]).to(dev) @ Gt.T  # (B, G): the only full-size product, for every level
+        # (B, G): the only full-size product, for every level
+        S = torch.mm(torch.from_numpy(Q[start:stop]).to(dev), Gt.T, out=buf[: stop - start])
         iq_b = iq_t[start:stop] if iq_t is not None else None
-        blk: dict = {}  # the block's rows sorted once, when a level needs them, for every level
-        for st in states:
-            if st["span"]:
-                _rank_block(S, st, start, stop, ig_t, iq_b, right, ks, candidate_share, len(G), dev, blk)
+        blocks = [b for b in (_relevant_block(S, st, start, stop, ig_t, iq_b, len(G), dev, candidate_share)
+                              for st in states if st["span"]) if b is not None]
+        if not any(b.dense for b in blocks):  # few candidates at every level: counted pair by pair
+            for b in blocks:
+                _finish(b, _count_candidates(S, b, ig_t, iq_b, right), ks)
+        else:  # many at some level: the block's rows are sorted once (in place), and every level counts in them
+            excluded = _excluded_scores(S, ig_t, iq_b)
+            if S.device.type == "cpu":
+                S.numpy().sort(axis=1)  # numpy's vectorised sort, in place: S is not needed after this
+                srt = S
+            else:
+                srt = S.sort(dim=1).values
+            for b in blocks:
+                _finish(b, _count_sorted(srt, b, excluded, right), ks)
     for st in states:
         out, n_rel = st["out"], st["n_rel"]
         none = n_rel == 0
@@ -328,44 +341,61 @@ def _runs(x: np.ndarray) -> int:
     return int(len(x) > 0) + int(np.count_nonzero(x[1:] != x[:-1]))
 
 
-def _rank_block(S, st: dict, start: int, stop: int, ig_t, iq_b, right: bool, ks, candidate_share: float,
-                n_gallery: int, dev, blk: dict | None = None) -> None:
-    """One level's ranks for the queries ``start:stop`` from their similarity block ``S``."""
+@dataclass
+class _LevelBlock:
+    """One level's relevant scores for a block of queries (small: B x the largest relevant count)."""
+
+    st: dict
+    start: int
+    lo: torch.Tensor
+    hi: torch.Tensor
+    rel: torch.Tensor  # relevant similarities, +inf past each row's count
+    valid: torch.Tensor
+    R: torch.Tensor  # relevant items per query
+    thr: torch.Tensor  # ascending relevant similarities, the first rmax columns
+    dense: bool  # most items score at least a relevant one: count in sorted rows
+
+
+def _relevant_block(S, st: dict, start: int, stop: int, ig_t, iq_b, n_gallery: int, dev,
+                    candidate_share: float) -> _LevelBlock | None:
+    """Gather one level's relevant similarities for the queries ``start:stop`` from their block ``S``
+    and choose how to count the items above them (None when no query of the block has one)."""
     import torch
 
-    inf = float("inf")
     span, lo_t, hi_t = st["span"], st["lo"][start:stop], st["hi"][start:stop]
-    # relevant similarities: gathered from each query's slice (B x span, small)
     ar = torch.arange(span, device=dev)
-    idx = lo_t[:, None] + ar[None, :]
+    idx = (lo_t[:, None] + ar[None, :]).clamp(max=n_gallery - 1)
     valid = ar[None, :] < (hi_t - lo_t)[:, None]
-    idx = idx.clamp(max=n_gallery - 1)
     if iq_b is not None:
         valid &= ig_t[idx] != iq_b[:, None]
-    rel = torch.where(valid, S.gather(1, idx), torch.tensor(inf, device=dev))
+    rel = torch.where(valid, S.gather(1, idx), torch.tensor(float("inf"), device=dev))
     R = valid.sum(1)
-    thr = rel.sort(dim=1).values  # ascending; +inf pads the rows with fewer relevant items
-    rmax = int(R.max())
     st["n_rel"][start:stop] = R.cpu().numpy()
+    rmax = int(R.max())
     if rmax == 0:
-        return
-    thr = thr[:, :rmax].contiguous()
+        return None
+    thr = rel.sort(dim=1).values[:, :rmax].contiguous()  # ascending; +inf pads the shorter rows
     # Only items scoring at least the query's lowest relevant score can push a relevant item down.
-    # Few such candidates (the usual case): count them pair by pair. Many (a near-random encoder):
-    # tally every item's place among the relevant scores instead; time and memory stay bounded.
-    cand = S >= thr[:, :1]
-    n_cand_block = int(torch.count_nonzero(cand))
-    if n_cand_block <= candidate_share * cand.numel():
-        n_ge = _count_candidates(S, cand, thr, lo_t, hi_t, ig_t, iq_b, right, rmax)
-    else:
-        del cand
-        n_ge = _count_sorted(S, thr, rel, valid, R, ig_t, iq_b, right, blk if blk is not None else {})
-    Rn = R.cpu().numpy()
+    # Few such candidates (the usual case): count them pair by pair. Many (a near-random encoder, a
+    # coarse level): place every relevant score in the sorted row instead. The share is estimated on
+    # a sample of columns; either way the counts are exact.
+    step = max(1, S.shape[1] // 4096)
+    sample = S[:, ::step]
+    share = int(torch.count_nonzero(sample >= thr[:, :1])) / max(sample.numel(), 1)
+    return _LevelBlock(st, start, lo_t, hi_t, rel, valid, R, thr, share > candidate_share)
+
+
+def _finish(b: _LevelBlock, n_ge: np.ndarray, ks) -> None:
+    """Ranks from the counts of items above each relevant score, and the block's metrics."""
+    import torch
+
+    Rn = b.R.cpu().numpy()
+    rmax = b.thr.shape[1]
     k = np.arange(1, rmax + 1)
     pos = np.clip(Rn[:, None] - k[None, :], 0, rmax - 1)  # k-th best relevant sits at ascending position R - k
     ranks = np.where(k[None, :] <= Rn[:, None], k[None, :] + np.take_along_axis(n_ge, pos, axis=1), np.inf)
-    sims_rel = torch.where(valid, rel, torch.zeros((), device=dev)).sum(1) / R.clamp(min=1)
-    _fill(st["out"], ranks, Rn, sims_rel.cpu().numpy(), start, ks)
+    sims_rel = torch.where(b.valid, b.rel, torch.zeros((), device=b.rel.device)).sum(1) / b.R.clamp(min=1)
+    _fill(b.st["out"], ranks, Rn, sims_rel.cpu().numpy(), b.start, ks)
 
 
 def expected_random_ap(n_relevant, n_candidates) -> np.ndarray:
@@ -443,13 +473,16 @@ def _order_keys(x: torch.Tensor) -> torch.Tensor:
     return torch.where(bits >= 0, u + (1 << 31), (1 << 32) - 1 - u)
 
 
-def _count_candidates(S, cand, thr, lo, hi, ig_t, iq_b, right: bool, rmax: int) -> np.ndarray:
-    """n_ge[b, j]: irrelevant, non-excluded items scoring above (pessimistic: at least) the j-th
-    lowest relevant score of query b, counted over the candidate pairs only. Every row's sorted
+def _count_candidates(S, b: _LevelBlock, ig_t, iq_b, right: bool) -> np.ndarray:
+    """n_ge[q, j]: irrelevant, non-excluded items scoring above (pessimistic: at least) the j-th
+    lowest relevant score of query q, counted over the candidate pairs only. Every row's sorted
     thresholds are laid end to end as exact integer keys (row << 32 | order key), so one 1-D
     ``searchsorted`` places all candidates without copying thresholds per candidate."""
     import torch
 
+    thr, lo, hi = b.thr, b.lo, b.hi
+    rmax = thr.shape[1]
+    cand = S >= thr[:, :1]
     rows, cols = cand.nonzero(as_tuple=True)
     keep = (cols < lo[rows]) | (cols >= hi[rows])
     if ig_t is not None:
@@ -464,31 +497,50 @@ def _count_candidates(S, cand, thr, lo, hi, ig_t, iq_b, right: bool, rmax: int) 
     return hist.flip(1).cumsum(1).flip(1)[:, 1:].cpu().numpy()
 
 
-def _count_sorted(S, thr, rel, valid, R, ig_t, iq_b, right: bool, blk: dict) -> np.ndarray:
-    """The counts of :func:`_count_candidates` when most items are candidates: each row of the block is
-    sorted once (numpy's vectorised sort on the CPU, torch's elsewhere; kept in ``blk`` for the other
-    levels of the same block), every threshold is placed in its sorted row (``searchsorted``, O(R log G)
-    per row), and the relevant and excluded items at or above it are taken out."""
+def _excluded_scores(S, ig_t, iq_b):
+    """(rows, scores) of the gallery items sharing their query's id in this block, read before the
+    rows are sorted (None when no query meets its own id)."""
+    if ig_t is None:
+        return None
+    rows, cols = (ig_t[None, :] == iq_b[:, None]).nonzero(as_tuple=True)
+    return (rows, S[rows, cols]) if len(rows) else None
+
+
+def _run_bounds(x, first: bool):
+    """For rows sorted ascending, each entry's ``searchsorted`` position in its own row in linear
+    time: the first index of its run of equal values (``first``, as ``right=False``), else one past
+    the last (``right=True``)."""
     import torch
 
-    B, G = S.shape
-    rmax = thr.shape[1]
-    if "sorted" not in blk:
-        blk["sorted"] = (torch.from_numpy(np.sort(S.numpy(), axis=1)) if S.device.type == "cpu"
-                         else S.sort(dim=1).values)
-    srt = blk["sorted"]
+    n = x.shape[1]
+    j = torch.arange(n, device=x.device).expand_as(x)
+    if first:
+        start = torch.ones_like(x, dtype=torch.bool)
+        start[:, 1:] = x[:, 1:] != x[:, :-1]
+        return torch.where(start, j, torch.zeros((), dtype=j.dtype, device=x.device)).cummax(1).values
+    end = torch.ones_like(x, dtype=torch.bool)
+    end[:, :-1] = x[:, :-1] != x[:, 1:]
+    last = torch.where(end, j, torch.full((), n - 1, dtype=j.dtype, device=x.device)).flip(1).cummin(1).values.flip(1)
+    return last + 1
+
+
+def _count_sorted(srt, b: _LevelBlock, excluded, right: bool) -> np.ndarray:
+    """The counts of :func:`_count_candidates` from the block's rows sorted ascending (``srt``):
+    every threshold is placed in its sorted row (``searchsorted``, O(R log G) per row), then the
+    relevant items and the excluded ones (same id) at or above it are taken out."""
+    import torch
+
+    G = srt.shape[1]
+    thr, R = b.thr, b.R
     # pessimistic: items at or above the threshold; optimistic: strictly above
-    n_all = G - torch.searchsorted(srt, thr.contiguous(), right=not right)
+    n_all = G - torch.searchsorted(srt, thr, right=not right)
     # relevant items are among them: take out those at or above each threshold
-    rel_sorted = torch.where(valid, rel, torch.tensor(float("inf"), device=S.device)).sort(dim=1).values[:, :rmax]
-    rel_above = R[:, None] - torch.searchsorted(rel_sorted.contiguous(), thr, right=not right)
+    rel_above = R[:, None] - _run_bounds(thr, first=right)  # thr: the sorted relevant scores
     n_ge = n_all - rel_above
-    if ig_t is not None:  # items sharing the query's id never count (relevant or not: they are not in ``valid``)
-        rows, cols = (ig_t[None, :] == iq_b[:, None]).nonzero(as_tuple=True)
-        if len(rows):
-            vals = S[rows, cols]
-            hit = (vals[:, None] >= thr[rows]) if right else (vals[:, None] > thr[rows])
-            n_ge.index_add_(0, rows, -hit.to(n_ge.dtype))
+    if excluded is not None:  # items sharing the query's id never count (they are not in ``valid``)
+        rows, vals = excluded
+        hit = (vals[:, None] >= thr[rows]) if right else (vals[:, None] > thr[rows])
+        n_ge.index_add_(0, rows, -hit.to(n_ge.dtype))
     return n_ge.cpu().numpy()
 
 
