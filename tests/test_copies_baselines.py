@@ -497,3 +497,31 @@ def test_trim_border_is_the_line_by_line_definition():
         want = (w, h) if (top + bottom + left + right == 0 or h - top - bottom < h / 10 or w - left - right < w / 10) \
             else (w - left - right, h - top - bottom)
         assert trim_border(im).size == want
+
+
+def test_the_gallery_audited_a_chunk_at_a_time_finds_what_one_pass_finds(dreambooth_rows, tmp_path, monkeypatch):
+    """The audit holds at most GALLERY_CHUNK gallery thumbprints: with chunks of 4 it finds the same
+    copies, leaks and scores as with the whole gallery at once (each generation's best match across
+    chunks, the earlier gallery image keeping a tie)."""
+    from idbench.data import content
+    from idbench.data.problems import ProblemLog
+    from idbench.data.records import ImageRecord
+
+    rows = dreambooth_rows[:40]
+    refs = [ImageRecord(f"r{i}", DREAMBOOTH / r["path"], r["subject"]) for i, r in enumerate(rows[:6])]
+    gallery = [ImageRecord(f"l{i}", DREAMBOOTH / r["path"], r["subject"]) for i, r in enumerate(rows[6:])]
+    gens = []
+    for i, src in enumerate([DREAMBOOTH / rows[k]["path"] for k in (1, 9, 17, 30, 33)]):
+        gens.append(ImageRecord(f"g{i}", _edit(src, tmp_path / f"g{i}", EDITS[i % 3]), "s", method="m"))
+    gens.append(ImageRecord("byte", DREAMBOOTH / rows[20]["path"], "s", method="m"))  # a gallery file itself
+    gallery.append(ImageRecord("leak", _edit(DREAMBOOTH / rows[2]["path"], tmp_path / "leak", "jpg256"), "s"))
+    gallery.append(ImageRecord("twin", DREAMBOOTH / rows[20]["path"], "s"))  # the same bytes again, later: a tie
+
+    def audit(chunk):
+        monkeypatch.setattr(content, "GALLERY_CHUNK", chunk)
+        return content.audit_content(refs, gens, gallery, problems=ProblemLog()).section(gens).to_dict()
+
+    whole, chunked = audit(10_000), audit(4)
+    assert chunked == whole
+    assert len(whole["generation_copies"]) == 6 and len(whole["gallery_leaks"]) >= 1
+    assert {c["set"] for c in whole["generation_copies"]} == {"reference", "gallery"}

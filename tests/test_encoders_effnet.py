@@ -53,6 +53,30 @@ def test_preprocessing_shape_and_range():
     assert np.allclose(arr[0], 1.0) and np.allclose(arr[1], -1.0)
 
 
+def test_preprocessing_resamples_the_crop_as_the_whole_image_resize_does(dreambooth_rows):
+    """TF-Lite's rule by definition (bicubic resize of the whole image, shorter side 256, then the
+    centre 224 crop), against idbench's resampling of the cropped region only: the same pixels up to
+    Pillow's 8-bit rounding between passes, on real photos in portrait, landscape and odd sizes."""
+    from tests.conftest import DREAMBOOTH
+
+    def by_definition(image):
+        w, h = image.size
+        nw, nh = max(224, round(w * 256 / min(w, h))), max(224, round(h * 256 / min(w, h)))
+        im = image.resize((nw, nh), Image.BICUBIC)
+        left, top = (nw - 224) // 2, (nh - 224) // 2
+        arr = np.asarray(im.crop((left, top, left + 224, top + 224)), np.float32)
+        return ((arr / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)
+
+    diffs = []
+    for r in dreambooth_rows[:12]:
+        im = Image.open(DREAMBOOTH / r["path"]).convert("RGB")
+        for size in ((720, 1080), (1080, 720), (300, 300), (257, 999), (224, 224), im.size):
+            diffs.append(np.abs(preprocess_tflite(im.resize(size)) - by_definition(im.resize(size))))
+    d = np.stack(diffs)
+    assert d.max() <= 2 * (2 / 255) + 1e-6  # at most 2 grey levels
+    assert d.mean() < 0.5 * (2 / 255)  # most pixels identical
+
+
 def test_same_identity_closer_than_other_identity(dreambooth_rows):
     """Two photos of one real object are closer than photos of different objects, on average."""
     from idbench.data.images import load_image

@@ -46,6 +46,7 @@ PREFILTER = 0.6
 CROPS = (1.0, 0.97, 0.94, 0.91)
 THUMB = 32
 FLAT_STD = 2.0
+GALLERY_CHUNK = 512  # gallery thumbprints held at once by the audit (512 x 32 KB = 16 MB)
 
 RULE = (f"copy: byte-identical file (SHA-256); near-copy: grey {THUMB}x{THUMB} thumbnails correlate >= {NEAR_COPY_CORR} "
         f"at the best of {len(CROPS)} centred crops ({', '.join(f'{c:.0%}' for c in CROPS)}), 8 mirror / rotation images "
@@ -189,7 +190,7 @@ def _symmetrised(X: np.ndarray) -> np.ndarray:  # X: (n, rows, D); its row 0 is 
 
 
 def _aligned_blocks(A: np.ndarray, B: np.ndarray, *, prefilter: float, block: int, geometric: bool,
-                    max_cells: int = 1 << 23):
+                    max_cells: int = 1 << 21):
     """``(start, S)`` for consecutive row blocks of A: ``S`` is the block's rows of
     :func:`aligned_correlation` (every view of A already folded in).
 
@@ -262,7 +263,7 @@ def best_aligned_match(A: np.ndarray, B: np.ndarray, *, valid_a=None, valid_b=No
     best_j, best_s = np.zeros(n, np.int64), np.full(n, -1.0, np.float32)
     if not n or not m:
         return best_j, best_s
-    block = int(max(1, min(512, max_cells // m)))
+    block = int(max(1, min(256, max_cells // m)))
     for s, S in _aligned_blocks(A, B, prefilter=prefilter, block=block, geometric=geometric):
         rows = np.arange(s, s + len(S))
         if valid_b is not None:
@@ -413,13 +414,12 @@ def audit_content(references: Sequence[ImageRecord] = (), generations: Sequence[
     references, generations, gallery = list(references), list(generations), list(gallery)
     audit = ContentAudit(hashes=content_hashes(references + generations + gallery))
 
-    def matches(A, arecs, astd, B, brecs, bstd, *, same_set=False):
-        """For each row of A: its best match in B above the threshold, as (j, score, kind)."""
+    def decide(best, arecs, brecs, *, same_set=False):
+        """For each row of A (records ``arecs``): its match in B above the threshold, as (j, score, kind),
+        from each row's best-aligned match ``best`` = (j, score); a byte copy first."""
+        best_j, best_s = best
         out: dict[int, tuple[int, float, str]] = {}
         bh = {audit.hashes.get(content_key(b)): j for j, b in enumerate(brecs)}
-        # each row's best match only (each pair once within a set: i < j), never the whole matrix
-        best_j, best_s = best_aligned_match(A, B, valid_a=astd >= FLAT_STD, valid_b=bstd >= FLAT_STD,
-                                            later_only=same_set)
         for i, a in enumerate(arecs):
             h = audit.hashes.get(content_key(a))
             j = bh.get(h) if h is not None else None
@@ -432,32 +432,62 @@ def audit_content(references: Sequence[ImageRecord] = (), generations: Sequence[
                 out[i] = (j, float(best_s[i]), kind)
         return out
 
+    def thumbprints(recs) -> dict:
+        keyed = list({content_key(r): ImageRecord(content_key(r), r.path, r.subject) for r in recs}.values())
+        return embed_records(Thumbprint(), keyed, cache=cache, progress=False, problems=ProblemLog()) if keyed else {}
+
+    def matrix(recs, bar):
+        """The readable ones of ``recs``: (thumbprints, records, standard deviations, their indexes in
+        ``recs``), made ``GALLERY_CHUNK`` images at a time into one array (no second copy)."""
+        rows = np.empty((len(recs), 2 * len(CROPS), THUMB * THUMB), np.float32)  # pages used as filled
+        std = np.empty(len(recs), np.float32)
+        ok: list[int] = []
+        for c0 in range(0, len(recs), GALLERY_CHUNK):
+            part = recs[c0 : c0 + GALLERY_CHUNK]
+            tp = thumbprints(part)
+            for k, r in enumerate(part):
+                e = tp.get(content_key(r))
+                if e is not None:
+                    rows[len(ok)], std[len(ok)] = e.vectors, e.scores[0]
+                    ok.append(c0 + k)
+            bar.update(len(part))
+        return rows[: len(ok)], [recs[k] for k in ok], std[: len(ok)], ok
+
     def compare() -> dict[str, np.ndarray]:
         """The thumbprints and the four comparisons, as arrays: per comparison (row i, match j, score,
         copy 1 / near-copy 0), i and j indexes into the given lists; ``g_std``: each generation's
-        thumbnail standard deviation (NaN: not readable)."""
-        every = {content_key(r): r for r in references + generations + gallery}
-        keyed = [ImageRecord(k, r.path, r.subject) for k, r in every.items()]
-        tp = embed_records(Thumbprint(), keyed, cache=cache, progress=progress, problems=ProblemLog(),
-                           desc="copy check (thumbprints)") if keyed else {}
+        thumbnail standard deviation (NaN: not readable). References and generations are held; the
+        gallery passes ``GALLERY_CHUNK`` images at a time, so memory does not grow with its size."""
+        from idbench.progress import progress_bar
 
-        def matrix(recs):
-            ok = [k for k, r in enumerate(recs) if content_key(r) in tp]
-            if not ok:
-                return np.zeros((0, 2 * len(CROPS), THUMB * THUMB), np.float32), [], np.zeros(0, np.float32), ok
-            return (np.stack([tp[content_key(recs[k])].vectors for k in ok]), [recs[k] for k in ok],
-                    np.array([float(tp[content_key(recs[k])].scores[0]) for k in ok], np.float32), ok)
-
-        R, rrecs, rstd, rk = matrix(references)
-        G, grecs, gstd, gk = matrix(generations)
-        L, lrecs, lstd, lk = matrix(gallery)
+        n_all = len(references) + len(generations) + len(gallery)
+        bar = progress_bar(n_all, "copy check (thumbprints)", enabled=progress and n_all > 0, unit="img")
+        R, rrecs, rstd, rk = matrix(references, bar)
+        G, grecs, gstd, gk = matrix(generations, bar)
+        g_gal = (np.zeros(len(G), np.int64), np.full(len(G), -1.0, np.float32))  # each generation's best so far
+        leak_j, leak_s, lrecs, lk = [], [], [], []
+        for c0 in range(0, len(gallery), GALLERY_CHUNK):
+            L, precs, pstd, pk = matrix(gallery[c0 : c0 + GALLERY_CHUNK], bar)
+            if len(L):
+                j, sc = best_aligned_match(G, L, valid_a=gstd >= FLAT_STD, valid_b=pstd >= FLAT_STD)
+                better = sc > g_gal[1]  # strictly: an earlier image keeps a tie, as one argmax over all would
+                g_gal[0][better], g_gal[1][better] = j[better] + len(lrecs), sc[better]
+                j, sc = best_aligned_match(L, R, valid_a=pstd >= FLAT_STD, valid_b=rstd >= FLAT_STD)
+                leak_j.append(j)
+                leak_s.append(sc)
+                lrecs += precs
+                lk += [c0 + k for k in pk]
+        bar.close()
+        leak = (np.concatenate(leak_j or [np.zeros(0, np.int64)]), np.concatenate(leak_s or [np.zeros(0, np.float32)]))
         index = {"R": rk, "G": gk, "L": lk}
         out = {}
-        for name, (a, b), args in (("g_ref", "GR", (G, grecs, gstd, R, rrecs, rstd)),
-                                   ("g_gal", "GL", (G, grecs, gstd, L, lrecs, lstd)),
-                                   ("leak", "LR", (L, lrecs, lstd, R, rrecs, rstd)),
-                                   ("dup", "RR", (R, rrecs, rstd, R, rrecs, rstd))):
-            found = matches(*args, same_set=name == "dup")
+        for name, (a, b), found in (
+                ("g_ref", "GR", decide(best_aligned_match(G, R, valid_a=gstd >= FLAT_STD, valid_b=rstd >= FLAT_STD),
+                                       grecs, rrecs)),
+                ("g_gal", "GL", decide(g_gal, grecs, lrecs)),
+                ("leak", "LR", decide(leak, lrecs, rrecs)),
+                ("dup", "RR", decide(best_aligned_match(R, R, valid_a=rstd >= FLAT_STD, valid_b=rstd >= FLAT_STD,
+                                                        later_only=True), rrecs, rrecs, same_set=True))):
             out[name] = np.array([[index[a][i], index[b][j], score, kind == "copy"]
                                   for i, (j, score, kind) in sorted(found.items())], np.float64).reshape(-1, 4)
         g_std = np.full(len(generations), np.nan, np.float32)

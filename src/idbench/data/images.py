@@ -165,8 +165,10 @@ def hash_files(paths, num_workers: int = 2) -> list[tuple[str | None, str | None
                 todo.append(k)
     if todo:
         with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
-            for k, r in zip(todo, pool.map(one, [paths[k] for k in todo])):
-                out[k] = r
+            for c0 in range(0, len(todo), 4096):  # a bounded number of futures at once, however many files
+                part = todo[c0 : c0 + 4096]
+                for k, r in zip(part, pool.map(one, [paths[k] for k in part])):
+                    out[k] = r
     save_hashes()
     return out
 

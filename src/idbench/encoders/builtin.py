@@ -10,7 +10,7 @@ from pathlib import Path
 from idbench.data.images import file_sha256
 from idbench.encoders.lazy import LazyEncoder
 
-EFFNET_PP = "tflite-256-224-bicubic-1"
+EFFNET_PP = "tflite-256-224-bicubic-box-2"
 #: a JPEG is decoded at reduced size down to this shorter side (twice the 256 it resizes to), then resized
 EFFNET_DECODE_MIN_SIDE = 512
 DLIB_PP = "maxside1024-1"

@@ -182,7 +182,7 @@ class Oracle:
 
 
 def fit_oracle(X_real: np.ndarray, y_real: Sequence[str], *, C: float = 10.0, seed: int = 0,
-               strata: Sequence[str] | None = None, repeats: int = 3, probe=None) -> Oracle:
+               strata: Sequence[str] | None = None, repeats: int = 2, probe=None) -> Oracle:
     """Fit one probe per stratified fold, ``repeats`` times over; Acc_real from each real image's
     held-out probes (the mean over repeats).
 
