@@ -88,17 +88,23 @@ def remember_hashes_in(store) -> None:
     _STORE = store
 
 
-def recall_hashes(paths) -> None:
-    """Read the store's hashes of ``paths`` (as they are on disk now) into this process's memo."""
-    keys = []
+def _stat_keys(paths) -> list[tuple | None]:
+    """Each path's memo key as it is on disk now (None: missing, unreadable or not a regular file;
+    the reader names why)."""
+    keys: list[tuple | None] = []
     for p in paths:
         try:
             st = os.stat(p)
         except OSError:
+            keys.append(None)
             continue
-        if stat.S_ISREG(st.st_mode):
-            keys.append(_stat_key(st))
-    _recall_keys(keys)
+        keys.append(_stat_key(st) if stat.S_ISREG(st.st_mode) else None)
+    return keys
+
+
+def recall_hashes(paths) -> None:
+    """Read the store's hashes of ``paths`` (as they are on disk now) into this process's memo."""
+    _recall_keys([k for k in _stat_keys(paths) if k is not None])
 
 
 def _recall_keys(keys: list[tuple]) -> None:
@@ -146,14 +152,7 @@ def hash_files(paths, num_workers: int = 2) -> list[tuple[str | None, str | None
 
     paths = list(paths)
     out: list = [None] * len(paths)
-    keys: list = [None] * len(paths)
-    for k, p in enumerate(paths):
-        try:
-            st = os.stat(p)
-        except OSError:
-            continue  # named by one() below, with its reason
-        if stat.S_ISREG(st.st_mode):
-            keys[k] = _stat_key(st)
+    keys = _stat_keys(paths)  # a path without a key is named by one() below, with its reason
     _recall_keys([key for key in keys if key is not None])
     todo = []
     with _HASH_LOCK:
