@@ -30,8 +30,8 @@ def _kind(x) -> str:
     return type(x).__name__
 
 
-_ARRAY_KINDS = {"b": "bool", "i": "int", "u": "int", "U": "str"}
-_PLAIN_TYPES = {bool: "bool", int: "int", float: "float", str: "str"}
+_ARRAY_KINDS = frozenset("biuU")  # numpy dtypes whose values are bool, int or str (one type per array)
+_PLAIN_TYPES = frozenset((bool, int, float, str))
 
 
 def check_label_types(*arrays: Sequence, names: Sequence[str] | None = None) -> str | None:
@@ -50,13 +50,14 @@ def check_label_types(*arrays: Sequence, names: Sequence[str] | None = None) -> 
     for arr in arrays:
         if isinstance(arr, np.ndarray) and arr.dtype.kind in _ARRAY_KINDS:  # one type by construction
             if arr.size:
-                kinds.setdefault(_ARRAY_KINDS[arr.dtype.kind], arr.flat[0].item())
+                kinds.setdefault(_kind(arr.flat[0]), arr.flat[0].item())
             continue
         values = arr.tolist() if isinstance(arr, np.ndarray) else arr
-        types = set(map(type, values))  # one C-level pass; the per-value rule only for other types
-        if types <= _PLAIN_TYPES.keys():
+        types = set(map(type, values))  # one C-level pass; each plain type named from one of its values
+        if types <= _PLAIN_TYPES:
             for t in types:
-                kinds.setdefault(_PLAIN_TYPES[t], next(x for x in values if type(x) is t))
+                x = next(x for x in values if type(x) is t)
+                kinds.setdefault(_kind(x), x)
             continue
         for x in values:
             kinds.setdefault(_kind(x), x)
