@@ -70,21 +70,17 @@ def report(res, results_dir) -> dict:
 
 def files(res, out_dir, figures: bool = True) -> list:
     """``nearid_samples.csv``: each scored sample's id, distractor source, smallest margin and success."""
-    import csv
-    import io
     from pathlib import Path
 
     from idbench.atomic import atomic_write_bytes
+    from idbench.folder import csv_bytes
 
     n = NearIDSection.of(res)
     if n is None:
         return []
-    buf = io.StringIO(newline="")
-    w = csv.writer(buf)
-    w.writerow(["sample_id", "source", "min_margin", "success"])
-    for r in n.samples:
-        w.writerow([r.sample_id, r.source, "" if r.min_margin is None else f"{r.min_margin:.6g}",
-                    "" if r.success is None else r.success])
+    rows = [{"sample_id": r.sample_id, "source": r.source,
+             "min_margin": "" if r.min_margin is None else f"{r.min_margin:.6g}",
+             "success": "" if r.success is None else r.success} for r in n.samples]
     path = Path(out_dir) / "nearid_samples.csv"
-    atomic_write_bytes(path, buf.getvalue().encode("utf-8", "surrogateescape"))
+    atomic_write_bytes(path, csv_bytes(["sample_id", "source", "min_margin", "success"], rows))
     return [path]

@@ -72,8 +72,9 @@ def agreement(metric, human) -> Agreement:
     if np.ptp(m) == 0:
         return Agreement(nan, nan, nan, pairwise_accuracy(m, h), int(len(m)),
                          "the metric is constant over the rated images: correlations are undefined")
-    return Agreement(float(_stats().pearsonr(m, h)[0]), float(_stats().spearmanr(m, h)[0]),
-                     float(_stats().kendalltau(m, h, variant="b")[0]), pairwise_accuracy(m, h), int(len(m)))
+    stats = _stats()
+    return Agreement(float(stats.pearsonr(m, h)[0]), float(stats.spearmanr(m, h)[0]),
+                     float(stats.kendalltau(m, h, variant="b")[0]), pairwise_accuracy(m, h), int(len(m)))
 
 
 def agreement_by_method(metric, human, methods) -> dict:
