@@ -33,6 +33,12 @@ def test_rca_real_heldout_vs_wrong_subject(tmp_path, dreambooth_rows):
     s = json.loads((out / "summary.json").read_text())["sections"]["rca"]["levels"]
     sub = s["subject"]["methods"]
     assert sub["real-heldout"]["rca"] > 0.7 and sub["other-subject"]["rca"] < 0.2
-    assert (out / "rca_confusion_subject_other-subject.csv").is_file()
+    # the confusion file holds the section's matrix, row by row, under a header of its labels
+    with open(out / "rca_confusion_subject_other-subject.csv", newline="", encoding="utf-8") as f:
+        header, *rows = list(csv.reader(f))
+    conf = sub["other-subject"]["confusion"]
+    assert header == ["true \\ predicted", *conf["labels"]]
+    assert [[r[0], *map(int, r[1:])] for r in rows] == [[lab, *row] for lab, row in zip(conf["labels"], conf["matrix"])]
+    assert not list(out.glob(".*.tmp"))  # written through a temporary file renamed into place
     assert not (out / "rca_confusion_subject_other-subject.png").exists()  # figures only with a report
     print(json.dumps({lv: {"acc_real": v["acc_real"], **{m: x["rca"] for m, x in v["methods"].items()}} for lv, v in s.items()}))

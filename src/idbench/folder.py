@@ -370,12 +370,21 @@ def write_derived(folder: str | Path, name: str, data: bytes) -> Path:
     return f.path / name
 
 
-def csv_bytes(fieldnames: list[str], rows: list[dict]) -> bytes:
+def csv_bytes(fieldnames: list[str], rows: list) -> bytes:
+    """The project's CSV file (UTF-8, ``\\r\\n`` lines as the csv module writes them): the header
+    ``fieldnames``, then ``rows``, each a dict (read by field name, other keys ignored) or a
+    sequence (written in column order, for tables whose columns are data, such as a confusion
+    matrix's labels).
+
+    >>> csv_bytes(["a", "b"], [{"a": 1, "b": "x,y"}, [2, 3]])
+    b'a,b\\r\\n1,"x,y"\\r\\n2,3\\r\\n'
+    """
     import csv
     import io
 
     buf = io.StringIO(newline="")
-    w = csv.DictWriter(buf, fieldnames=fieldnames, extrasaction="ignore")
-    w.writeheader()
-    w.writerows(rows)
+    w = csv.writer(buf)
+    w.writerow(fieldnames)
+    for row in rows:
+        w.writerow([row.get(k, "") for k in fieldnames] if isinstance(row, dict) else row)
     return buf.getvalue().encode("utf-8", "surrogateescape")

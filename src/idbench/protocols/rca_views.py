@@ -5,7 +5,6 @@ called ``sd/v1.5`` never writes outside the folder)."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +122,9 @@ def _low(v: float | None) -> float:
 def files(res, out_dir: str | Path, figures: bool = True) -> list[Path]:
     """The confusion matrices of the RCA section as CSV files, and as PNG figures when ``figures``
     (only with a report)."""
+    from idbench.atomic import atomic_write_bytes
+    from idbench.folder import csv_bytes
+
     rca_section = RCASection.of(res)
     if rca_section is None:
         return []
@@ -131,11 +133,9 @@ def files(res, out_dir: str | Path, figures: bool = True) -> list[Path]:
     for level, v in rca_section.levels.items():
         for m, r in v.methods.items():
             stem = safe_filename(f"rca_confusion_{level}_{m}")
-            with open(out / f"{stem}.csv", "w", newline="", encoding="utf-8") as f:
-                w = csv.writer(f)
-                w.writerow(["true \\ predicted", *r.confusion.labels])
-                for lab, row in zip(r.confusion.labels, r.confusion.matrix):
-                    w.writerow([lab, *row])
+            atomic_write_bytes(out / f"{stem}.csv", csv_bytes(
+                ["true \\ predicted", *r.confusion.labels],
+                [[lab, *row] for lab, row in zip(r.confusion.labels, r.confusion.matrix)]))
             written.append(out / f"{stem}.csv")
             if figures:
                 confusion_png(out / f"{stem}.png", r.confusion, f"{m}: confusion at level {level}")
