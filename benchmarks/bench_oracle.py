@@ -16,6 +16,11 @@ subjects, 5 folds x 3 repeats), in one process:
 * ``idbench``: as it runs now, with its default 2 repeats (10 probes per level instead of 15);
 * ``1 repeat``: the same with ``repeats=1`` (5 probes).
 
+``--study DIR`` (a study ``benchmarks/bench_scale.py`` built and ran once, so that its embedding
+cache holds every image) fits the oracle on that study's gallery as the RCA protocol would (its
+effnet-lite0 embeddings, classes and subjects: the issue's 3,000 x 20,000 case, about 16,000 training
+images per fold), its first method's generations as the "generations".
+
 Prints seconds per level and their ratios, L-BFGS iterations, and the differences between the two
 fits: Acc_real, the share of held-out real images any probe predicts differently, and Acc_gen on a
 second set of "generations" (fresh photos of the same subjects).
@@ -45,6 +50,38 @@ def world(n: int, n_subjects: int, n_classes: int, dim: int, seed: int, noise: f
     return X, s, subj_class, Xg, sg
 
 
+def study_world(work: str):
+    """A bench_scale study's gallery and first method's generations, as the RCA protocol sees them:
+    (X, subject codes, class code per subject, Xg, subject codes of Xg, subject names, class names)."""
+    import csv
+    from pathlib import Path
+
+    from idbench.cache.store import EmbeddingCache
+    from idbench.data.records import ImageRecord
+    from idbench.embed import embed_records
+    from idbench.encoders import create_encoder
+
+    work = Path(work)
+    with open(work / "gallery.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    gens = sorted((work / "gen").glob("method0/*/*.jpg"))
+    subjects = sorted({r["subject"] for r in rows})
+    code = {n: k for k, n in enumerate(subjects)}
+    cls_of = {r["subject"]: r["class"] for r in rows}
+    classes = sorted(set(cls_of.values()))
+    enc = create_encoder("effnet-lite0").real()
+    cache = EmbeddingCache(work / "cache")
+    recs = [ImageRecord(f"l{i}", r["path"], r["subject"]) for i, r in enumerate(rows)]
+    grecs = [ImageRecord(f"g{i}", p, p.parent.name) for i, p in enumerate(gens)]
+    e = embed_records(enc, recs + grecs, cache=cache, progress=False)
+    ok = [r for r in recs if r.id in e]
+    gok = [r for r in grecs if r.id in e and r.subject in code]
+    X = np.stack([e[r.id].vectors[0] for r in ok]).astype(np.float32)
+    Xg = np.stack([e[r.id].vectors[0] for r in gok]).astype(np.float32)
+    return (X, np.array([code[r.subject] for r in ok]), np.array([classes.index(cls_of[n]) for n in subjects]), Xg,
+            np.array([code[r.subject] for r in gok]), np.array(subjects), np.array(classes))
+
+
 def _sklearn_probe(X, y, C, seed):
     import warnings
 
@@ -63,14 +100,19 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=1280)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--noise", type=float, default=3.0, help="per-photo noise (3: Acc_real about 0.7 at the subject level)")
+    ap.add_argument("--study", help="a study folder bench_scale.py built and ran: fit on its gallery's embeddings")
     args = ap.parse_args()
     from idbench.metrics import rca
 
-    X, s, subj_class, Xg, sg = world(args.images, args.subjects, args.classes, args.dim, args.seed, args.noise)
-    names = np.array([f"s{k}" for k in range(args.subjects)])
-    print(f"{args.images} real x {args.dim}, {args.subjects} subjects in {args.classes} classes; "
+    if args.study:
+        X, s, subj_class, Xg, sg, names, class_names = study_world(args.study)
+    else:
+        X, s, subj_class, Xg, sg = world(args.images, args.subjects, args.classes, args.dim, args.seed, args.noise)
+        names = np.array([f"s{k}" for k in range(args.subjects)])
+        class_names = np.array([f"c{c}" for c in range(args.classes)])
+    print(f"{len(X)} real x {X.shape[1]}, {len(names)} subjects in {len(class_names)} classes; "
           f"{len(Xg)} generations; 5 folds per level")
-    for level, y, yg in (("class", np.array([f"c{c}" for c in subj_class[s]]), np.array([f"c{c}" for c in subj_class[sg]])),
+    for level, y, yg in (("class", class_names[subj_class[s]], class_names[subj_class[sg]]),
                          ("subject", names[s], names[sg])):
         out = {}
         # scikit-learn with 3 repeats (idbench before this change); idbench's probe with 3 repeats (the

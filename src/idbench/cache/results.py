@@ -33,10 +33,15 @@ def content_key(parts: Iterable[Any]) -> str:
     for p in parts:
         if isinstance(p, np.ndarray):
             a = np.ascontiguousarray(p)
-            if a.dtype == object:
-                a = a.astype(str)
+            if a.dtype == object:  # hashed as its fixed-width text array, converted a slice at a time
+                flat = a.reshape(-1)
+                width = max((len(str(v)) for v in flat), default=0)
+                h.update(f"array:{np.dtype(f'<U{max(width, 1)}').str}:{a.shape}:".encode())
+                for s in range(0, len(flat), 4096):
+                    h.update(np.ascontiguousarray(flat[s : s + 4096].astype(f"<U{max(width, 1)}")).view(np.uint8))
+                continue
             h.update(f"array:{a.dtype.str}:{a.shape}:".encode())
-            h.update(a.tobytes())
+            h.update(a.reshape(-1).view(np.uint8) if a.size else b"")  # the array's bytes, not a copy of them
         else:
             h.update(f"value:{p!r}:".encode("utf-8", "surrogateescape"))
     return h.hexdigest()

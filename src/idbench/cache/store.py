@@ -170,20 +170,15 @@ class EmbeddingCache:
             (encoder_id, c, e.n, int(e.vectors.shape[1]), _blob(e.vectors), _blob(e.boxes), _blob(e.scores), now)
             for c, e in items.items()])
 
-    @staticmethod
-    def _stat_text(key: tuple) -> str:
-        return ":".join(str(int(v)) for v in key)
-
-    def get_hashes(self, keys: Iterable[tuple]) -> dict[tuple, str]:
-        """Known SHA-256 of files by their (device, inode, size, mtime, ctime) key (the file-hash
+    def get_hashes(self, keys: Iterable[str]) -> dict[str, str]:
+        """Known SHA-256 of files by their ``"device:inode:size:mtime_ns:ctime_ns"`` key (the file-hash
         memo of :func:`idbench.data.images.file_sha256`)."""
-        by_text = {self._stat_text(k): k for k in keys}
-        rows = self._select_in("SELECT stat, sha FROM file_hashes WHERE stat IN ({marks})", list(by_text))
-        return {by_text[t]: sha for t, sha in rows if isinstance(sha, str) and len(sha) == 64}
+        keys = list(dict.fromkeys(keys))
+        rows = self._select_in("SELECT stat, sha FROM file_hashes WHERE stat IN ({marks})", keys)
+        return {t: sha for t, sha in rows if isinstance(sha, str) and len(sha) == 64}
 
-    def put_hashes(self, items: Iterable[tuple[tuple, str]]) -> None:
-        self._insert_many("INSERT OR REPLACE INTO file_hashes VALUES (?, ?)",
-                          [(self._stat_text(k), sha) for k, sha in items])
+    def put_hashes(self, items: Iterable[tuple[str, str]]) -> None:
+        self._insert_many("INSERT OR REPLACE INTO file_hashes VALUES (?, ?)", list(items))
 
     # ------------------------------------------------------------------ maintenance
 

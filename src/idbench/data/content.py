@@ -114,13 +114,13 @@ def dihedral(rows: np.ndarray) -> np.ndarray:
     >>> d = dihedral(r); d.shape, bool((d[0] == r).all())
     ((8, 1, 1024), True)
     """
-    g = np.asarray(rows).reshape(*np.shape(rows)[:-1], THUMB, THUMB)
-    out = []
-    for flip in (False, True):
-        x = g[..., :, ::-1] if flip else g
-        for k in range(4):
-            out.append(np.rot90(x, k, axes=(-2, -1)).reshape(*np.shape(rows)))
-    return np.stack(out)
+    rows = np.asarray(rows)
+    g = rows.reshape(*rows.shape[:-1], THUMB, THUMB)
+    out = np.empty((8, *rows.shape), rows.dtype)  # each transform written in place: one copy in memory
+    grid = out.reshape(8, *g.shape)
+    for t, (flip, k) in enumerate((f, k) for f in (False, True) for k in range(4)):
+        grid[t] = np.rot90(g[..., :, ::-1] if flip else g, k, axes=(-2, -1))
+    return out
 
 
 def _crops(grey) -> tuple[np.ndarray, float]:
@@ -184,7 +184,12 @@ class Thumbprint:
 def _symmetrised(X: np.ndarray) -> np.ndarray:  # X: (n, rows, D); its row 0 is the uncropped thumbnail
     """The uncropped thumbnails averaged over their 8 mirror / rotation images, unit norm: equal for an
     image and any of its mirrored or rotated copies (the prefilter of :func:`aligned_correlation`)."""
-    m = dihedral(X[:, 0]).mean(axis=0)
+    g = X[:, 0].reshape(-1, THUMB, THUMB)
+    m = np.zeros(g.shape, np.float32)  # the 8 transforms summed one at a time, never stacked
+    for x in (g, g[:, :, ::-1]):
+        for k in range(4):
+            m += np.rot90(x, k, axes=(-2, -1))
+    m = m.reshape(len(X), -1) / 8
     n = np.linalg.norm(m, axis=1, keepdims=True)
     return (m / np.maximum(n, 1e-6)).astype(np.float32)
 
@@ -214,7 +219,9 @@ def _aligned_blocks(A: np.ndarray, B: np.ndarray, *, prefilter: float, block: in
                 cand |= (_symmetrised(a) @ symB.T) >= prefilter
             cols = np.flatnonzero(cand.any(0))
             a_crops = a[:, 1:].reshape(-1, D)  # (r * (C - 1), D)
-            step = max(1, max_cells // max(1, r * T * C))
+            # columns per product: its scores (r x T x C each) and the columns' transforms (T x C x D
+            # each) both within max_cells
+            step = max(1, min(max_cells // max(1, r * T * C), max_cells // (T * C * D)))
             for c0 in range(0, len(cols), step):
                 J = cols[c0 : c0 + step]
                 BJ = dihedral(B[J]) if geometric else B[J][None]  # (T, |J|, C, D)
@@ -419,7 +426,11 @@ def audit_content(references: Sequence[ImageRecord] = (), generations: Sequence[
         from each row's best-aligned match ``best`` = (j, score); a byte copy first."""
         best_j, best_s = best
         out: dict[int, tuple[int, float, str]] = {}
-        bh = {audit.hashes.get(content_key(b)): j for j, b in enumerate(brecs)}
+        # each hash's last index in B; only the hashes A holds when A is the smaller set (the gallery
+        # can be 200,000 images: a table of every one of them is 15 MB for a few matches)
+        wanted = {audit.hashes.get(content_key(a)) for a in arecs} if len(arecs) < len(brecs) else None
+        bh = {h: j for j, b in enumerate(brecs)
+              if (h := audit.hashes.get(content_key(b))) is not None and (wanted is None or h in wanted)}
         for i, a in enumerate(arecs):
             h = audit.hashes.get(content_key(a))
             j = bh.get(h) if h is not None else None
@@ -476,10 +487,10 @@ def audit_content(references: Sequence[ImageRecord] = (), generations: Sequence[
                 leak_j.append(j)
                 leak_s.append(sc)
                 lrecs += precs
-                lk += [c0 + k for k in pk]
+                lk.append(c0 + np.asarray(pk, np.int64))  # indexes as one array per chunk, not an int object each
         bar.close()
         leak = (np.concatenate(leak_j or [np.zeros(0, np.int64)]), np.concatenate(leak_s or [np.zeros(0, np.float32)]))
-        index = {"R": rk, "G": gk, "L": lk}
+        index = {"R": rk, "G": gk, "L": np.concatenate(lk or [np.zeros(0, np.int64)])}
         out = {}
         for name, (a, b), found in (
                 ("g_ref", "GR", decide(best_aligned_match(G, R, valid_a=gstd >= FLAT_STD, valid_b=rstd >= FLAT_STD),
