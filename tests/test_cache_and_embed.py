@@ -167,3 +167,19 @@ def test_a_results_key_hashes_each_array_as_its_bytes_without_a_whole_copy():
                   [np.array([[True, False]]), 3, "s", 0.5]):
         assert content_key(parts) == by_definition(parts)
     assert content_key([ids]) != content_key([ids[::-1]])
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs FIFOs")
+def test_a_file_swapped_for_a_fifo_after_it_was_looked_at_is_refused_not_waited_on(tmp_path):
+    import os
+
+    from idbench.data import images
+
+    p = tmp_path / "x.jpg"
+    p.write_bytes(b"abc")
+    key = images._stat_keys([p])[0]  # hash_files looked at a regular file ...
+    p.unlink()
+    os.mkfifo(p)  # ... which became a FIFO with no writer before it was read
+    with pytest.raises(OSError, match="FIFO"):
+        images._hash_and_remember(p, key)
+    assert images.hash_files([p]) == [(None, "cannot read (not a regular file (a FIFO))")]

@@ -71,8 +71,21 @@ def file_sha256(path: str | Path) -> str:
         hit = _HASHES.get(key)
     if hit is not None:
         return hit
-    with open(path, "rb") as f:
+    return _hash_and_remember(path, key)
+
+
+def _hash_and_remember(path, key: str) -> str:
+    """Read and hash ``path``, whose stat key was ``key``, and remember the hash under the key of the
+    file as it was opened (``key`` itself, the same string object, when the file has not changed since:
+    a large gallery's memo then holds one key string per file, not two)."""
+    # opened without blocking (a FIFO put in the file's place since it was looked at is refused, not waited on)
+    with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"not a regular file ({_file_kind(st.st_mode)})")
+        now = _stat_key(st)
         digest = hashlib.file_digest(f, "sha256").hexdigest()
+    key = key if now == key else now
     with _HASH_LOCK:
         _HASHES[key] = digest
         _PENDING.append((key, digest))
@@ -145,9 +158,9 @@ def hash_files(paths, num_workers: int = 2) -> list[tuple[str | None, str | None
     after (:func:`save_hashes`). A warm run therefore stats each file once and reads none."""
     from concurrent.futures import ThreadPoolExecutor
 
-    def one(path):
+    def one(path, key):
         try:
-            return file_sha256(path), None
+            return (file_sha256(path) if key is None else _hash_and_remember(path, key)), None
         except FileNotFoundError:
             return None, "file does not exist"
         except OSError as e:
@@ -169,7 +182,7 @@ def hash_files(paths, num_workers: int = 2) -> list[tuple[str | None, str | None
         with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
             for c0 in range(0, len(todo), 4096):  # a bounded number of futures at once, however many files
                 part = todo[c0 : c0 + 4096]
-                for k, r in zip(part, pool.map(one, [paths[k] for k in part])):
+                for k, r in zip(part, pool.map(one, [paths[k] for k in part], [keys[k] for k in part])):
                     out[k] = r
     save_hashes()
     return out
