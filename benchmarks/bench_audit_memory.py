@@ -4,7 +4,9 @@
 For each gallery size, a fresh process audits --gens generations and --refs references against the
 gallery (synthetic 64-px textures, every one distinct; --copies of the generations are edited copies of
 gallery images, so the audit has something to find). It prints the audit's time, the resident memory
-before it, the peak during it and the difference (peak extra), and how many copies it found.
+before it, the peak during it and the difference (peak extra), split into the files' SHA-256 memo
+(hashed first, as a run's first stage does; every stage shares it) and the audit's own memory, and
+how many copies it found.
 
     .venv/bin/python benchmarks/bench_audit_memory.py                       # 20,000 and 200,000
     .venv/bin/python benchmarks/bench_audit_memory.py --sizes 20000,60000   # quicker
@@ -52,7 +54,7 @@ def make_images(root: Path, n: int, start: int = 0) -> list[Path]:
 def child(args) -> None:
     from PIL import Image
 
-    from idbench.data.content import audit_content
+    from idbench.data.content import audit_content, content_hashes
     from idbench.data.problems import ProblemLog
     from idbench.data.records import ImageRecord
 
@@ -75,12 +77,17 @@ def child(args) -> None:
         cache = EmbeddingCache(work / f"cache-{args.size}")
     before = _rss_mb("VmRSS")
     t = time.perf_counter()
+    # every file's SHA-256, as the run's first stage has it: the process's file-hash memo (shared by the
+    # audit and every encoder) is then known, and what follows is the audit's own memory
+    content_hashes(refs + gens + gallery)
+    hashed = _rss_mb("VmRSS")
     audit = audit_content(refs, gens, gallery, cache=cache, problems=ProblemLog())
     elapsed = time.perf_counter() - t
     peak = _rss_mb("VmHWM")
     found = sum(1 for g in gens if g.method == "copier" and audit.copy_of(g) is not None)
-    print(json.dumps({"size": args.size, "seconds": elapsed, "before_mb": before, "peak_mb": peak,
-                      "extra_mb": peak - before, "copies_found": found, "copies": args.copies}))
+    print(json.dumps({"size": args.size, "seconds": elapsed, "before_mb": before, "hashed_mb": hashed, "peak_mb": peak,
+                      "extra_mb": peak - before, "audit_mb": peak - hashed, "copies_found": found,
+                      "copies": args.copies}))
 
 
 def main() -> None:
@@ -102,7 +109,8 @@ def main() -> None:
                "--copies", str(args.copies), "--workdir", args.workdir] + (["--cache"] if args.cache else [])
         r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
         print(f"  gallery {size:>7,}: audit {r['seconds']:7.1f} s ({1e6 * r['seconds'] / size:.0f} us a gallery image), "
-              f"RSS before {r['before_mb']:.0f} MB, peak {r['peak_mb']:.0f} MB, peak extra {r['extra_mb']:.0f} MB; "
+              f"RSS before {r['before_mb']:.0f} MB, peak {r['peak_mb']:.0f} MB; peak extra {r['extra_mb']:.0f} MB "
+              f"= the files' hashes {r['hashed_mb'] - r['before_mb']:.0f} MB + the audit {r['audit_mb']:.0f} MB; "
               f"copies found {r['copies_found']} / {r['copies']}")
 
 
