@@ -21,7 +21,8 @@ another is part of it):
 * report: writing the folder (summary, tables, thumbnails, report.html).
 
 Prints each phase's seconds and share of the run, the rest ("other": loading, planning, imports),
-and the peak resident memory (ru_maxrss) of each run.
+the peak resident memory (ru_maxrss) of each run, and how far each phase raised that peak (so the
+phase that holds the most memory shows).
 """
 
 from __future__ import annotations
@@ -119,18 +120,23 @@ def child(work: Path, out: Path, cache: Path) -> None:
     for p in available_protocols():
         get_protocol(p)
     spent = {k: 0.0 for k in PHASES}
+    rise = {k: 0.0 for k in PHASES}  # how far each phase raised the process's peak memory (MB)
     depth = [0]
+
+    def maxrss_mb() -> float:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     def wrap(phase, fn):
         def timed(*a, **kw):
             if depth[0]:
                 return fn(*a, **kw)
             depth[0] += 1
-            t = time.perf_counter()
+            t, m = time.perf_counter(), maxrss_mb()
             try:
                 return fn(*a, **kw)
             finally:
                 spent[phase] += time.perf_counter() - t
+                rise[phase] += maxrss_mb() - m
                 depth[0] -= 1
         return timed
 
@@ -150,8 +156,7 @@ def child(work: Path, out: Path, cache: Path) -> None:
     cli.main(["run", "--refs", str(work / "refs"), "--gen", str(work / "gen"), "--gallery", str(work / "gallery.csv"),
               "-o", str(out), "-q", "--replace"], standalone_mode=False)
     total = time.perf_counter() - t
-    print(json.dumps({"total": total, "phases": spent,
-                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(json.dumps({"total": total, "phases": spent, "rise": rise, "peak_mb": maxrss_mb()}))
 
 
 def main() -> None:
@@ -186,14 +191,15 @@ def main() -> None:
         if p.returncode != 0:
             sys.exit(p.stderr[-4000:])
         runs[which] = json.loads(p.stdout.strip().splitlines()[-1])
-    print(f"{'phase':16s} {'cold s':>8s} {'share':>6s} {'warm s':>8s} {'share':>6s}")
+    print(f"{'phase':16s} {'cold s':>8s} {'share':>6s} {'warm s':>8s} {'share':>6s}   peak memory raised by (cold, warm)")
     for phase in [*PHASES, "other"]:
-        cells = []
+        cells, rises = [], []
         for which in ("cold", "warm"):
             r = runs[which]
             v = r["phases"][phase] if phase != "other" else r["total"] - sum(r["phases"].values())
             cells += [f"{v:8.1f}", f"{v / r['total']:6.0%}"]
-        print(f"{phase:16s} {' '.join(cells)}")
+            rises.append(r["rise"][phase] if phase != "other" else r["peak_mb"] - sum(r["rise"].values()))
+        print(f"{phase:16s} {' '.join(cells)}   {rises[0]:6.0f} MB {rises[1]:6.0f} MB")
     c, w = runs["cold"], runs["warm"]
     print(f"{'total':16s} {c['total']:8.1f} {'':6s} {w['total']:8.1f}   warm / cold {w['total'] / c['total']:.3f}")
     print(f"peak memory: cold {c['peak_mb']:.0f} MB, warm {w['peak_mb']:.0f} MB")

@@ -36,6 +36,7 @@ class ProblemLog:
 
     >>> log = ProblemLog()
     >>> log.add("a.jpg", "corrupt", "cannot decode: truncated")
+    Problem(path='a.jpg', kind='corrupt', reason='cannot decode: truncated', action='skipped')
     >>> log.counts()
     {'corrupt': 1}
     """

@@ -90,10 +90,30 @@ def console(res) -> list[str]:
     return out
 
 
+FIGURE_LABELS = 40  # identities a confusion figure shows at most (the CSV keeps them all)
+
+
+def most_confused(labels: list[str], matrix, k: int = FIGURE_LABELS) -> tuple[list[str], np.ndarray, str]:
+    """The part of a confusion matrix a figure can show: all of it up to ``k`` identities, else the
+    ``k`` identities with the most confused images (off-diagonal counts in their row and column;
+    ties: the earlier label), in their original order. Returns ``(labels, matrix, note)``, the note
+    saying what was left out ("" when nothing was).
+
+    >>> m = np.array([[5, 0, 0], [3, 1, 0], [0, 0, 2]])
+    >>> most_confused(["a", "b", "c"], m, k=2)[0]
+    ['a', 'b']
+    """
+    mat = np.asarray(matrix, np.int64).reshape(len(labels), len(labels))
+    if len(labels) <= k:
+        return list(labels), mat, ""
+    off = mat - np.diag(np.diag(mat))
+    keep = np.sort(np.argsort(-(off.sum(0) + off.sum(1)), kind="stable")[:k])
+    return ([labels[i] for i in keep], mat[np.ix_(keep, keep)],
+            f"the {k} of {len(labels)} identities with the most confused images (the CSV holds them all)")
+
+
 def report(res, results_dir) -> dict:
     """The confusion matrix of the oracle on the method with the lowest RCA at the finest level scored."""
-    import numpy as np
-
     from idbench.views.figures import heatmap
 
     sec = RCASection.of(res)
@@ -104,11 +124,12 @@ def report(res, results_dir) -> dict:
         worst = min(levels[lv].methods.items(), key=lambda kv: _low(kv[1].rca), default=None)
         if worst:
             c = worst[1].confusion
-            mat = np.array(c.matrix, float)
-            conf.append({"title": f"{worst[0]} at level {lv} (lowest RCA)",
+            labels, mat, shown = most_confused(list(c.labels), c.matrix)
+            mat = mat.astype(float)
+            conf.append({"title": f"{worst[0]} at level {lv} (lowest RCA)" + (f": {shown}" if shown else ""),
                          "alt": f"confusion matrix of the oracle on {worst[0]}'s generations at level {lv}: rows are "
                                 "the true identity, columns the predicted one, cells count images",
-                         "uri": heatmap(mat, c.labels, c.labels, f"oracle on {worst[0]} ({lv})", fmt="{:.0f}",
+                         "uri": heatmap(mat, labels, labels, f"oracle on {worst[0]} ({lv})", fmt="{:.0f}",
                                         vmin=0, vmax=max(1.0, float(mat.max())), scale="images (count)",
                                         xlabel="predicted identity", ylabel="true identity", integer=True)})
     return {"confusions": conf}
@@ -149,7 +170,7 @@ def confusion_png(path: Path, confusion, title: str) -> None:
     from idbench.cache.results import cached_png
     from idbench.cache.store import default_cache_dir
 
-    key = ["confusion-v1", list(map(str, confusion.labels)), np.asarray(confusion.matrix, np.int64), title]
+    key = ["confusion-v2", list(map(str, confusion.labels)), np.asarray(confusion.matrix, np.int64), title]
     atomic_write_bytes(path, cached_png(key, lambda: _draw_confusion(confusion, title), root=default_cache_dir()))
 
 
@@ -161,7 +182,10 @@ def _draw_confusion(confusion, title: str) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels, mat = confusion.labels, np.array(confusion.matrix)
+    labels, mat, shown = most_confused(list(confusion.labels), confusion.matrix)
+    if shown:
+        title = f"{title}\n{shown}"
+    # at most FIGURE_LABELS identities: at most 16 x 15.5 inches (1,600 px), however many the oracle knows
     fig, ax = plt.subplots(figsize=(max(4, 0.35 * len(labels) + 2), max(3.5, 0.35 * len(labels) + 1.5)))
     im = ax.imshow(mat, cmap="viridis")
     ax.set_xticks(range(len(labels)), labels, rotation=70, ha="right", fontsize=6)

@@ -32,8 +32,7 @@ def flagged_methods(sections: dict) -> dict[str, str]:
     section's per-method counts): such a method is marked on its row and ranked (or bold) on its
     other images only.
 
-    >>> from types import SimpleNamespace as NS
-    >>> flagged_methods({"content": NS(per_method={"a": NS(images=4, copies=1, near_copies=1)})})
+    >>> flagged_methods({"content": {"per_method": {"a": {"images": 4, "copies": 1, "near_copies": 1, "blank": 0}}}})
     {'a': '2 of 4 images copy a reference or gallery image'}
     """
     from idbench.section import section_of

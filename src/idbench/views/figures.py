@@ -47,7 +47,7 @@ def heatmap(matrix: np.ndarray, rows: list[str], cols: list[str], title: str, fm
              vmin: float = 0.0, vmax: float = 1.0, scale: str = "0 to 1", xlabel: str = "subject",
              ylabel: str = "method", integer: bool = False) -> str:
     """A heatmap on a fixed, stated scale (never autoscaled: 0.958 and 0.963 look alike)."""
-    return figure(["heatmap-v2", np.asarray(matrix, np.float64), rows, cols, title, fmt, vmin, vmax, scale, xlabel,
+    return figure(["heatmap-v3", np.asarray(matrix, np.float64), rows, cols, title, fmt, vmin, vmax, scale, xlabel,
                     ylabel, integer],
                    lambda: _draw_heatmap(matrix, rows, cols, title, fmt, vmin, vmax, scale, xlabel, ylabel, integer))
 
@@ -59,11 +59,13 @@ def _draw_heatmap(matrix, rows, cols, title, fmt, vmin, vmax, scale, xlabel, yla
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    fig, ax = plt.subplots(figsize=(min(12.5, max(4, 0.42 * len(cols) + 2.5)), max(2.5, 0.35 * len(rows) + 1.2)))
+    # bounded, whatever the number of rows and columns (12.5 x 16 inches); past MAX_TICKS, every k-th label
+    fig, ax = plt.subplots(figsize=(min(12.5, max(4, 0.42 * len(cols) + 2.5)), min(16.0, max(2.5, 0.35 * len(rows) + 1.2))))
     cmap = plt.get_cmap("viridis")
     im = ax.imshow(np.ma.masked_invalid(matrix), aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax)
-    ax.set_xticks(range(len(cols)), cols, rotation=60, ha="right", fontsize=7)
-    ax.set_yticks(range(len(rows)), rows, fontsize=7)
+    xs, ys = _every(len(cols)), _every(len(rows))
+    ax.set_xticks(xs, [cols[i] for i in xs], rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(ys, [rows[i] for i in ys], fontsize=7)
     ax.set_xlabel(xlabel, fontsize=8)
     ax.set_ylabel(ylabel, fontsize=8)
     ax.set_title(title, fontsize=9)
@@ -81,6 +83,18 @@ def _draw_heatmap(matrix, rows, cols, title, fmt, vmin, vmax, scale, xlabel, yla
                     dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
                     ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=6, color="w" if dark else "k")
     return fig_png(fig)
+
+
+MAX_TICKS = 60  # labels an axis of a heatmap names at most
+
+
+def _every(n: int) -> list[int]:
+    """The positions an axis of n cells labels: all of them up to ``MAX_TICKS``, else every k-th.
+
+    >>> len(_every(200)), _every(200)[:3], _every(5)
+    (50, [0, 4, 8], [0, 1, 2, 3, 4])
+    """
+    return list(range(0, n, -(-n // MAX_TICKS)))
 
 
 def forest(panels: list[dict]) -> str:
