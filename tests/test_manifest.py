@@ -81,6 +81,26 @@ def test_manifest_missing_file_and_duplicates(tmp_path):
     assert len(refs) == 1 and log.counts() == {"duplicate": 1, "missing_file": 1}
 
 
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs FIFOs")
+def test_a_listed_entry_that_is_not_a_file_is_named_for_what_it_is(tmp_path):
+    import os
+
+    _img(tmp_path / "a.png")
+    os.mkfifo(tmp_path / "fifo.png")  # a received gallery: a FIFO, a folder and a broken link where photos were
+    (tmp_path / "folder.png").mkdir()
+    os.symlink(tmp_path / "gone.png", tmp_path / "link.png")
+    rows = "".join(f'{{"path": "{n}", "subject": "dog"}}\n' for n in ("a.png", "fifo.png", "folder.png", "link.png", "b.png"))
+    (tmp_path / "refs.jsonl").write_text(rows)
+    log = ProblemLog()
+    refs = load_references(tmp_path / "refs.jsonl", log)
+    assert [r.path.name for r in refs] == ["a.png"]
+    why = {p.path.rsplit("/", 1)[-1]: p.reason for p in log.items}
+    assert why == {"fifo.png": "listed in refs.jsonl but is a FIFO, not a regular file",
+                   "folder.png": "listed in refs.jsonl but is a folder, not a regular file",
+                   "link.png": "listed in refs.jsonl but does not exist (a broken link)",
+                   "b.png": "listed in refs.jsonl but does not exist"}
+
+
 def test_empty_folder_is_an_error(tmp_path):
     (tmp_path / "refs").mkdir()
     with pytest.raises(ManifestError, match="no usable reference"):

@@ -188,6 +188,24 @@ def hash_files(paths, num_workers: int = 2) -> list[tuple[str | None, str | None
     return out
 
 
+def unreadable_reason(path) -> str | None:
+    """Why ``path`` cannot be read as a file (None: a regular file): ``"does not exist"`` (also a
+    broken link), ``"is a FIFO, not a regular file"`` (a folder, device or socket likewise; such a
+    file is never opened, so never waited on), or the system's reason. The one wording every list
+    of files (manifest, table, folder) reports.
+
+    >>> unreadable_reason("/nonexistent/x.jpg"), unreadable_reason("/")
+    ('does not exist', 'is a folder, not a regular file')
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "does not exist (a broken link)" if os.path.islink(path) else "does not exist"
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
+    return None if stat.S_ISREG(st.st_mode) else f"is {_file_kind(st.st_mode)}, not a regular file"
+
+
 def _file_kind(mode: int) -> str:
     for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
                        (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):

@@ -31,7 +31,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from idbench.data.images import IMAGE_SUFFIXES, is_image_path
+from idbench.data.images import IMAGE_SUFFIXES, is_image_path, unreadable_reason
 from idbench.data.problems import ProblemLog
 from idbench.data.records import Gallery, GenerationSet, ImageRecord, ReferenceSet
 
@@ -211,8 +211,9 @@ def _records_from_manifest(
         if rec.id in seen:
             problems.add(rec.path, "duplicate", f"duplicate id {rec.id!r} in {path.name}; kept the first")
             continue
-        if not rec.path.is_file():
-            problems.add(rec.path, "missing_file", f"listed in {path.name} but does not exist")
+        why = unreadable_reason(rec.path)
+        if why is not None:
+            problems.add(rec.path, "missing_file", f"listed in {path.name} but {why}")
             continue
         seen.add(rec.id)
         records.append(rec)

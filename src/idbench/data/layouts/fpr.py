@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from idbench.data.images import unreadable_reason
 from idbench.data.layout import Layout
 from idbench.data.manifest import ManifestError, read_rows
 from idbench.data.records import Gallery, GenerationSet, ImageRecord, ReferenceSet
@@ -41,8 +42,9 @@ def _read(path: Path, role: str, problems, context: dict) -> dict:
             p = Path(r["file_path"])
             bases = [t.parent, path if path.is_dir() else path.parent, Path.cwd()]
             full = p if p.is_absolute() else next((b / p for b in bases if (b / p).is_file()), t.parent / p)
-            if not full.is_file():
-                problems.add(full, "missing_file", f"listed in {t.name}:{i} but does not exist")
+            why = unreadable_reason(full)
+            if why is not None:
+                problems.add(full, "missing_file", f"listed in {t.name}:{i} but {why}")
                 continue
             labels = {"species": r["species"]} if r.get("species") else {}
             method = (r.get("method") or "generated") if role == "gen" else None
