@@ -131,3 +131,19 @@ def test_every_section_field_is_typed_for_reading():
         for t in get_protocol(name).sections:
             for f in fields(t):
                 assert f.type not in ("dict", "list", dict, list), (t.__name__, f.name)
+
+
+def test_a_later_run_into_the_same_folder_restates_the_problems_it_meets_again():
+    """``Results.merge``: the newer run's problems win for the same input and kind (a FIFO first
+    reported as missing, then named for what it is, reads as the newer run says), and problems
+    of inputs only the earlier run read are kept."""
+    old, new = Results(), Results()
+    old.problems.add("g/fifo.jpg", "missing_file", "listed in gallery.csv but does not exist")
+    old.problems.add("refs/a.jpg", "corrupt", "cannot decode", "skipped")
+    new.problems.add("g/fifo.jpg", "missing_file", "listed in gallery.csv but is a FIFO, not a regular file")
+    new.problems.add("gen/x.png", "blank", "a near-uniform image", "flagged")
+    merged = old.merge(new).problems.items
+    assert [(p.path, p.kind, p.reason) for p in merged] == [
+        ("refs/a.jpg", "corrupt", "cannot decode"),
+        ("g/fifo.jpg", "missing_file", "listed in gallery.csv but is a FIFO, not a regular file"),
+        ("gen/x.png", "blank", "a near-uniform image")]

@@ -171,7 +171,14 @@ class Results:
         if new is not None:
             self.sections["study"] = dataclasses.replace(new, identity=ident)
         self.truth.update(newer.truth)
-        self.problems.extend(newer.problems)
+        # the newer run's problems win: the same input and kind, met again, now reads as this run says
+        renewed = {(p.path, p.kind) for p in newer.problems.items}
+        kept = ProblemLog()
+        for p in self.problems.items:
+            if (p.path, p.kind) not in renewed:
+                kept.add(p.path, p.kind, p.reason, p.action)
+        kept.extend(newer.problems)
+        self.problems = kept
         self.after_summary += [h for h in newer.after_summary if h not in self.after_summary]
         if newer.command and newer.command not in self.command.split("; "):
             self.command = newer.command if not self.command else f"{self.command}; {newer.command}"
