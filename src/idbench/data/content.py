@@ -118,9 +118,17 @@ def dihedral(rows: np.ndarray) -> np.ndarray:
     g = rows.reshape(*rows.shape[:-1], THUMB, THUMB)
     out = np.empty((8, *rows.shape), rows.dtype)  # each transform written in place: one copy in memory
     grid = out.reshape(8, *g.shape)
-    for t, (flip, k) in enumerate((f, k) for f in (False, True) for k in range(4)):
-        grid[t] = np.rot90(g[..., :, ::-1] if flip else g, k, axes=(-2, -1))
+    for t, view in enumerate(_dihedral_views(g)):
+        grid[t] = view
     return out
+
+
+def _dihedral_views(g: np.ndarray):
+    """The 8 mirror / 90-degree-rotation views of ``(..., THUMB, THUMB)`` thumbnails, the identity
+    first: the one order :func:`dihedral` stores and :func:`_symmetrised` sums (views, not copies)."""
+    for x in (g, g[..., :, ::-1]):
+        for k in range(4):
+            yield np.rot90(x, k, axes=(-2, -1))
 
 
 def _crops(grey) -> tuple[np.ndarray, float]:
@@ -186,9 +194,8 @@ def _symmetrised(X: np.ndarray) -> np.ndarray:  # X: (n, rows, D); its row 0 is 
     image and any of its mirrored or rotated copies (the prefilter of :func:`aligned_correlation`)."""
     g = X[:, 0].reshape(-1, THUMB, THUMB)
     m = np.zeros(g.shape, np.float32)  # the 8 transforms summed one at a time, never stacked
-    for x in (g, g[:, :, ::-1]):
-        for k in range(4):
-            m += np.rot90(x, k, axes=(-2, -1))
+    for view in _dihedral_views(g):
+        m += view
     m = m.reshape(len(X), -1) / 8
     n = np.linalg.norm(m, axis=1, keepdims=True)
     return (m / np.maximum(n, 1e-6)).astype(np.float32)
