@@ -82,3 +82,89 @@ def test_pixel_limit(tmp_path):
         load_image(p, max_pixels=300 * 299)
     assert e.value.kind == "too_large" and "90000" in e.value.reason
     assert load_image(p, max_pixels=300 * 300).size == (300, 300)
+
+
+def _pillow_decode(path, draft=None):
+    """The reference: Pillow's own JPEG decoder, its EXIF orientation applied, as RGB."""
+    from PIL import ImageOps
+
+    with Image.open(path) as im:
+        if draft:
+            im.draft(None, draft)
+        im.load()
+        return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+
+
+def _jpegs(tmp_path):
+    from tests.conftest import DREAMBOOTH
+
+    rng = np.random.default_rng(3)
+    arr = rng.integers(0, 255, (45, 70, 3), np.uint8)
+    arr[:10, :20] = 0  # not symmetric: every orientation differs
+    files = {f"shared{k}": p for k, p in enumerate(sorted(DREAMBOOTH.glob("images/*/*.jpg"))[::30])}
+    files["grey"] = _save(tmp_path, "grey.jpg", Image.fromarray(arr).convert("L"))
+    files["progressive"] = _save(tmp_path, "prog.jpg", Image.fromarray(arr), progressive=True)
+    files["444"] = _save(tmp_path, "444.jpg", Image.fromarray(arr), subsampling=0, quality=95)
+    for o in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = o
+        files[f"orientation{o}"] = _save(tmp_path, f"o{o}.jpg", Image.fromarray(arr), exif=exif.tobytes())
+    files["cmyk"] = _save(tmp_path, "cmyk.jpg", Image.fromarray(arr).convert("CMYK"))
+    data = bytearray(files["444"].read_bytes())
+    end = data.rfind(b"\xff\xd9")
+    (tmp_path / "stray.jpg").write_bytes(bytes(data[:end] + b"\x00\x00" + data[end:]))
+    files["stray bytes"] = tmp_path / "stray.jpg"
+    mid = len(data) // 2
+    (tmp_path / "rst.jpg").write_bytes(bytes(data[:mid] + b"\xff\xd0\x00" + data[mid + 3:]))  # libjpeg-turbo
+    files["damaged scan"] = tmp_path / "rst.jpg"  # reports a premature end of segment; Pillow reads on
+    (tmp_path / "tail.jpg").write_bytes(bytes(data) + b"\x00" * (2 << 20))  # 2 MB after the image
+    files["trailing data"] = tmp_path / "tail.jpg"
+    return files
+
+
+def test_jpeg_decoded_as_pillow_decodes_it(tmp_path, monkeypatch):
+    """libjpeg-turbo through simplejpeg gives Pillow's pixels exactly (the same library, the same
+    settings), EXIF orientations 1-8 included; a JPEG libjpeg-turbo objects to, a CMYK JPEG and one
+    with megabytes after its image go through Pillow itself, with the same result."""
+    import simplejpeg
+
+    calls = []
+    real = simplejpeg.decode_jpeg
+
+    def spy(*a, **k):
+        try:
+            out = real(*a, **k)
+        except ValueError:
+            calls.append("refused")
+            raise
+        calls.append("decoded")
+        return out
+
+    monkeypatch.setattr(simplejpeg, "decode_jpeg", spy)
+    for name, p in _jpegs(tmp_path).items():
+        calls.clear()
+        got = np.asarray(load_image(p))
+        assert np.array_equal(got, _pillow_decode(p)), name
+        want = {"cmyk": [], "trailing data": [], "damaged scan": ["refused"]}.get(name, ["decoded"])
+        assert calls == want, name
+
+
+def test_reduced_jpeg_decoding_in_eighths(tmp_path):
+    """``min_side``: the smallest of 1/8 ... 4/8 that keeps the shorter side; at 4/8 the pixels are
+    Pillow's 1/2 draft exactly; never a factor between 1/2 and 1 (slower than the whole decode)."""
+    import math
+
+    arr = np.random.default_rng(4).integers(0, 255, (1600, 2400, 3), np.uint8)
+    p = _save(tmp_path, "a.jpg", Image.fromarray(arr), quality=90)
+    for min_side in (150, 200, 256, 450, 600, 800, 801, 1200):
+        eighths = [m for m in (1, 2, 3, 4) if math.ceil(1600 * m / 8) >= min_side]
+        want = (math.ceil(2400 * eighths[0] / 8), math.ceil(1600 * eighths[0] / 8)) if eighths else (2400, 1600)
+        assert load_image(p, min_side=min_side).size == want, min_side
+    assert np.array_equal(np.asarray(load_image(p, min_side=800)), _pillow_decode(p, draft=(1200, 800)))
+    portrait = _save(tmp_path, "b.jpg", Image.fromarray(arr.transpose(1, 0, 2).copy()), quality=90)
+    assert load_image(portrait, min_side=600).size == (600, 900)  # 3/8: the shorter side is the width
+    truncated = tmp_path / "t.jpg"
+    truncated.write_bytes(p.read_bytes()[:40_000])
+    with pytest.raises(ImageError) as e:
+        load_image(truncated, min_side=256)
+    assert e.value.kind == "corrupt"

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from idbench.data.images import hash_files
+from idbench.data.images import decode_tag, hash_files
 from idbench.data.problems import ProblemLog
 from idbench.data.records import ImageRecord
 from idbench.section import Section
@@ -178,7 +178,7 @@ class Thumbprint:
     #: a JPEG is decoded at reduced size (its DCT scaled) while its shorter side stays >= 128 px: a
     #: 32-px box thumbnail needs no more, and a camera-size photo decodes several times faster
     decode_min_side = 4 * THUMB
-    cache_id = f"thumbprint{THUMB}@crops{'-'.join(f'{c:g}' for c in CROPS)}-trim-v3@d{4 * THUMB}"
+    cache_id = f"thumbprint{THUMB}@crops{'-'.join(f'{c:g}' for c in CROPS)}-trim-v3{decode_tag(4 * THUMB)}"
 
     def preprocess(self, image):
         return thumbprint(image)

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from idbench.data.images import decode_tag
 from idbench.embedding import ImageEmbedding  # noqa: F401  (part of the encoder API)
 
 
@@ -54,7 +55,7 @@ class Encoder:
     @property
     def cache_id(self) -> str:
         """Everything that determines the output: model, weights, preprocessing."""
-        return f"{self.name}@pp{self.preprocess_version}" + (f"@d{self.decode_min_side}" if self.decode_min_side else "")
+        return f"{self.name}@pp{self.preprocess_version}{decode_tag(self.decode_min_side)}"
 
     @property
     def has_text(self) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from idbench.data.images import file_sha256
+from idbench.data.images import decode_tag, file_sha256
 from idbench.encoders.lazy import LazyEncoder
 
 EFFNET_PP = "tflite-256-224-bicubic-box-2"
@@ -28,7 +28,7 @@ def effnet_weights_path() -> Path:
 
 
 def effnet_cache_id() -> str:
-    return f"effnet-lite0@w{file_sha256(effnet_weights_path())[:12]}@pp{EFFNET_PP}@d{EFFNET_DECODE_MIN_SIDE}"
+    return f"effnet-lite0@w{file_sha256(effnet_weights_path())[:12]}@pp{EFFNET_PP}{decode_tag(EFFNET_DECODE_MIN_SIDE)}"
 
 
 def dlib_models_dir() -> Path:

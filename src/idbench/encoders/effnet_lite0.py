@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from idbench.data.images import decode_tag
 from idbench.encoders import pick_device
 from idbench.encoders.base import Encoder, ImageEmbedding, l2_normalize
 from idbench.encoders.builtin import EFFNET_DECODE_MIN_SIDE, EFFNET_PP, effnet_weights_path
@@ -171,7 +172,7 @@ class EffNetLite0Encoder(Encoder):
     @property
     def cache_id(self) -> str:
         # the backend is not part of the id: both give the same outputs (tested to 1e-4)
-        return f"effnet-lite0@w{self._weights_hash}@pp{self.preprocess_version}@d{self.decode_min_side}"
+        return f"effnet-lite0@w{self._weights_hash}@pp{self.preprocess_version}{decode_tag(self.decode_min_side)}"
 
     def _onnx_session(self, threads: int | None):
         from idbench.encoders.ort import import_onnxruntime
