@@ -110,6 +110,8 @@ def _jpegs(tmp_path):
         exif[0x0112] = o
         files[f"orientation{o}"] = _save(tmp_path, f"o{o}.jpg", Image.fromarray(arr), exif=exif.tobytes())
     files["cmyk"] = _save(tmp_path, "cmyk.jpg", Image.fromarray(arr).convert("CMYK"))
+    files["multi-picture"] = _save(tmp_path, "m.jpg", Image.fromarray(arr), format="MPO", save_all=True,
+                                   append_images=[Image.fromarray(255 - arr)])  # a camera's MPO: the first picture
     data = bytearray(files["444"].read_bytes())
     end = data.rfind(b"\xff\xd9")
     (tmp_path / "stray.jpg").write_bytes(bytes(data[:end] + b"\x00\x00" + data[end:]))

@@ -246,6 +246,8 @@ def to_rgb(im: Image.Image) -> Image.Image:
 #: scaling by eighths, at most 4/8. Part of the cache id of every encoder that sets a ``min_side``
 #: (:func:`decode_tag`): a change of this rule changes their embeddings.
 JPEG_REDUCTION = "e8"
+#: Pillow's names for a JPEG file: "MPO" is a camera's multi-picture JPEG, whose first picture is read
+JPEG_FORMATS = ("JPEG", "MPO")
 
 
 def decode_tag(min_side: int | None) -> str:
@@ -280,10 +282,11 @@ def _turbo_decode(f, w: int, h: int, min_side: int | None) -> np.ndarray | None:
 def load_image(path: str | Path, max_pixels: int = MAX_PIXELS, min_side: int | None = None) -> Image.Image:
     """Decode ``path`` into an upright 8-bit RGB ``PIL.Image``.
 
-    A colour or greyscale JPEG is decoded by libjpeg-turbo through ``simplejpeg``: the same pixels as
-    Pillow's decoder (the same library and settings, tested), without its row-by-row copying. A JPEG
-    that libjpeg-turbo reports anything wrong with (a truncated file, stray bytes) and a CMYK JPEG
-    go through Pillow as every other format does, which decides as before whether it is usable.
+    A colour or greyscale JPEG (or a camera's multi-picture JPEG, its first picture) is decoded by
+    libjpeg-turbo through ``simplejpeg``: the same pixels as Pillow's decoder (the same library and
+    settings, tested), without its row-by-row copying. A JPEG that libjpeg-turbo reports anything
+    wrong with (a truncated file, a damaged scan) and a CMYK JPEG go through Pillow as every other
+    format does, which decides as before whether it is usable.
 
     ``min_side``: a JPEG may be decoded at a reduced size, by libjpeg-turbo's DCT scaling, as long
     as its shorter side stays at least ``min_side`` pixels; other formats are decoded whole. The
@@ -313,14 +316,14 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS, min_side: int | N
                 if min(w, h) < 1 or max(w, h) > MAX_ASPECT * min(w, h):
                     raise ImageError(path, "bad_shape", f"{w}x{h}: aspect ratio over {MAX_ASPECT:.0f}:1 (an image "
                                                         "strip, not a photo; scaling it would need unbounded memory)")
-                if im.format == "JPEG" and im.mode in ("RGB", "L"):
+                if im.format in JPEG_FORMATS and im.mode in ("RGB", "L"):
                     arr = _turbo_decode(f, w, h, min_side)
                     if arr is not None:
                         out = Image.fromarray(arr)
                         out.info.update(im.info)  # EXIF and XMP: the orientation, read as for Pillow's decode
                         ImageOps.exif_transpose(out, in_place=True)
                         return out
-                if min_side and im.format == "JPEG" and min(w, h) > 2 * min_side:
+                if min_side and im.format in JPEG_FORMATS and min(w, h) > 2 * min_side:
                     scale = min_side / min(w, h)
                     im.draft(None, (max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))))
                 im.load()  # force full decode: truncated files fail here
