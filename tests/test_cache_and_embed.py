@@ -182,4 +182,4 @@ def test_a_file_swapped_for_a_fifo_after_it_was_looked_at_is_refused_not_waited_
     os.mkfifo(p)  # ... which became a FIFO with no writer before it was read
     with pytest.raises(OSError, match="FIFO"):
         images._hash_and_remember(p, key)
-    assert images.hash_files([p]) == [(None, "cannot read (not a regular file (a FIFO))")]
+    assert images.hash_files([p]) == [(None, "is a FIFO, not a regular file")]

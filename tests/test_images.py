@@ -170,3 +170,26 @@ def test_reduced_jpeg_decoding_in_eighths(tmp_path):
     with pytest.raises(ImageError) as e:
         load_image(truncated, min_side=256)
     assert e.value.kind == "corrupt"
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs FIFOs")
+def test_unreadable_paths_are_named_alike_by_the_decoder_and_the_hasher(tmp_path):
+    """A folder, a FIFO, a missing file and a broken link named ``.jpg``: the decoder (which never
+    opens them, so never waits on the FIFO) and the content hasher give the reason every list of
+    files gives."""
+    import os
+
+    from idbench.data.images import hash_files
+
+    (tmp_path / "folder.jpg").mkdir()
+    os.mkfifo(tmp_path / "fifo.jpg")
+    (tmp_path / "link.jpg").symlink_to(tmp_path / "gone.jpg")
+    want = {"folder.jpg": ("not_image", "is a folder, not a regular file"),
+            "fifo.jpg": ("not_image", "is a FIFO, not a regular file"),
+            "missing.jpg": ("missing_file", "does not exist"),
+            "link.jpg": ("missing_file", "does not exist (a broken link)")}
+    for name, (kind, reason) in want.items():
+        with pytest.raises(ImageError) as e:
+            load_image(tmp_path / name)
+        assert (e.value.kind, e.value.reason) == (kind, reason), name
+        assert hash_files([tmp_path / name]) == [(None, reason)], name

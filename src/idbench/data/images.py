@@ -65,7 +65,7 @@ def file_sha256(path: str | Path) -> str:
     """
     st = os.stat(path)
     if not stat.S_ISREG(st.st_mode):
-        raise OSError(f"not a regular file ({_file_kind(st.st_mode)})")
+        raise OSError(f"is {_file_kind(st.st_mode)}, not a regular file")
     key = _stat_key(st)
     with _HASH_LOCK:
         hit = _HASHES.get(key)
@@ -82,7 +82,7 @@ def _hash_and_remember(path, key: str) -> str:
     with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
-            raise OSError(f"not a regular file ({_file_kind(st.st_mode)})")
+            raise OSError(f"is {_file_kind(st.st_mode)}, not a regular file")
         now = _stat_key(st)
         digest = hashlib.file_digest(f, "sha256").hexdigest()
     key = key if now == key else now
@@ -161,10 +161,8 @@ def hash_files(paths, num_workers: int = 2) -> list[tuple[str | None, str | None
     def one(path, key):
         try:
             return (file_sha256(path) if key is None else _hash_and_remember(path, key)), None
-        except FileNotFoundError:
-            return None, "file does not exist"
-        except OSError as e:
-            return None, f"cannot read ({e.strerror or e})"
+        except OSError as e:  # named as every list of files names it; the system's reason if it is none of those
+            return None, unreadable_reason(path) or f"cannot be read ({e.strerror or e})"
 
     paths = list(paths)
     out: list = [None] * len(paths)
@@ -299,13 +297,13 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS, min_side: int | N
     Raises
     ------
     ImageError
-        ``missing_file``, ``not_image``, ``too_large`` or ``corrupt``, with a readable reason.
+        ``missing_file``, ``not_image``, ``too_large``, ``bad_shape`` or ``corrupt``, with a readable
+        reason; a path that is not a readable regular file is named as :func:`unreadable_reason` names it.
     """
     path = Path(path)
-    if not path.is_file():
-        if path.exists():
-            raise ImageError(path, "not_image", "not a regular file (a folder, FIFO, device or socket)")
-        raise ImageError(path, "missing_file", "file does not exist")
+    why = unreadable_reason(path)
+    if why is not None:
+        raise ImageError(path, "not_image" if why.endswith("not a regular file") else "missing_file", why)
     try:
         with warnings.catch_warnings(), open(path, "rb") as f:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
