@@ -107,6 +107,33 @@ def test_a_thumbnail_of_a_large_jpeg_is_decoded_small_and_its_face_box_stays_in_
     assert abs(xs.min() - xp.min()) <= 1 and abs(ys.max() - yp.max()) <= 1 and abs(xs.min() - 28) <= 2
 
 
+def test_a_thumbnail_shows_a_photo_stored_sideways_upright_as_the_encoders_see_it(tmp_path):
+    """A phone photo stored sideways with an EXIF orientation: its thumbnail is the upright image (the
+    one the encoders scored), and a face box found on the upright image lands on the same place."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from idbench.report.examples import thumbnail_jpeg
+
+    upright = np.full((1600, 1200, 3), 40, np.uint8)
+    upright[:400, :600] = (250, 250, 250)  # a white block at the top left, when upright
+    Image.fromarray(upright).save(tmp_path / "upright.jpg", quality=95)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned 90 degrees; shown turned back
+    Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90).save(tmp_path / "sideways.jpg", quality=95,
+                                                                       exif=exif.tobytes())
+    box = [[700, 900, 1100, 1500]]  # in the upright image's pixels
+    a, b = (np.asarray(Image.open(io.BytesIO(thumbnail_jpeg(tmp_path / n, boxes=box))), np.int16)
+            for n in ("upright.jpg", "sideways.jpg"))
+    assert a.shape == b.shape == (112, 84, 3)
+    assert np.abs(a - b).max() <= 24 and b[:20, :30].mean() > 200  # the white block at the top left
+    green = lambda x: (x[..., 1] > 150) & (x[..., 0] < 100)  # noqa: E731
+    (ya, xa), (yb, xb) = np.nonzero(green(a)), np.nonzero(green(b))
+    assert len(xb) and abs(xa.min() - xb.min()) <= 1 and abs(ya.max() - yb.max()) <= 1
+
+
 def test_example_cards_put_methods_that_copy_their_inputs_last_and_say_so():
     from idbench.report.examples import build_examples
     from idbench.results import Results

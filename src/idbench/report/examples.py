@@ -80,26 +80,29 @@ class ExamplesSection(Section):
 
 
 def thumbnail_jpeg(path: str | Path, size: int = THUMB, boxes: list | None = None) -> bytes | None:
-    """A small JPEG of an image the study read (None when it cannot be read); ``boxes`` (face boxes
-    in the image's pixels) are drawn on it."""
+    """A small JPEG of an image the study read (None when it cannot be read), as the encoders saw it:
+    decoded by :func:`~idbench.data.images.load_image` (upright by its EXIF orientation; a JPEG at
+    reduced size, its shorter side at least ``2 size``). ``boxes`` (face boxes in the pixels of the
+    upright image at full size, as the face encoders found them) are drawn on it."""
     from PIL import Image, ImageDraw
+
+    from idbench.data.images import load_image
 
     try:
         with Image.open(path) as im:
-            full = im.size
-            im.draft("RGB", (2 * size, 2 * size))  # a JPEG decoded at reduced size: a thumbnail needs no more
-            im = im.convert("RGB")
-            k = im.width / full[0]  # the boxes are in the full image's pixels
-            scale = min(1.0, size / max(im.size))
-            if boxes:
-                draw = ImageDraw.Draw(im)
-                for b in boxes:
-                    draw.rectangle([float(v) * k for v in b[:4]], outline=(0, 220, 0), width=max(2, int(3 / scale)))
-            im.thumbnail((size, size))
-            buf = io.BytesIO()
-            im.save(buf, format="JPEG", quality=80)
+            full = max(im.size)  # the longer side, the same upright or not
+        im = load_image(path, min_side=2 * size)
+        k = max(im.size) / full  # the boxes are in the full image's pixels
+        scale = min(1.0, size / max(im.size))
+        if boxes:
+            draw = ImageDraw.Draw(im)
+            for b in boxes:
+                draw.rectangle([float(v) * k for v in b[:4]], outline=(0, 220, 0), width=max(2, int(3 / scale)))
+        im.thumbnail((size, size))
+        buf = io.BytesIO()
+        im.save(buf, format="JPEG", quality=80)
         return buf.getvalue()
-    except Exception:
+    except Exception:  # noqa: BLE001 - no thumbnail; the run has named why the image cannot be read
         return None
 
 
