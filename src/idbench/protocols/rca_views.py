@@ -125,13 +125,10 @@ def report(res, results_dir) -> dict:
         if worst:
             c = worst[1].confusion
             labels, mat, shown = most_confused(list(c.labels), c.matrix)
-            mat = mat.astype(float)
             conf.append({"title": f"{worst[0]} at level {lv} (lowest RCA)" + (f": {shown}" if shown else ""),
                          "alt": f"confusion matrix of the oracle on {worst[0]}'s generations at level {lv}: rows are "
                                 "the true identity, columns the predicted one, cells count images",
-                         "uri": heatmap(mat, labels, labels, f"oracle on {worst[0]} ({lv})", fmt="{:.0f}",
-                                        vmin=0, vmax=max(1.0, float(mat.max())), scale="images (count)",
-                                        xlabel="predicted identity", ylabel="true identity", integer=True)})
+                         "uri": heatmap(**confusion_heatmap(labels, mat, f"oracle on {worst[0]} ({lv})"))})
     return {"confusions": conf}
 
 
@@ -170,31 +167,22 @@ def confusion_png(path: Path, confusion, title: str) -> None:
     from idbench.cache.results import cached_png
     from idbench.cache.store import default_cache_dir
 
-    key = ["confusion-v2", list(map(str, confusion.labels)), np.asarray(confusion.matrix, np.int64), title]
+    key = ["confusion-v3", list(map(str, confusion.labels)), np.asarray(confusion.matrix, np.int64), title]
     atomic_write_bytes(path, cached_png(key, lambda: _draw_confusion(confusion, title), root=default_cache_dir()))
 
 
 def _draw_confusion(confusion, title: str) -> bytes:
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from idbench.views.figures import heatmap_png
 
     labels, mat, shown = most_confused(list(confusion.labels), confusion.matrix)
-    if shown:
-        title = f"{title}\n{shown}"
-    # at most FIGURE_LABELS identities: at most 16 x 15.5 inches (1,600 px), however many the oracle knows
-    fig, ax = plt.subplots(figsize=(max(4, 0.35 * len(labels) + 2), max(3.5, 0.35 * len(labels) + 1.5)))
-    im = ax.imshow(mat, cmap="viridis")
-    ax.set_xticks(range(len(labels)), labels, rotation=70, ha="right", fontsize=6)
-    ax.set_yticks(range(len(labels)), labels, fontsize=6)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("conditioning identity")
-    ax.set_title(title, fontsize=9)
-    fig.colorbar(im, ax=ax, fraction=0.03)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
+    return heatmap_png(**confusion_heatmap(labels, mat, f"{title}\n{shown}" if shown else title))
+
+
+def confusion_heatmap(labels: list[str], mat: np.ndarray, title: str) -> dict:
+    """The arguments of :func:`idbench.views.figures.heatmap` (or ``heatmap_png``) for a confusion
+    matrix: counts on a stated scale from 0 to the largest cell, rows the true identity, columns the
+    predicted one. The report's figure and the file's are drawn alike."""
+    m = np.asarray(mat, np.float64)
+    return {"matrix": m, "rows": labels, "cols": labels, "title": title, "fmt": "{:.0f}", "vmin": 0.0,
+            "vmax": max(1.0, float(m.max(initial=0))), "scale": "images (count)", "xlabel": "predicted identity",
+            "ylabel": "true identity", "integer": True}

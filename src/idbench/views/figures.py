@@ -44,22 +44,27 @@ def figure(key: list, draw) -> str:
 
 
 def heatmap(matrix: np.ndarray, rows: list[str], cols: list[str], title: str, fmt: str = "{:.2f}", *,
-             vmin: float = 0.0, vmax: float = 1.0, scale: str = "0 to 1", xlabel: str = "subject",
-             ylabel: str = "method", integer: bool = False) -> str:
-    """A heatmap on a fixed, stated scale (never autoscaled: 0.958 and 0.963 look alike)."""
+            vmin: float = 0.0, vmax: float = 1.0, scale: str = "0 to 1", xlabel: str = "subject",
+            ylabel: str = "method", integer: bool = False) -> str:
+    """A heatmap on a fixed, stated scale (never autoscaled: 0.958 and 0.963 look alike), as a data
+    URI (:func:`heatmap_png` draws it)."""
     return figure(["heatmap-v3", np.asarray(matrix, np.float64), rows, cols, title, fmt, vmin, vmax, scale, xlabel,
                     ylabel, integer],
-                   lambda: _draw_heatmap(matrix, rows, cols, title, fmt, vmin, vmax, scale, xlabel, ylabel, integer))
+                   lambda: heatmap_png(matrix, rows, cols, title, fmt, vmin=vmin, vmax=vmax, scale=scale,
+                                       xlabel=xlabel, ylabel=ylabel, integer=integer))
 
 
-def _draw_heatmap(matrix, rows, cols, title, fmt, vmin, vmax, scale, xlabel, ylabel, integer) -> bytes:
+def heatmap_png(matrix, rows, cols, title, fmt: str = "{:.2f}", *, vmin: float = 0.0, vmax: float = 1.0,
+                scale: str = "0 to 1", xlabel: str = "subject", ylabel: str = "method", integer: bool = False) -> bytes:
+    """The PNG of :func:`heatmap` (for a figure written as a file): bounded at 12.5 x 16 inches
+    whatever the number of rows and columns, every k-th label past ``MAX_TICKS``, the values written
+    in the cells up to 300 cells."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    # bounded, whatever the number of rows and columns (12.5 x 16 inches); past MAX_TICKS, every k-th label
     fig, ax = plt.subplots(figsize=(min(12.5, max(4, 0.42 * len(cols) + 2.5)), min(16.0, max(2.5, 0.35 * len(rows) + 1.2))))
     cmap = plt.get_cmap("viridis")
     im = ax.imshow(np.ma.masked_invalid(matrix), aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax)
