@@ -376,7 +376,9 @@ def _relevant_block(S, st: dict, start: int, stop: int, ig_t, iq_b, n_gallery: i
     rmax = int(R.max())
     if rmax == 0:
         return None
-    thr = rel.sort(dim=1).values[:, :rmax].contiguous()  # ascending; +inf pads the shorter rows
+    # ascending; +inf pads the shorter rows (numpy's vectorised sort on the CPU: several times torch's)
+    thr = (torch.from_numpy(np.sort(rel.numpy(), axis=1)[:, :rmax].copy()) if rel.device.type == "cpu"
+           else rel.sort(dim=1).values[:, :rmax].contiguous())
     # Only items scoring at least the query's lowest relevant score can push a relevant item down.
     # Few such candidates (the usual case): count them pair by pair. Many (a near-random encoder, a
     # coarse level): place every relevant score in the sorted row instead. The share is estimated on
@@ -394,8 +396,10 @@ def _finish(b: _LevelBlock, n_ge: np.ndarray, ks) -> None:
     Rn = b.R.cpu().numpy()
     rmax = b.thr.shape[1]
     k = np.arange(1, rmax + 1)
-    pos = np.clip(Rn[:, None] - k[None, :], 0, rmax - 1)  # k-th best relevant sits at ascending position R - k
-    ranks = np.where(k[None, :] <= Rn[:, None], k[None, :] + np.take_along_axis(n_ge, pos, axis=1), np.inf)
+    pos = np.subtract(Rn[:, None], k[None, :])  # the k-th best relevant sits at ascending position R - k
+    np.maximum(pos, 0, out=pos)  # (R - k <= rmax - 1 always; past R the rank is inf below)
+    ranks = np.add(np.take_along_axis(n_ge, pos, axis=1), k[None, :], dtype=np.float64)  # exact: integers < 2**53
+    ranks[k[None, :] > Rn[:, None]] = np.inf
     sims_rel = torch.where(b.valid, b.rel, torch.zeros((), device=b.rel.device)).sum(1) / b.R.clamp(min=1)
     _fill(b.st["out"], ranks, Rn, sims_rel.cpu().numpy(), b.start, ks)
 
@@ -551,17 +555,16 @@ def _fill(out: dict, ranks: np.ndarray, R: np.ndarray, avg_cos: np.ndarray, star
     rows = np.flatnonzero(has)
     if rows.size == 0:
         return
-    rk = ranks[rows]
+    rk = ranks[rows] if rows.size < len(R) else ranks
     Rr = R[rows].astype(float)
     k = np.arange(1, rk.shape[1] + 1, dtype=float)[None, :]
-    valid = np.isfinite(rk)
-    prec = np.where(valid, k / np.where(valid, rk, 1.0), 0.0)
+    prec = k / rk  # k / inf = 0 past a query's relevant items (their ranks are inf)
     i = start + rows
     out["ap"][i] = prec.sum(1) / Rr
     first = rk[:, 0]
     out["p@1"][i] = (first == 1).astype(float)
     out["rr"][i] = 1.0 / first
-    within = valid & (rk <= Rr[:, None])
+    within = rk <= Rr[:, None]  # (inf never is)
     out["r_precision"][i] = within.sum(1) / Rr
     out["map@r"][i] = np.where(within, prec, 0.0).sum(1) / Rr
     out["avg_cos"][i] = avg_cos[rows]
