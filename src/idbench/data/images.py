@@ -65,7 +65,7 @@ def file_sha256(path: str | Path) -> str:
     """
     st = os.stat(path)
     if not stat.S_ISREG(st.st_mode):
-        raise OSError(f"is {_file_kind(st.st_mode)}, not a regular file")
+        raise OSError(_not_regular(st.st_mode))
     key = _stat_key(st)
     with _HASH_LOCK:
         hit = _HASHES.get(key)
@@ -82,7 +82,7 @@ def _hash_and_remember(path, key: str) -> str:
     with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
-            raise OSError(f"is {_file_kind(st.st_mode)}, not a regular file")
+            raise OSError(_not_regular(st.st_mode))
         now = _stat_key(st)
         digest = hashlib.file_digest(f, "sha256").hexdigest()
     key = key if now == key else now
@@ -201,15 +201,16 @@ def unreadable_reason(path) -> str | None:
         return "does not exist (a broken link)" if os.path.islink(path) else "does not exist"
     except OSError as e:
         return f"cannot be read ({e.strerror or e})"
-    return None if stat.S_ISREG(st.st_mode) else f"is {_file_kind(st.st_mode)}, not a regular file"
+    return None if stat.S_ISREG(st.st_mode) else _not_regular(st.st_mode)
 
 
-def _file_kind(mode: int) -> str:
+def _not_regular(mode: int) -> str:
+    """What a file that is not a regular file is, in the one wording: ``"is a FIFO, not a regular file"``."""
     for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
                        (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
         if test(mode):
-            return name
-    return "not a regular file"
+            return f"is {name}, not a regular file"
+    return "is not a regular file"
 
 
 def to_rgb(im: Image.Image) -> Image.Image:
@@ -303,7 +304,7 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS, min_side: int | N
     path = Path(path)
     why = unreadable_reason(path)
     if why is not None:
-        raise ImageError(path, "not_image" if why.endswith("not a regular file") else "missing_file", why)
+        raise ImageError(path, "not_image" if path.exists() else "missing_file", why)  # there, but no file
     try:
         with warnings.catch_warnings(), open(path, "rb") as f:
             warnings.simplefilter("error", Image.DecompressionBombWarning)

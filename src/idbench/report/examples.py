@@ -89,12 +89,11 @@ def thumbnail_jpeg(path: str | Path, size: int = THUMB, boxes: list | None = Non
     from idbench.data.images import load_image
 
     try:
-        with Image.open(path) as im:
-            full = max(im.size)  # the longer side, the same upright or not
         im = load_image(path, min_side=2 * size)
-        k = max(im.size) / full  # the boxes are in the full image's pixels
         scale = min(1.0, size / max(im.size))
         if boxes:
+            with Image.open(path) as header:  # the boxes are in the full image's pixels
+                k = max(im.size) / max(header.size)  # (the longer side: the same upright or not)
             draw = ImageDraw.Draw(im)
             for b in boxes:
                 draw.rectangle([float(v) * k for v in b[:4]], outline=(0, 220, 0), width=max(2, int(3 / scale)))
